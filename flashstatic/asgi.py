@@ -1,0 +1,272 @@
+"""The ASGI adapter: scope -> HTTP decision -> cached entry -> disk strategy -> transmit.
+
+One class serves as middleware (``FlashStatic(app, ...)``), as a mountable app
+(``Mount("/static", app=FlashStatic(directory=...))``) and as the standalone server's app.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from .amped.strategy import DiskReader, DiskStrategy, FileChanged, FileTruncated, InlineDisk
+from .cache.bodies import BodyCache
+from .cache.entry import FileEntry, Representation
+from .cache.pathname import Answer, PathnameCache
+from .config import AddHeadersFunction, ImmutableTest, Options, build_options
+from .http.paths import PathRejected
+from .http.respond import (
+    ResponsePlan,
+    file_request,
+    plan_file_response,
+    plan_not_found_page,
+    plan_redirect,
+    plan_text,
+)
+from .transmit.body import MemoryReader, Receive, Send, SliceReader, send_plan
+from .translate import MISSING, RedirectTo, Translation, candidates, scan, translate, translate_not_found_page
+
+Scope = dict[str, Any]
+
+_NOT_FOUND_PAGE_KEY = "\x00404"  # no request path can contain NUL, so no collision
+
+
+def route_path(scope: Scope) -> str:
+    """The path below the app's mount point (Starlette's Mount sets root_path)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path) and (len(path) == len(root_path) or path[len(root_path)] == "/"):
+        return path[len(root_path):]
+    return path
+
+
+def redirect_location(scope: Scope, kind: str) -> str:
+    """A relative Location, so it is right however many prefixes and proxies sit above us."""
+    if kind == "directory":
+        target = "./"
+    else:
+        raw_path = scope.get("raw_path")
+        if raw_path:
+            last = raw_path.rsplit(b"/", 1)[-1].decode("latin-1")
+        else:
+            last = quote(scope["path"].rsplit("/", 1)[-1], safe="")
+        target = f"./{last}/"
+    query = scope.get("query_string", b"")
+    return f"{target}?{query.decode('latin-1')}" if query else target
+
+
+class FlashStatic:
+    def __init__(
+        self,
+        app: Any = None,
+        directory: str | os.PathLike[str] | None = None,
+        prefix: str | None = None,
+        *,
+        root: str | os.PathLike[str] | None = None,
+        packages: Sequence[str | tuple[str, str]] | None = None,
+        html: bool = False,
+        check_dir: bool = True,
+        follow_symlink: bool = False,
+        allow_dotfiles: bool = False,
+        max_age: int | None = 60,
+        index_file: bool | str | None = None,
+        redirect_index: bool | None = None,
+        mimetypes: dict[str, str] | None = None,
+        charset: str = "utf-8",
+        add_headers_function: AddHeadersFunction | None = None,
+        allow_all_origins: bool = False,
+        immutable_file_test: ImmutableTest | str | None = None,
+        autorefresh: bool | None = None,
+        revalidate_interval: float = 1.0,
+        pathname_cache_size: int = 10_000,
+        small_file_max: int = 64 * 1024,
+        small_file_cache_bytes: int = 32 * 1024 * 1024,
+        chunk_size: int = 64 * 1024,
+        max_ranges: int = 32,
+    ) -> None:
+        if directory is not None and root is not None:
+            raise TypeError("pass directory (Starlette's name) or root (WhiteNoise's), not both")
+        self.app = app
+        self.options = build_options(
+            directory=directory if directory is not None else root,
+            prefix=prefix,
+            packages=packages,
+            html=html,
+            check_dir=check_dir,
+            follow_symlink=follow_symlink,
+            index_file=index_file,
+            redirect_index=redirect_index,
+            immutable_file_test=immutable_file_test,
+            autorefresh=autorefresh,
+            revalidate_interval=revalidate_interval,
+            allow_dotfiles=allow_dotfiles,
+            max_age=max_age,
+            mimetypes=dict(mimetypes or {}),
+            charset=charset,
+            add_headers_function=add_headers_function,
+            allow_all_origins=allow_all_origins,
+            pathname_cache_size=pathname_cache_size,
+            small_file_max=small_file_max,
+            small_file_cache_bytes=small_file_cache_bytes,
+            chunk_size=chunk_size,
+            max_ranges=max_ranges,
+        )
+        self.disk: DiskStrategy = InlineDisk()
+        self._configure()
+
+    def add_files(self, root: str | os.PathLike[str], prefix: str | None = None) -> None:
+        """WhiteNoise's way to serve another directory; roots are searched in the order added."""
+        self.options = self.options.with_root(os.fspath(root), prefix)
+        self._configure()
+
+    def _configure(self) -> None:
+        self.pathnames = PathnameCache(self.options)
+        self.bodies = BodyCache(self.options.small_file_max, self.options.small_file_cache_bytes)
+        self._scanned = scan(self.options) if self.options.scan_once else None
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Counters of Flash's three caches (a later release exposes them over HTTP)."""
+        pathname = self.pathnames.counters.as_dict()
+        pathname["revalidations"] = self.pathnames.revalidations
+        pathname["entries"] = len(self.pathnames)
+        bodies = self.bodies.counters.as_dict()
+        bodies["bytes"] = self.bodies.bytes_held
+        return {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies}
+
+    # -- ASGI ---------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._not_http(scope, receive, send)
+            return
+        path = route_path(scope)
+        if not self._covers(path):
+            await self._miss(scope, receive, send)
+            return
+        try:
+            await self._serve(scope, receive, send, path)
+        except PathRejected as rejected:
+            if self.app is not None:
+                # Not a file we could serve, so the app decides, as for any other miss.
+                await self.app(scope, receive, send)
+            else:
+                plan = plan_text(rejected.status, f"{_REASONS[rejected.status]}: {rejected.reason}",
+                                 head=scope["method"] == "HEAD")
+                await send_plan(send, receive, plan, None, self.options.chunk_size)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        # Two attempts: a file that changed between translation and open is translated afresh.
+        for attempt in range(2):
+            answer = await self._answer(path, fresh=attempt > 0)
+            if isinstance(answer, RedirectTo):
+                plan = plan_redirect(redirect_location(scope, answer.kind), head=scope["method"] == "HEAD")
+                await send_plan(send, receive, plan, None, self.options.chunk_size)
+                return
+            if not isinstance(answer, FileEntry):
+                await self._miss(scope, receive, send)
+                return
+            request = file_request(scope["method"], scope["headers"])
+            plan = plan_file_response(request, answer, max_ranges=self.options.max_ranges)
+            self.pathnames.header_counters.hits += 1
+            if await self._transmit(scope, receive, send, plan):
+                return
+            self.pathnames.forget(path)
+        plan = plan_text(503, "Service Unavailable: the file is changing", [(b"retry-after", b"1")])
+        await send_plan(send, receive, plan, None, self.options.chunk_size)
+
+    async def _transmit(self, scope: Scope, receive: Receive, send: Send, plan: ResponsePlan) -> bool:
+        """Send ``plan``; False if its file changed before the first byte went out."""
+        reader: SliceReader | None = None
+        if plan.body and plan.source is not None:
+            try:
+                reader = await self._reader_for(plan.source)
+            except (FileChanged, FileTruncated, FileNotFoundError, NotADirectoryError):
+                return False
+            except PermissionError:
+                plan = plan_text(403, "Forbidden", head=scope["method"] == "HEAD")
+        try:
+            await send_plan(send, receive, plan, reader, self.options.chunk_size)
+        finally:
+            if isinstance(reader, DiskReader):
+                reader.close()
+        return True
+
+    async def _reader_for(self, rep: Representation) -> SliceReader:
+        facts = rep.facts
+        if not self.bodies.cacheable(facts):
+            return DiskReader(self.disk, await self.disk.open(facts))
+        body = self.bodies.get(facts)
+        if body is None:
+            file = await self.disk.open(facts)
+            try:
+                body = await self.disk.read(file, 0, facts.size)
+            finally:
+                self.disk.close(file)
+            self.bodies.put(facts, body)
+        return MemoryReader(body)
+
+    async def _answer(self, path: str, *, fresh: bool = False) -> Answer:
+        now = time.monotonic()
+        if not fresh:
+            answer = self.pathnames.lookup(path, now)
+            if answer is not None:
+                return answer
+        return self.pathnames.store(path, await self._translate(path), now)
+
+    async def _translate(self, path: str) -> Translation:
+        if self._scanned is None:
+            options = self.options
+            return await self.disk.translate(lambda: translate(options, path))
+        # autorefresh=False: the start-up scan knows every file; the disk is not asked again.
+        for root, safe in candidates(self.options.roots, path):
+            found = self._scanned[root].get(safe.url_path)
+            if found is not None:
+                return found
+        return MISSING
+
+    def _covers(self, path: str) -> bool:
+        return any(root.covers(path) for root in self.options.roots)
+
+    async def _miss(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is not None:
+            await self.app(scope, receive, send)
+            return
+        head = scope["method"] == "HEAD"
+        page = await self._not_found_page()
+        if page is None:
+            await send_plan(send, receive, plan_text(404, "Not Found", head=head), None, self.options.chunk_size)
+            return
+        if not await self._transmit(scope, receive, send, plan_not_found_page(page, head=head)):
+            self.pathnames.forget(_NOT_FOUND_PAGE_KEY)
+            await send_plan(send, receive, plan_text(404, "Not Found", head=head), None, self.options.chunk_size)
+
+    async def _not_found_page(self) -> Representation | None:
+        if self.options.not_found_file is None:
+            return None
+        now = time.monotonic()
+        answer = self.pathnames.lookup(_NOT_FOUND_PAGE_KEY, now)
+        if answer is None:
+            options = self.options
+            found = await self.disk.translate(lambda: translate_not_found_page(options))
+            answer = self.pathnames.store(_NOT_FOUND_PAGE_KEY, found or MISSING, now)
+        return answer.identity if isinstance(answer, FileEntry) else None
+
+    async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is not None:
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+        elif scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+
+_REASONS = {400: "Bad Request", 404: "Not Found"}

@@ -1,0 +1,1 @@
+"""Flash's caches: pathname translation (with the response headers it carries) and small bodies."""

@@ -1,0 +1,74 @@
+"""The immutable facts about a served file, with everything a response needs precomputed."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from wsgiref.headers import Headers
+
+from ..config import ONE_YEAR, Options
+from ..http.conditional import make_etag
+from ..http.dates import format_http_date
+from ..http.headers import FilePolicy, HeaderSet, build_header_set
+from ..http.mediatypes import media_type_for
+from ..translate import FileFacts, FoundFile
+
+
+@dataclass(frozen=True, slots=True)
+class Representation:
+    """One file as sent: the original (encoding None) or a precompressed sibling."""
+
+    facts: FileFacts
+    encoding: str | None
+    etag: str
+    last_modified: int  # whole seconds, as Last-Modified says
+    headers: HeaderSet
+
+    @property
+    def size(self) -> int:
+        return self.facts.size
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    found: FoundFile  # what translation saw; a revalidation that sees the same keeps this entry
+    identity: Representation
+    encoded: tuple[Representation, ...]
+
+
+def file_policy(path: str, url: str, options: Options) -> FilePolicy:
+    content_type = media_type_for(os.path.basename(path), options.mimetypes, options.charset)
+    headers = Headers([("Content-Type", content_type)])
+    if options.max_age is not None:
+        if options.immutable_file_test(path, url):
+            headers["Cache-Control"] = f"max-age={ONE_YEAR}, public, immutable"
+        else:
+            headers["Cache-Control"] = f"max-age={options.max_age}, public"
+    if options.allow_all_origins:
+        headers["Access-Control-Allow-Origin"] = "*"
+    headers["X-Content-Type-Options"] = "nosniff"
+    if options.add_headers_function is not None:
+        # WhiteNoise's contract: the function edits the headers in place, once per file.
+        options.add_headers_function(headers, path, url)
+    content_type = headers.get("Content-Type", content_type)
+    del headers["Content-Type"]
+    return FilePolicy(content_type, tuple(headers.items()))
+
+
+def build_entry(found: FoundFile, options: Options) -> FileEntry:
+    policy = file_policy(found.facts.path, found.url, options)
+    varies = bool(found.siblings)
+
+    def representation(facts: FileFacts, encoding: str | None) -> Representation:
+        etag = make_etag(facts.size, facts.mtime_ns, encoding)
+        last_modified = facts.mtime_ns // 1_000_000_000
+        headers = build_header_set(
+            policy, size=facts.size, etag=etag, last_modified=format_http_date(last_modified),
+            encoding=encoding, varies=varies)
+        return Representation(facts, encoding, etag, last_modified, headers)
+
+    return FileEntry(
+        found,
+        representation(found.facts, None),
+        tuple(representation(facts, coding) for coding, facts in found.siblings),
+    )

@@ -1,0 +1,73 @@
+"""The pathname translation cache: request path -> what it names, including "nothing".
+
+Entries are trusted for ``revalidate_interval`` seconds; after that the caller translates the
+path again and stores the result. A result that names the same file as before keeps the old
+entry object, so its encoded headers (the response-header cache) survive revalidation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import Options
+from ..translate import MISSING, FoundFile, RedirectTo, Translation, _Missing
+from .entry import FileEntry, build_entry
+from .lru import LRU, Counters
+
+Answer = FileEntry | RedirectTo | _Missing
+
+
+@dataclass(slots=True)
+class _Slot:
+    answer: Answer
+    checked_at: float
+
+
+class PathnameCache:
+    def __init__(self, options: Options) -> None:
+        self._options = options
+        self._slots: LRU[str, _Slot] = LRU(options.pathname_cache_size)
+        self._interval = float("inf") if options.scan_once else options.revalidate_interval
+        self.revalidations = 0
+        # The response-header cache lives inside the entries: a miss builds a representation's
+        # header lists, a hit reuses them.
+        self.header_counters = Counters()
+
+    @property
+    def counters(self) -> Counters:
+        return self._slots.counters
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def lookup(self, key: str, now: float) -> Answer | None:
+        """The cached answer while it is fresh; None when the caller must translate."""
+        slot = self._slots.get(key)
+        if slot is None:
+            return None
+        if now - slot.checked_at >= self._interval:
+            self.revalidations += 1
+            return None
+        return slot.answer
+
+    def store(self, key: str, translation: Translation, now: float) -> Answer:
+        answer: Answer
+        if isinstance(translation, FoundFile):
+            answer = self._entry_for(key, translation)
+        else:
+            answer = translation
+        self._slots.put(key, _Slot(answer, now))
+        return answer
+
+    def forget(self, key: str) -> None:
+        self._slots.pop(key)
+
+    def _entry_for(self, key: str, found: FoundFile) -> FileEntry:
+        previous = self._slots.pop(key)
+        if previous is not None and isinstance(previous.answer, FileEntry) and previous.answer.found == found:
+            return previous.answer
+        self.header_counters.misses += 1 + len(found.siblings)
+        return build_entry(found, self._options)
+
+
+__all__ = ["MISSING", "Answer", "PathnameCache"]

@@ -1,0 +1,141 @@
+"""One frozen options object, and the mapping from Starlette's and WhiteNoise's arguments.
+
+Users switching from ``StaticFiles(directory=..., html=True)`` or ``WhiteNoise(app, root=...,
+max_age=...)`` pass the same arguments with the same meaning; docs/usage.md has the table.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from wsgiref.headers import Headers
+
+from .http.ranges import DEFAULT_MAX_RANGES
+
+ImmutableTest = Callable[[str, str], bool]
+AddHeadersFunction = Callable[[Headers, str, str], None]
+
+# A content hash in a file name: "app.3f2a9c1d7b4e.js", "main-8e0d62a0.chunk.js". At least
+# eight lowercase hex digits, one of them a digit, so that words like "facade" never match:
+# marking a file immutable by mistake pins it in browsers for a year.
+_HASHED_NAME = re.compile(r"[.-](?=[0-9a-f]*[0-9])[0-9a-f]{8,64}\.")
+
+ONE_YEAR = 31536000
+
+
+def has_content_hash(path: str, url: str) -> bool:
+    return _HASHED_NAME.search(os.path.basename(url)) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    directory: str
+    prefix: str  # "" for the top, else "/name" with no trailing slash
+
+    def covers(self, path: str) -> bool:
+        prefix = self.prefix
+        return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+def normalize_prefix(prefix: str | None) -> str:
+    if not prefix:
+        return ""
+    return "/" + prefix.strip("/") if prefix.strip("/") else ""
+
+
+@dataclass(frozen=True)
+class Options:
+    roots: tuple[Root, ...] = ()
+    follow_symlink: bool = False
+    allow_dotfiles: bool = False
+    index_file: str | None = None
+    redirect_index: bool = False
+    not_found_file: str | None = None
+    max_age: int | None = 60
+    immutable_file_test: ImmutableTest = has_content_hash
+    allow_all_origins: bool = False
+    add_headers_function: AddHeadersFunction | None = None
+    mimetypes: Mapping[str, str] = field(default_factory=dict)
+    charset: str = "utf-8"
+    # Seconds a pathname-cache entry is trusted before a stat revalidates it (0: every request).
+    revalidate_interval: float = 1.0
+    # autorefresh=False: the roots are scanned once at start and never looked at again.
+    scan_once: bool = False
+    pathname_cache_size: int = 10_000
+    small_file_max: int = 64 * 1024
+    small_file_cache_bytes: int = 32 * 1024 * 1024
+    chunk_size: int = 64 * 1024
+    max_ranges: int = DEFAULT_MAX_RANGES
+
+    def with_root(self, directory: str, prefix: str | None) -> Options:
+        return replace(self, roots=self.roots + (Root(os.fspath(directory), normalize_prefix(prefix)),))
+
+
+def package_directory(package: str | tuple[str, str]) -> str:
+    """Starlette's ``packages`` entry: a package name (its "statics" folder) or (name, folder)."""
+    name, folder = package if isinstance(package, tuple) else (package, "statics")
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise RuntimeError(f"Package {name!r} could not be found.")
+    directory = os.path.normpath(os.path.join(spec.origin, "..", folder))
+    if not os.path.isdir(directory):
+        raise RuntimeError(f"Directory {folder!r} in package {name!r} could not be found.")
+    return directory
+
+
+def _immutable_test(value: ImmutableTest | str | None) -> ImmutableTest:
+    if value is None:
+        return has_content_hash
+    if isinstance(value, str):
+        pattern = re.compile(value)
+        return lambda path, url: pattern.search(url) is not None
+    return value
+
+
+def build_options(
+    *,
+    directory: str | os.PathLike[str] | None,
+    prefix: str | None,
+    packages: Sequence[str | tuple[str, str]] | None,
+    html: bool,
+    check_dir: bool,
+    follow_symlink: bool,
+    index_file: bool | str | None,
+    redirect_index: bool | None,
+    immutable_file_test: ImmutableTest | str | None,
+    autorefresh: bool | None,
+    revalidate_interval: float,
+    **settings: object,
+) -> Options:
+    """Turn the public constructor arguments into Options, with Starlette's checks."""
+    if directory is not None and check_dir and not os.path.isdir(directory):
+        raise RuntimeError(f"Directory '{directory}' does not exist")
+
+    roots: list[Root] = []
+    prefix = normalize_prefix(prefix)
+    if directory is not None:
+        roots.append(Root(os.fspath(directory), prefix))
+    roots.extend(Root(package_directory(p), prefix) for p in packages or ())
+
+    if index_file is True or (index_file in (None, False) and html):
+        index_name: str | None = "index.html"
+    else:
+        index_name = index_file or None
+    if redirect_index is None:
+        # WhiteNoise's index_file redirects /dir/index.html to /dir/; Starlette's html serves it.
+        redirect_index = bool(index_file)
+
+    return Options(
+        roots=tuple(roots),
+        follow_symlink=follow_symlink,
+        index_file=index_name,
+        redirect_index=redirect_index,
+        not_found_file="404.html" if html else None,
+        immutable_file_test=_immutable_test(immutable_file_test),
+        revalidate_interval=0.0 if autorefresh else revalidate_interval,
+        scan_once=autorefresh is False,
+        **settings,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,51 @@
+"""HTTP-date formatting and strict parsing (RFC 9110 section 5.6.7)."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from email.utils import formatdate
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
+
+_IMF_FIXDATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT", re.ASCII)
+_RFC850 = re.compile(
+    r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), "
+    r"(\d\d)-([A-Z][a-z]{2})-(\d\d) (\d\d):(\d\d):(\d\d) GMT", re.ASCII)
+_ASCTIME = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) ([ \d]\d) (\d\d):(\d\d):(\d\d) (\d{4})", re.ASCII)
+
+
+def format_http_date(seconds: int) -> str:
+    return formatdate(seconds, usegmt=True)
+
+
+def parse_http_date(value: str) -> int | None:
+    """Seconds since the epoch for a valid HTTP-date, else None.
+
+    Strict on purpose: RFC 9110 tells recipients to ignore conditional headers whose
+    value is not a valid HTTP-date, and a lenient parser would turn junk into a date.
+    """
+    value = value.strip()
+    if m := _IMF_FIXDATE.fullmatch(value):
+        day, month, year, hh, mm, ss = m.groups()
+    elif m := _RFC850.fullmatch(value):
+        day, month, yy, hh, mm, ss = m.groups()
+        # RFC 9110: a two-digit year more than 50 years in the future means the past century.
+        year = str(2000 + int(yy)) if int(yy) < 70 else str(1900 + int(yy))
+    elif m := _ASCTIME.fullmatch(value):
+        month, day, hh, mm, ss, year = m.groups()
+    else:
+        return None
+    month_number = _MONTHS.get(month)
+    if month_number is None:
+        return None
+    try:
+        fields = (int(year), month_number, int(day), int(hh), int(mm), int(ss))
+        if not (1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60 and fields[5] < 61):
+            return None
+        return calendar.timegm(fields + (0, 0, 0))
+    except (ValueError, OverflowError):
+        return None

@@ -1,0 +1,65 @@
+"""Response header lists, built once per file representation and reused for every request.
+
+This is the paper's response-header cache: the bytes are encoded when a file is first seen
+(or seen to change) and a hit does no formatting at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Header = tuple[bytes, bytes]
+
+# RFC 9110 section 15.4.5: what a 304 carries, and what we add for caches and browsers.
+_NOT_MODIFIED_EXCLUDES = {b"content-type", b"content-length", b"content-encoding", b"accept-ranges",
+                          b"x-content-type-options", b"content-range"}
+
+
+@dataclass(frozen=True, slots=True)
+class FilePolicy:
+    """Per-file header decisions taken once: its type, its caching and any extra headers."""
+
+    content_type: str
+    # Headers every response about this file carries, in order: Cache-Control, CORS, the
+    # user's own (add_headers_function), nosniff.
+    common: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderSet:
+    """Encoded headers of one representation (one file, one content-coding)."""
+
+    content_type: bytes
+    ok: list[Header]              # 200: everything, including Content-Length
+    representation: list[Header]  # 206: everything but Content-Type and Content-Length
+    not_modified: list[Header]    # 304, and the base of 412 and 416
+
+
+def _encode(name: str, value: str) -> Header:
+    return name.lower().encode("latin-1"), value.encode("latin-1")
+
+
+def build_header_set(
+    policy: FilePolicy,
+    *,
+    size: int,
+    etag: str,
+    last_modified: str,
+    encoding: str | None,
+    varies: bool,
+) -> HeaderSet:
+    representation: list[Header] = []
+    if encoding:
+        representation.append((b"content-encoding", encoding.encode("ascii")))
+    representation.append((b"accept-ranges", b"bytes"))
+    representation.append((b"etag", etag.encode("latin-1")))
+    representation.append((b"last-modified", last_modified.encode("latin-1")))
+    if varies:
+        representation.append((b"vary", b"Accept-Encoding"))
+    representation.extend(_encode(name, value) for name, value in policy.common)
+
+    content_type = policy.content_type.encode("latin-1")
+    ok = [(b"content-type", content_type), (b"content-length", str(size).encode("ascii"))]
+    ok.extend(representation)
+    not_modified = [header for header in representation if header[0] not in _NOT_MODIFIED_EXCLUDES]
+    return HeaderSet(content_type, ok, representation, not_modified)

@@ -1,0 +1,187 @@
+"""The whole HTTP decision for one request: status, headers and what the body is made of.
+
+Given the request's method and headers and a file entry's precomputed facts, return a
+ResponsePlan. The body is a sequence of literal bytes and file slices; the transmit layer
+decides how slices travel (body messages now, sendfile later).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .conditional import Conditions, Precondition, evaluate_preconditions
+from .headers import Header, HeaderSet
+from .negotiate import choose_representation
+from .ranges import UNSATISFIABLE, if_range_allows_partial, select_ranges
+
+ALLOWED_METHODS = ("GET", "HEAD")
+
+
+class Representation(Protocol):
+    @property
+    def encoding(self) -> str | None: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def etag(self) -> str: ...
+    @property
+    def last_modified(self) -> int: ...
+    @property
+    def headers(self) -> HeaderSet: ...
+
+
+class Entry(Protocol):
+    @property
+    def identity(self) -> Representation: ...
+    @property
+    def encoded(self) -> Sequence[Representation]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FileSlice:
+    start: int
+    stop: int  # exclusive
+
+
+BodyPart = bytes | FileSlice
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsePlan:
+    status: int
+    headers: list[Header]
+    body: tuple[BodyPart, ...] = ()
+    # The representation whose bytes the FileSlices refer to.
+    source: Representation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileRequest:
+    """The parts of a request that decide a file response, as received (None when absent)."""
+
+    method: str
+    conditions: Conditions = Conditions()
+    range: str | None = None
+    if_range: str | None = None
+    accept_encoding: str | None = None
+
+
+_REQUEST_HEADERS = {
+    b"if-match": "if_match", b"if-none-match": "if_none_match",
+    b"if-modified-since": "if_modified_since", b"if-unmodified-since": "if_unmodified_since",
+    b"range": "range", b"if-range": "if_range", b"accept-encoding": "accept_encoding",
+}
+
+
+def file_request(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> FileRequest:
+    """Pick the relevant headers out of an ASGI-style header list.
+
+    Repeated fields are joined with ", " as RFC 9110 section 5.3 allows for list fields; for a
+    single-valued field (a date, a Range) the join makes it invalid, and so ignored, which is
+    what the RFC asks of a field with more than one member.
+    """
+    found: dict[str, str] = {}
+    for name, value in raw_headers:
+        key = _REQUEST_HEADERS.get(name.lower())
+        if key is not None:
+            text = value.decode("latin-1")
+            found[key] = f"{found[key]}, {text}" if key in found else text
+    if not found:
+        return FileRequest(method)
+    conditions = Conditions(
+        found.get("if_match"), found.get("if_none_match"),
+        found.get("if_modified_since"), found.get("if_unmodified_since"))
+    return FileRequest(method, conditions, found.get("range"), found.get("if_range"), found.get("accept_encoding"))
+
+
+def plan_file_response(
+    request: FileRequest, entry: Entry, *, max_ranges: int, boundary: str | None = None
+) -> ResponsePlan:
+    if request.method not in ALLOWED_METHODS:
+        return plan_method_not_allowed()
+    rep = choose_representation(request.accept_encoding, entry.identity, entry.encoded)
+    headers = rep.headers
+
+    precondition = evaluate_preconditions(request.method, request.conditions, rep.etag, rep.last_modified)
+    if precondition is Precondition.NOT_MODIFIED:
+        return ResponsePlan(304, list(headers.not_modified))
+    if precondition is Precondition.FAILED:
+        return ResponsePlan(412, headers.not_modified + [(b"content-length", b"0")])
+
+    ranges = None
+    # RFC 9110 section 14.2: range handling is defined for GET only.
+    if request.method == "GET" and if_range_allows_partial(request.if_range, rep.etag, rep.last_modified):
+        ranges = select_ranges(request.range, rep.size, max_ranges)
+    head = request.method == "HEAD"
+
+    if ranges is None:
+        body = () if head or rep.size == 0 else (FileSlice(0, rep.size),)
+        return ResponsePlan(200, list(headers.ok), body, rep)
+    if ranges is UNSATISFIABLE:
+        return ResponsePlan(416, headers.not_modified + [
+            (b"content-range", f"bytes */{rep.size}".encode("ascii")), (b"content-length", b"0")])
+    assert isinstance(ranges, list)
+    if len(ranges) == 1:
+        start, stop = ranges[0]
+        return ResponsePlan(206, [
+            (b"content-type", headers.content_type),
+            (b"content-length", str(stop - start).encode("ascii")),
+            (b"content-range", f"bytes {start}-{stop - 1}/{rep.size}".encode("ascii")),
+            *headers.representation,
+        ], (FileSlice(start, stop),), rep)
+    return _plan_multipart(rep, ranges, boundary or secrets.token_hex(16))
+
+
+def _plan_multipart(rep: Representation, ranges: list[tuple[int, int]], boundary: str) -> ResponsePlan:
+    """RFC 9110 section 14.6: one part per range, each with its own Content-Range."""
+    content_type = rep.headers.content_type.decode("latin-1")
+    body: list[BodyPart] = []
+    for index, (start, stop) in enumerate(ranges):
+        head = (
+            f"{'' if index == 0 else chr(13) + chr(10)}--{boundary}\r\n"
+            f"Content-Type: {content_type}\r\n"
+            f"Content-Range: bytes {start}-{stop - 1}/{rep.size}\r\n\r\n"
+        )
+        body.append(head.encode("latin-1"))
+        body.append(FileSlice(start, stop))
+    body.append(f"\r\n--{boundary}--\r\n".encode("latin-1"))
+    length = sum(len(part) if isinstance(part, bytes) else part.stop - part.start for part in body)
+    headers = [
+        (b"content-type", f"multipart/byteranges; boundary={boundary}".encode("latin-1")),
+        (b"content-length", str(length).encode("ascii")),
+        *rep.headers.representation,
+    ]
+    return ResponsePlan(206, headers, tuple(body), rep)
+
+
+def plan_text(status: int, text: str, extra: Sequence[Header] = (), *, head: bool = False) -> ResponsePlan:
+    body = text.encode("utf-8")
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode("ascii")),
+        *extra,
+    ]
+    return ResponsePlan(status, headers, () if head else (body,))
+
+
+def plan_method_not_allowed() -> ResponsePlan:
+    return plan_text(405, "Method Not Allowed", [(b"allow", b"GET, HEAD")])
+
+
+def plan_redirect(location: str, *, head: bool = False) -> ResponsePlan:
+    # 307 keeps the method, as Starlette's StaticFiles redirects do.
+    return plan_text(307, "Temporary Redirect", [(b"location", location.encode("latin-1"))], head=head)
+
+
+def plan_not_found_page(rep: Representation, *, head: bool) -> ResponsePlan:
+    """html=True: a miss answered with 404.html. Not cacheable: the next deploy may fix it."""
+    headers = [
+        (b"content-type", rep.headers.content_type),
+        (b"content-length", str(rep.size).encode("ascii")),
+        (b"cache-control", b"no-cache"),
+    ]
+    body = () if head or rep.size == 0 else (FileSlice(0, rep.size),)
+    return ResponsePlan(404, headers, body, rep)

@@ -1,0 +1,185 @@
+"""Pathname translation: from a request path to a file on disk.
+
+The only code that asks the filesystem what a URL names (realpath, stat). Everything it
+returns is plain picklable data, so that the AMPED layer can run it in a helper process when
+the metadata it needs may not be in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from .config import Options, Root
+from .http.negotiate import SIBLING_SUFFIXES
+from .http.paths import SafePath, parse_request_path
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    """What one stat told about a regular file. Equal facts mean the same bytes."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    dev: int
+    ino: int
+
+    @classmethod
+    def from_stat(cls, path: str, st: os.stat_result) -> FileFacts:
+        return cls(path, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundFile:
+    url: str  # the canonical URL path it answers, for add_headers_function and immutable tests
+    facts: FileFacts
+    siblings: tuple[tuple[str, FileFacts], ...]  # (content-coding, facts) of precompressed copies
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectTo:
+    # "slash": /dir -> /dir/ ; "directory": /dir/index.html -> /dir/
+    kind: Literal["slash", "directory"]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
+
+Translation = FoundFile | RedirectTo | _Missing
+
+
+def candidates(roots: tuple[Root, ...], route_path: str) -> list[tuple[Root, SafePath]]:
+    """The roots whose prefix covers ``route_path``, in order, with the path inside each.
+
+    Pure: raises PathRejected for a path no root could serve; an empty list means "not ours".
+    """
+    found: list[tuple[Root, SafePath]] = []
+    for root in roots:
+        if root.covers(route_path):
+            found.append((root, parse_request_path(route_path[len(root.prefix):])))
+    return found
+
+
+def translate(options: Options, route_path: str) -> Translation:
+    """Blocking: ask the filesystem, root by root, what ``route_path`` names."""
+    for root, path in candidates(options.roots, route_path):
+        result = translate_in_root(options, root, path)
+        if result is not None:
+            return result
+    return MISSING
+
+
+def translate_in_root(options: Options, root: Root, path: SafePath) -> FoundFile | RedirectTo | None:
+    if path.is_hidden and not options.allow_dotfiles:
+        return None
+    # realpath on every translation, so a root that is a symlink switched by a deploy is followed.
+    base = os.path.realpath(root.directory)
+    target = _stat_inside(base, os.path.join(base, *path.segments), options.follow_symlink)
+    if target is None:
+        return None
+    real_path, st = target
+    url = root.prefix + path.url_path
+
+    if stat.S_ISREG(st.st_mode):
+        if path.trailing_slash:
+            return None  # a file is not a directory
+        if options.redirect_index and path.segments and path.segments[-1] == options.index_file:
+            return RedirectTo("directory")
+        return _found(base, url, real_path, st, options.follow_symlink)
+
+    if stat.S_ISDIR(st.st_mode) and options.index_file:
+        index = _stat_inside(base, os.path.join(real_path, options.index_file), options.follow_symlink)
+        if index is not None and stat.S_ISREG(index[1].st_mode):
+            if not path.trailing_slash:
+                return RedirectTo("slash")
+            return _found(base, url, index[0], index[1], options.follow_symlink)
+    return None
+
+
+def translate_not_found_page(options: Options) -> FoundFile | None:
+    """html=True's 404.html, from the first root that has one."""
+    if options.not_found_file is None:
+        return None
+    page = SafePath((options.not_found_file,), trailing_slash=False)
+    for root in options.roots:
+        result = translate_in_root(options, root, page)
+        if isinstance(result, FoundFile):
+            return result
+    return None
+
+
+def _stat_inside(base: str, candidate: str, follow_symlink: bool) -> tuple[str, os.stat_result] | None:
+    """Stat ``candidate`` if it lies inside ``base``; None if absent or outside."""
+    try:
+        if follow_symlink:
+            # Starlette's follow_symlink=True: links inside the root may point anywhere.
+            real = candidate
+        else:
+            real = os.path.realpath(candidate)
+            if real != base and not real.startswith(base.rstrip(os.sep) + os.sep):
+                return None
+        return real, os.stat(real)
+    except (OSError, ValueError):
+        return None
+
+
+def _found(base: str, url: str, real_path: str, st: os.stat_result, follow_symlink: bool) -> FoundFile:
+    siblings = []
+    for suffix, coding in SIBLING_SUFFIXES.items():
+        sibling = _stat_inside(base, real_path + suffix, follow_symlink)
+        if sibling is not None and stat.S_ISREG(sibling[1].st_mode):
+            siblings.append((coding, FileFacts.from_stat(*sibling)))
+    return FoundFile(url, FileFacts.from_stat(real_path, st), tuple(siblings))
+
+
+def scan(options: Options) -> dict[Root, dict[str, Translation]]:
+    """autorefresh=False: translate every servable path of every root once, at start.
+
+    One table per root, keyed by the canonical path inside the root, holding exactly what
+    the lazy translation would answer, so both modes serve the same things.
+    """
+    tables: dict[Root, dict[str, Translation]] = {}
+    for root in options.roots:
+        table: dict[str, Translation] = {}
+        for segments, is_dir in _walk(os.path.realpath(root.directory)):
+            spellings = [SafePath(segments, True), SafePath(segments, False)] if is_dir else [SafePath(segments, False)]
+            for path in spellings:
+                result = translate_in_root(options, root, path)
+                if result is not None:
+                    table[path.url_path] = result
+        tables[root] = table
+    return tables
+
+
+def _walk(top: str) -> Iterator[tuple[tuple[str, ...], bool]]:
+    """(segments, is_directory) for everything below ``top``, each real directory once."""
+    seen: set[tuple[int, int]] = set()
+    pending: list[tuple[str, tuple[str, ...]]] = [(top, ())]
+    while pending:
+        directory, prefix = pending.pop()
+        try:
+            st = os.stat(directory)
+            if (st.st_dev, st.st_ino) in seen:
+                continue  # a symlink loop, or a directory linked twice
+            seen.add((st.st_dev, st.st_ino))
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        yield prefix, True
+        for entry in entries:
+            segments = prefix + (entry.name,)
+            try:
+                if entry.is_dir():
+                    pending.append((entry.path, segments))
+                elif entry.is_file():
+                    yield segments, False
+            except OSError:
+                continue  # a broken link or a vanished file must not stop the scan

@@ -1,0 +1,1 @@
+"""The only place that emits response messages or touches sockets."""
