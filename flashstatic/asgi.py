@@ -214,13 +214,14 @@ class FlashStatic:
             answer = self.pathnames.lookup(path, now)
             if answer is not None:
                 return answer
-        return self.pathnames.store(path, await self._translate(path), now)
+        return self.pathnames.store(path, await self._translate(path, fresh), now)
 
-    async def _translate(self, path: str) -> Translation:
-        if self._scanned is None:
+    async def _translate(self, path: str, fresh: bool) -> Translation:
+        if self._scanned is None or fresh:
             options = self.options
             return await self.disk.translate(lambda: translate(options, path))
-        # autorefresh=False: the start-up scan knows every file; the disk is not asked again.
+        # autorefresh=False: the start-up scan knows every file, and the disk is asked again
+        # only about a file that an open showed to have changed (fresh=True).
         for root, safe in candidates(self.options.roots, path):
             found = self._scanned[root].get(safe.url_path)
             if found is not None:

@@ -160,16 +160,19 @@ def scan(options: Options) -> dict[Root, dict[str, Translation]]:
 
 
 def _walk(top: str) -> Iterator[tuple[tuple[str, ...], bool]]:
-    """(segments, is_directory) for everything below ``top``, each real directory once."""
-    seen: set[tuple[int, int]] = set()
-    pending: list[tuple[str, tuple[str, ...]]] = [(top, ())]
+    """(segments, is_directory) for every path below ``top``, through directory links too.
+
+    A directory that is its own ancestor (a symlink loop) is not entered again; a directory
+    reachable by two paths is listed under both, as the lazy translation would serve both.
+    """
+    pending: list[tuple[str, tuple[str, ...], frozenset[tuple[int, int]]]] = [(top, (), frozenset())]
     while pending:
-        directory, prefix = pending.pop()
+        directory, prefix, ancestors = pending.pop()
         try:
             st = os.stat(directory)
-            if (st.st_dev, st.st_ino) in seen:
-                continue  # a symlink loop, or a directory linked twice
-            seen.add((st.st_dev, st.st_ino))
+            identity = (st.st_dev, st.st_ino)
+            if identity in ancestors:
+                continue
             entries = list(os.scandir(directory))
         except OSError:
             continue
@@ -178,7 +181,7 @@ def _walk(top: str) -> Iterator[tuple[tuple[str, ...], bool]]:
             segments = prefix + (entry.name,)
             try:
                 if entry.is_dir():
-                    pending.append((entry.path, segments))
+                    pending.append((entry.path, segments, ancestors | {identity}))
                 elif entry.is_file():
                     yield segments, False
             except OSError:

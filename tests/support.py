@@ -28,3 +28,52 @@ def raw_request(url: str, target: bytes, method: bytes = b"GET", extra: bytes = 
             reply += chunk
     status_line = reply.split(b"\r\n", 1)[0]
     return int(status_line.split()[1]), reply
+
+
+async def call_asgi(app, path: str, headers: dict[str, str] | None = None, method: str = "GET",
+                    on_send=None, disconnect_after: int | None = None) -> list[dict]:
+    """Run one http request through ``app`` in-process and return every message it sent.
+
+    ``on_send(message)`` runs after each message; ``disconnect_after=N`` makes receive()
+    report http.disconnect once N body messages have gone out.
+    """
+    import asyncio
+
+    sent: list[dict] = []
+    body_sent = asyncio.Event()
+    request_given = False
+
+    async def receive() -> dict:
+        nonlocal request_given
+        if not request_given:
+            request_given = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        while disconnect_after is None or sum(m["type"] == "http.response.body" for m in sent) < disconnect_after:
+            body_sent.clear()
+            await body_sent.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+        body_sent.set()
+        await asyncio.sleep(0)
+        if on_send is not None:
+            on_send(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": ("127.0.0.1", 1234), "server": ("127.0.0.1", 80),
+    }
+    await app(scope, receive, send)
+    return sent
+
+
+def body_of(messages: list[dict]) -> bytes:
+    return b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+
+
+def completed(messages: list[dict]) -> bool:
+    last = messages[-1]
+    return last["type"] == "http.response.body" and not last.get("more_body", False)

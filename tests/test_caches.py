@@ -1,0 +1,172 @@
+"""Flash's caches: pathname translation (with revalidation), response headers, small bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flashstatic import FlashStatic
+from flashstatic.cache.pathname import PathnameCache
+from flashstatic.config import Options, Root
+from flashstatic.translate import MISSING, translate
+from support import body_of, call_asgi, write_tree
+
+
+def get(app: FlashStatic, path: str, **headers: str) -> tuple[int, bytes, dict[bytes, bytes]]:
+    messages = asyncio.run(call_asgi(app, path, headers))
+    return messages[0]["status"], body_of(messages), dict(messages[0]["headers"])
+
+
+def bump_mtime(path: Path, seconds: int = 10) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + seconds * 1_000_000_000))
+
+
+def test_revalidation_interval_is_honoured(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"a.txt": "one"})
+    options = Options(roots=(Root(str(root), ""),), revalidate_interval=1.0)
+    cache = PathnameCache(options)
+    first = cache.store("/a.txt", translate(options, "/a.txt"), now=100.0)
+    assert cache.lookup("/a.txt", now=100.9) is first
+    assert cache.lookup("/a.txt", now=101.0) is None  # stale: the caller must stat again
+    # Same file on revalidation: the same entry object, so its encoded headers are reused.
+    assert cache.store("/a.txt", translate(options, "/a.txt"), now=101.0) is first
+    (root / "a.txt").write_text("two!")
+    second = cache.store("/a.txt", translate(options, "/a.txt"), now=102.0)
+    assert second is not first and second.identity.size == 4
+    assert cache.revalidations == 1
+    assert cache.header_counters.misses == 2
+
+
+def test_negative_entries_expire(tmp_path: Path) -> None:
+    options = Options(roots=(Root(str(tmp_path), ""),), revalidate_interval=1.0)
+    cache = PathnameCache(options)
+    assert cache.store("/late.txt", translate(options, "/late.txt"), now=0.0) is MISSING
+    (tmp_path / "late.txt").write_text("here now")
+    assert cache.lookup("/late.txt", now=0.5) is MISSING
+    assert cache.lookup("/late.txt", now=1.0) is None
+
+
+def test_lru_is_bounded(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {f"f{i}.txt": str(i) for i in range(10)})
+    app = FlashStatic(directory=root, pathname_cache_size=4)
+    for i in range(10):
+        assert get(app, f"/f{i}.txt")[1] == str(i).encode()
+    stats = app.stats()["pathname"]
+    assert stats["entries"] == 4 and stats["evictions"] == 6
+
+
+def test_changed_file_is_served_fresh(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"a.txt": "version one"})
+    app = FlashStatic(directory=root, revalidate_interval=0)
+    status, body, headers = get(app, "/a.txt")
+    assert body == b"version one"
+    (root / "a.txt").write_text("version two, longer")
+    bump_mtime(root / "a.txt")
+    status, body, new_headers = get(app, "/a.txt")
+    assert body == b"version two, longer" and new_headers[b"etag"] != headers[b"etag"]
+    # Replaced by rename, as deploy tools do.
+    (tmp_path / "a.tmp").write_text("version three")
+    os.replace(tmp_path / "a.tmp", root / "a.txt")
+    assert get(app, "/a.txt")[1] == b"version three"
+    (root / "a.txt").unlink()
+    assert get(app, "/a.txt")[0] == 404
+
+
+def test_change_within_the_interval_never_mixes_headers_and_bytes(tmp_path: Path) -> None:
+    # The entry is trusted for an hour, yet the open sees the file changed and translates again.
+    root = write_tree(tmp_path, {"big.bin": b"a" * 100_000})
+    app = FlashStatic(directory=root, revalidate_interval=3600)
+    assert get(app, "/big.bin")[1] == b"a" * 100_000
+    (tmp_path / "new.bin").write_bytes(b"b" * 50_000)
+    os.replace(tmp_path / "new.bin", root / "big.bin")
+    status, body, headers = get(app, "/big.bin")
+    assert status == 200 and body == b"b" * 50_000 and headers[b"content-length"] == b"50000"
+
+
+def test_scan_once_mode(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"a.txt": "A", "d/index.html": "D"})
+    # small_file_max=0: every body comes from disk, where the open checks the file is unchanged.
+    app = FlashStatic(directory=root, autorefresh=False, index_file=True, small_file_max=0)
+    (root / "late.txt").write_text("added after start")
+    assert get(app, "/a.txt")[1] == b"A"
+    assert get(app, "/d/")[1] == b"D"
+    assert get(app, "/d")[0] == 307
+    assert get(app, "//a.txt")[1] == b"A"  # other spellings find the scanned entry
+    assert get(app, "/late.txt")[0] == 404  # fixed deployments: the scan is the truth
+    # A file that changes anyway is noticed at open and served right, not with stale headers.
+    (root / "a.txt").write_text("AAAA")
+    status, body, headers = get(app, "/a.txt")
+    assert body == b"AAAA" and headers[b"content-length"] == b"4"
+
+
+def test_scan_survives_broken_links_and_loops(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"ok.txt": "ok", "d/x.txt": "x"})
+    os.symlink(tmp_path / "nowhere", root / "broken.txt")
+    os.symlink(root, root / "d" / "loop")
+    os.symlink(root / "d", root / "alias")
+    app = FlashStatic(directory=root, autorefresh=False)
+    assert get(app, "/ok.txt")[1] == b"ok"
+    assert get(app, "/broken.txt")[0] == 404
+    assert get(app, "/alias/x.txt")[1] == b"x"  # a linked directory inside the root is scanned
+    # A loop is entered once, not forever; spellings through it are not in the scan.
+    assert get(app, "/d/loop/ok.txt")[0] == 404
+
+
+def test_autorefresh_true_checks_every_request(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"a.txt": "A"})
+    app = FlashStatic(directory=root, autorefresh=True)
+    assert get(app, "/b.txt")[0] == 404
+    (root / "b.txt").write_text("B")
+    assert get(app, "/b.txt")[1] == b"B"
+
+
+def test_small_file_cache(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"small.txt": "s" * 100, "large.bin": b"L" * 200_000})
+    app = FlashStatic(directory=root, small_file_max=1000, small_file_cache_bytes=150)
+    for _ in range(3):
+        assert get(app, "/small.txt")[1] == b"s" * 100
+        assert get(app, "/large.bin")[1] == b"L" * 200_000
+    assert get(app, "/small.txt", range="bytes=10-19")[1] == b"s" * 10
+    bodies = app.stats()["bodies"]
+    assert bodies["misses"] == 1 and bodies["hits"] == 3 and bodies["bytes"] == 100
+    headers = app.stats()["headers"]
+    assert headers["misses"] == 2 and headers["hits"] == 7
+
+
+def test_small_file_cache_budget_evicts(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {f"{i}.txt": str(i) * 100 for i in range(5)})
+    app = FlashStatic(directory=root, small_file_cache_bytes=250)
+    for i in range(5):
+        get(app, f"/{i}.txt")
+    bodies = app.stats()["bodies"]
+    assert bodies["bytes"] == 200 and bodies["evictions"] == 3
+
+
+def test_revalidation_over_real_http(tmp_path: Path, live_server, http: httpx.Client) -> None:
+    root = write_tree(tmp_path, {"a.txt": "old"})
+    with live_server(FlashStatic(directory=root, revalidate_interval=0.2)) as url:
+        assert http.get(url + "/a.txt").text == "old"
+        (tmp_path / "n").write_text("new content")
+        os.replace(tmp_path / "n", root / "a.txt")
+        time.sleep(0.25)
+        r = http.get(url + "/a.txt")
+        assert r.text == "new content" and r.headers["content-length"] == "11"
+
+
+def test_unreadable_file_is_403(tmp_path: Path) -> None:
+    # As root every file is readable, so the refusal is injected where the open happens.
+    root = write_tree(tmp_path, {"locked.txt": "no"})
+    app = FlashStatic(directory=root)
+
+    async def refuse(facts):
+        raise PermissionError(13, "Permission denied", facts.path)
+
+    app.disk.open = refuse  # type: ignore[method-assign]
+    status, body, _ = get(app, "/locked.txt")
+    assert status == 403 and body == b"Forbidden"
