@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from .amped.strategy import DiskReader, DiskStrategy, FileChanged, FileTruncated, InlineDisk
+from .amped.pool import HelperFailed, PoolBusy
+from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, OpenFile, make_strategy
 from .cache.bodies import BodyCache
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer, PathnameCache
@@ -26,12 +27,31 @@ from .http.respond import (
     plan_redirect,
     plan_text,
 )
-from .transmit.body import MemoryReader, Receive, Send, SliceReader, send_plan
-from .translate import MISSING, RedirectTo, Translation, candidates, scan, translate, translate_not_found_page
+from .transmit.body import BodyUnavailable, MemoryReader, Receive, Send, SliceReader, send_plan
+from .translate import MISSING, RedirectTo, Translation, candidates, scan
 
 Scope = dict[str, Any]
 
 _NOT_FOUND_PAGE_KEY = "\x00404"  # no request path can contain NUL, so no collision
+
+
+class DiskReader:
+    """Slices of an open file, through the disk strategy; failures cut the response short."""
+
+    def __init__(self, disk: DiskStrategy, file: OpenFile) -> None:
+        self._disk = disk
+        self._file = file
+
+    async def read(self, start: int, stop: int) -> bytes:
+        try:
+            return await self._disk.read(self._file, start, stop - start)
+        except FileTruncated as exc:
+            raise BodyUnavailable(f"{exc} shrank during the response") from exc
+        except (HelperFailed, PoolBusy, OSError) as exc:
+            raise BodyUnavailable(f"reading {self._file.facts.path} failed: {exc!r}") from exc
+
+    def close(self) -> None:
+        self._disk.release(self._file)
 
 
 def route_path(scope: Scope) -> str:
@@ -86,6 +106,13 @@ class FlashStatic:
         small_file_cache_bytes: int = 32 * 1024 * 1024,
         chunk_size: int = 64 * 1024,
         max_ranges: int = 32,
+        architecture: str = "amped",
+        helper_backend: str = "process",
+        min_helpers: int = 1,
+        max_helpers: int = 4,
+        helper_queue: int = 256,
+        page_in_size: int = 512 * 1024,
+        open_files: int = 256,
     ) -> None:
         if directory is not None and root is not None:
             raise TypeError("pass directory (Starlette's name) or root (WhiteNoise's), not both")
@@ -114,7 +141,9 @@ class FlashStatic:
             chunk_size=chunk_size,
             max_ranges=max_ranges,
         )
-        self.disk: DiskStrategy = InlineDisk()
+        self.disk: DiskStrategy = make_strategy(
+            architecture, helper_backend=helper_backend, min_helpers=min_helpers, max_helpers=max_helpers,
+            helper_queue=helper_queue, page_in_size=page_in_size, open_files=open_files)
         self._configure()
 
     def add_files(self, root: str | os.PathLike[str], prefix: str | None = None) -> None:
@@ -125,7 +154,12 @@ class FlashStatic:
     def _configure(self) -> None:
         self.pathnames = PathnameCache(self.options)
         self.bodies = BodyCache(self.options.small_file_max, self.options.small_file_cache_bytes)
-        self._scanned = scan(self.options) if self.options.scan_once else None
+        self._rules = self.options.rules
+        self._scanned = scan(self._rules) if self.options.scan_once else None
+
+    def close(self) -> None:
+        """Stop the helpers and close cached files; done on lifespan shutdown and at exit."""
+        self.disk.close()
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Counters of Flash's three caches (a later release exposes them over HTTP)."""
@@ -134,7 +168,8 @@ class FlashStatic:
         pathname["entries"] = len(self.pathnames)
         bodies = self.bodies.counters.as_dict()
         bodies["bytes"] = self.bodies.bytes_held
-        return {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies}
+        return {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies,
+                "disk": self.disk.stats()}
 
     # -- ASGI ---------------------------------------------------------------------------------
 
@@ -148,6 +183,10 @@ class FlashStatic:
             return
         try:
             await self._serve(scope, receive, send, path)
+        except (PoolBusy, HelperFailed) as exc:
+            # Before the first byte: say so plainly and let the client come back.
+            plan = plan_text(503, f"Service Unavailable: {exc}", [(b"retry-after", b"1")])
+            await send_plan(send, receive, plan, None, self.options.chunk_size)
         except PathRejected as rejected:
             if self.app is not None:
                 # Not a file we could serve, so the app decides, as for any other miss.
@@ -204,7 +243,7 @@ class FlashStatic:
             try:
                 body = await self.disk.read(file, 0, facts.size)
             finally:
-                self.disk.close(file)
+                self.disk.release(file)
             self.bodies.put(facts, body)
         return MemoryReader(body)
 
@@ -218,8 +257,8 @@ class FlashStatic:
 
     async def _translate(self, path: str, fresh: bool) -> Translation:
         if self._scanned is None or fresh:
-            options = self.options
-            return await self.disk.translate(lambda: translate(options, path))
+            candidates(self._rules.roots, path)  # a path to refuse is refused here, not in a helper
+            return await self.disk.translate(self._rules, path)
         # autorefresh=False: the start-up scan knows every file, and the disk is asked again
         # only about a file that an open showed to have changed (fresh=True).
         for root, safe in candidates(self.options.roots, path):
@@ -250,13 +289,14 @@ class FlashStatic:
         now = time.monotonic()
         answer = self.pathnames.lookup(_NOT_FOUND_PAGE_KEY, now)
         if answer is None:
-            options = self.options
-            found = await self.disk.translate(lambda: translate_not_found_page(options))
+            found = await self.disk.translate_not_found_page(self._rules)
             answer = self.pathnames.store(_NOT_FOUND_PAGE_KEY, found or MISSING, now)
         return answer.identity if isinstance(answer, FileEntry) else None
 
     async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.app is not None:
+        if self.app is not None and scope["type"] == "lifespan":
+            await self.app(scope, receive, self._closing_on_shutdown(send))
+        elif self.app is not None:
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1000})
@@ -266,8 +306,19 @@ class FlashStatic:
                 if message["type"] == "lifespan.startup":
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
+                    self.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+
+    def _closing_on_shutdown(self, send: Send) -> Send:
+        """The wrapped app owns lifespan; we close our helpers once it has shut down."""
+
+        async def wrapped(message: dict[str, Any]) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                self.close()
+            await send(message)
+
+        return wrapped
 
 
 _REASONS = {400: "Bad Request", 404: "Not Found"}

@@ -11,9 +11,13 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 from wsgiref.headers import Headers
 
 from .http.ranges import DEFAULT_MAX_RANGES
+
+if TYPE_CHECKING:
+    from .translate import TranslationRules
 
 ImmutableTest = Callable[[str, str], bool]
 AddHeadersFunction = Callable[[Headers, str, str], None]
@@ -69,6 +73,13 @@ class Options:
     small_file_cache_bytes: int = 32 * 1024 * 1024
     chunk_size: int = 64 * 1024
     max_ranges: int = DEFAULT_MAX_RANGES
+
+    @property
+    def rules(self) -> TranslationRules:
+        from .translate import TranslationRules
+
+        return TranslationRules(self.roots, self.follow_symlink, self.allow_dotfiles,
+                                self.index_file, self.redirect_index, self.not_found_file)
 
     def with_root(self, directory: str, prefix: str | None) -> Options:
         return replace(self, roots=self.roots + (Root(os.fspath(directory), normalize_prefix(prefix)),))

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from .config import Options, Root
+from .config import Root
 from .http.negotiate import SIBLING_SUFFIXES
 from .http.paths import SafePath, parse_request_path
 
@@ -46,6 +46,18 @@ class RedirectTo:
     kind: Literal["slash", "directory"]
 
 
+@dataclass(frozen=True, slots=True)
+class TranslationRules:
+    """What pathname translation obeys, as plain data that a helper process can be sent."""
+
+    roots: tuple[Root, ...]
+    follow_symlink: bool = False
+    allow_dotfiles: bool = False
+    index_file: str | None = None
+    redirect_index: bool = False
+    not_found_file: str | None = None
+
+
 class _Missing:
     def __repr__(self) -> str:
         return "MISSING"
@@ -68,21 +80,21 @@ def candidates(roots: tuple[Root, ...], route_path: str) -> list[tuple[Root, Saf
     return found
 
 
-def translate(options: Options, route_path: str) -> Translation:
+def translate(rules: TranslationRules, route_path: str) -> Translation:
     """Blocking: ask the filesystem, root by root, what ``route_path`` names."""
-    for root, path in candidates(options.roots, route_path):
-        result = translate_in_root(options, root, path)
+    for root, path in candidates(rules.roots, route_path):
+        result = translate_in_root(rules, root, path)
         if result is not None:
             return result
     return MISSING
 
 
-def translate_in_root(options: Options, root: Root, path: SafePath) -> FoundFile | RedirectTo | None:
-    if path.is_hidden and not options.allow_dotfiles:
+def translate_in_root(rules: TranslationRules, root: Root, path: SafePath) -> FoundFile | RedirectTo | None:
+    if path.is_hidden and not rules.allow_dotfiles:
         return None
     # realpath on every translation, so a root that is a symlink switched by a deploy is followed.
     base = os.path.realpath(root.directory)
-    target = _stat_inside(base, os.path.join(base, *path.segments), options.follow_symlink)
+    target = _stat_inside(base, os.path.join(base, *path.segments), rules.follow_symlink)
     if target is None:
         return None
     real_path, st = target
@@ -91,26 +103,26 @@ def translate_in_root(options: Options, root: Root, path: SafePath) -> FoundFile
     if stat.S_ISREG(st.st_mode):
         if path.trailing_slash:
             return None  # a file is not a directory
-        if options.redirect_index and path.segments and path.segments[-1] == options.index_file:
+        if rules.redirect_index and path.segments and path.segments[-1] == rules.index_file:
             return RedirectTo("directory")
-        return _found(base, url, real_path, st, options.follow_symlink)
+        return _found(base, url, real_path, st, rules.follow_symlink)
 
-    if stat.S_ISDIR(st.st_mode) and options.index_file:
-        index = _stat_inside(base, os.path.join(real_path, options.index_file), options.follow_symlink)
+    if stat.S_ISDIR(st.st_mode) and rules.index_file:
+        index = _stat_inside(base, os.path.join(real_path, rules.index_file), rules.follow_symlink)
         if index is not None and stat.S_ISREG(index[1].st_mode):
             if not path.trailing_slash:
                 return RedirectTo("slash")
-            return _found(base, url, index[0], index[1], options.follow_symlink)
+            return _found(base, url, index[0], index[1], rules.follow_symlink)
     return None
 
 
-def translate_not_found_page(options: Options) -> FoundFile | None:
+def translate_not_found_page(rules: TranslationRules) -> FoundFile | None:
     """html=True's 404.html, from the first root that has one."""
-    if options.not_found_file is None:
+    if rules.not_found_file is None:
         return None
-    page = SafePath((options.not_found_file,), trailing_slash=False)
-    for root in options.roots:
-        result = translate_in_root(options, root, page)
+    page = SafePath((rules.not_found_file,), trailing_slash=False)
+    for root in rules.roots:
+        result = translate_in_root(rules, root, page)
         if isinstance(result, FoundFile):
             return result
     return None
@@ -140,19 +152,19 @@ def _found(base: str, url: str, real_path: str, st: os.stat_result, follow_symli
     return FoundFile(url, FileFacts.from_stat(real_path, st), tuple(siblings))
 
 
-def scan(options: Options) -> dict[Root, dict[str, Translation]]:
+def scan(rules: TranslationRules) -> dict[Root, dict[str, Translation]]:
     """autorefresh=False: translate every servable path of every root once, at start.
 
     One table per root, keyed by the canonical path inside the root, holding exactly what
     the lazy translation would answer, so both modes serve the same things.
     """
     tables: dict[Root, dict[str, Translation]] = {}
-    for root in options.roots:
+    for root in rules.roots:
         table: dict[str, Translation] = {}
         for segments, is_dir in _walk(os.path.realpath(root.directory)):
             spellings = [SafePath(segments, True), SafePath(segments, False)] if is_dir else [SafePath(segments, False)]
             for path in spellings:
-                result = translate_in_root(options, root, path)
+                result = translate_in_root(rules, root, path)
                 if result is not None:
                     table[path.url_path] = result
         tables[root] = table

@@ -79,14 +79,23 @@ def test_changed_file_is_served_fresh(tmp_path: Path) -> None:
 
 
 def test_change_within_the_interval_never_mixes_headers_and_bytes(tmp_path: Path) -> None:
-    # The entry is trusted for an hour, yet the open sees the file changed and translates again.
+    # The entry is trusted for an hour, as an nginx open_file_cache entry would be.
     root = write_tree(tmp_path, {"big.bin": b"a" * 100_000})
     app = FlashStatic(directory=root, revalidate_interval=3600)
     assert get(app, "/big.bin")[1] == b"a" * 100_000
+    # Replaced by rename: the open file is still the old one, served whole with its own headers.
     (tmp_path / "new.bin").write_bytes(b"b" * 50_000)
     os.replace(tmp_path / "new.bin", root / "big.bin")
     status, body, headers = get(app, "/big.bin")
-    assert status == 200 and body == b"b" * 50_000 and headers[b"content-length"] == b"50000"
+    assert body == b"a" * 100_000 and headers[b"content-length"] == b"100000"
+    # Rewritten in place: the cached descriptor's fstat shows it, and the path is translated again.
+    (root / "other.bin").write_bytes(b"x" * 100_000)
+    assert get(app, "/other.bin")[1] == b"x" * 100_000
+    with open(root / "other.bin", "r+b") as f:
+        f.truncate(0)
+        f.write(b"c" * 70_000)
+    status, body, headers = get(app, "/other.bin")
+    assert status == 200 and body == b"c" * 70_000 and headers[b"content-length"] == b"70000"
 
 
 def test_scan_once_mode(tmp_path: Path) -> None:

@@ -1,62 +1,54 @@
 """How file metadata and file bytes are fetched: the seam of the paper's experiment.
 
 Everything above this module asks for a translation, an open file or a chunk of bytes and
-awaits it; whether that work runs on the event loop, in a thread or behind a residency check
-and a helper process is this layer's decision alone.
+awaits it. Whether that work runs on the event loop (SPED), in a thread (MT) or, after a
+residency check says it would block, in a helper process (AMPED) is decided here alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from ..translate import FileFacts
+from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
+from .jobs import FileChanged, open_checked
+from .openfiles import OpenFile, OpenFiles
+from .pool import HelperPool, ProcessPool, ThreadPool
+from .residency import (
+    NoWaitSupport,
+    Probe,
+    RecentReads,
+    cachestat_resident,
+    choose_probe,
+    mincore_resident,
+    read_if_resident,
+)
+
+__all__ = ["ARCHITECTURES", "DiskStrategy", "FileChanged", "FileTruncated", "OpenFile", "make_strategy"]
 
 T = TypeVar("T")
 
-
-class FileChanged(Exception):
-    """The file on disk is no longer the one whose headers were chosen."""
+ARCHITECTURES = ("amped", "sped", "mt")
 
 
 class FileTruncated(Exception):
     """The file ended before the bytes its headers promised."""
 
 
-@dataclass(slots=True)
-class OpenFile:
-    fd: int
-    facts: FileFacts
-
-
 class DiskStrategy(Protocol):
     name: str
 
-    async def translate(self, work: Callable[[], T]) -> T:
-        """Run pathname translation (realpath, stat), which may block on cold metadata."""
-
+    async def translate(self, rules: TranslationRules, path: str) -> Translation: ...
+    async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None: ...
     async def open(self, facts: FileFacts) -> OpenFile:
-        """Open the file that ``facts`` describe, or raise FileChanged / OSError."""
-
+        """The open file ``facts`` describe; raises FileChanged or OSError."""
     async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
         """Exactly ``count`` bytes at ``offset``, or raise FileTruncated."""
-
-    def close(self, file: OpenFile) -> None: ...
-
-
-def open_checked(facts: FileFacts) -> OpenFile:
-    """Open and confirm by fstat that this is still the file the response was planned for."""
-    fd = os.open(facts.path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        st = os.fstat(fd)
-        if FileFacts.from_stat(facts.path, st) != facts:
-            raise FileChanged(facts.path)
-    except BaseException:
-        os.close(fd)
-        raise
-    return OpenFile(fd, facts)
+    def release(self, file: OpenFile) -> None: ...
+    def close(self) -> None: ...
+    def stats(self) -> dict[str, Any]: ...
 
 
 def read_exactly(file: OpenFile, offset: int, count: int) -> bytes:
@@ -66,36 +58,199 @@ def read_exactly(file: OpenFile, offset: int, count: int) -> bytes:
     return data
 
 
-class InlineDisk:
+class _Strategy:
+    """What every architecture shares: the open-file cache (Flash's caches are in all of them)."""
+
+    name = ""
+
+    def __init__(self, open_files: int) -> None:
+        self.open_files = OpenFiles(open_files)
+
+    async def open(self, facts: FileFacts) -> OpenFile:
+        file = self.open_files.acquire(facts)
+        if file is None:
+            file = self.open_files.add(OpenFile(await self._open_fd(facts), facts))
+        return file
+
+    async def _open_fd(self, facts: FileFacts) -> int:
+        raise NotImplementedError
+
+    def release(self, file: OpenFile) -> None:
+        self.open_files.release(file)
+
+    def close(self) -> None:
+        self.open_files.close_all()
+
+    def stats(self) -> dict[str, Any]:
+        return {"architecture": self.name, "open_files": {"hits": self.open_files.hits,
+                                                          "misses": self.open_files.misses}}
+
+
+class InlineDisk(_Strategy):
     """SPED: every stat, open and read runs on the event loop and blocks it on a cache miss.
 
-    The naive async server's behaviour; the AMPED strategy replaces it as the default.
+    What a naive async server does; kept for the paper's comparison.
     """
 
     name = "sped"
 
-    async def translate(self, work: Callable[[], T]) -> T:
-        return work()
+    async def translate(self, rules: TranslationRules, path: str) -> Translation:
+        return translate(rules, path)
 
-    async def open(self, facts: FileFacts) -> OpenFile:
+    async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
+        return translate_not_found_page(rules)
+
+    async def _open_fd(self, facts: FileFacts) -> int:
         return open_checked(facts)
 
     async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
         return read_exactly(file, offset, count)
 
-    def close(self, file: OpenFile) -> None:
-        os.close(file.fd)
 
+class ThreadedDisk(_Strategy):
+    """MT: every stat, open and read goes through a thread pool, as Starlette's StaticFiles does.
 
-class DiskReader:
-    """Slices of an open file, each fetched through the strategy."""
+    The loop never blocks on disk, but every chunk pays a thread hand-off, cached or not.
+    """
 
-    def __init__(self, disk: DiskStrategy, file: OpenFile) -> None:
-        self._disk = disk
-        self._file = file
+    name = "mt"
 
-    async def read(self, start: int, stop: int) -> bytes:
-        return await self._disk.read(self._file, start, stop - start)
+    def __init__(self, open_files: int, threads: int) -> None:
+        super().__init__(open_files)
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="flashstatic-mt")
+
+    async def _run(self, work: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
+
+    async def translate(self, rules: TranslationRules, path: str) -> Translation:
+        return await self._run(translate, rules, path)
+
+    async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
+        return await self._run(translate_not_found_page, rules)
+
+    async def _open_fd(self, facts: FileFacts) -> int:
+        return await self._run(open_checked, facts)
+
+    async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
+        return await self._run(read_exactly, file, offset, count)
 
     def close(self) -> None:
-        self._disk.close(self._file)
+        super().close()
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+class AmpedDisk(_Strategy):
+    """AMPED: ask whether the bytes are in memory; if so read them on the loop, else have a
+    helper bring them in first while the loop serves others. Pathname translation and opens,
+    which may block on cold metadata, always go to a helper.
+    """
+
+    name = "amped"
+
+    def __init__(self, open_files: int, pool: HelperPool, page_in_size: int) -> None:
+        super().__init__(open_files)
+        self.pool = pool
+        self.page_in_size = page_in_size
+        self._nowait = NoWaitSupport()
+        self._recent = RecentReads()
+        self.resident_reads = 0
+        self.helper_reads = 0
+        self.probes: dict[str, int] = {probe.value: 0 for probe in Probe}
+
+    async def translate(self, rules: TranslationRules, path: str) -> Translation:
+        return await self.pool.run("translate", (rules, path), key=("translate", rules, path))
+
+    async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
+        return await self.pool.run("translate_not_found_page", (rules,), key=("404", rules))
+
+    async def _open_fd(self, facts: FileFacts) -> int:
+        return await self.pool.run("open", (facts,))
+
+    async def open(self, facts: FileFacts) -> OpenFile:
+        file = await super().open(facts)
+        if file.probe is None:
+            # fstat and a one-byte RWF_NOWAIT read never wait for the disk.
+            file.probe = choose_probe(file.fd, os.fstat(file.fd), self._nowait)
+            self.probes[file.probe.value] += 1
+        return file
+
+    async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
+        if file.probe is Probe.NOWAIT:
+            return await self._read_nowait(file, offset, count)
+        if not self._resident(file, offset, count):
+            await self._bring_in(file, offset, count)
+        else:
+            self.resident_reads += 1
+        data = _read_resident(file, offset, count)
+        self._recent.note(file.key, offset, count, self.page_in_size)
+        return data
+
+    async def _read_nowait(self, file: OpenFile, offset: int, count: int) -> bytes:
+        data = read_if_resident(file.fd, offset, count)
+        if len(data) == count:
+            self.resident_reads += 1
+            return data
+        if os.fstat(file.fd).st_size < offset + count:
+            raise FileTruncated(file.facts.path)
+        await self._bring_in(file, offset + len(data), count - len(data))
+        rest = read_if_resident(file.fd, offset + len(data), count - len(data))
+        if len(data) + len(rest) < count:
+            # Evicted again before we got to it (heavy memory pressure): read what is left.
+            rest += _read_resident(file, offset + len(data) + len(rest), count - len(data) - len(rest))
+        return data + rest
+
+    def _resident(self, file: OpenFile, offset: int, count: int) -> bool:
+        if file.probe is Probe.CACHESTAT:
+            return bool(cachestat_resident(file.fd, offset, count))
+        if file.probe is Probe.MINCORE:
+            return mincore_resident(file.fd, offset, count)
+        return self._recent.resident(file.key, offset, count, self.page_in_size)
+
+    async def _bring_in(self, file: OpenFile, offset: int, count: int) -> None:
+        """Have helpers read the windows covering the range; same windows are coalesced."""
+        self.helper_reads += 1
+        window = self.page_in_size
+        first = offset - offset % window
+        jobs = []
+        for start in range(first, offset + count, window):
+            length = min(window, file.facts.size - start)
+            if length > 0:
+                key = ("page_in", file.key, start)
+                jobs.append(self.pool.run("page_in", (start, length), fd=file.fd, key=key))
+        await asyncio.gather(*jobs)
+
+    def close(self) -> None:
+        super().close()
+        self.pool.close()
+
+    def stats(self) -> dict[str, Any]:
+        stats = super().stats()
+        stats.update(resident_reads=self.resident_reads, helper_reads=self.helper_reads,
+                     probes=dict(self.probes), helpers=self.pool.stats())
+        return stats
+
+
+def _read_resident(file: OpenFile, offset: int, count: int) -> bytes:
+    """A read on the event loop, made only after a residency check or a helper's page-in."""
+    return read_exactly(file, offset, count)
+
+
+def make_strategy(architecture: str = "amped", *, helper_backend: str = "process", min_helpers: int = 1,
+                  max_helpers: int = 4, helper_queue: int = 256, page_in_size: int = 512 * 1024,
+                  open_files: int = 256) -> DiskStrategy:
+    """The paper's experiment: the same server with each way of reaching the disk."""
+    if architecture == "sped":
+        return InlineDisk(open_files)
+    if architecture == "mt":
+        return ThreadedDisk(open_files, threads=max(4, max_helpers))
+    if architecture == "amped":
+        if helper_backend == "process":
+            pool: HelperPool = ProcessPool(min_helpers, max_helpers, helper_queue)
+        elif helper_backend == "thread":
+            pool = ThreadPool(max_helpers, helper_queue)
+        else:
+            raise ValueError(f"helper_backend must be 'process' or 'thread', not {helper_backend!r}")
+        return AmpedDisk(open_files, pool, page_in_size)
+    raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, not {architecture!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import time
 from email.utils import formatdate
 
 _MONTHS = {m: i for i, m in enumerate(
@@ -22,7 +23,7 @@ def format_http_date(seconds: int) -> str:
     return formatdate(seconds, usegmt=True)
 
 
-def parse_http_date(value: str) -> int | None:
+def parse_http_date(value: str, current_year: int | None = None) -> int | None:
     """Seconds since the epoch for a valid HTTP-date, else None.
 
     Strict on purpose: RFC 9110 tells recipients to ignore conditional headers whose
@@ -33,8 +34,7 @@ def parse_http_date(value: str) -> int | None:
         day, month, year, hh, mm, ss = m.groups()
     elif m := _RFC850.fullmatch(value):
         day, month, yy, hh, mm, ss = m.groups()
-        # RFC 9110: a two-digit year more than 50 years in the future means the past century.
-        year = str(2000 + int(yy)) if int(yy) < 70 else str(1900 + int(yy))
+        year = str(_four_digit_year(int(yy), current_year or time.gmtime().tm_year))
     elif m := _ASCTIME.fullmatch(value):
         month, day, hh, mm, ss, year = m.groups()
     else:
@@ -42,10 +42,17 @@ def parse_http_date(value: str) -> int | None:
     month_number = _MONTHS.get(month)
     if month_number is None:
         return None
-    try:
-        fields = (int(year), month_number, int(day), int(hh), int(mm), int(ss))
-        if not (1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60 and fields[5] < 61):
-            return None
-        return calendar.timegm(fields + (0, 0, 0))
-    except (ValueError, OverflowError):
-        return None
+    fields = (int(year), month_number, int(day), int(hh), int(mm), int(ss))
+    if not (1 <= fields[2] <= calendar.monthrange(fields[0], month_number)[1]
+            and fields[3] < 24 and fields[4] < 60 and fields[5] < 61):
+        return None  # 31 Feb is not a date, not 2 or 3 March
+    return calendar.timegm(fields + (0, 0, 0))
+
+
+def _four_digit_year(yy: int, current_year: int) -> int:
+    """RFC 9110 section 5.6.7: a two-digit year that would lie more than 50 years in the
+    future is the most recent past year with those digits."""
+    year = current_year - current_year % 100 + yy
+    if year > current_year + 50:
+        year -= 100
+    return year

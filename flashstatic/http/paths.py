@@ -21,9 +21,12 @@ class PathRejected(Exception):
     """The path can never name a served file; ``status`` is the response to give."""
 
     def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(status, reason)  # both in args, so it pickles (helpers raise it too)
         self.status = status
         self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,7 @@ def parse_request_path(path: str) -> SafePath:
 def _refuse_unsafe_characters(path: str) -> None:
     for char in path:
         code = ord(char)
-        if code < 0x20 or code == 0x7F:
+        if code < 0x20 or 0x7F <= code <= 0x9F:
             raise PathRejected(400, "control character in path")
         if char == "\\":
             # A Windows separator; refusing it outright means no spelling of "..\\" can matter.

@@ -15,9 +15,9 @@ from .dates import parse_http_date
 # managers send one or a few; thousands are the CVE-2011-3192 "range killer".
 DEFAULT_MAX_RANGES = 32
 
-# Larger than any file, small enough that int() never has to parse a huge string.
-_HUGE = 10**18
-_MAX_DIGITS = 18
+# Beyond this many significant digits a position is absurd; refusing such a header keeps int()
+# from parsing strings of unbounded length.
+_MAX_DIGITS = 100
 
 _SPEC = re.compile(r"[ \t]*(\d*)-(\d*)[ \t]*", re.ASCII)
 
@@ -32,8 +32,15 @@ UNSATISFIABLE = _Unsatisfiable()
 ByteRanges = list[tuple[int, int]]
 
 
+class _Absurd(ValueError):
+    pass
+
+
 def _number(digits: str) -> int:
-    return _HUGE if len(digits) > _MAX_DIGITS else int(digits)
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > _MAX_DIGITS:
+        raise _Absurd(digits)
+    return int(significant)
 
 
 def parse_range_header(value: str, max_ranges: int = DEFAULT_MAX_RANGES) -> list[tuple[int | None, int | None]] | None:
@@ -55,16 +62,19 @@ def parse_range_header(value: str, max_ranges: int = DEFAULT_MAX_RANGES) -> list
         if match is None:
             return None
         first_text, last_text = match.groups()
-        if first_text:
-            first = _number(first_text)
-            last = _number(last_text) if last_text else None
-            if last is not None and last < first:
-                return None
-            specs.append((first, last))
-        elif last_text:
-            specs.append((None, _number(last_text)))
-        else:
-            return None  # a lone "-"
+        try:
+            if first_text:
+                first = _number(first_text)
+                last = _number(last_text) if last_text else None
+                if last is not None and last < first:
+                    return None
+                specs.append((first, last))
+            elif last_text:
+                specs.append((None, _number(last_text)))
+            else:
+                return None  # a lone "-"
+        except _Absurd:
+            return None
     if not specs or len(specs) > max_ranges:
         return None
     return specs

@@ -12,13 +12,17 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
-from ..amped.strategy import FileTruncated
 from ..http.respond import FileSlice, ResponsePlan
 
 logger = logging.getLogger("flashstatic")
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class BodyUnavailable(Exception):
+    """The rest of the body cannot be had (the file shrank, a helper failed): the response
+    ends unfinished."""
 
 
 class SliceReader(Protocol):
@@ -84,8 +88,8 @@ async def send_plan(
     watch = _DisconnectWatch(receive)
     try:
         await _send_chunks(send, _pieces(plan, reader, chunk_size), watch)
-    except FileTruncated as exc:
-        logger.warning("%s shrank during a response; closing the connection", exc)
+    except BodyUnavailable as exc:
+        logger.warning("response cut short, closing the connection: %s", exc)
     finally:
         watch.stop()
 

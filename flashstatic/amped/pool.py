@@ -1,0 +1,352 @@
+"""The helper pool: where blocking disk work goes so the event loop never waits for it.
+
+As in the Flash paper, helpers are processes that do one job at a time and answer over an IPC
+channel that the event loop watches like any socket (``loop.add_reader``; no thread sits in
+the loop's path). A thread backend does the same jobs for platforms without fork and for
+comparison.
+
+Both backends share the front: identical jobs in flight are coalesced, the queue is bounded
+(``PoolBusy`` when full, which the adapter turns into a 503), and a job whose helper died is
+retried once on a fresh helper before it fails with ``HelperFailed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import weakref
+from collections import deque
+from collections.abc import Hashable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from . import jobs
+
+MAX_MESSAGE = 1 << 20
+
+
+class PoolBusy(Exception):
+    """Every helper is busy and the queue is full."""
+
+
+class HelperFailed(Exception):
+    """The job could not be done: its helper died twice, or the pool is shutting down."""
+
+
+@dataclass
+class PoolCounters:
+    dispatched: int = 0
+    coalesced: int = 0
+    rejected: int = 0
+    respawned: int = 0
+    failed: int = 0
+    queue_depth: int = 0
+    queue_peak: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class HelperPool:
+    """The front both backends share: coalescing, the bound, the counters."""
+
+    def __init__(self, max_helpers: int, max_queue: int) -> None:
+        self.max_helpers = max_helpers
+        self.max_queue = max_queue
+        self.counters = PoolCounters()
+        self._in_flight: dict[Hashable, asyncio.Future[Any]] = {}
+
+    async def run(self, kind: str, args: tuple[Any, ...], *, fd: int | None = None,
+                  key: Hashable | None = None) -> Any:
+        """Do ``kind(*args)`` in a helper; ``fd`` is lent to it for the job's duration."""
+        if key is not None and key in self._in_flight:
+            self.counters.coalesced += 1
+            return await asyncio.shield(self._in_flight[key])
+        if self._backlog() >= self.max_queue:
+            self.counters.rejected += 1
+            raise PoolBusy(f"{self.counters.queue_depth} helper jobs waiting")
+        future = self._submit(kind, args, fd)
+        self.counters.dispatched += 1
+        if key is not None:
+            self._in_flight[key] = future
+            future.add_done_callback(lambda _: self._in_flight.pop(key, None))
+        # Shielded: a request that goes away must not cancel work others may be waiting for.
+        return await asyncio.shield(future)
+
+    def _backlog(self) -> int:
+        raise NotImplementedError
+
+    def _submit(self, kind: str, args: tuple[Any, ...], fd: int | None) -> asyncio.Future[Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, int]:
+        return self.counters.as_dict()
+
+
+# -- processes --------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Job:
+    kind: str
+    args: tuple[Any, ...]
+    fd: int | None  # our own duplicate, closed once the job is done
+    future: asyncio.Future[Any]
+    attempts: int = 0
+
+
+class _Helper:
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "flashstatic.amped.helper", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
+            )
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self.socket = ours
+        self.job: _Job | None = None
+
+
+class ProcessPool(HelperPool):
+    def __init__(self, min_helpers: int = 1, max_helpers: int = 4, max_queue: int = 256) -> None:
+        super().__init__(max(1, max_helpers), max_queue)
+        self.min_helpers = min(min_helpers, self.max_helpers)
+        self._helpers: list[_Helper] = []
+        self._idle: list[_Helper] = []
+        self._queue: deque[_Job] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        _live_pools.add(self)
+
+    @property
+    def pids(self) -> list[int]:
+        return [helper.process.pid for helper in self._helpers]
+
+    def _backlog(self) -> int:
+        if self._idle or len(self._helpers) < self.max_helpers:
+            return 0
+        return len(self._queue)
+
+    def _submit(self, kind: str, args: tuple[Any, ...], fd: int | None) -> asyncio.Future[Any]:
+        if self._closed:
+            raise HelperFailed("the helper pool is shut down")
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # First job (helpers start lazily), or a new event loop (a test calling
+            # asyncio.run again): helpers answer on the loop that watches them.
+            self._stop_helpers()
+            self._loop = loop
+            for _ in range(self.min_helpers):
+                self._idle.append(self._spawn())
+        job = _Job(kind, args, None if fd is None else os.dup(fd), loop.create_future())
+        self._dispatch(job)
+        return job.future
+
+    def _spawn(self) -> _Helper:
+        helper = _Helper()
+        self._helpers.append(helper)
+        assert self._loop is not None
+        self._loop.add_reader(helper.socket.fileno(), self._on_readable, helper)
+        return helper
+
+    def _dispatch(self, job: _Job) -> None:
+        if self._idle:
+            helper = self._idle.pop()
+        elif len(self._helpers) < self.max_helpers:
+            helper = self._spawn()
+        else:
+            self._queue.append(job)
+            self.counters.queue_depth = len(self._queue)
+            self.counters.queue_peak = max(self.counters.queue_peak, len(self._queue))
+            return
+        self._send(helper, job)
+
+    def _send(self, helper: _Helper, job: _Job) -> None:
+        helper.job = job
+        job.attempts += 1
+        message = pickle.dumps((job.kind, job.args))
+        try:
+            socket.send_fds(helper.socket, [message], [] if job.fd is None else [job.fd])
+        except OSError:
+            self._lost(helper)
+
+    def _on_readable(self, helper: _Helper) -> None:
+        try:
+            data, fds, _, _ = socket.recv_fds(helper.socket, MAX_MESSAGE, 1)
+        except BlockingIOError:
+            return
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            self._lost(helper)
+            return
+        try:
+            ok, value = pickle.loads(data)
+        except Exception as exc:  # an answer we cannot read must not leave the request hanging
+            ok, value = False, HelperFailed(f"unreadable answer from a helper: {exc!r}")
+        job, helper.job = helper.job, None
+        if job is None:
+            for fd in fds:
+                os.close(fd)
+        else:
+            if job.kind == "open" and ok:
+                value = fds[0]
+            self._finish(job, ok, value)
+        self._next(helper)
+
+    def _next(self, helper: _Helper) -> None:
+        if self._queue:
+            job = self._queue.popleft()
+            self.counters.queue_depth = len(self._queue)
+            self._send(helper, job)
+        else:
+            self._idle.append(helper)
+
+    def _finish(self, job: _Job, ok: bool, value: Any) -> None:
+        if job.fd is not None:
+            os.close(job.fd)
+            job.fd = None
+        if job.future.done():
+            if job.kind == "open" and ok:
+                os.close(value)
+            return
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
+
+    def _lost(self, helper: _Helper) -> None:
+        """A helper died (or its channel broke): replace it and retry its job once."""
+        self._forget(helper)
+        self.counters.respawned += 1
+        job, helper.job = helper.job, None
+        if job is None or self._closed:
+            return
+        if job.attempts < 2:
+            self._dispatch(job)
+        else:
+            self.counters.failed += 1
+            self._finish(job, False, HelperFailed(f"helper died twice during {job.kind}"))
+
+    def _forget(self, helper: _Helper) -> None:
+        if helper in self._helpers:
+            self._helpers.remove(helper)
+        if helper in self._idle:
+            self._idle.remove(helper)
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(helper.socket.fileno())
+        helper.socket.close()
+        _reap(helper.process)
+
+    def close(self) -> None:
+        """Stop every helper and fail what was waiting. Safe to call more than once."""
+        self._closed = True
+        self._stop_helpers()
+        _live_pools.discard(self)
+
+    def _stop_helpers(self) -> None:
+        for helper in list(self._helpers):
+            job, helper.job = helper.job, None
+            self._forget(helper)
+            if job is not None:
+                self._finish(job, False, HelperFailed("the helper pool is shutting down"))
+        while self._queue:
+            self._finish(self._queue.popleft(), False, HelperFailed("the helper pool is shutting down"))
+        self.counters.queue_depth = 0
+
+    def _after_fork_in_child(self) -> None:
+        # The helpers belong to the parent: drop our copies of their channels, start afresh.
+        for helper in self._helpers:
+            helper.socket.close()
+        self._helpers, self._idle, self._queue = [], [], deque()
+        self._loop = None
+        self._in_flight = {}
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    """No zombies: a helper whose channel closed is gone or going; make sure and collect it."""
+    if process.poll() is None:
+        process.kill()
+        try:
+            process.wait(timeout=1)  # after SIGKILL this is a moment, not a disk wait
+        except subprocess.TimeoutExpired:
+            pass
+
+
+_live_pools: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
+
+
+def _close_all_pools() -> None:
+    for pool in list(_live_pools):
+        pool.close()
+
+
+def _forget_pools_after_fork() -> None:
+    for pool in list(_live_pools):
+        pool._after_fork_in_child()
+
+
+atexit.register(_close_all_pools)
+os.register_at_fork(after_in_child=_forget_pools_after_fork)
+
+
+# -- threads ----------------------------------------------------------------------------------
+
+
+def _run_job(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
+    try:
+        if kind == "page_in":
+            assert fd is not None
+            return jobs.page_in(fd, *args)
+        if kind == "open":
+            return jobs.open_checked(*args)
+        if kind == "translate":
+            return jobs.run_translate(*args)
+        if kind == "translate_not_found_page":
+            return jobs.run_translate_not_found_page(*args)
+        if kind == "sleep":
+            import time
+            return time.sleep(args[0])
+        raise ValueError(f"unknown job {kind!r}")
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+class ThreadPool(HelperPool):
+    def __init__(self, max_helpers: int = 4, max_queue: int = 256) -> None:
+        super().__init__(max(1, max_helpers), max_queue)
+        self._executor = ThreadPoolExecutor(self.max_helpers, thread_name_prefix="flashstatic-helper")
+        self._outstanding = 0
+
+    def _backlog(self) -> int:
+        return max(0, self._outstanding - self.max_helpers)
+
+    def _submit(self, kind: str, args: tuple[Any, ...], fd: int | None) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, _run_job, kind, args, None if fd is None else os.dup(fd))
+        self._outstanding += 1
+        self.counters.queue_depth = self._backlog()
+        self.counters.queue_peak = max(self.counters.queue_peak, self.counters.queue_depth)
+
+        def done(_: object) -> None:
+            self._outstanding -= 1
+            self.counters.queue_depth = self._backlog()
+
+        future.add_done_callback(done)
+        return future
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
