@@ -43,8 +43,9 @@ DEFAULT_ARCHS = "amped,sped,mt,starlette"
 MiB = 1024 * 1024
 
 
-class Stop(Exception):
-    """SIGTERM, turned into an exception so that every cleanup block runs."""
+class Stop(BaseException):
+    """SIGTERM, turned into an exception so that every cleanup block runs (and no
+    ``except Exception`` swallows it)."""
 
 
 def log(msg: str) -> None:
@@ -280,7 +281,9 @@ class Runner:
     # sequences -------------------------------------------------------------------------------
     def sequence(self, wl: Workload, n: int) -> tuple[RequestSequence, str]:
         fset = FileSet(self.backing, wl.dirs, self.args.seed)
-        seq = request_sequence(fset, n, miss_ratio=wl.miss_ratio, memory_bytes=wl.memory_bytes)
+        # The warm-up draws from its own stream, so it does not replay the measured requests.
+        seed = self.args.seed + 7919 if wl.name == "warmup" else self.args.seed
+        seq = request_sequence(fset, n, seed=seed, miss_ratio=wl.miss_ratio, memory_bytes=wl.memory_bytes)
         if seq.cold_counts:
             written = fset.build_cold(seq.cold_counts)
             if written:
@@ -353,7 +356,8 @@ class Runner:
             probe = start_probe(server.port, rate=a.rate, duration=a.duration)
             wrk = start_wrk(server.port, seq_file, threads=a.threads, connections=a.connections, duration=a.duration)
             try:
-                with Evictor(everything + [os.path.join(self.backing, p) for p in cold_rel], a.evict_every,
+                evict_every = a.evict_every if wl.name != "cached" else 0.0
+                with Evictor(everything + [os.path.join(self.backing, p) for p in cold_rel], evict_every,
                              a.duration) as evictor:
                     w = finish_wrk(wrk, a.duration)
                 p = finish_probe(probe, a.duration)
@@ -495,6 +499,25 @@ def markdown(results: dict[str, Any]) -> str:
         warnings = [f"- {arch}: {r['runs'][name]['warning']}" for arch, r in archs.items()
                     if r.get("runs", {}).get(name, {}).get("warning")]
         lines += warnings + ([""] if warnings else [])
+    sweep = results.get("sweep")
+    ok = [a for a, r in archs.items() if r.get("status") == "ok"]
+    if sweep and ok:
+        lines += [f"## Sweep summary (emulated page cache {sweep['memory_mib']:g} MiB, LRU)", "",
+                  "| data set MiB | miss ratio | " + " | ".join(f"{a} req/s | {a} dyn p99 ms" for a in ok) + " |",
+                  "|---:|---:|" + "---:|---:|" * len(ok)]
+        for d in sweep["dirs"]:
+            name = f"sweep-{d}"
+            runs = [archs[a]["runs"].get(name, {}) for a in ok]
+            seq = next((r["sequence"] for r in runs if "sequence" in r), None)
+            cells = []
+            for r in runs:
+                if "static" in r:
+                    cells.append(f"{r['static']['rps']:.0f} | {_fmt(r['dynamic']['p99_ms'])}")
+                else:
+                    cells.append("failed | ")
+            lines.append(f"| {d * 5119488 / MiB:.0f} | {_fmt(seq['miss_ratio'] if seq else None, 4)} | "
+                         + " | ".join(cells) + " |")
+        lines.append("")
     lines += ["## Idle /dynamic latency (no static load)", "", "| architecture | p50 ms | p99 ms | max ms |",
               "|---|---:|---:|---:|"]
     for arch, r in archs.items():
@@ -567,6 +590,12 @@ def plots(results: dict[str, Any], outdir: str) -> list[str]:
             if pts:
                 axes[0].plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=arch)
                 axes[1].plot([p[0] for p in pts], [p[2] for p in pts], marker="o", label=arch)
+        first = results["archs"][archs[0]]["runs"]
+        for name, p in first.items():
+            if name.startswith("sweep-") and "sequence" in p:
+                axes[0].annotate(f"{100 * p['sequence']['miss_ratio']:.1f}% miss", (p["data_set_mib"], 0),
+                                 xycoords=("data", "axes fraction"), xytext=(0, 4), textcoords="offset points",
+                                 ha="center", fontsize=8, color="gray")
         axes[0].set_title("static requests/s")
         axes[1].set_title("/dynamic p99 ms")
         axes[1].set_yscale("log")
@@ -639,7 +668,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="also evict the whole file set every K seconds during disk-bound runs (0: never)")
     p.add_argument("--sweep", action="store_true",
                    help="also run the data-set-size sweep (LRU-emulated memory, see README)")
-    p.add_argument("--sweep-dirs", default="5,10,20,40,80", help="data-set sizes of the sweep, in directories")
+    p.add_argument("--sweep-dirs", default="10,20,40,80,160", help="data-set sizes of the sweep, in directories")
     p.add_argument("--memory-mb", type=float, default=32.0, help="emulated page-cache size for the sweep")
     p.add_argument("--fuse-threads", type=int, default=16, help="slowfs libfuse threads")
     p.add_argument("--disk-queue", type=int, default=0, help="slowfs: reads in their delay at once (0: no limit)")
@@ -683,6 +712,8 @@ def main(argv: list[str] | None = None) -> int:
         raise Stop(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, on_term)
+    # Started in the background by a non-interactive shell, SIGINT arrives ignored: restore it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.workdir, exist_ok=True)
 

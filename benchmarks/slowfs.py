@@ -205,7 +205,14 @@ def serve(backing: str, mountpoint: str, *, delay_ms: float = 5.0, threads: int 
         options["debug"] = True
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        mfusepy.FUSE(ops, mountpoint, **options)
+        try:
+            mfusepy.FUSE(ops, mountpoint, **options)
+        except RuntimeError as exc:
+            # libfuse's loop ends with the signal number as its error when SIGINT/SIGTERM/SIGHUP
+            # stopped it, and fuse_main then returns 8; it has unmounted by then. Not a failure.
+            if exc.args != (8,):
+                raise
+            print("slowfs: stopped by a signal, unmounted", file=sys.stderr)
 
 
 # -- helpers shared by the context manager and the benchmark -------------------------------------

@@ -114,6 +114,9 @@ class FlashStatic:
         page_in_size: int = 512 * 1024,
         open_files: int = 256,
     ) -> None:
+        if isinstance(app, (str, os.PathLike)):
+            raise TypeError("FlashStatic's first argument is the ASGI app to wrap; "
+                            "pass the directory as directory=...")
         if directory is not None and root is not None:
             raise TypeError("pass directory (Starlette's name) or root (WhiteNoise's), not both")
         self.app = app
@@ -158,8 +161,12 @@ class FlashStatic:
         self._scanned = scan(self._rules) if self.options.scan_once else None
 
     def close(self) -> None:
-        """Stop the helpers and close cached files; done on lifespan shutdown and at exit."""
+        """Stop the helpers and close cached files (also done at interpreter exit)."""
         self.disk.close()
+
+    async def aclose(self) -> None:
+        """close() without blocking the event loop; done on lifespan shutdown."""
+        await self.disk.aclose()
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Counters of Flash's three caches (a later release exposes them over HTTP)."""
@@ -306,7 +313,7 @@ class FlashStatic:
                 if message["type"] == "lifespan.startup":
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
-                    self.close()
+                    await self.aclose()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
 
@@ -315,7 +322,7 @@ class FlashStatic:
 
         async def wrapped(message: dict[str, Any]) -> None:
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
-                self.close()
+                await self.aclose()
             await send(message)
 
         return wrapped

@@ -10,10 +10,60 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import os
+
 import httpx
 import pytest
 import uvicorn
+from blockbuster import BlockBuster, BlockBusterFunction, blockbuster_ctx
 from support import write_tree
+
+# Calls blockbuster does not watch by default that can wait for a disk, with the places where
+# flashstatic makes them on the event loop on purpose. Each allowance is a promise the AMPED
+# design makes; anything else reaching the disk from flashstatic on the loop fails the test.
+_DISK_CALLS: dict[str, list[tuple[str, set[str]]]] = {
+    # A read on the loop only after a residency check, or a helper's page-in, said it is in memory.
+    "pread": [("flashstatic/amped/strategy.py", {"_read_resident"})],
+    # preadv with RWF_NOWAIT: the kernel answers EAGAIN instead of waiting for the disk.
+    "preadv": [("flashstatic/amped/residency.py", {"read_if_resident", "choose_probe"})],
+    # fstat of an open descriptor reads the in-memory inode.
+    "fstat": [("flashstatic/amped/openfiles.py", {"_unchanged"}),
+              ("flashstatic/amped/strategy.py", {"open", "_read_nowait"})],
+    "open": [],
+    "lstat": [],
+}
+
+
+def _watch_disk_calls(bb: BlockBuster) -> list[BlockBusterFunction]:
+    extra = [BlockBusterFunction(os, name, scanned_modules=["flashstatic"],
+                                 can_block_functions=[*allowed, ("flashstatic/translate.py", {"scan"})])
+             for name, allowed in _DISK_CALLS.items()]
+    for function in extra:
+        function.activate()
+    return extra
+
+
+@pytest.fixture(autouse=True)
+def blocking_detector(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail any test in which flashstatic blocks its event loop on disk (or sleeps on it).
+
+    Tests of the SPED architecture, which blocks by definition, are marked ``blocking_allowed``.
+    """
+    if request.node.get_closest_marker("blocking_allowed"):
+        yield
+        return
+    with blockbuster_ctx(scanned_modules=["flashstatic"]) as bb:
+        # Starlette builds its middleware stack inside the loop, at lifespan startup: the
+        # constructor's directory check and autorefresh=False's scan run once, before serving.
+        for function in bb.functions.values():
+            function.can_block_functions.append(("flashstatic/config.py", {"build_options"}))
+            function.can_block_functions.append(("flashstatic/translate.py", {"scan"}))
+        extra = _watch_disk_calls(bb)
+        try:
+            yield
+        finally:
+            for function in extra:
+                function.deactivate()
 
 ServerFactory = Callable[..., contextlib.AbstractContextManager[str]]
 

@@ -1,4 +1,4 @@
-"""A helper process: ``python -m flashstatic.amped.helper FD``.
+"""A helper process: ``python -m flashstatic.amped.helper FD`` (the fd is always the last argument).
 
 It receives one job at a time over a SOCK_SEQPACKET socket, does the blocking work and answers.
 File descriptors travel with the messages (SCM_RIGHTS): an "open" job sends its descriptor
@@ -73,7 +73,7 @@ def serve(sock: socket.socket) -> None:
 def main() -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server; it closes us
-    sock = socket.socket(fileno=int(sys.argv[1]))
+    sock = socket.socket(fileno=int(sys.argv[-1]))
     if os.getppid() == 1:
         return  # the server is already gone
     serve(sock)

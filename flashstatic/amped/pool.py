@@ -44,7 +44,7 @@ class PoolCounters:
     dispatched: int = 0
     coalesced: int = 0
     rejected: int = 0
-    respawned: int = 0
+    lost: int = 0  # helpers that died or broke their channel (each is replaced on demand)
     failed: int = 0
     queue_depth: int = 0
     queue_peak: int = 0
@@ -88,6 +88,10 @@ class HelperPool:
     def close(self) -> None:
         raise NotImplementedError
 
+    async def aclose(self) -> None:
+        """close(), for lifespan shutdown: waits for what it stops without blocking the loop."""
+        self.close()
+
     def stats(self) -> dict[str, int]:
         return self.counters.as_dict()
 
@@ -104,13 +108,18 @@ class _Job:
     attempts: int = 0
 
 
+HELPER_COMMAND = (sys.executable, "-m", "flashstatic.amped.helper")
+# Opened once at import, so starting a helper from the event loop opens no file.
+_DEVNULL = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+
+
 class _Helper:
-    def __init__(self) -> None:
+    def __init__(self, command: tuple[str, ...]) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "flashstatic.amped.helper", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
+                [*command, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=_DEVNULL, close_fds=True,
             )
         finally:
             theirs.close()
@@ -120,14 +129,19 @@ class _Helper:
 
 
 class ProcessPool(HelperPool):
-    def __init__(self, min_helpers: int = 1, max_helpers: int = 4, max_queue: int = 256) -> None:
+    def __init__(self, min_helpers: int = 1, max_helpers: int = 4, max_queue: int = 256,
+                 command: tuple[str, ...] = HELPER_COMMAND) -> None:
         super().__init__(max(1, max_helpers), max_queue)
+        self._command = command  # the helper's argv, less the socket's fd (tests wrap it)
         self.min_helpers = min(min_helpers, self.max_helpers)
         self._helpers: list[_Helper] = []
         self._idle: list[_Helper] = []
         self._queue: deque[_Job] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        # fork+exec waits for the child to exec, so helpers are started off the loop, here.
+        self._starter = ThreadPoolExecutor(1, thread_name_prefix="flashstatic-helper-start")
+        self._starting = 0
         _live_pools.add(self)
 
     @property
@@ -135,7 +149,7 @@ class ProcessPool(HelperPool):
         return [helper.process.pid for helper in self._helpers]
 
     def _backlog(self) -> int:
-        if self._idle or len(self._helpers) < self.max_helpers:
+        if self._idle or len(self._helpers) + self._starting < self.max_helpers:
             return 0
         return len(self._queue)
 
@@ -149,29 +163,44 @@ class ProcessPool(HelperPool):
             self._stop_helpers()
             self._loop = loop
             for _ in range(self.min_helpers):
-                self._idle.append(self._spawn())
+                self._start_helper()
         job = _Job(kind, args, None if fd is None else os.dup(fd), loop.create_future())
         self._dispatch(job)
         return job.future
 
-    def _spawn(self) -> _Helper:
-        helper = _Helper()
-        self._helpers.append(helper)
+    def _start_helper(self) -> None:
         assert self._loop is not None
+        self._starting += 1
+        started = self._loop.run_in_executor(self._starter, _Helper, self._command)
+        started.add_done_callback(self._helper_started)
+
+    def _helper_started(self, started: asyncio.Future[_Helper]) -> None:
+        self._starting -= 1
+        if started.cancelled():
+            return
+        error = started.exception()
+        if error is not None:
+            if not self._helpers and not self._starting:
+                self._fail_queue(HelperFailed(f"cannot start a helper process: {error!r}"))
+            return
+        helper = started.result()
+        if self._closed or started.get_loop() is not self._loop:
+            helper.socket.close()
+            _reap(helper.process, None)
+            return
+        self._helpers.append(helper)
         self._loop.add_reader(helper.socket.fileno(), self._on_readable, helper)
-        return helper
+        self._next(helper)
 
     def _dispatch(self, job: _Job) -> None:
         if self._idle:
-            helper = self._idle.pop()
-        elif len(self._helpers) < self.max_helpers:
-            helper = self._spawn()
-        else:
-            self._queue.append(job)
-            self.counters.queue_depth = len(self._queue)
-            self.counters.queue_peak = max(self.counters.queue_peak, len(self._queue))
+            self._send(self._idle.pop(), job)
             return
-        self._send(helper, job)
+        self._queue.append(job)
+        self.counters.queue_depth = len(self._queue)
+        self.counters.queue_peak = max(self.counters.queue_peak, len(self._queue))
+        if len(self._helpers) + self._starting < self.max_helpers:
+            self._start_helper()
 
     def _send(self, helper: _Helper, job: _Job) -> None:
         helper.job = job
@@ -230,7 +259,7 @@ class ProcessPool(HelperPool):
     def _lost(self, helper: _Helper) -> None:
         """A helper died (or its channel broke): replace it and retry its job once."""
         self._forget(helper)
-        self.counters.respawned += 1
+        self.counters.lost += 1
         job, helper.job = helper.job, None
         if job is None or self._closed:
             return
@@ -248,13 +277,30 @@ class ProcessPool(HelperPool):
         if self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(helper.socket.fileno())
         helper.socket.close()
-        _reap(helper.process)
+        helper.process.kill()  # helpers hold no state worth a graceful exit
+        if not self._closed:
+            _reap(helper.process, _running_loop())
 
     def close(self) -> None:
-        """Stop every helper and fail what was waiting. Safe to call more than once."""
+        """Stop every helper and fail what was waiting; at exit, wait for them to go."""
+        _wait_for(self._shut_down())
+
+    async def aclose(self) -> None:
+        # uvicorn may end a worker with a signal right after lifespan shutdown, so the helpers
+        # must be collected now, not by a thread that would not get to run.
+        processes = self._shut_down()
+        for _ in range(500):
+            if all(process.poll() is not None for process in processes):
+                return
+            await asyncio.sleep(0.01)
+
+    def _shut_down(self) -> list[subprocess.Popen[bytes]]:
         self._closed = True
+        processes = [helper.process for helper in self._helpers]
         self._stop_helpers()
+        self._starter.shutdown(wait=False)
         _live_pools.discard(self)
+        return processes
 
     def _stop_helpers(self) -> None:
         for helper in list(self._helpers):
@@ -262,8 +308,11 @@ class ProcessPool(HelperPool):
             self._forget(helper)
             if job is not None:
                 self._finish(job, False, HelperFailed("the helper pool is shutting down"))
+        self._fail_queue(HelperFailed("the helper pool is shutting down"))
+
+    def _fail_queue(self, error: Exception) -> None:
         while self._queue:
-            self._finish(self._queue.popleft(), False, HelperFailed("the helper pool is shutting down"))
+            self._finish(self._queue.popleft(), False, error)
         self.counters.queue_depth = 0
 
     def _after_fork_in_child(self) -> None:
@@ -271,18 +320,36 @@ class ProcessPool(HelperPool):
         for helper in self._helpers:
             helper.socket.close()
         self._helpers, self._idle, self._queue = [], [], deque()
+        self._starter = ThreadPoolExecutor(1, thread_name_prefix="flashstatic-helper-start")
+        self._starting = 0
         self._loop = None
         self._in_flight = {}
 
 
-def _reap(process: subprocess.Popen[bytes]) -> None:
-    """No zombies: a helper whose channel closed is gone or going; make sure and collect it."""
-    if process.poll() is None:
-        process.kill()
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _reap(process: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop | None, tries: int = 100) -> None:
+    """No zombies: collect a killed helper without waiting on the event loop (it is polled
+    again shortly instead)."""
+    if process.poll() is not None:
+        return
+    if loop is not None and loop.is_running() and tries > 0:
+        loop.call_later(0.01, _reap, process, loop, tries - 1)
+        return
+    _wait_for([process])
+
+
+def _wait_for(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
         try:
-            process.wait(timeout=1)  # after SIGKILL this is a moment, not a disk wait
+            process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            pass
+            pass  # stuck in the kernel (a hung disk); init collects it once it dies
 
 
 _live_pools: weakref.WeakSet[ProcessPool] = weakref.WeakSet()

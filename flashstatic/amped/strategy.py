@@ -48,6 +48,7 @@ class DiskStrategy(Protocol):
         """Exactly ``count`` bytes at ``offset``, or raise FileTruncated."""
     def release(self, file: OpenFile) -> None: ...
     def close(self) -> None: ...
+    async def aclose(self) -> None: ...
     def stats(self) -> dict[str, Any]: ...
 
 
@@ -80,6 +81,9 @@ class _Strategy:
 
     def close(self) -> None:
         self.open_files.close_all()
+
+    async def aclose(self) -> None:
+        self.close()
 
     def stats(self) -> dict[str, Any]:
         return {"architecture": self.name, "open_files": {"hits": self.open_files.hits,
@@ -224,6 +228,10 @@ class AmpedDisk(_Strategy):
     def close(self) -> None:
         super().close()
         self.pool.close()
+
+    async def aclose(self) -> None:
+        super().close()
+        await self.pool.aclose()
 
     def stats(self) -> dict[str, Any]:
         stats = super().stats()

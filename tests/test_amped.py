@@ -1,0 +1,401 @@
+"""AMPED: residency probes, the helper pool, and a loop that never waits for the disk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from flashstatic import FlashStatic
+from flashstatic.amped import jobs
+from flashstatic.amped.pool import ProcessPool, ThreadPool
+from flashstatic.amped.residency import (
+    NoWaitSupport,
+    Probe,
+    cachestat_resident,
+    choose_probe,
+    mincore_resident,
+    read_if_resident,
+)
+from flashstatic.amped.strategy import AmpedDisk
+from support import body_of, call_asgi
+
+REPO = Path(__file__).resolve().parents[1]
+SLOW_HELPER = (sys.executable, str(REPO / "tests" / "slow_helper.py"))
+MIB = 1024 * 1024
+
+
+def evict(path: Path) -> None:
+    """Drop the file's pages from the page cache, as a cold disk would have them."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def cold(tmp_path: Path) -> Path:
+    for name in ("a.bin", "b.bin", "c.bin", "d.bin"):
+        (tmp_path / name).write_bytes(os.urandom(2 * MIB))
+        evict(tmp_path / name)
+    return tmp_path
+
+
+def test_probes_see_eviction_and_reads(cold: Path) -> None:
+    fd = os.open(cold / "a.bin", os.O_RDONLY)
+    try:
+        assert cachestat_resident(fd, 0, MIB) is False
+        assert mincore_resident(fd, 0, MIB) is False
+        assert read_if_resident(fd, 0, MIB) == b""
+        os.pread(fd, MIB, 0)
+        assert cachestat_resident(fd, 0, MIB) is True
+        assert mincore_resident(fd, 0, MIB) is True
+        assert len(read_if_resident(fd, 0, MIB)) == MIB
+        assert choose_probe(fd, os.fstat(fd), NoWaitSupport()) is Probe.NOWAIT
+    finally:
+        os.close(fd)
+
+
+# Everything is imported before dropping to nobody, who may not read the interpreter's files.
+_AS_NOBODY = """
+import json, os, sys
+sys.path.insert(0, sys.argv[2])
+from flashstatic.amped.residency import (NoWaitSupport, cachestat_resident, choose_probe,
+                                         mincore_is_truthful, read_if_resident)
+os.setgroups([])
+os.setgid(65534)
+os.setuid(65534)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+st = os.fstat(fd)
+nowait = NoWaitSupport()
+# read first: a missed RWF_NOWAIT read starts readahead, so probing first would warm the file.
+result = {"nowait_bytes": len(read_if_resident(fd, 0, 1 << 20)), "truthful": mincore_is_truthful(st),
+          "cachestat": cachestat_resident(fd, 0, 1 << 20), "probe": choose_probe(fd, st, nowait).value}
+nowait.refuse(st.st_dev)  # as on FUSE, where RWF_NOWAIT is not supported
+result["probe_without_nowait"] = choose_probe(fd, st, nowait).value
+print(json.dumps(result))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to uid nobody needs root")
+def test_non_owner_never_trusts_mincore() -> None:
+    # A root-owned file read by uid nobody: mincore would claim every page resident.
+    directory = tempfile.mkdtemp(dir="/tmp")
+    try:
+        os.chmod(directory, 0o755)
+        path = Path(directory) / "root-owned.bin"
+        path.write_bytes(os.urandom(2 * MIB))
+        os.chmod(path, 0o644)
+        evict(path)
+        out = subprocess.run([sys.executable, "-c", _AS_NOBODY, str(path), str(REPO)],
+                             capture_output=True, text=True, timeout=60, check=True)
+        result = json.loads(out.stdout)
+        assert result["truthful"] is False
+        assert result["cachestat"] is None  # the kernel refuses cachestat to a non-owner
+        assert result["probe"] == "nowait" and result["nowait_bytes"] == 0  # truthfully cold
+        assert result["probe_without_nowait"] == "heuristic"
+    finally:
+        for name in os.listdir(directory):
+            os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)
+
+
+def amped_app(root: Path, backend: str = "process", slow: bool = False, **pool: int) -> FlashStatic:
+    app = FlashStatic(directory=root, architecture="amped", small_file_max=0)
+    if backend == "process":
+        command = SLOW_HELPER if slow else (sys.executable, "-m", "flashstatic.amped.helper")
+        app.disk.close()
+        app.disk = AmpedDisk(256, ProcessPool(pool.get("min", 1), pool.get("max", 4), pool.get("queue", 256),
+                                              command=command), 512 * 1024)
+    else:
+        app.disk.close()
+        app.disk = AmpedDisk(256, ThreadPool(pool.get("max", 4), pool.get("queue", 256)), 512 * 1024)
+    return app
+
+
+@pytest.mark.parametrize("backend", ["process", "thread"])
+def test_only_cold_chunks_go_to_helpers(cold: Path, backend: str) -> None:
+    app = amped_app(cold, backend)
+
+    async def scenario() -> None:
+        first = await call_asgi(app, "/a.bin")
+        assert body_of(first) == (cold / "a.bin").read_bytes()
+        stats = app.disk.stats()
+        assert stats["helper_reads"] > 0 and stats["probes"]["nowait"] == 1
+        before = dict(stats)
+        again = await call_asgi(app, "/a.bin")
+        assert body_of(again) == (cold / "a.bin").read_bytes()
+        after = app.disk.stats()
+        assert after["helper_reads"] == before["helper_reads"]  # warm now: no helper
+        assert after["resident_reads"] > before["resident_reads"]
+
+    asyncio.run(scenario())
+    app.close()
+
+
+@pytest.mark.parametrize("probe", [Probe.CACHESTAT, Probe.MINCORE, Probe.HEURISTIC])
+def test_every_probe_serves_cold_files_through_helpers(cold: Path, probe: Probe) -> None:
+    app = amped_app(cold)
+
+    async def scenario() -> None:
+        file = await app.disk.open(app.pathnames.store("/b.bin", await app.disk.translate(app.options.rules, "/b.bin"),
+                                                       0).identity.facts)
+        file.probe = probe  # as the strategy would pick for a filesystem without RWF_NOWAIT
+        data = await app.disk.read(file, 0, MIB)
+        assert data == (cold / "b.bin").read_bytes()[:MIB]
+        assert app.disk.stats()["helper_reads"] == 1
+        assert await app.disk.read(file, 0, MIB) == data
+        assert app.disk.stats()["helper_reads"] == 1  # resident (or recently read) the second time
+        app.disk.release(file)
+
+    asyncio.run(scenario())
+    app.close()
+
+
+def dynamic_beside(static: FlashStatic) -> FlashStatic:
+    async def dynamic(request):
+        return PlainTextResponse("dynamic")
+
+    static.app = Starlette(routes=[Route("/dynamic", dynamic)])
+    return static
+
+
+def _fetch_in_thread(url: str, results: dict[str, object]) -> threading.Thread:
+    def fetch() -> None:
+        try:
+            with httpx.Client(timeout=30) as client:
+                results["response"] = client.get(url)
+        except Exception as exc:  # noqa: BLE001 - recorded for the assertion
+            results["error"] = exc
+    thread = threading.Thread(target=fetch)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("backend", ["process", "thread"])
+def test_cold_read_never_stalls_the_loop(cold: Path, backend: str, live_server, monkeypatch) -> None:
+    monkeypatch.setenv("SLOW_HELPER_DELAY", "1.5")
+    real_page_in = jobs.page_in
+    monkeypatch.setattr(jobs, "page_in", lambda *a: (time.sleep(1.5), real_page_in(*a)))
+    app = dynamic_beside(amped_app(cold, backend, slow=True))
+    with live_server(app) as url:
+        results: dict[str, object] = {}
+        started = time.monotonic()
+        thread = _fetch_in_thread(url + "/a.bin", results)
+        time.sleep(0.3)
+        with httpx.Client(timeout=10) as client:
+            for _ in range(5):
+                t0 = time.monotonic()
+                assert client.get(url + "/dynamic").text == "dynamic"
+                assert time.monotonic() - t0 < 0.5  # answered while the cold read is in progress
+        assert "response" not in results  # the static transfer really was still waiting
+        thread.join(30)
+        response = results["response"]
+        assert isinstance(response, httpx.Response)
+        assert response.content == (cold / "a.bin").read_bytes()
+        assert time.monotonic() - started >= 1.5
+
+
+def _busy_helper_pid(pool: ProcessPool, timeout: float = 10) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for helper in list(pool._helpers):
+            if helper.job is not None and helper.job.kind == "page_in":
+                return helper.process.pid
+        time.sleep(0.02)
+    raise AssertionError("no helper became busy")
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def test_helper_killed_mid_job_is_replaced_and_the_job_retried(cold: Path, live_server, monkeypatch) -> None:
+    monkeypatch.setenv("SLOW_HELPER_DELAY", "1")
+    app = amped_app(cold, slow=True)
+    pool = app.disk.pool
+    with live_server(app) as url:
+        results: dict[str, object] = {}
+        thread = _fetch_in_thread(url + "/a.bin", results)
+        victim = _busy_helper_pid(pool)
+        os.kill(victim, signal.SIGKILL)
+        thread.join(30)
+        response = results["response"]
+        assert isinstance(response, httpx.Response)
+        assert response.status_code == 200 and response.content == (cold / "a.bin").read_bytes()
+        assert pool.stats()["lost"] == 1 and pool.stats()["failed"] == 0
+        time.sleep(0.1)
+        assert not _alive(victim)  # reaped, not a zombie
+
+
+def test_helper_killed_twice_fails_one_response_cleanly(cold: Path, live_server, monkeypatch) -> None:
+    monkeypatch.setenv("SLOW_HELPER_DELAY", "1")
+    app = amped_app(cold, slow=True)
+    pool = app.disk.pool
+    with live_server(app) as url:
+        fds: list[int] = []
+        for _ in range(4):
+            evict(cold / "c.bin")
+            results: dict[str, object] = {}
+            thread = _fetch_in_thread(url + "/c.bin", results)
+            first = _busy_helper_pid(pool)
+            os.kill(first, signal.SIGKILL)
+            while _busy_helper_pid(pool) == first:
+                time.sleep(0.02)
+            os.kill(_busy_helper_pid(pool), signal.SIGKILL)
+            thread.join(30)
+            # The headers had gone out, so the response is cut: the client sees an incomplete body.
+            assert isinstance(results.get("error"), httpx.RemoteProtocolError), results
+            time.sleep(0.1)
+            fds.append(len(os.listdir("/proc/self/fd")))
+        assert pool.stats()["failed"] == 4
+        assert fds[-1] <= fds[0] + 1  # repeated faults leak no descriptors
+        # The server goes on: the next request is served whole.
+        with httpx.Client(timeout=30) as client:
+            assert client.get(url + "/d.bin").content == (cold / "d.bin").read_bytes()
+        assert len(pool.pids) <= pool.max_helpers
+
+
+def test_full_queue_is_a_503_and_the_pool_recovers(cold: Path, live_server, monkeypatch) -> None:
+    monkeypatch.setenv("SLOW_HELPER_DELAY", "1")
+    app = amped_app(cold, slow=True, min=1, max=1, queue=1)
+    with live_server(app) as url:
+        with httpx.Client(timeout=10) as client:
+            client.get(url + "/a.bin", headers={"range": "bytes=0-0"})  # translated and opened
+            evict(cold / "a.bin")
+        outcomes: list[dict[str, object]] = [{} for _ in range(4)]
+        threads = [_fetch_in_thread(url + f"/{name}.bin", outcomes[i]) for i, name in enumerate("abcd")]
+        for thread in threads:
+            thread.join(30)
+        statuses = sorted(o["response"].status_code for o in outcomes if "response" in o)  # type: ignore[union-attr]
+        assert 503 in statuses and 200 in statuses
+        busy = [o["response"] for o in outcomes if "response" in o and o["response"].status_code == 503]  # type: ignore[union-attr]
+        assert busy[0].headers["retry-after"] == "1"  # type: ignore[union-attr]
+        assert app.disk.pool.stats()["rejected"] >= 1
+        with httpx.Client(timeout=30) as client:
+            for name in "abcd":
+                assert client.get(url + f"/{name}.bin").content == (cold / f"{name}.bin").read_bytes()
+
+
+def test_shutdown_leaves_no_helpers(cold: Path, live_server) -> None:
+    app = amped_app(cold, min=2, max=2)
+    with live_server(app) as url:
+        with httpx.Client(timeout=30) as client:
+            assert client.get(url + "/a.bin").status_code == 200
+        pids = app.disk.pool.pids
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+    time.sleep(0.3)
+    assert not any(_alive(pid) for pid in pids)  # stopped and reaped at lifespan shutdown
+
+
+@pytest.mark.blocking_allowed  # the forked child runs its own loop outside the detector's care
+def test_after_fork_the_child_starts_its_own_helpers(cold: Path) -> None:
+    app = amped_app(cold)
+    asyncio.run(call_asgi(app, "/a.bin"))
+    parent_helpers = set(app.disk.pool.pids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read)
+        try:
+            body = body_of(asyncio.run(call_asgi(app, "/b.bin")))
+            ok = body == (cold / "b.bin").read_bytes() and not set(app.disk.pool.pids) & parent_helpers
+            os.write(write, b"ok" if ok else b"bad")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 10)
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert answer == b"ok"
+    assert all(_alive(p) for p in parent_helpers)
+    assert body_of(asyncio.run(call_asgi(app, "/c.bin"))) == (cold / "c.bin").read_bytes()
+    app.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_each_uvicorn_worker_has_its_own_pool(cold: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "worker_app:app", "--app-dir", str(REPO / "tests"),
+         "--workers", "2", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env={**os.environ, "FLASHSTATIC_TEST_ROOT": str(cold)},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/a.bin", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        for _ in range(20):
+            httpx.get(f"http://127.0.0.1:{port}/b.bin", headers={"connection": "close"}, timeout=10)
+        workers = _children(server.pid)
+        assert len(workers) >= 2
+        ours = set(workers) | {server.pid}
+        helpers = [pid for pid in _all_pids()
+                   if b"flashstatic.amped.helper" in _cmdline(pid) and _parent(pid) in ours]
+        assert helpers
+        assert server.pid not in {_parent(pid) for pid in helpers}  # workers own them, not the supervisor
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+    time.sleep(0.5)
+    assert not any(_alive(pid) for pid in helpers)
+
+
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _children(pid: int) -> list[int]:
+    return [child for child in _all_pids() if _parent(child) == pid]
+
+
+@pytest.mark.blocking_allowed
+def test_the_detector_catches_sped(cold: Path) -> None:
+    # The blocking-call detector is what the rest of the suite relies on; show that it bites.
+    from blockbuster import BlockingError, blockbuster_ctx
+
+    app = FlashStatic(directory=cold, architecture="sped", small_file_max=0)
+    with blockbuster_ctx(scanned_modules=["flashstatic"]):
+        with pytest.raises(BlockingError):
+            asyncio.run(call_asgi(app, "/a.bin"))
