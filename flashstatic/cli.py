@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
+from .amped.strategy import ARCHITECTURES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,27 +28,49 @@ def build_parser() -> argparse.ArgumentParser:
                        help="do not answer directories with index.html or misses with 404.html")
     serve.add_argument("--dotfiles", action="store_true", help="serve files and directories whose names start with '.'")
     serve.add_argument("--follow-symlinks", action="store_true", help="follow symlinks that lead out of the directory")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes sharing the port, each with its own helpers (default: %(default)s)")
+    serve.add_argument("--architecture", choices=ARCHITECTURES, default="amped",
+                       help="how the disk is reached: amped (default), sped (reads on the event loop) "
+                            "or mt (every read in a thread), as in the Flash paper's comparison")
+    serve.add_argument("--max-helpers", type=int, default=4,
+                       help="AMPED helper processes per worker, at most (default: %(default)s)")
     serve.add_argument("--log-level", default="info", help="uvicorn's log level (default: %(default)s)")
     return parser
+
+
+# uvicorn starts each worker by importing an app factory, so the settings travel in the environment.
+_SETTINGS_VARIABLE = "FLASHSTATIC_SERVE_SETTINGS"
+
+
+def app_from_environment() -> Any:
+    """The app of one `flashstatic serve` worker, built from the settings the command put aside."""
+    from .asgi import FlashStatic
+
+    return FlashStatic(**json.loads(os.environ[_SETTINGS_VARIABLE]))
 
 
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .asgi import FlashStatic
-
     if not os.path.isdir(args.directory):
         print(f"flashstatic: {args.directory!r} is not a directory", file=sys.stderr)
         return 2
-    app = FlashStatic(
-        directory=args.directory,
-        prefix=args.prefix,
-        html=args.html,
-        max_age=args.max_age,
-        allow_dotfiles=args.dotfiles,
-        follow_symlink=args.follow_symlinks,
-    )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    if args.workers < 1:
+        print("flashstatic: --workers must be at least 1", file=sys.stderr)
+        return 2
+    os.environ[_SETTINGS_VARIABLE] = json.dumps({
+        "directory": os.path.abspath(args.directory),
+        "prefix": args.prefix,
+        "html": args.html,
+        "max_age": args.max_age,
+        "allow_dotfiles": args.dotfiles,
+        "follow_symlink": args.follow_symlinks,
+        "architecture": args.architecture,
+        "max_helpers": args.max_helpers,
+    })
+    uvicorn.run("flashstatic.cli:app_from_environment", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level)
     return 0
 
 

@@ -214,3 +214,18 @@ def test_standalone_under_a_prefix_and_errors(tmp_path: Path, http: httpx.Client
     done = subprocess.run([sys.executable, "-m", "flashstatic", "serve", str(tmp_path / "nope")],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "is not a directory" in done.stderr
+
+
+def test_standalone_with_workers_and_another_architecture(tmp_path: Path, http: httpx.Client) -> None:
+    write_tree(tmp_path, {"a.txt": "A" * 100_000})
+    proc, url = _start_cli(str(tmp_path), "--workers", "2", "--architecture", "mt", "--log-level", "info")
+    try:
+        for _ in range(10):
+            r = http.get(url + "/a.txt", headers={"connection": "close"})
+            assert r.status_code == 200 and r.text == "A" * 100_000
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    done = subprocess.run([sys.executable, "-m", "flashstatic", "serve", str(tmp_path), "--architecture", "nope"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "invalid choice" in done.stderr

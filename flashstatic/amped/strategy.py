@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
 from .jobs import FileChanged, open_checked
+from .mapped import MappedChunks
 from .openfiles import OpenFile, OpenFiles
 from .pool import HelperPool, ProcessPool, ThreadPool
 from .residency import (
@@ -22,7 +23,6 @@ from .residency import (
     RecentReads,
     cachestat_resident,
     choose_probe,
-    mincore_resident,
     read_if_resident,
 )
 
@@ -159,6 +159,7 @@ class AmpedDisk(_Strategy):
         self.page_in_size = page_in_size
         self._nowait = NoWaitSupport()
         self._recent = RecentReads()
+        self._mapped = MappedChunks()
         self.resident_reads = 0
         self.helper_reads = 0
         self.probes: dict[str, int] = {probe.value: 0 for probe in Probe}
@@ -209,7 +210,7 @@ class AmpedDisk(_Strategy):
         if file.probe is Probe.CACHESTAT:
             return bool(cachestat_resident(file.fd, offset, count))
         if file.probe is Probe.MINCORE:
-            return mincore_resident(file.fd, offset, count)
+            return self._mapped.resident(file.fd, file.key, file.facts.size, offset, count)
         return self._recent.resident(file.key, offset, count, self.page_in_size)
 
     async def _bring_in(self, file: OpenFile, offset: int, count: int) -> None:
@@ -227,16 +228,19 @@ class AmpedDisk(_Strategy):
 
     def close(self) -> None:
         super().close()
+        self._mapped.close()
         self.pool.close()
 
     async def aclose(self) -> None:
         super().close()
+        self._mapped.close()
         await self.pool.aclose()
 
     def stats(self) -> dict[str, Any]:
         stats = super().stats()
         stats.update(resident_reads=self.resident_reads, helper_reads=self.helper_reads,
-                     probes=dict(self.probes), helpers=self.pool.stats())
+                     probes=dict(self.probes), mapped_bytes=self._mapped.mapped_bytes,
+                     helpers=self.pool.stats())
         return stats
 
 
