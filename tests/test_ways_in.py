@@ -161,6 +161,18 @@ def test_starlette_packages_argument(tmp_path: Path, live_server, http: httpx.Cl
     FlashStatic(directory=tmp_path / "does-not-exist", check_dir=False)
 
 
+def _wait_until_listening(url: str, deadline: float) -> None:
+    # With --workers the socket is bound first and listened on once a worker is up.
+    while True:
+        try:
+            httpx.head(url, timeout=5)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def _start_cli(*args: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "flashstatic", "serve", *args, "--port", "0"],
@@ -171,6 +183,7 @@ def _start_cli(*args: str) -> tuple[subprocess.Popen[str], str]:
     for line in proc.stderr:
         match = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
         if match:
+            _wait_until_listening(match.group(1), deadline)
             return proc, match.group(1)
         if time.monotonic() > deadline:
             break
