@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import datetime as dt
 import json
-import math
 import os
 import platform
 import re
@@ -596,6 +595,7 @@ def plots(results: dict[str, Any], outdir: str) -> list[str]:
                 axes[0].annotate(f"{100 * p['sequence']['miss_ratio']:.1f}% miss", (p["data_set_mib"], 0),
                                  xycoords=("data", "axes fraction"), xytext=(0, 4), textcoords="offset points",
                                  ha="center", fontsize=8, color="gray")
+        axes[0].set_ylim(bottom=0)
         axes[0].set_title("static requests/s")
         axes[1].set_title("/dynamic p99 ms")
         axes[1].set_yscale("log")
