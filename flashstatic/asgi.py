@@ -6,7 +6,9 @@ One class serves as middleware (``FlashStatic(app, ...)``), as a mountable app
 
 from __future__ import annotations
 
+import asyncio
 import os
+import resource
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -52,6 +54,15 @@ class DiskReader:
 
     def close(self) -> None:
         self._disk.release(self._file)
+
+
+def default_open_files() -> int:
+    """A quarter of the descriptors this process may open, within [64, 4096]: the rest is for
+    connections, helpers and the app."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 4096
+    return max(64, min(4096, soft // 4))
 
 
 def route_path(scope: Scope) -> str:
@@ -112,7 +123,7 @@ class FlashStatic:
         max_helpers: int = 4,
         helper_queue: int = 256,
         page_in_size: int = 512 * 1024,
-        open_files: int = 256,
+        open_files: int | None = None,
     ) -> None:
         if isinstance(app, (str, os.PathLike)):
             raise TypeError("FlashStatic's first argument is the ASGI app to wrap; "
@@ -146,7 +157,8 @@ class FlashStatic:
         )
         self.disk: DiskStrategy = make_strategy(
             architecture, helper_backend=helper_backend, min_helpers=min_helpers, max_helpers=max_helpers,
-            helper_queue=helper_queue, page_in_size=page_in_size, open_files=open_files)
+            helper_queue=helper_queue, page_in_size=page_in_size,
+            open_files=default_open_files() if open_files is None else open_files)
         self._configure()
 
     def add_files(self, root: str | os.PathLike[str], prefix: str | None = None) -> None:
@@ -159,6 +171,8 @@ class FlashStatic:
         self.bodies = BodyCache(self.options.small_file_max, self.options.small_file_cache_bytes)
         self._rules = self.options.rules
         self._scanned = scan(self._rules) if self.options.scan_once else None
+        self._revalidating: dict[str, asyncio.Future[None]] = {}
+        self.revalidations = 0
 
     def close(self) -> None:
         """Stop the helpers and close cached files (also done at interpreter exit)."""
@@ -171,7 +185,7 @@ class FlashStatic:
     def stats(self) -> dict[str, dict[str, int]]:
         """Counters of Flash's three caches (a later release exposes them over HTTP)."""
         pathname = self.pathnames.counters.as_dict()
-        pathname["revalidations"] = self.pathnames.revalidations
+        pathname["revalidations"] = self.revalidations
         pathname["entries"] = len(self.pathnames)
         bodies = self.bodies.counters.as_dict()
         bodies["bytes"] = self.bodies.bytes_held
@@ -257,10 +271,31 @@ class FlashStatic:
     async def _answer(self, path: str, *, fresh: bool = False) -> Answer:
         now = time.monotonic()
         if not fresh:
-            answer = self.pathnames.lookup(path, now)
-            if answer is not None:
+            answer, stale = self.pathnames.lookup(path, now)
+            if answer is not None and not stale:
+                return answer
+            if answer is not None and self.options.revalidate_interval > 0:
+                # Stale-while-revalidate: a hot path never waits for its periodic stat, which
+                # under AMPED is a helper round trip. With an interval of 0 the caller asked
+                # for every request to see the disk, so that case waits.
+                self._revalidate_later(path)
                 return answer
         return self.pathnames.store(path, await self._translate(path, fresh), now)
+
+    def _revalidate_later(self, path: str) -> None:
+        if path in self._revalidating:
+            return
+        self.revalidations += 1
+        task = asyncio.ensure_future(self._revalidate(path))
+        self._revalidating[path] = task
+
+    async def _revalidate(self, path: str) -> None:
+        try:
+            self.pathnames.store(path, await self._translate(path, False), time.monotonic())
+        except Exception:  # busy or failing helpers, a path now refused: translate on next use
+            self.pathnames.forget(path)
+        finally:
+            self._revalidating.pop(path, None)
 
     async def _translate(self, path: str, fresh: bool) -> Translation:
         if self._scanned is None or fresh:
@@ -294,8 +329,8 @@ class FlashStatic:
         if self.options.not_found_file is None:
             return None
         now = time.monotonic()
-        answer = self.pathnames.lookup(_NOT_FOUND_PAGE_KEY, now)
-        if answer is None:
+        answer, stale = self.pathnames.lookup(_NOT_FOUND_PAGE_KEY, now)
+        if answer is None or stale:
             found = await self.disk.translate_not_found_page(self._rules)
             answer = self.pathnames.store(_NOT_FOUND_PAGE_KEY, found or MISSING, now)
         return answer.identity if isinstance(answer, FileEntry) else None

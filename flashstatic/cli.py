@@ -50,6 +50,17 @@ def app_from_environment() -> Any:
     return FlashStatic(**json.loads(os.environ[_SETTINGS_VARIABLE]))
 
 
+def raise_open_file_limit() -> None:
+    """A server process may use as many descriptors as it is allowed (as nginx's
+    worker_rlimit_nofile does): kept files and connections both need them."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, 65536), hard))
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -59,6 +70,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("flashstatic: --workers must be at least 1", file=sys.stderr)
         return 2
+    raise_open_file_limit()
     os.environ[_SETTINGS_VARIABLE] = json.dumps({
         "directory": os.path.abspath(args.directory),
         "prefix": args.prefix,

@@ -1,8 +1,9 @@
 """The pathname translation cache: request path -> what it names, including "nothing".
 
 Entries are trusted for ``revalidate_interval`` seconds; after that the caller translates the
-path again and stores the result. A result that names the same file as before keeps the old
-entry object, so its encoded headers (the response-header cache) survive revalidation.
+path again and stores the result (with an interval above zero, while it goes on using the stale
+entry). A result that names the same file as before keeps the old entry object, so its encoded
+headers (the response-header cache) survive revalidation.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ class PathnameCache:
         self._options = options
         self._slots: LRU[str, _Slot] = LRU(options.pathname_cache_size)
         self._interval = float("inf") if options.scan_once else options.revalidate_interval
-        self.revalidations = 0
         # The response-header cache lives inside the entries: a miss builds a representation's
         # header lists, a hit reuses them.
         self.header_counters = Counters()
@@ -40,15 +40,12 @@ class PathnameCache:
     def __len__(self) -> int:
         return len(self._slots)
 
-    def lookup(self, key: str, now: float) -> Answer | None:
-        """The cached answer while it is fresh; None when the caller must translate."""
+    def lookup(self, key: str, now: float) -> tuple[Answer | None, bool]:
+        """The cached answer (None if there is none) and whether it is due for revalidation."""
         slot = self._slots.get(key)
         if slot is None:
-            return None
-        if now - slot.checked_at >= self._interval:
-            self.revalidations += 1
-            return None
-        return slot.answer
+            return None, True
+        return slot.answer, now - slot.checked_at >= self._interval
 
     def store(self, key: str, translation: Translation, now: float) -> Answer:
         answer: Answer
