@@ -10,6 +10,7 @@ import asyncio
 import os
 import resource
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
@@ -29,7 +30,9 @@ from .http.respond import (
     plan_redirect,
     plan_text,
 )
-from .transmit.body import BodyUnavailable, MemoryReader, Receive, Send, SliceReader, send_plan
+from .http.respond import FileSlice
+from .transmit.body import BodyMessages, BodyUnavailable, MemoryReader, Receive, Send, SliceMessages, send_plan
+from .transmit.zerocopy import PATHSEND, ZEROCOPYSEND, PathMessage, ZeroCopyMessages
 from .translate import MISSING, RedirectTo, Translation, candidates, scan
 
 Scope = dict[str, Any]
@@ -37,12 +40,16 @@ Scope = dict[str, Any]
 _NOT_FOUND_PAGE_KEY = "\x00404"  # no request path can contain NUL, so no collision
 
 
-class DiskReader:
-    """Slices of an open file, through the disk strategy; failures cut the response short."""
+class ResponseFile:
+    """A file open for one response, reached through the disk strategy. Failures once the
+    headers are out cut the response short (BodyUnavailable)."""
 
     def __init__(self, disk: DiskStrategy, file: OpenFile) -> None:
         self._disk = disk
         self._file = file
+
+    def fileno(self) -> int:
+        return self._file.fd
 
     async def read(self, start: int, stop: int) -> bytes:
         try:
@@ -51,6 +58,12 @@ class DiskReader:
             raise BodyUnavailable(f"{exc} shrank during the response") from exc
         except (HelperFailed, PoolBusy, OSError) as exc:
             raise BodyUnavailable(f"reading {self._file.facts.path} failed: {exc!r}") from exc
+
+    async def make_resident(self, offset: int, count: int) -> None:
+        try:
+            await self._disk.make_resident(self._file, offset, count)
+        except (HelperFailed, PoolBusy, OSError) as exc:
+            raise BodyUnavailable(f"paging in {self._file.facts.path} failed: {exc!r}") from exc
 
     def close(self) -> None:
         self._disk.release(self._file)
@@ -116,6 +129,7 @@ class FlashStatic:
         small_file_max: int = 64 * 1024,
         small_file_cache_bytes: int = 32 * 1024 * 1024,
         chunk_size: int = 64 * 1024,
+        sendfile_chunk: int = 1024 * 1024,
         max_ranges: int = 32,
         architecture: str = "amped",
         helper_backend: str = "process",
@@ -153,6 +167,7 @@ class FlashStatic:
             small_file_max=small_file_max,
             small_file_cache_bytes=small_file_cache_bytes,
             chunk_size=chunk_size,
+            sendfile_chunk=sendfile_chunk,
             max_ranges=max_ranges,
         )
         self.disk: DiskStrategy = make_strategy(
@@ -173,6 +188,8 @@ class FlashStatic:
         self._scanned = scan(self._rules) if self.options.scan_once else None
         self._revalidating: dict[str, asyncio.Future[None]] = {}
         self.revalidations = 0
+        # File responses by how their bytes went out.
+        self.transmissions: Counter[str] = Counter()
 
     def close(self) -> None:
         """Stop the helpers and close cached files (also done at interpreter exit)."""
@@ -190,7 +207,7 @@ class FlashStatic:
         bodies = self.bodies.counters.as_dict()
         bodies["bytes"] = self.bodies.bytes_held
         return {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies,
-                "disk": self.disk.stats()}
+                "disk": self.disk.stats(), "transmissions": dict(self.transmissions)}
 
     # -- ASGI ---------------------------------------------------------------------------------
 
@@ -207,7 +224,7 @@ class FlashStatic:
         except (PoolBusy, HelperFailed) as exc:
             # Before the first byte: say so plainly and let the client come back.
             plan = plan_text(503, f"Service Unavailable: {exc}", [(b"retry-after", b"1")])
-            await send_plan(send, receive, plan, None, self.options.chunk_size)
+            await send_plan(send, receive, plan, None)
         except PathRejected as rejected:
             if self.app is not None:
                 # Not a file we could serve, so the app decides, as for any other miss.
@@ -215,7 +232,7 @@ class FlashStatic:
             else:
                 plan = plan_text(rejected.status, f"{_REASONS[rejected.status]}: {rejected.reason}",
                                  head=scope["method"] == "HEAD")
-                await send_plan(send, receive, plan, None, self.options.chunk_size)
+                await send_plan(send, receive, plan, None)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         # Two attempts: a file that changed between translation and open is translated afresh.
@@ -223,7 +240,7 @@ class FlashStatic:
             answer = await self._answer(path, fresh=attempt > 0)
             if isinstance(answer, RedirectTo):
                 plan = plan_redirect(redirect_location(scope, answer.kind), head=scope["method"] == "HEAD")
-                await send_plan(send, receive, plan, None, self.options.chunk_size)
+                await send_plan(send, receive, plan, None)
                 return
             if not isinstance(answer, FileEntry):
                 await self._miss(scope, receive, send)
@@ -235,29 +252,46 @@ class FlashStatic:
                 return
             self.pathnames.forget(path)
         plan = plan_text(503, "Service Unavailable: the file is changing", [(b"retry-after", b"1")])
-        await send_plan(send, receive, plan, None, self.options.chunk_size)
+        await send_plan(send, receive, plan, None)
 
     async def _transmit(self, scope: Scope, receive: Receive, send: Send, plan: ResponsePlan) -> bool:
         """Send ``plan``; False if its file changed before the first byte went out."""
-        reader: SliceReader | None = None
+        slices: SliceMessages | None = None
+        opened: ResponseFile | None = None
         if plan.body and plan.source is not None:
             try:
-                reader = await self._reader_for(plan.source)
+                if self.bodies.cacheable(plan.source.facts):
+                    slices = BodyMessages(await self._small_body(plan.source), self.options.chunk_size)
+                    self.transmissions["memory"] += 1
+                else:
+                    opened = ResponseFile(self.disk, await self.disk.open(plan.source.facts))
+                    slices = self._slice_messages(scope, plan, opened)
             except (FileChanged, FileTruncated, FileNotFoundError, NotADirectoryError):
                 return False
             except PermissionError:
                 plan = plan_text(403, "Forbidden", head=scope["method"] == "HEAD")
         try:
-            await send_plan(send, receive, plan, reader, self.options.chunk_size)
+            await send_plan(send, receive, plan, slices)
         finally:
-            if isinstance(reader, DiskReader):
-                reader.close()
+            if opened is not None:
+                opened.close()
         return True
 
-    async def _reader_for(self, rep: Representation) -> SliceReader:
+    def _slice_messages(self, scope: Scope, plan: ResponsePlan, opened: ResponseFile) -> SliceMessages:
+        """The best way the server offers: zero-copy, a whole file by path, or body messages."""
+        extensions = scope.get("extensions") or {}
+        if ZEROCOPYSEND in extensions:
+            self.transmissions["zerocopysend"] += 1
+            return ZeroCopyMessages(opened, opened.make_resident, self.options.sendfile_chunk)
+        assert plan.source is not None
+        if PATHSEND in extensions and plan.body == (FileSlice(0, plan.source.size),):
+            self.transmissions["pathsend"] += 1
+            return PathMessage(plan.source.facts.path)
+        self.transmissions["body"] += 1
+        return BodyMessages(opened, self.options.chunk_size)
+
+    async def _small_body(self, rep: Representation) -> MemoryReader:
         facts = rep.facts
-        if not self.bodies.cacheable(facts):
-            return DiskReader(self.disk, await self.disk.open(facts))
         body = self.bodies.get(facts)
         if body is None:
             file = await self.disk.open(facts)
@@ -319,11 +353,11 @@ class FlashStatic:
         head = scope["method"] == "HEAD"
         page = await self._not_found_page()
         if page is None:
-            await send_plan(send, receive, plan_text(404, "Not Found", head=head), None, self.options.chunk_size)
+            await send_plan(send, receive, plan_text(404, "Not Found", head=head), None)
             return
         if not await self._transmit(scope, receive, send, plan_not_found_page(page, head=head)):
             self.pathnames.forget(_NOT_FOUND_PAGE_KEY)
-            await send_plan(send, receive, plan_text(404, "Not Found", head=head), None, self.options.chunk_size)
+            await send_plan(send, receive, plan_text(404, "Not Found", head=head), None)
 
     async def _not_found_page(self) -> Representation | None:
         if self.options.not_found_file is None:

@@ -35,8 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
                             "or mt (every read in a thread), as in the Flash paper's comparison")
     serve.add_argument("--max-helpers", type=int, default=4,
                        help="AMPED helper processes per worker, at most (default: %(default)s)")
+    serve.add_argument("--http", choices=("httptools", "h11"), default=_default_parser(),
+                       help="HTTP parser; both send files with zero-copy sendfile (default: %(default)s)")
     serve.add_argument("--log-level", default="info", help="uvicorn's log level (default: %(default)s)")
     return parser
+
+
+def _default_parser() -> str:
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "h11"
+    return "httptools"
+
+
+_PROTOCOLS = {"httptools": "flashstatic.server:HttpToolsProtocol", "h11": "flashstatic.server:H11Protocol"}
 
 
 # uvicorn starts each worker by importing an app factory, so the settings travel in the environment.
@@ -82,7 +95,7 @@ def serve(args: argparse.Namespace) -> int:
         "max_helpers": args.max_helpers,
     })
     uvicorn.run("flashstatic.cli:app_from_environment", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level)
+                workers=args.workers, log_level=args.log_level, http=_PROTOCOLS[args.http])
     return 0
 
 

@@ -72,6 +72,8 @@ class Options:
     small_file_max: int = 64 * 1024
     small_file_cache_bytes: int = 32 * 1024 * 1024
     chunk_size: int = 64 * 1024
+    # Bytes per zero-copy message: each is made resident (AMPED) and then sendfile'd.
+    sendfile_chunk: int = 1024 * 1024
     max_ranges: int = DEFAULT_MAX_RANGES
 
     @property

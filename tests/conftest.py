@@ -28,7 +28,8 @@ _DISK_CALLS: dict[str, list[tuple[str, set[str]]]] = {
     "preadv": [("flashstatic/amped/residency.py", {"read_if_resident", "choose_probe"})],
     # fstat of an open descriptor reads the in-memory inode.
     "fstat": [("flashstatic/amped/openfiles.py", {"_unchanged"}),
-              ("flashstatic/amped/strategy.py", {"open", "_read_nowait"})],
+              ("flashstatic/amped/strategy.py", {"open", "_read_nowait"}),
+              ("flashstatic/server/cycle.py", {"_send_file"})],
     "open": [],
     "lstat": [],
 }
@@ -58,6 +59,10 @@ def blocking_detector(request: pytest.FixtureRequest) -> Iterator[None]:
         for function in bb.functions.values():
             function.can_block_functions.append(("flashstatic/config.py", {"build_options"}))
             function.can_block_functions.append(("flashstatic/translate.py", {"scan"}))
+        # sendfile on the loop only for pages made resident first (cycle._ensure_resident, or
+        # the middleware's AMPED make_resident before each zerocopysend message).
+        bb.functions["os.sendfile"].can_block_functions.append(
+            ("flashstatic/server/sendfile.py", {"sendfile_resident"}))
         extra = _watch_disk_calls(bb)
         try:
             yield

@@ -77,3 +77,28 @@ def body_of(messages: list[dict]) -> bytes:
 def completed(messages: list[dict]) -> bool:
     last = messages[-1]
     return last["type"] == "http.response.body" and not last.get("more_body", False)
+
+
+def read_responses(sock, count: int) -> list[tuple[int, dict[bytes, bytes], bytes]]:
+    """Read ``count`` HTTP/1.1 responses (Content-Length framed) from a blocking socket."""
+    buffer = b""
+    responses = []
+    for _ in range(count):
+        while b"\r\n\r\n" not in buffer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"connection closed after {len(responses)} responses")
+            buffer += chunk
+        head, buffer = buffer.split(b"\r\n\r\n", 1)
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, v in (line.split(b":", 1) for line in lines[1:])}
+        length = int(headers.get(b"content-length", b"0"))
+        while len(buffer) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed mid-body")
+            buffer += chunk
+        responses.append((status, headers, buffer[:length]))
+        buffer = buffer[length:]
+    return responses

@@ -27,6 +27,10 @@ class OpenFile:
     def key(self) -> tuple[int, int]:
         return self.facts.dev, self.facts.ino
 
+    def fileno(self) -> int:
+        """So that the file can travel in an http.response.zerocopysend message."""
+        return self.fd
+
 
 class OpenFiles:
     def __init__(self, capacity: int = 256) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
-from .jobs import FileChanged, open_checked
+from .jobs import FileChanged, open_checked, page_in
 from .mapped import MappedChunks
 from .openfiles import OpenFile, OpenFiles
 from .pool import HelperPool, ProcessPool, ThreadPool
@@ -46,6 +46,8 @@ class DiskStrategy(Protocol):
         """The open file ``facts`` describe; raises FileChanged or OSError."""
     async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
         """Exactly ``count`` bytes at ``offset``, or raise FileTruncated."""
+    async def make_resident(self, file: OpenFile, offset: int, count: int) -> None:
+        """Before the server sendfiles [offset, offset+count) on the loop: bring it into memory."""
     def release(self, file: OpenFile) -> None: ...
     def close(self) -> None: ...
     async def aclose(self) -> None: ...
@@ -75,6 +77,9 @@ class _Strategy:
 
     async def _open_fd(self, facts: FileFacts) -> int:
         raise NotImplementedError
+
+    async def make_resident(self, file: OpenFile, offset: int, count: int) -> None:
+        return None  # SPED: the server's sendfile reads the disk on the loop if it must
 
     def release(self, file: OpenFile) -> None:
         self.open_files.release(file)
@@ -140,6 +145,9 @@ class ThreadedDisk(_Strategy):
     async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
         return await self._run(read_exactly, file, offset, count)
 
+    async def make_resident(self, file: OpenFile, offset: int, count: int) -> None:
+        await self._run(page_in, file.fd, offset, count)
+
     def close(self) -> None:
         super().close()
         self._threads.shutdown(wait=False, cancel_futures=True)
@@ -184,13 +192,15 @@ class AmpedDisk(_Strategy):
     async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
         if file.probe is Probe.NOWAIT:
             return await self._read_nowait(file, offset, count)
-        if not self._resident(file, offset, count):
-            await self._bring_in(file, offset, count)
-        else:
+        await self.make_resident(file, offset, count)
+        return _read_resident(file, offset, count)
+
+    async def make_resident(self, file: OpenFile, offset: int, count: int) -> None:
+        if self._resident(file, offset, count):
             self.resident_reads += 1
-        data = _read_resident(file, offset, count)
+        else:
+            await self._bring_in(file, offset, count)
         self._recent.note(file.key, offset, count, self.page_in_size)
-        return data
 
     async def _read_nowait(self, file: OpenFile, offset: int, count: int) -> bytes:
         data = read_if_resident(file.fd, offset, count)
@@ -211,6 +221,7 @@ class AmpedDisk(_Strategy):
             return bool(cachestat_resident(file.fd, offset, count))
         if file.probe is Probe.MINCORE:
             return self._mapped.resident(file.fd, file.key, file.facts.size, offset, count)
+        # HEURISTIC, and NOWAIT files when no read is wanted (sendfile): what we recently touched.
         return self._recent.resident(file.key, offset, count, self.page_in_size)
 
     async def _bring_in(self, file: OpenFile, offset: int, count: int) -> None:

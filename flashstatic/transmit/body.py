@@ -39,14 +39,33 @@ class MemoryReader:
         return self._body[start:stop]
 
 
-async def _pieces(plan: ResponsePlan, reader: SliceReader | None, chunk_size: int) -> AsyncIterator[bytes]:
+class SliceMessages(Protocol):
+    """How a file slice travels: the messages for it, each to be sent with more_body=True."""
+
+    def messages(self, part: FileSlice) -> AsyncIterator[dict[str, Any]]: ...
+
+
+class BodyMessages:
+    """File slices read in bounded chunks and sent as http.response.body (the fallback)."""
+
+    def __init__(self, reader: SliceReader, chunk_size: int) -> None:
+        self.reader = reader
+        self.chunk_size = chunk_size
+
+    async def messages(self, part: FileSlice) -> AsyncIterator[dict[str, Any]]:
+        for offset in range(part.start, part.stop, self.chunk_size):
+            body = await self.reader.read(offset, min(offset + self.chunk_size, part.stop))
+            yield {"type": "http.response.body", "body": body}
+
+
+async def _messages(plan: ResponsePlan, slices: SliceMessages | None) -> AsyncIterator[dict[str, Any]]:
     for part in plan.body:
         if isinstance(part, FileSlice):
-            assert reader is not None
-            for offset in range(part.start, part.stop, chunk_size):
-                yield await reader.read(offset, min(offset + chunk_size, part.stop))
+            assert slices is not None
+            async for message in slices.messages(part):
+                yield message
         else:
-            yield part
+            yield {"type": "http.response.body", "body": part}
 
 
 class _DisconnectWatch:
@@ -69,17 +88,15 @@ class _DisconnectWatch:
         self._task.cancel()
 
 
-async def send_plan(
-    send: Send, receive: Receive, plan: ResponsePlan, reader: SliceReader | None, chunk_size: int
-) -> None:
+async def send_plan(send: Send, receive: Receive, plan: ResponsePlan, slices: SliceMessages | None) -> None:
     await send({"type": "http.response.start", "status": plan.status, "headers": plan.headers})
     if len(plan.body) == 1 and isinstance(plan.body[0], bytes):
         await send({"type": "http.response.body", "body": plan.body[0]})
         return
-    if isinstance(reader, MemoryReader) and len(plan.body) == 1:
+    if isinstance(slices, BodyMessages) and isinstance(slices.reader, MemoryReader) and len(plan.body) == 1:
         part = plan.body[0]
         assert isinstance(part, FileSlice)
-        await send({"type": "http.response.body", "body": await reader.read(part.start, part.stop)})
+        await send({"type": "http.response.body", "body": await slices.reader.read(part.start, part.stop)})
         return
     if not plan.body:
         await send({"type": "http.response.body", "body": b""})
@@ -87,24 +104,28 @@ async def send_plan(
 
     watch = _DisconnectWatch(receive)
     try:
-        await _send_chunks(send, _pieces(plan, reader, chunk_size), watch)
+        await _send_all(send, _messages(plan, slices), watch)
     except BodyUnavailable as exc:
         logger.warning("response cut short, closing the connection: %s", exc)
     finally:
         watch.stop()
 
 
-async def _send_chunks(send: Send, pieces: AsyncIterator[bytes], watch: _DisconnectWatch) -> None:
-    # One piece of look-ahead, so that the last piece carries more_body=False and the
+async def _send_all(send: Send, messages: AsyncIterator[dict[str, Any]], watch: _DisconnectWatch) -> None:
+    # One message of look-ahead, so that the last one carries more_body=False and the
     # response ends without an extra empty message.
-    pending: bytes | None = None
+    pending: dict[str, Any] | None = None
     try:
-        async for piece in pieces:
+        async for message in messages:
             if watch.gone:
                 return
             if pending is not None:
-                await send({"type": "http.response.body", "body": pending, "more_body": True})
-            pending = piece
+                pending["more_body"] = True
+                await send(pending)
+            pending = message
     finally:
-        await pieces.aclose()  # type: ignore[attr-defined]
-    await send({"type": "http.response.body", "body": pending or b""})
+        await messages.aclose()  # type: ignore[attr-defined]
+    if pending is None:
+        pending = {"type": "http.response.body", "body": b""}
+    pending["more_body"] = False
+    await send(pending)

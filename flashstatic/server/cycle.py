@@ -1,0 +1,182 @@
+"""The ASGI zero-copy extensions on uvicorn's request/response cycles.
+
+``http.response.zerocopysend`` and ``http.response.pathsend`` are carried out with sendfile on
+the client's socket. Everything before the file bytes (the headers, earlier body messages) is
+made to leave uvicorn's transport buffer first, the framing (Content-Length accounting or a
+chunk's size line) is kept exactly as uvicorn's own path keeps it, and every response still
+ends through uvicorn's stock send(), so keep-alive and pipelining bookkeeping stay its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from typing import Any
+
+import h11
+from uvicorn.protocols.http import h11_impl, httptools_impl
+
+from ..amped import jobs
+from ..amped.residency import cachestat_resident
+from .sendfile import send_bytes, sendfile_resident
+
+logger = logging.getLogger("flashstatic")
+
+ZEROCOPYSEND = "http.response.zerocopysend"
+PATHSEND = "http.response.pathsend"
+
+
+class ZeroCopyMixin:
+    """Mixed into uvicorn's RequestResponseCycle classes; ``_frame`` differs per parser."""
+
+    transport: asyncio.Transport
+    flow: Any
+    scope: dict[str, Any]
+    disconnected: bool
+    response_started: bool
+    response_complete: bool
+    _raw_socket: socket.socket | None = None
+
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        try:
+            if kind == ZEROCOPYSEND:
+                await self._send_file(message["file"].fileno(), message.get("offset"), message.get("count"),
+                                      message.get("more_body", False))
+            elif kind == PATHSEND:
+                await self._send_path(message["path"])
+            else:
+                await super().send(message)  # type: ignore[misc]
+        finally:
+            if self._raw_socket is not None and (self.response_complete or self.disconnected):
+                self._raw_socket.close()
+                self._raw_socket = None
+
+    def _frame(self, count: int) -> tuple[bytes, bytes]:
+        """What goes before and after ``count`` body bytes, with the parser's state updated."""
+        raise NotImplementedError
+
+    async def _send_path(self, path: str) -> None:
+        loop = asyncio.get_running_loop()
+        # Opening may wait for the disk: a thread does it.
+        fd, size = await loop.run_in_executor(None, _open_sized, path)
+        try:
+            await self._send_file(fd, 0, size, more_body=False)
+        finally:
+            os.close(fd)
+
+    async def _send_file(self, fd: int, offset: int | None, count: int | None, more_body: bool) -> None:
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+        if self.disconnected:
+            return
+        if not self.response_started or self.response_complete:
+            raise RuntimeError("zero-copy body sent outside a response")
+        if offset is None:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+        if count is None:
+            count = os.fstat(fd).st_size - offset
+        if count > 0 and self.scope["method"] != "HEAD":
+            prefix, suffix = self._frame(count)
+            if not await self._sendfile(fd, offset, count, prefix, suffix):
+                return
+        await super().send({"type": "http.response.body", "body": b"", "more_body": more_body})  # type: ignore[misc]
+
+    async def _sendfile(self, fd: int, offset: int, count: int, prefix: bytes, suffix: bytes) -> bool:
+        loop = asyncio.get_running_loop()
+        await self._flush_transport()
+        if self.disconnected:
+            return False
+        if self._raw_socket is None:
+            self._raw_socket = self.transport.get_extra_info("socket").dup()
+        sock = self._raw_socket
+        try:
+            await _ensure_resident(loop, fd, offset, count)
+            if prefix:
+                await send_bytes(loop, sock, prefix)
+            sent = await sendfile_resident(loop, sock, fd, offset, count)
+            if sent < count:
+                logger.warning("file ended %d bytes early during a response; closing the connection",
+                               count - sent)
+                self._abandon()
+                return False
+            if suffix:
+                await send_bytes(loop, sock, suffix)
+        except OSError:  # the client went away (EPIPE, ECONNRESET)
+            self._abandon()
+            return False
+        return True
+
+    async def _flush_transport(self) -> None:
+        """Wait until uvicorn's transport has written out everything queued before the file."""
+        transport = self.transport
+        if not transport.get_write_buffer_size():
+            return
+        low, high = _limits(transport)
+        # A high-water mark of 0 makes the transport pause us until its buffer is empty.
+        transport.set_write_buffer_limits(high=0, low=0)
+        try:
+            while transport.get_write_buffer_size() and not self.disconnected and not transport.is_closing():
+                if self.flow.write_paused:
+                    await self.flow.drain()
+                else:
+                    await asyncio.sleep(0)
+        finally:
+            if not transport.is_closing():
+                transport.set_write_buffer_limits(high=high, low=low)
+
+    def _abandon(self) -> None:
+        self.disconnected = True
+        self.transport.close()
+
+
+def _limits(transport: asyncio.Transport) -> tuple[int, int]:
+    low, high = transport.get_write_buffer_limits()
+    return low, high
+
+
+def _open_sized(path: str) -> tuple[int, int]:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    return fd, os.fstat(fd).st_size
+
+
+async def _ensure_resident(loop: asyncio.AbstractEventLoop, fd: int, offset: int, count: int) -> None:
+    """Never let sendfile wait for the disk on the loop: where cachestat can tell, bring cold
+    pages in from a thread first. (flashstatic's middleware has already done this through its
+    AMPED helpers; this protects any other app, e.g. a FileResponse sent as pathsend.) Where
+    the kernel will not answer, a pathsend is paged in from a thread regardless."""
+    resident = cachestat_resident(fd, offset, count)
+    if not resident:
+        await loop.run_in_executor(None, jobs.page_in, fd, offset, count)
+
+
+class HttpToolsZeroCopyCycle(ZeroCopyMixin, httptools_impl.RequestResponseCycle):
+    def _frame(self, count: int) -> tuple[bytes, bytes]:
+        if self.chunked_encoding:
+            return b"%x\r\n" % count, b"\r\n"
+        if count > self.expected_content_length:
+            raise RuntimeError("Response content longer than Content-Length")
+        self.expected_content_length -= count
+        return b"", b""
+
+
+class _Length:
+    """Stands in for the file's bytes in h11's framing: h11 only ever asks for their length."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+
+class H11ZeroCopyCycle(ZeroCopyMixin, h11_impl.RequestResponseCycle):
+    conn: h11.Connection
+
+    def _frame(self, count: int) -> tuple[bytes, bytes]:
+        placeholder = _Length(count)
+        pieces = self.conn.send_with_data_passthrough(h11.Data(data=placeholder)) or []
+        at = next(i for i, piece in enumerate(pieces) if piece is placeholder)
+        return b"".join(pieces[:at]), b"".join(pieces[at + 1:])
