@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+command -v strace >/dev/null 2>&1 || need_apt+=(strace)   # prove_zero_copy.py
+command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)     # the reference server in large_files.py
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # The runtime library: Debian 12 calls it libfuse3-3, Debian 13 libfuse3-4.
 if ! ldconfig -p 2>/dev/null | grep -q 'libfuse3\.so'; then
     need_apt+=(libfuse3)
