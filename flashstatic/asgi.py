@@ -11,6 +11,7 @@ import os
 import resource
 import time
 from collections import Counter
+from dataclasses import replace
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
@@ -37,7 +38,6 @@ from .translate import MISSING, RedirectTo, Translation, candidates, scan
 
 Scope = dict[str, Any]
 
-_NOT_FOUND_PAGE_KEY = "\x00404"  # no request path can contain NUL, so no collision
 
 
 class ResponseFile:
@@ -183,6 +183,8 @@ class FlashStatic:
 
     def _configure(self) -> None:
         self.pathnames = PathnameCache(self.options)
+        # html=True's 404.html, cached on its own: no request path can reach this entry.
+        self.not_found_page = PathnameCache(replace(self.options, pathname_cache_size=1))
         self.bodies = BodyCache(self.options.small_file_max, self.options.small_file_cache_bytes)
         self._rules = self.options.rules
         self._scanned = scan(self._rules) if self.options.scan_once else None
@@ -216,22 +218,22 @@ class FlashStatic:
             await self._not_http(scope, receive, send)
             return
         path = route_path(scope)
-        if not self._covers(path):
-            await self._miss(scope, receive, send)
-            return
+        head = scope["method"] == "HEAD"
         try:
-            await self._serve(scope, receive, send, path)
+            if self._covers(path):
+                await self._serve(scope, receive, send, path)
+            else:
+                await self._miss(scope, receive, send)
         except (PoolBusy, HelperFailed) as exc:
-            # Before the first byte: say so plainly and let the client come back.
-            plan = plan_text(503, f"Service Unavailable: {exc}", [(b"retry-after", b"1")])
+            # Raised only before a response starts: say so plainly and let the client come back.
+            plan = plan_text(503, f"Service Unavailable: {exc}", [(b"retry-after", b"1")], head=head)
             await send_plan(send, receive, plan, None)
         except PathRejected as rejected:
             if self.app is not None:
                 # Not a file we could serve, so the app decides, as for any other miss.
                 await self.app(scope, receive, send)
             else:
-                plan = plan_text(rejected.status, f"{_REASONS[rejected.status]}: {rejected.reason}",
-                                 head=scope["method"] == "HEAD")
+                plan = plan_text(rejected.status, f"{_REASONS[rejected.status]}: {rejected.reason}", head=head)
                 await send_plan(send, receive, plan, None)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
@@ -246,12 +248,12 @@ class FlashStatic:
                 await self._miss(scope, receive, send)
                 return
             request = file_request(scope["method"], scope["headers"])
-            plan = plan_file_response(request, answer, max_ranges=self.options.max_ranges)
-            self.pathnames.header_counters.hits += 1
+            plan = plan_file_response(request, answer, max_ranges=self.options.max_ranges, now=int(time.time()))
             if await self._transmit(scope, receive, send, plan):
                 return
             self.pathnames.forget(path)
-        plan = plan_text(503, "Service Unavailable: the file is changing", [(b"retry-after", b"1")])
+        plan = plan_text(503, "Service Unavailable: the file is changing", [(b"retry-after", b"1")],
+                         head=scope["method"] == "HEAD")
         await send_plan(send, receive, plan, None)
 
     async def _transmit(self, scope: Scope, receive: Receive, send: Send, plan: ResponsePlan) -> bool:
@@ -286,7 +288,9 @@ class FlashStatic:
         assert plan.source is not None
         if PATHSEND in extensions and plan.body == (FileSlice(0, plan.source.size),):
             self.transmissions["pathsend"] += 1
-            return PathMessage(plan.source.facts.path)
+            # The descriptor we checked, by a path that cannot be swapped under us; it stays
+            # open until the response is over.
+            return PathMessage(f"/proc/self/fd/{opened.fileno()}")
         self.transmissions["body"] += 1
         return BodyMessages(opened, self.options.chunk_size)
 
@@ -306,6 +310,8 @@ class FlashStatic:
         now = time.monotonic()
         if not fresh:
             answer, stale = self.pathnames.lookup(path, now)
+            if isinstance(answer, FileEntry):
+                self.pathnames.header_counters.hits += 1  # its encoded headers will be reused
             if answer is not None and not stale:
                 return answer
             if answer is not None and self.options.revalidate_interval > 0:
@@ -317,19 +323,22 @@ class FlashStatic:
         return self.pathnames.store(path, await self._translate(path, fresh), now)
 
     def _revalidate_later(self, path: str) -> None:
-        if path in self._revalidating:
+        running = self._revalidating.get(path)
+        if running is not None and not running.done() and running.get_loop() is asyncio.get_running_loop():
             return
         self.revalidations += 1
-        task = asyncio.ensure_future(self._revalidate(path))
-        self._revalidating[path] = task
+        self._revalidating[path] = asyncio.ensure_future(self._revalidate(path))
 
     async def _revalidate(self, path: str) -> None:
         try:
             self.pathnames.store(path, await self._translate(path, False), time.monotonic())
-        except Exception:  # busy or failing helpers, a path now refused: translate on next use
+        except (PoolBusy, HelperFailed):
+            pass  # keep serving the entry we have; the next request tries again
+        except Exception:  # the path is refused now, or translation broke: start over next time
             self.pathnames.forget(path)
         finally:
-            self._revalidating.pop(path, None)
+            if self._revalidating.get(path) is asyncio.current_task():
+                del self._revalidating[path]
 
     async def _translate(self, path: str, fresh: bool) -> Translation:
         if self._scanned is None or fresh:
@@ -356,17 +365,17 @@ class FlashStatic:
             await send_plan(send, receive, plan_text(404, "Not Found", head=head), None)
             return
         if not await self._transmit(scope, receive, send, plan_not_found_page(page, head=head)):
-            self.pathnames.forget(_NOT_FOUND_PAGE_KEY)
+            self.not_found_page.forget("")
             await send_plan(send, receive, plan_text(404, "Not Found", head=head), None)
 
     async def _not_found_page(self) -> Representation | None:
         if self.options.not_found_file is None:
             return None
         now = time.monotonic()
-        answer, stale = self.pathnames.lookup(_NOT_FOUND_PAGE_KEY, now)
+        answer, stale = self.not_found_page.lookup("", now)
         if answer is None or stale:
             found = await self.disk.translate_not_found_page(self._rules)
-            answer = self.pathnames.store(_NOT_FOUND_PAGE_KEY, found or MISSING, now)
+            answer = self.not_found_page.store("", found or MISSING, now)
         return answer.identity if isinstance(answer, FileEntry) else None
 
     async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -124,6 +124,9 @@ def build_options(
     **settings: object,
 ) -> Options:
     """Turn the public constructor arguments into Options, with Starlette's checks."""
+    for key, media_type in dict(settings.get("mimetypes") or {}).items():  # type: ignore[call-overload]
+        if not isinstance(media_type, str) or not re.fullmatch(r"[\x21-\x7e][\x20-\x7e]*", media_type):
+            raise ValueError(f"mimetypes[{key!r}] = {media_type!r} is not a valid Content-Type value")
     if directory is not None and check_dir and not os.path.isdir(directory):
         raise RuntimeError(f"Directory '{directory}' does not exist")
 

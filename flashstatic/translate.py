@@ -98,6 +98,8 @@ def translate_in_root(rules: TranslationRules, root: Root, path: SafePath) -> Fo
     if target is None:
         return None
     real_path, st = target
+    if not rules.allow_dotfiles and _hidden_below(base, real_path):
+        return None  # a link with a plain name to a dotfile is still a dotfile
     url = root.prefix + path.url_path
 
     if stat.S_ISREG(st.st_mode):
@@ -126,6 +128,11 @@ def translate_not_found_page(rules: TranslationRules) -> FoundFile | None:
         if isinstance(result, FoundFile):
             return result
     return None
+
+
+def _hidden_below(base: str, real_path: str) -> bool:
+    relative = real_path[len(base):] if real_path.startswith(base) else real_path
+    return any(part.startswith(".") for part in relative.split(os.sep))
 
 
 def _stat_inside(base: str, candidate: str, follow_symlink: bool) -> tuple[str, os.stat_result] | None:
@@ -161,7 +168,7 @@ def scan(rules: TranslationRules) -> dict[Root, dict[str, Translation]]:
     tables: dict[Root, dict[str, Translation]] = {}
     for root in rules.roots:
         table: dict[str, Translation] = {}
-        for segments, is_dir in _walk(os.path.realpath(root.directory)):
+        for segments, is_dir in _walk(os.path.realpath(root.directory), rules.follow_symlink):
             spellings = [SafePath(segments, True), SafePath(segments, False)] if is_dir else [SafePath(segments, False)]
             for path in spellings:
                 result = translate_in_root(rules, root, path)
@@ -171,12 +178,15 @@ def scan(rules: TranslationRules) -> dict[Root, dict[str, Translation]]:
     return tables
 
 
-def _walk(top: str) -> Iterator[tuple[tuple[str, ...], bool]]:
+def _walk(top: str, follow_symlink: bool) -> Iterator[tuple[tuple[str, ...], bool]]:
     """(segments, is_directory) for every path below ``top``, through directory links too.
 
     A directory that is its own ancestor (a symlink loop) is not entered again; a directory
     reachable by two paths is listed under both, as the lazy translation would serve both.
+    Without follow_symlink, a link to a directory outside ``top`` is not entered at all: none
+    of it could be served, and it might be / (with /proc in it).
     """
+    inside = top.rstrip(os.sep) + os.sep
     pending: list[tuple[str, tuple[str, ...], frozenset[tuple[int, int]]]] = [(top, (), frozenset())]
     while pending:
         directory, prefix, ancestors = pending.pop()
@@ -193,6 +203,9 @@ def _walk(top: str) -> Iterator[tuple[tuple[str, ...], bool]]:
             segments = prefix + (entry.name,)
             try:
                 if entry.is_dir():
+                    if not follow_symlink and entry.is_symlink() and \
+                            not os.path.realpath(entry.path).startswith(inside):
+                        continue
                     pending.append((entry.path, segments, ancestors | {identity}))
                 elif entry.is_file():
                     yield segments, False

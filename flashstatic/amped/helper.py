@@ -17,9 +17,6 @@ import sys
 
 from . import jobs
 
-MAX_MESSAGE = 1 << 20
-
-
 def _die_with_parent() -> None:
     # PR_SET_PDEATHSIG: no helper outlives the server, even one killed with SIGKILL.
     try:
@@ -31,38 +28,25 @@ def _die_with_parent() -> None:
 def serve(sock: socket.socket) -> None:
     while True:
         try:
-            data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 1)
-        except (ConnectionError, OSError):
+            data, fds, _, _ = socket.recv_fds(sock, jobs.MAX_MESSAGE, 1)
+        except OSError:
             return
         if not data:
             return  # the server closed its end: time to go
         kind, args = pickle.loads(data)
+        lent = fds[0] if fds else None
         reply_fds: list[int] = []
         try:
-            if kind == "page_in":
-                offset, count = args
-                try:
-                    jobs.page_in(fds[0], offset, count)
-                finally:
-                    os.close(fds[0])
-                result: object = None
-            elif kind == "open":
-                fd = jobs.open_checked(*args)
-                reply_fds.append(fd)
+            result = jobs.run(kind, args, lent)
+            if kind == "open":
+                reply_fds.append(result)
                 result = None
-            elif kind == "translate":
-                result = jobs.run_translate(*args)
-            elif kind == "translate_not_found_page":
-                result = jobs.run_translate_not_found_page(*args)
-            elif kind == "sleep":  # for tests: a helper that is busy for a while
-                import time
-                time.sleep(args[0])
-                result = None
-            else:
-                raise ValueError(f"unknown job {kind!r}")
             message = pickle.dumps((True, result))
         except Exception as exc:  # the job failed, the helper goes on
             message = pickle.dumps((False, exc))
+        finally:
+            if lent is not None:
+                os.close(lent)
         try:
             socket.send_fds(sock, [message], reply_fds)
         finally:
@@ -74,8 +58,9 @@ def main() -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server; it closes us
     sock = socket.socket(fileno=int(sys.argv[-1]))
-    if os.getppid() == 1:
-        return  # the server is already gone
+    expected = os.environ.get(jobs.PARENT_VARIABLE)
+    if expected is not None and os.getppid() != int(expected):
+        return  # the server died before PR_SET_PDEATHSIG took effect
     serve(sock)
 
 

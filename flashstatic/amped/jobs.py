@@ -6,8 +6,16 @@ The same functions run in helper processes and in the thread backend.
 from __future__ import annotations
 
 import os
+import stat
+from typing import Any
 
 from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
+
+# The largest message between the server and a helper (a pickled job or answer).
+MAX_MESSAGE = 1 << 20
+# Set by the server when it starts a helper, so that the helper notices if the server is gone
+# before PR_SET_PDEATHSIG took effect; comparing with 1 would fail under a PID-1 server.
+PARENT_VARIABLE = "FLASHSTATIC_HELPER_PARENT"
 
 # How much a helper reads at a time while bringing pages in; the bytes are thrown away.
 _PAGE_IN_PIECE = 1024 * 1024
@@ -18,10 +26,15 @@ class FileChanged(Exception):
 
 
 def open_checked(facts: FileFacts) -> int:
-    """Open and confirm by fstat that this is still the file the response was planned for."""
-    fd = os.open(facts.path, os.O_RDONLY | os.O_CLOEXEC)
+    """Open and confirm by fstat that this is still the file the response was planned for.
+
+    O_NONBLOCK so that a FIFO swapped in for the file cannot block the open; it is ignored
+    for the regular files we go on to read.
+    """
+    fd = os.open(facts.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
     try:
-        if FileFacts.from_stat(facts.path, os.fstat(fd)) != facts:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or FileFacts.from_stat(facts.path, st) != facts:
             raise FileChanged(facts.path)
     except BaseException:
         os.close(fd)
@@ -47,3 +60,17 @@ def run_translate(rules: TranslationRules, path: str) -> Translation:
 
 def run_translate_not_found_page(rules: TranslationRules) -> FoundFile | None:
     return translate_not_found_page(rules)
+
+
+def run(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
+    """Do one job. ``fd`` is lent for a page-in; an open returns its descriptor."""
+    if kind == "page_in":
+        assert fd is not None
+        return page_in(fd, *args)
+    if kind == "open":
+        return open_checked(*args)
+    if kind == "translate":
+        return run_translate(*args)
+    if kind == "translate_not_found_page":
+        return run_translate_not_found_page(*args)
+    raise ValueError(f"unknown job {kind!r}")

@@ -9,10 +9,11 @@ from __future__ import annotations
 import ctypes
 import mmap
 from collections import OrderedDict
+from collections.abc import Hashable
 
 from .residency import PAGE, _libc, _MAP_FAILED
 
-Key = tuple[int, int, int]  # (dev, ino, chunk start)
+Key = tuple[Hashable, int]  # (the file's identity, chunk start)
 
 
 class MappedChunks:
@@ -23,11 +24,15 @@ class MappedChunks:
         self.mapped_bytes = 0
         self.unmapped = 0
 
-    def resident(self, fd: int, file_key: tuple[int, int], size: int, offset: int, count: int) -> bool:
-        """mincore over every chunk of [offset, offset+count), mapping chunks as needed."""
+    def resident(self, fd: int, identity: Hashable, size: int, offset: int, count: int) -> bool:
+        """mincore over every chunk of [offset, offset+count), mapping chunks as needed.
+
+        ``identity`` must change whenever the file does (its size and mtime with the inode),
+        so that a mapping made for an older, shorter file is never asked about new bytes.
+        """
         first = offset - offset % self.chunk
-        for start in range(first, offset + count, self.chunk):
-            address, length = self._mapping(fd, (*file_key, start), start, min(self.chunk, size - start))
+        for start in range(first, min(offset + count, size), self.chunk):
+            address, length = self._mapping(fd, (identity, start), start, min(self.chunk, size - start))
             lo = max(offset, start) - start
             hi = min(offset + count, start + length) - start
             lo -= lo % PAGE
@@ -52,10 +57,6 @@ class MappedChunks:
         while self.mapped_bytes > self.budget_bytes and len(self._maps) > 1:
             self._unmap(next(iter(self._maps)))
         return address, length
-
-    def forget_file(self, file_key: tuple[int, int]) -> None:
-        for key in [key for key in self._maps if key[:2] == file_key]:
-            self._unmap(key)
 
     def close(self) -> None:
         for key in list(self._maps):

@@ -5,15 +5,18 @@ channel that the event loop watches like any socket (``loop.add_reader``; no thr
 the loop's path). A thread backend does the same jobs for platforms without fork and for
 comparison.
 
-Both backends share the front: identical jobs in flight are coalesced, the queue is bounded
-(``PoolBusy`` when full, which the adapter turns into a 503), and a job whose helper died is
-retried once on a fresh helper before it fails with ``HelperFailed``.
+Both backends share the front: identical jobs in flight are coalesced, admission is bounded
+(``PoolBusy`` when the queue is full, which the adapter turns into a 503 before a response has
+started; work for responses already under way is never refused), and a job whose helper died
+is retried once on a fresh helper before it fails with ``HelperFailed``. ``close()`` stops the
+helpers; the pool starts again if it is used afterwards (a second lifespan, a new test client).
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import errno
 import os
 import pickle
 import socket
@@ -27,8 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import jobs
-
-MAX_MESSAGE = 1 << 20
 
 
 class PoolBusy(Exception):
@@ -53,6 +54,27 @@ class PoolCounters:
         return dict(self.__dict__)
 
 
+def close_opened_fd(future: asyncio.Future[Any]) -> None:
+    """For an open whose requester went away: the descriptor it produced has no owner."""
+    if not future.cancelled() and future.exception() is None:
+        os.close(future.result())
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # A shielded job that nobody awaits any more must not log "exception never retrieved".
+    if not future.cancelled():
+        future.exception()
+
+
+def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done() or future.get_loop().is_closed():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 class HelperPool:
     """The front both backends share: coalescing, the bound, the counters."""
 
@@ -63,21 +85,33 @@ class HelperPool:
         self._in_flight: dict[Hashable, asyncio.Future[Any]] = {}
 
     async def run(self, kind: str, args: tuple[Any, ...], *, fd: int | None = None,
-                  key: Hashable | None = None) -> Any:
-        """Do ``kind(*args)`` in a helper; ``fd`` is lent to it for the job's duration."""
-        if key is not None and key in self._in_flight:
-            self.counters.coalesced += 1
-            return await asyncio.shield(self._in_flight[key])
-        if self._backlog() >= self.max_queue:
+                  key: Hashable | None = None, bounded: bool = True) -> Any:
+        """Do ``kind(*args)`` in a helper; ``fd`` is lent to it for the job's duration.
+
+        ``bounded=False`` for work a started response depends on: it waits rather than fail.
+        """
+        loop = asyncio.get_running_loop()
+        if key is not None:
+            shared = self._in_flight.get(key)
+            if shared is not None and shared.get_loop() is loop and not shared.done():
+                self.counters.coalesced += 1
+                return await asyncio.shield(shared)
+        if bounded and self._backlog() >= self.max_queue:
             self.counters.rejected += 1
             raise PoolBusy(f"{self.counters.queue_depth} helper jobs waiting")
         future = self._submit(kind, args, fd)
         self.counters.dispatched += 1
+        future.add_done_callback(_retrieve)
         if key is not None:
             self._in_flight[key] = future
-            future.add_done_callback(lambda _: self._in_flight.pop(key, None))
-        # Shielded: a request that goes away must not cancel work others may be waiting for.
-        return await asyncio.shield(future)
+            future.add_done_callback(lambda done: self._in_flight.get(key) is done and self._in_flight.pop(key))
+        try:
+            # Shielded: a request that goes away must not cancel work others may be waiting for.
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if kind == "open":
+                future.add_done_callback(close_opened_fd)
+            raise
 
     def _backlog(self) -> int:
         raise NotImplementedError
@@ -120,6 +154,7 @@ class _Helper:
             self.process = subprocess.Popen(
                 [*command, str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), stdin=_DEVNULL, close_fds=True,
+                env={**os.environ, jobs.PARENT_VARIABLE: str(os.getpid())},
             )
         finally:
             theirs.close()
@@ -138,9 +173,8 @@ class ProcessPool(HelperPool):
         self._idle: list[_Helper] = []
         self._queue: deque[_Job] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
         # fork+exec waits for the child to exec, so helpers are started off the loop, here.
-        self._starter = ThreadPoolExecutor(1, thread_name_prefix="flashstatic-helper-start")
+        self._starter: ThreadPoolExecutor | None = None
         self._starting = 0
         _live_pools.add(self)
 
@@ -154,14 +188,15 @@ class ProcessPool(HelperPool):
         return len(self._queue)
 
     def _submit(self, kind: str, args: tuple[Any, ...], fd: int | None) -> asyncio.Future[Any]:
-        if self._closed:
-            raise HelperFailed("the helper pool is shut down")
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            # First job (helpers start lazily), or a new event loop (a test calling
-            # asyncio.run again): helpers answer on the loop that watches them.
+            # First job since start or close (helpers start lazily), or a new event loop (a
+            # test client calling asyncio.run again): helpers answer on the loop that watches.
             self._stop_helpers()
             self._loop = loop
+            self._in_flight = {}
+            self._starter = ThreadPoolExecutor(1, thread_name_prefix="flashstatic-helper-start")
+            _live_pools.add(self)
             for _ in range(self.min_helpers):
                 self._start_helper()
         job = _Job(kind, args, None if fd is None else os.dup(fd), loop.create_future())
@@ -169,7 +204,7 @@ class ProcessPool(HelperPool):
         return job.future
 
     def _start_helper(self) -> None:
-        assert self._loop is not None
+        assert self._loop is not None and self._starter is not None
         self._starting += 1
         started = self._loop.run_in_executor(self._starter, _Helper, self._command)
         started.add_done_callback(self._helper_started)
@@ -184,8 +219,9 @@ class ProcessPool(HelperPool):
                 self._fail_queue(HelperFailed(f"cannot start a helper process: {error!r}"))
             return
         helper = started.result()
-        if self._closed or started.get_loop() is not self._loop:
+        if started.get_loop() is not self._loop:
             helper.socket.close()
+            helper.process.kill()
             _reap(helper.process, None)
             return
         self._helpers.append(helper)
@@ -213,25 +249,29 @@ class ProcessPool(HelperPool):
 
     def _on_readable(self, helper: _Helper) -> None:
         try:
-            data, fds, _, _ = socket.recv_fds(helper.socket, MAX_MESSAGE, 1)
+            data, fds, flags, _ = socket.recv_fds(helper.socket, jobs.MAX_MESSAGE, 1)
         except BlockingIOError:
             return
         except OSError:
-            data, fds = b"", []
+            data, fds, flags = b"", [], 0
         if not data:
             self._lost(helper)
             return
+        job, helper.job = helper.job, None
         try:
             ok, value = pickle.loads(data)
+            if job is not None and job.kind == "open" and ok:
+                if not fds:
+                    # The kernel drops a passed descriptor we have no room for (MSG_CTRUNC).
+                    ok, value = False, OSError(errno.EMFILE, "no descriptor left for the opened file")
+                else:
+                    value = fds.pop()
         except Exception as exc:  # an answer we cannot read must not leave the request hanging
             ok, value = False, HelperFailed(f"unreadable answer from a helper: {exc!r}")
-        job, helper.job = helper.job, None
-        if job is None:
+        finally:
             for fd in fds:
                 os.close(fd)
-        else:
-            if job.kind == "open" and ok:
-                value = fds[0]
+        if job is not None:
             self._finish(job, ok, value)
         self._next(helper)
 
@@ -247,21 +287,19 @@ class ProcessPool(HelperPool):
         if job.fd is not None:
             os.close(job.fd)
             job.fd = None
-        if job.future.done():
+        if job.future.done() or job.future.get_loop().is_closed():
             if job.kind == "open" and ok:
                 os.close(value)
             return
-        if ok:
-            job.future.set_result(value)
-        else:
-            job.future.set_exception(value)
+        _resolve(job.future, ok, value)
 
     def _lost(self, helper: _Helper) -> None:
         """A helper died (or its channel broke): replace it and retry its job once."""
         self._forget(helper)
+        _reap(helper.process, _running_loop())
         self.counters.lost += 1
         job, helper.job = helper.job, None
-        if job is None or self._closed:
+        if job is None:
             return
         if job.attempts < 2:
             self._dispatch(job)
@@ -278,8 +316,6 @@ class ProcessPool(HelperPool):
             self._loop.remove_reader(helper.socket.fileno())
         helper.socket.close()
         helper.process.kill()  # helpers hold no state worth a graceful exit
-        if not self._closed:
-            _reap(helper.process, _running_loop())
 
     def close(self) -> None:
         """Stop every helper and fail what was waiting; at exit, wait for them to go."""
@@ -295,10 +331,9 @@ class ProcessPool(HelperPool):
             await asyncio.sleep(0.01)
 
     def _shut_down(self) -> list[subprocess.Popen[bytes]]:
-        self._closed = True
         processes = [helper.process for helper in self._helpers]
         self._stop_helpers()
-        self._starter.shutdown(wait=False)
+        self._loop = None  # the next job starts helpers afresh
         _live_pools.discard(self)
         return processes
 
@@ -309,6 +344,9 @@ class ProcessPool(HelperPool):
             if job is not None:
                 self._finish(job, False, HelperFailed("the helper pool is shutting down"))
         self._fail_queue(HelperFailed("the helper pool is shutting down"))
+        if self._starter is not None:
+            self._starter.shutdown(wait=False)
+            self._starter = None
 
     def _fail_queue(self, error: Exception) -> None:
         while self._queue:
@@ -320,7 +358,7 @@ class ProcessPool(HelperPool):
         for helper in self._helpers:
             helper.socket.close()
         self._helpers, self._idle, self._queue = [], [], deque()
-        self._starter = ThreadPoolExecutor(1, thread_name_prefix="flashstatic-helper-start")
+        self._starter = None
         self._starting = 0
         self._loop = None
         self._in_flight = {}
@@ -372,21 +410,31 @@ os.register_at_fork(after_in_child=_forget_pools_after_fork)
 # -- threads ----------------------------------------------------------------------------------
 
 
-def _run_job(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
+class ThreadExecutor:
+    """A thread pool made on first use, again after close(), and again in a forked child
+    (whose copy of the parent's pool has no threads)."""
+
+    def __init__(self, threads: int, name: str) -> None:
+        self.threads = threads
+        self.name = name
+        self._executor: ThreadPoolExecutor | None = None
+        self._pid = 0
+
+    def get(self) -> ThreadPoolExecutor:
+        if self._executor is None or self._pid != os.getpid():
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix=self.name)
+            self._pid = os.getpid()
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None and self._pid == os.getpid():
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = None
+
+
+def _run_with_lent_fd(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
     try:
-        if kind == "page_in":
-            assert fd is not None
-            return jobs.page_in(fd, *args)
-        if kind == "open":
-            return jobs.open_checked(*args)
-        if kind == "translate":
-            return jobs.run_translate(*args)
-        if kind == "translate_not_found_page":
-            return jobs.run_translate_not_found_page(*args)
-        if kind == "sleep":
-            import time
-            return time.sleep(args[0])
-        raise ValueError(f"unknown job {kind!r}")
+        return jobs.run(kind, args, fd)
     finally:
         if fd is not None:
             os.close(fd)
@@ -395,7 +443,7 @@ def _run_job(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
 class ThreadPool(HelperPool):
     def __init__(self, max_helpers: int = 4, max_queue: int = 256) -> None:
         super().__init__(max(1, max_helpers), max_queue)
-        self._executor = ThreadPoolExecutor(self.max_helpers, thread_name_prefix="flashstatic-helper")
+        self._threads = ThreadExecutor(self.max_helpers, "flashstatic-helper")
         self._outstanding = 0
 
     def _backlog(self) -> int:
@@ -403,7 +451,8 @@ class ThreadPool(HelperPool):
 
     def _submit(self, kind: str, args: tuple[Any, ...], fd: int | None) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, _run_job, kind, args, None if fd is None else os.dup(fd))
+        lent = None if fd is None else os.dup(fd)
+        future = loop.run_in_executor(self._threads.get(), _run_with_lent_fd, kind, args, lent)
         self._outstanding += 1
         self.counters.queue_depth = self._backlog()
         self.counters.queue_peak = max(self.counters.queue_peak, self.counters.queue_depth)
@@ -416,4 +465,4 @@ class ThreadPool(HelperPool):
         return future
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._threads.close()

@@ -16,7 +16,7 @@ from ..translate import FileFacts, FoundFile, Translation, TranslationRules, tra
 from .jobs import FileChanged, open_checked, page_in
 from .mapped import MappedChunks
 from .openfiles import OpenFile, OpenFiles
-from .pool import HelperPool, ProcessPool, ThreadPool
+from .pool import HelperPool, ProcessPool, ThreadExecutor, ThreadPool, close_opened_fd
 from .residency import (
     NoWaitSupport,
     Probe,
@@ -126,12 +126,10 @@ class ThreadedDisk(_Strategy):
 
     def __init__(self, open_files: int, threads: int) -> None:
         super().__init__(open_files)
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="flashstatic-mt")
+        self._threads = ThreadExecutor(threads, "flashstatic-mt")
 
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._threads.get(), work, *args)
 
     async def translate(self, rules: TranslationRules, path: str) -> Translation:
         return await self._run(translate, rules, path)
@@ -140,7 +138,12 @@ class ThreadedDisk(_Strategy):
         return await self._run(translate_not_found_page, rules)
 
     async def _open_fd(self, facts: FileFacts) -> int:
-        return await self._run(open_checked, facts)
+        opening = asyncio.get_running_loop().run_in_executor(self._threads.get(), open_checked, facts)
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(close_opened_fd)  # nobody will take this descriptor
+            raise
 
     async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
         return await self._run(read_exactly, file, offset, count)
@@ -150,7 +153,7 @@ class ThreadedDisk(_Strategy):
 
     def close(self) -> None:
         super().close()
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        self._threads.close()
 
 
 class AmpedDisk(_Strategy):
@@ -220,7 +223,7 @@ class AmpedDisk(_Strategy):
         if file.probe is Probe.CACHESTAT:
             return bool(cachestat_resident(file.fd, offset, count))
         if file.probe is Probe.MINCORE:
-            return self._mapped.resident(file.fd, file.key, file.facts.size, offset, count)
+            return self._mapped.resident(file.fd, file.facts, file.facts.size, offset, count)
         # HEURISTIC, and NOWAIT files when no read is wanted (sendfile): what we recently touched.
         return self._recent.resident(file.key, offset, count, self.page_in_size)
 
@@ -234,7 +237,8 @@ class AmpedDisk(_Strategy):
             length = min(window, file.facts.size - start)
             if length > 0:
                 key = ("page_in", file.key, start)
-                jobs.append(self.pool.run("page_in", (start, length), fd=file.fd, key=key))
+                # Unbounded: the response this serves has started, so it waits rather than fail.
+                jobs.append(self.pool.run("page_in", (start, length), fd=file.fd, key=key, bounded=False))
         await asyncio.gather(*jobs)
 
     def close(self) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import dataclass
 from wsgiref.headers import Headers
 
@@ -12,6 +14,17 @@ from ..http.dates import format_http_date
 from ..http.headers import FilePolicy, HeaderSet, build_header_set
 from ..http.mediatypes import media_type_for
 from ..translate import FileFacts, FoundFile
+
+
+logger = logging.getLogger("flashstatic")
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
+def valid_header(name: str, value: str) -> bool:
+    """RFC 9110 field syntax, in latin-1: no CR, LF or NUL can reach the wire."""
+    return _TOKEN.fullmatch(name) is not None and _FIELD_VALUE.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +65,16 @@ def file_policy(path: str, url: str, options: Options) -> FilePolicy:
         options.add_headers_function(headers, path, url)
     content_type = headers.get("Content-Type", content_type)
     del headers["Content-Type"]
-    return FilePolicy(content_type, tuple(headers.items()))
+    common = []
+    for name, value in headers.items():
+        if valid_header(name, value):
+            common.append((name, value))
+        else:
+            logger.error("add_headers_function gave %r an invalid header %r: %r; not sent", url, name, value)
+    if not valid_header("Content-Type", content_type):
+        logger.error("invalid Content-Type %r for %r; sending application/octet-stream", content_type, url)
+        content_type = "application/octet-stream"
+    return FilePolicy(content_type, tuple(common))
 
 
 def build_entry(found: FoundFile, options: Options) -> FileEntry:

@@ -43,6 +43,8 @@ def parse_http_date(value: str, current_year: int | None = None) -> int | None:
     if month_number is None:
         return None
     fields = (int(year), month_number, int(day), int(hh), int(mm), int(ss))
+    if not 1 <= fields[0] <= 9999:
+        return None  # year 0 is no date; calendar would raise on it
     if not (1 <= fields[2] <= calendar.monthrange(fields[0], month_number)[1]
             and fields[3] < 24 and fields[4] < 60 and fields[5] < 61):
         return None  # 31 Feb is not a date, not 2 or 3 March

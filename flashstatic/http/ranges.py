@@ -80,11 +80,13 @@ def parse_range_header(value: str, max_ranges: int = DEFAULT_MAX_RANGES) -> list
     return specs
 
 
-def if_range_allows_partial(if_range: str | None, etag: str, last_modified: int) -> bool:
+def if_range_allows_partial(if_range: str | None, etag: str, last_modified: int, now: int | None = None) -> bool:
     """True when the Range may be honoured: no If-Range, or its validator still matches.
 
     An entity tag must match strongly (a weak tag never does); a date must equal
-    Last-Modified exactly.
+    Last-Modified exactly, and Last-Modified must be a strong validator: at least a second
+    older than ``now`` (RFC 9110 section 13.1.5), else two writes within that second could
+    be spliced together.
     """
     if if_range is None:
         return True
@@ -93,7 +95,8 @@ def if_range_allows_partial(if_range: str | None, etag: str, last_modified: int)
         tags = parse_etag_list(value)
         return bool(tags) and len(tags) == 1 and not tags[0].weak and tags[0].opaque == etag
     date = parse_http_date(value)
-    return date is not None and date == last_modified
+    strong = now is None or last_modified <= now - 1
+    return date is not None and date == last_modified and strong
 
 
 def select_ranges(

@@ -98,8 +98,9 @@ def file_request(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> Fil
 
 
 def plan_file_response(
-    request: FileRequest, entry: Entry, *, max_ranges: int, boundary: str | None = None
+    request: FileRequest, entry: Entry, *, max_ranges: int, boundary: str | None = None, now: int | None = None
 ) -> ResponsePlan:
+    """``now`` (seconds) lets If-Range trust a date only once it is a strong validator."""
     if request.method not in ALLOWED_METHODS:
         return plan_method_not_allowed()
     rep = choose_representation(request.accept_encoding, entry.identity, entry.encoded)
@@ -113,7 +114,7 @@ def plan_file_response(
 
     ranges = None
     # RFC 9110 section 14.2: range handling is defined for GET only.
-    if request.method == "GET" and if_range_allows_partial(request.if_range, rep.etag, rep.last_modified):
+    if request.method == "GET" and if_range_allows_partial(request.if_range, rep.etag, rep.last_modified, now):
         ranges = select_ranges(request.range, rep.size, max_ranges)
     head = request.method == "HEAD"
 

@@ -41,6 +41,10 @@ class ZeroCopyMixin:
 
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
+        if kind == "http.response.start" and not self.response_started:
+            # Like nginx's tcp_nopush: hold partial frames until the response is complete, so
+            # the headers share packets with the first file bytes instead of going alone.
+            self._cork(True)
         try:
             if kind == ZEROCOPYSEND:
                 await self._send_file(message["file"].fileno(), message.get("offset"), message.get("count"),
@@ -50,9 +54,19 @@ class ZeroCopyMixin:
             else:
                 await super().send(message)  # type: ignore[misc]
         finally:
-            if self._raw_socket is not None and (self.response_complete or self.disconnected):
-                self._raw_socket.close()
-                self._raw_socket = None
+            if self.response_complete or self.disconnected:
+                self._cork(False)
+                if self._raw_socket is not None:
+                    self._raw_socket.close()
+                    self._raw_socket = None
+
+    def _cork(self, on: bool) -> None:
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None and not self.transport.is_closing():
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1 if on else 0)
+            except OSError:
+                pass  # the connection is going away
 
     def _frame(self, count: int) -> tuple[bytes, bytes]:
         """What goes before and after ``count`` body bytes, with the parser's state updated."""

@@ -80,9 +80,19 @@ class _DisconnectWatch:
         self._task = asyncio.ensure_future(self._watch(receive))
 
     async def _watch(self, receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        self.gone = True
+        body_done = False
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                return
+            if body_done:
+                # A receive() that answers again after the request body is over is a replay
+                # (middleware that read the body first), not the server: it will never report
+                # the disconnect, and looping on it would starve the event loop.
+                return
+            body_done = not message.get("more_body", False)
+            await asyncio.sleep(0)
 
     def stop(self) -> None:
         self._task.cancel()

@@ -1,0 +1,175 @@
+"""Start, measure and stop the servers the throughput benchmarks compare (one process each)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(name))
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(parents.get(current, []))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its descendants (helpers, nginx workers)."""
+    total = 0
+    for member in _descendants(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    total = 0
+    for member in _descendants(pid):
+        try:
+            total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * PAGE
+        except OSError:
+            continue
+    return total
+
+
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    port: int
+    cpus: str = "0"
+    process: subprocess.Popen[bytes] | None = None
+    cleanup: list[Path] = field(default_factory=list)
+
+    def __enter__(self) -> Server:
+        self.process = subprocess.Popen(["taskset", "-c", self.cpus, *self.command],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(self.port)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT if self.name != "nginx" else signal.SIGQUIT)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for path in self.cleanup:
+            shutil.rmtree(path, ignore_errors=True)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+
+def flashstatic(root: Path, **flags: str) -> Server:
+    port = free_port()
+    extra = [item for key, value in flags.items() for item in (f"--{key.replace('_', '-')}", value)]
+    return Server("flashstatic serve", [sys.executable, "-m", "flashstatic", "serve", str(root), "--port", str(port),
+                                        "--log-level", "warning", *extra], port)
+
+
+def starlette(root: Path) -> Server:
+    port = free_port()
+    code = ("import sys, uvicorn; from starlette.staticfiles import StaticFiles; "
+            "uvicorn.run(StaticFiles(directory=sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
+            "log_level='warning', http='httptools', loop='uvloop', access_log=False)")
+    return Server("Starlette StaticFiles", [sys.executable, "-c", code, str(root), str(port)], port)
+
+
+def raw_asgi(body_size: int) -> Server:
+    """An ASGI app answering every request with body_size bytes from memory: the server's ceiling."""
+    port = free_port()
+    code = ("import sys, uvicorn\n"
+            "body = b'x' * int(sys.argv[1])\n"
+            "headers = [(b'content-type', b'text/plain'), (b'content-length', str(len(body)).encode())]\n"
+            "async def app(scope, receive, send):\n"
+            "    if scope['type'] != 'http': return\n"
+            "    await send({'type': 'http.response.start', 'status': 200, 'headers': headers})\n"
+            "    await send({'type': 'http.response.body', 'body': body})\n"
+            "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning', "
+            "http='httptools', loop='uvloop', access_log=False, lifespan='off')\n")
+    return Server("raw ASGI app", [sys.executable, "-c", code, str(body_size), str(port)], port)
+
+
+def nginx(root: Path) -> Server:
+    """nginx, one worker, sendfile and tcp_nopush on: the reference."""
+    port = free_port()
+    directory = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
+    conf = directory / "nginx.conf"
+    # The worker reads the files as root too, like our servers, so temp-dir permissions agree.
+    conf.write_text(f"""
+user root;
+worker_processes 1;
+daemon off;
+master_process on;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 1000000;
+    open_file_cache max=10000 inactive=60s;
+    open_file_cache_valid 60s;
+    types {{ text/plain txt; application/octet-stream bin; text/html html; }}
+    default_type application/octet-stream;
+    client_body_temp_path {directory}/body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+    }}
+}}
+""")
+    server = Server("nginx", ["nginx", "-c", str(conf), "-p", str(directory)], port)
+    server.cleanup.append(directory)
+    return server
