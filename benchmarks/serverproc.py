@@ -63,9 +63,10 @@ def cpu_seconds(pid: int) -> float:
     return total / CLOCK_TICKS
 
 
-def rss_bytes(pid: int) -> int:
+def rss_bytes(pid: int, descendants: bool = True) -> int:
+    """Resident memory of the process, and of its helpers or workers unless told not to."""
     total = 0
-    for member in _descendants(pid):
+    for member in _descendants(pid) if descendants else [pid]:
         try:
             total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * PAGE
         except OSError:
