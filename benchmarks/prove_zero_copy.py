@@ -13,7 +13,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,25 +20,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from .serverproc import free_port, wait_listening
+
 SEND_CALLS = ("sendfile", "write", "writev", "sendto", "sendmsg")  # counted only on TCP sockets
 _LINE = re.compile(r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?(\w+)\((.*)\)\s+=\s+(-?\d+)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_listening(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def traced(command: list[str], port: int, url_path: str, trace: Path) -> dict[str, list[int]]:

@@ -102,3 +102,22 @@ def read_responses(sock, count: int) -> list[tuple[int, dict[bytes, bytes], byte
         responses.append((status, headers, buffer[:length]))
         buffer = buffer[length:]
     return responses
+
+
+def assert_truncation_cuts_the_response(client, url: str, file_path, keep: int = 1024 * 1024) -> None:
+    """Truncate the file after the first bytes arrived: the response must end cut (never a
+    short body presented as complete), and the next request must get the new, shorter file."""
+    import os
+
+    import httpx
+    import pytest
+
+    with client.stream("GET", url) as response:
+        stream = response.iter_raw()
+        next(stream)
+        os.truncate(file_path, keep)
+        with pytest.raises(httpx.RemoteProtocolError):
+            for _ in stream:
+                pass
+    again = client.get(url)
+    assert again.status_code == 200 and len(again.content) == keep
