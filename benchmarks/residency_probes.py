@@ -67,7 +67,7 @@ def main() -> None:
 
     base = warm["pread (the read itself, no probe)"]
     print(f"chunk {chunk} bytes, median of {args.samples} warm samples")
-    print(f"| probe | warm us | x warm pread | cold us (evicted) |")
+    print("| probe | warm us | x warm pread | cold us (evicted) |")
     print("|---|---|---|---|")
     for name, micros in warm.items():
         cold_text = f"{cold[name]:.2f}" if name in cold else "-"

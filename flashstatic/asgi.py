@@ -11,8 +11,8 @@ import os
 import resource
 import time
 from collections import Counter
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -21,9 +21,10 @@ from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, OpenFile, 
 from .cache.bodies import BodyCache
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer, PathnameCache
-from .config import AddHeadersFunction, ImmutableTest, Options, build_options
+from .config import AddHeadersFunction, ImmutableTest, build_options
 from .http.paths import PathRejected
 from .http.respond import (
+    FileSlice,
     ResponsePlan,
     file_request,
     plan_file_response,
@@ -31,7 +32,6 @@ from .http.respond import (
     plan_redirect,
     plan_text,
 )
-from .http.respond import FileSlice
 from .transmit.body import BodyMessages, BodyUnavailable, MemoryReader, Receive, Send, SliceMessages, send_plan
 from .transmit.zerocopy import PATHSEND, ZEROCOPYSEND, PathMessage, ZeroCopyMessages
 from .translate import MISSING, RedirectTo, Translation, candidates, scan

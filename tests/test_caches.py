@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from flashstatic import FlashStatic
 from flashstatic.cache.pathname import PathnameCache

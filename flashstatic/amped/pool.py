@@ -249,11 +249,11 @@ class ProcessPool(HelperPool):
 
     def _on_readable(self, helper: _Helper) -> None:
         try:
-            data, fds, flags, _ = socket.recv_fds(helper.socket, jobs.MAX_MESSAGE, 1)
+            data, fds, _, _ = socket.recv_fds(helper.socket, jobs.MAX_MESSAGE, 1)
         except BlockingIOError:
             return
         except OSError:
-            data, fds, flags = b"", [], 0
+            data, fds = b"", []
         if not data:
             self._lost(helper)
             return
