@@ -112,28 +112,31 @@ async def send_plan(send: Send, receive: Receive, plan: ResponsePlan, slices: Sl
         await send({"type": "http.response.body", "body": b""})
         return
 
-    watch = _DisconnectWatch(receive)
     try:
-        await _send_all(send, _messages(plan, slices), watch)
+        await _send_all(send, receive, _messages(plan, slices))
     except BodyUnavailable as exc:
         logger.warning("response cut short, closing the connection: %s", exc)
-    finally:
-        watch.stop()
 
 
-async def _send_all(send: Send, messages: AsyncIterator[dict[str, Any]], watch: _DisconnectWatch) -> None:
+async def _send_all(send: Send, receive: Receive, messages: AsyncIterator[dict[str, Any]]) -> None:
     # One message of look-ahead, so that the last one carries more_body=False and the
-    # response ends without an extra empty message.
+    # response ends without an extra empty message. The disconnect watch starts with the
+    # second message: a body that fits in one needs none.
     pending: dict[str, Any] | None = None
+    watch: _DisconnectWatch | None = None
     try:
         async for message in messages:
-            if watch.gone:
-                return
             if pending is not None:
+                if watch is None:
+                    watch = _DisconnectWatch(receive)
+                elif watch.gone:
+                    return
                 pending["more_body"] = True
                 await send(pending)
             pending = message
     finally:
+        if watch is not None:
+            watch.stop()
         await messages.aclose()  # type: ignore[attr-defined]
     if pending is None:
         pending = {"type": "http.response.body", "body": b""}
