@@ -7,6 +7,8 @@ One class serves as middleware (``FlashStatic(app, ...)``), as a mountable app
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 import os
 import resource
 import time
@@ -37,6 +39,8 @@ from .transmit.zerocopy import PATHSEND, ZEROCOPYSEND, PathMessage, ZeroCopyMess
 from .translate import MISSING, RedirectTo, Translation, candidates, scan
 
 Scope = dict[str, Any]
+
+logger = logging.getLogger("flashstatic")
 
 
 
@@ -188,7 +192,9 @@ class FlashStatic:
         self.bodies = BodyCache(self.options.small_file_max, self.options.small_file_cache_bytes)
         self._rules = self.options.rules
         self._scanned = scan(self._rules) if self.options.scan_once else None
-        self._revalidating: dict[str, asyncio.Future[None]] = {}
+        # Stale paths waiting for the revalidation batch (a dict keeps their order).
+        self._stale: dict[str, None] = {}
+        self._revalidation: asyncio.Future[None] | None = None
         self.revalidations = 0
         # File responses by how their bytes went out.
         self.transmissions: Counter[str] = Counter()
@@ -323,22 +329,34 @@ class FlashStatic:
         return self.pathnames.store(path, await self._translate(path, fresh), now)
 
     def _revalidate_later(self, path: str) -> None:
-        running = self._revalidating.get(path)
-        if running is not None and not running.done() and running.get_loop() is asyncio.get_running_loop():
+        """Queue a stale path; one batch at a time revalidates what has queued up, so under
+        AMPED the periodic stats of every hot file cost one helper round trip per batch and
+        never crowd out the opens and page-ins that requests wait for."""
+        if path in self._stale:
             return
-        self.revalidations += 1
-        self._revalidating[path] = asyncio.ensure_future(self._revalidate(path))
+        self._stale[path] = None
+        running = self._revalidation
+        if running is None or running.done() or running.get_loop() is not asyncio.get_running_loop():
+            self._revalidation = asyncio.ensure_future(self._revalidate_stale())
 
-    async def _revalidate(self, path: str) -> None:
-        try:
-            self.pathnames.store(path, await self._translate(path, False), time.monotonic())
-        except (PoolBusy, HelperFailed):
-            pass  # keep serving the entry we have; the next request tries again
-        except Exception:  # the path is refused now, or translation broke: start over next time
-            self.pathnames.forget(path)
-        finally:
-            if self._revalidating.get(path) is asyncio.current_task():
-                del self._revalidating[path]
+    async def _revalidate_stale(self) -> None:
+        while self._stale:
+            paths = list(itertools.islice(self._stale, _REVALIDATION_BATCH))
+            try:
+                results = await self.disk.translate_many(self._rules, paths)
+            except (PoolBusy, HelperFailed):
+                return  # keep serving what we have; the next stale hit starts a new batch
+            except Exception:
+                logger.exception("revalidating %d paths failed; they will be translated afresh", len(paths))
+                results = [RuntimeError("revalidation failed")] * len(paths)
+            now = time.monotonic()
+            for path, result in zip(paths, results):
+                self._stale.pop(path, None)
+                self.revalidations += 1
+                if isinstance(result, BaseException):
+                    self.pathnames.forget(path)  # refused now: translate afresh on next use
+                else:
+                    self.pathnames.store(path, result, now)
 
     async def _translate(self, path: str, fresh: bool) -> Translation:
         if self._scanned is None or fresh:
@@ -407,3 +425,4 @@ class FlashStatic:
 
 
 _REASONS = {400: "Bad Request", 404: "Not Found"}
+_REVALIDATION_BATCH = 256

@@ -183,3 +183,25 @@ def test_unreadable_file_is_403(tmp_path: Path) -> None:
     app.disk.open = refuse  # type: ignore[method-assign]
     status, body, _ = get(app, "/locked.txt")
     assert status == 403 and body == b"Forbidden"
+
+
+def test_revalidation_is_batched_into_few_helper_jobs(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {f"f{i}.txt": str(i) for i in range(60)})
+    app = FlashStatic(directory=root, revalidate_interval=0.05)
+
+    async def scenario() -> int:
+        for i in range(60):
+            await call_asgi(app, f"/f{i}.txt")
+        await asyncio.sleep(0.1)  # every entry is now due for revalidation
+        before = app.stats()["disk"]["helpers"]["dispatched"]
+        for i in range(60):
+            assert body_of(await call_asgi(app, f"/f{i}.txt")) == str(i).encode()
+        for _ in range(100):
+            if app.stats()["pathname"]["revalidations"] >= 60:
+                break
+            await asyncio.sleep(0.02)
+        assert app.stats()["pathname"]["revalidations"] >= 60
+        return app.stats()["disk"]["helpers"]["dispatched"] - before
+
+    assert asyncio.run(scenario()) <= 5  # 60 stale paths, a handful of helper jobs
+    app.close()

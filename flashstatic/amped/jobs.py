@@ -62,6 +62,17 @@ def run_translate_not_found_page(rules: TranslationRules) -> FoundFile | None:
     return translate_not_found_page(rules)
 
 
+def run_translate_many(rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
+    """Revalidation of many cached paths in one job: one round trip instead of one each."""
+    results: list[Translation | Exception] = []
+    for path in paths:
+        try:
+            results.append(translate(rules, path))
+        except Exception as exc:  # a path that is now refused; the others still count
+            results.append(exc)
+    return results
+
+
 def run(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
     """Do one job. ``fd`` is lent for a page-in; an open returns its descriptor."""
     if kind == "page_in":
@@ -73,4 +84,6 @@ def run(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
         return run_translate(*args)
     if kind == "translate_not_found_page":
         return run_translate_not_found_page(*args)
+    if kind == "translate_many":
+        return run_translate_many(*args)
     raise ValueError(f"unknown job {kind!r}")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
-from .jobs import FileChanged, open_checked, page_in
+from .jobs import FileChanged, open_checked, page_in, run_translate_many
 from .mapped import MappedChunks
 from .openfiles import OpenFile, OpenFiles
 from .pool import HelperPool, ProcessPool, ThreadExecutor, ThreadPool, close_opened_fd
@@ -42,6 +42,8 @@ class DiskStrategy(Protocol):
 
     async def translate(self, rules: TranslationRules, path: str) -> Translation: ...
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None: ...
+    async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
+        """Translate many paths at once (periodic revalidation); failures per path, as values."""
     async def open(self, facts: FileFacts) -> OpenFile:
         """The open file ``facts`` describe; raises FileChanged or OSError."""
     async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
@@ -109,6 +111,9 @@ class InlineDisk(_Strategy):
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
         return translate_not_found_page(rules)
 
+    async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
+        return run_translate_many(rules, paths)
+
     async def _open_fd(self, facts: FileFacts) -> int:
         return open_checked(facts)
 
@@ -136,6 +141,9 @@ class ThreadedDisk(_Strategy):
 
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
         return await self._run(translate_not_found_page, rules)
+
+    async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
+        return await self._run(run_translate_many, rules, paths)
 
     async def _open_fd(self, facts: FileFacts) -> int:
         opening = asyncio.get_running_loop().run_in_executor(self._threads.get(), open_checked, facts)
@@ -180,6 +188,9 @@ class AmpedDisk(_Strategy):
 
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
         return await self.pool.run("translate_not_found_page", (rules,), key=("404", rules))
+
+    async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
+        return await self.pool.run("translate_many", (rules, paths))
 
     async def _open_fd(self, facts: FileFacts) -> int:
         return await self.pool.run("open", (facts,))
