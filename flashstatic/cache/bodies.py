@@ -27,6 +27,11 @@ class BodyCache:
     def get(self, facts: FileFacts) -> bytes | None:
         return self._bodies.get(facts)
 
+    def get_uncounted(self, facts: FileFacts) -> bytes | None:
+        if facts.size > self.max_file_size:
+            return None
+        return self._bodies.get(facts, count=False)
+
     def put(self, facts: FileFacts, body: bytes) -> None:
         if len(body) == facts.size:
             self._bodies.put(facts, body)

@@ -34,13 +34,17 @@ class LRU(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, key: K) -> V | None:
+    def get(self, key: K, *, count: bool = True) -> V | None:
+        """``count=False`` for a look whose caller counts the outcome itself (the hot path,
+        which may hand over to code that looks again)."""
         value = self._items.get(key)
         if value is None:
-            self.counters.misses += 1
+            if count:
+                self.counters.misses += 1
             return None
         self._items.move_to_end(key)
-        self.counters.hits += 1
+        if count:
+            self.counters.hits += 1
         return value
 
     def put(self, key: K, value: V) -> None:

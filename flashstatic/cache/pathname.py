@@ -40,9 +40,9 @@ class PathnameCache:
     def __len__(self) -> int:
         return len(self._slots)
 
-    def lookup(self, key: str, now: float) -> tuple[Answer | None, bool]:
+    def lookup(self, key: str, now: float, *, count: bool = True) -> tuple[Answer | None, bool]:
         """The cached answer (None if there is none) and whether it is due for revalidation."""
-        slot = self._slots.get(key)
+        slot = self._slots.get(key, count=count)
         if slot is None:
             return None, True
         return slot.answer, now - slot.checked_at >= self._interval

@@ -56,6 +56,8 @@ def parse_etag_list(value: str) -> list[EntityTag] | None:
 
 
 def _matches(header: str, etag: str, weak_comparison: bool) -> bool:
+    if header == etag:
+        return True  # a revalidating browser sends back exactly our (strong) tag: no parsing
     tags = parse_etag_list(header)
     if tags is None:
         return True  # "*": the representation exists, or we would not be here

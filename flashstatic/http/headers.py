@@ -29,10 +29,12 @@ class FilePolicy:
 class HeaderSet:
     """Encoded headers of one representation (one file, one content-coding)."""
 
+    # Tuples: plans and hot responses share them, and nothing that receives them can change
+    # them for the next request.
     content_type: bytes
-    ok: list[Header]              # 200: everything, including Content-Length
-    representation: list[Header]  # 206: everything but Content-Type and Content-Length
-    not_modified: list[Header]    # 304, and the base of 412 and 416
+    ok: tuple[Header, ...]              # 200: everything, including Content-Length
+    representation: tuple[Header, ...]  # 206: everything but Content-Type and Content-Length
+    not_modified: tuple[Header, ...]    # 304, and the base of 412 and 416
 
 
 def _encode(name: str, value: str) -> Header:
@@ -61,5 +63,5 @@ def build_header_set(
     content_type = policy.content_type.encode("latin-1")
     ok = [(b"content-type", content_type), (b"content-length", str(size).encode("ascii"))]
     ok.extend(representation)
-    not_modified = [header for header in representation if header[0] not in _NOT_MODIFIED_EXCLUDES]
-    return HeaderSet(content_type, ok, representation, not_modified)
+    not_modified = tuple(header for header in representation if header[0] not in _NOT_MODIFIED_EXCLUDES)
+    return HeaderSet(content_type, tuple(ok), tuple(representation), not_modified)

@@ -52,10 +52,14 @@ BodyPart = bytes | FileSlice
 @dataclass(frozen=True, slots=True)
 class ResponsePlan:
     status: int
-    headers: list[Header]
+    # Often the representation's own cached list: whoever hands it on makes a copy.
+    headers: Sequence[Header]
     body: tuple[BodyPart, ...] = ()
     # The representation whose bytes the FileSlices refer to.
     source: Representation | None = None
+
+
+NO_CONDITIONS = Conditions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,7 @@ class FileRequest:
     """The parts of a request that decide a file response, as received (None when absent)."""
 
     method: str
-    conditions: Conditions = Conditions()
+    conditions: Conditions = NO_CONDITIONS
     range: str | None = None
     if_range: str | None = None
     accept_encoding: str | None = None
@@ -74,6 +78,8 @@ _REQUEST_HEADERS = {
     b"if-modified-since": "if_modified_since", b"if-unmodified-since": "if_unmodified_since",
     b"range": "range", b"if-range": "if_range", b"accept-encoding": "accept_encoding",
 }
+
+_PLAIN_REQUESTS = {method: FileRequest(method) for method in ALLOWED_METHODS}
 
 
 def file_request(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> FileRequest:
@@ -90,7 +96,8 @@ def file_request(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> Fil
             text = value.decode("latin-1")
             found[key] = f"{found[key]}, {text}" if key in found else text
     if not found:
-        return FileRequest(method)
+        # Most requests: no validators, no range, no codings. Shared, as they are immutable.
+        return _PLAIN_REQUESTS.get(method) or FileRequest(method)
     conditions = Conditions(
         found.get("if_match"), found.get("if_none_match"),
         found.get("if_modified_since"), found.get("if_unmodified_since"))
@@ -106,24 +113,26 @@ def plan_file_response(
     rep = choose_representation(request.accept_encoding, entry.identity, entry.encoded)
     headers = rep.headers
 
-    precondition = evaluate_preconditions(request.method, request.conditions, rep.etag, rep.last_modified)
-    if precondition is Precondition.NOT_MODIFIED:
-        return ResponsePlan(304, list(headers.not_modified))
-    if precondition is Precondition.FAILED:
-        return ResponsePlan(412, headers.not_modified + [(b"content-length", b"0")])
+    if request.conditions is not NO_CONDITIONS:
+        precondition = evaluate_preconditions(request.method, request.conditions, rep.etag, rep.last_modified)
+        if precondition is Precondition.NOT_MODIFIED:
+            return ResponsePlan(304, headers.not_modified)
+        if precondition is Precondition.FAILED:
+            return ResponsePlan(412, [*headers.not_modified, (b"content-length", b"0")])
 
+    size = rep.size
     ranges = None
     # RFC 9110 section 14.2: range handling is defined for GET only.
-    if request.method == "GET" and if_range_allows_partial(request.if_range, rep.etag, rep.last_modified, now):
-        ranges = select_ranges(request.range, rep.size, max_ranges)
-    head = request.method == "HEAD"
+    if (request.range is not None and request.method == "GET"
+            and if_range_allows_partial(request.if_range, rep.etag, rep.last_modified, now)):
+        ranges = select_ranges(request.range, size, max_ranges)
 
     if ranges is None:
-        body = () if head or rep.size == 0 else (FileSlice(0, rep.size),)
-        return ResponsePlan(200, list(headers.ok), body, rep)
+        body = () if request.method == "HEAD" or size == 0 else (FileSlice(0, size),)
+        return ResponsePlan(200, headers.ok, body, rep)
     if ranges is UNSATISFIABLE:
-        return ResponsePlan(416, headers.not_modified + [
-            (b"content-range", f"bytes */{rep.size}".encode("ascii")), (b"content-length", b"0")])
+        return ResponsePlan(416, [
+            *headers.not_modified, (b"content-range", f"bytes */{size}".encode("ascii")), (b"content-length", b"0")])
     assert isinstance(ranges, list)
     if len(ranges) == 1:
         start, stop = ranges[0]

@@ -38,12 +38,14 @@ class ZeroCopyMixin:
     response_started: bool
     response_complete: bool
     _raw_socket: socket.socket | None = None
+    _corked = False
 
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
-        if kind == "http.response.start" and not self.response_started:
+        if kind == "http.response.start" and not self.response_started and _may_carry_a_file(message):
             # Like nginx's tcp_nopush: hold partial frames until the response is complete, so
             # the headers share packets with the first file bytes instead of going alone.
+            self._corked = True
             self._cork(True)
         try:
             if kind == ZEROCOPYSEND:
@@ -55,7 +57,9 @@ class ZeroCopyMixin:
                 await super().send(message)  # type: ignore[misc]
         finally:
             if self.response_complete or self.disconnected:
-                self._cork(False)
+                if self._corked:
+                    self._corked = False
+                    self._cork(False)
                 if self._raw_socket is not None:
                     self._raw_socket.close()
                     self._raw_socket = None
@@ -144,6 +148,18 @@ class ZeroCopyMixin:
     def _abandon(self) -> None:
         self.disconnected = True
         self.transport.close()
+
+
+# Bodies up to this size leave in one write after the headers: corking them costs two
+# setsockopt calls and saves nothing.
+_CORK_ABOVE = 64 * 1024
+
+
+def _may_carry_a_file(start: dict[str, Any]) -> bool:
+    for name, value in start.get("headers", ()):
+        if name.lower() == b"content-length":
+            return not value.isdigit() or int(value) > _CORK_ABOVE
+    return True
 
 
 def _limits(transport: asyncio.Transport) -> tuple[int, int]:

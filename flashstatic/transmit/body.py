@@ -99,7 +99,7 @@ class _DisconnectWatch:
 
 
 async def send_plan(send: Send, receive: Receive, plan: ResponsePlan, slices: SliceMessages | None) -> None:
-    await send({"type": "http.response.start", "status": plan.status, "headers": plan.headers})
+    await send({"type": "http.response.start", "status": plan.status, "headers": list(plan.headers)})
     if len(plan.body) == 1 and isinstance(plan.body[0], bytes):
         await send({"type": "http.response.body", "body": plan.body[0]})
         return

@@ -1,0 +1,178 @@
+"""The hot path: cached small files, against the server's own ceiling and against nginx.
+
+Same run, one server process each, server pinned to core 0 and wrk to core 1:
+
+- `raw ASGI`: an ASGI app answering 1 KiB from memory under stock uvicorn (httptools, uvloop):
+  what uvicorn itself can do.
+- `middleware`: FlashStatic as middleware under the same stock uvicorn.
+- `flashstatic serve`: its own protocol class, which answers cache hits without ASGI.
+- `nginx`: one worker, sendfile, open_file_cache.
+
+Workloads: a 1 KiB file, a 10 KiB file, a 304 for the 1 KiB file (If-None-Match with the
+server's own ETag), and a SPECweb99-like mix (benchmarks/fileset.py, 10 directories, all in the
+page cache; 1% of its requests are 100-900 KiB files). Then `flashstatic serve --workers N`
+for N = 1..cores, unpinned (wrk shares the cores with the workers).
+
+    python -m benchmarks.hot_path [--duration 10] [--connections 32] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from .fileset import FileSet, request_sequence, write_paths
+from .serverproc import Server, free_port, nginx, raw_asgi
+
+LUA = str(Path(__file__).with_name("paths.lua"))
+
+
+def middleware(root: Path) -> Server:
+    """FlashStatic wrapping a tiny app, under stock uvicorn."""
+    port = free_port()
+    code = ("import sys, uvicorn\n"
+            "from flashstatic import FlashStatic\n"
+            "async def app(scope, receive, send):\n"
+            "    if scope['type'] != 'http': return\n"
+            "    await send({'type': 'http.response.start', 'status': 404, 'headers': []})\n"
+            "    await send({'type': 'http.response.body', 'body': b''})\n"
+            "uvicorn.run(FlashStatic(app, directory=sys.argv[1], prefix='/static'), host='127.0.0.1',\n"
+            "            port=int(sys.argv[2]), log_level='warning', http='httptools', loop='uvloop',\n"
+            "            access_log=False)\n")
+    return Server("middleware, stock uvicorn", [sys.executable, "-c", code, str(root / "static"), str(port)], port)
+
+
+def serve(root: Path, workers: int = 1, cpus: str = "0") -> Server:
+    port = free_port()
+    command = [sys.executable, "-m", "flashstatic", "serve", str(root / "static"), "--prefix", "/static",
+               "--port", str(port), "--log-level", "warning", "--workers", str(workers)]
+    return Server(f"flashstatic serve ({workers} worker{'s' if workers > 1 else ''})", command, port, cpus=cpus)
+
+
+def wrk(port: int, path: str, connections: int, duration: int, *, headers: list[str] = (),
+        paths_file: str | None = None, cpus: str | None = "1") -> float:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
+    for header in headers:
+        command += ["-H", header]
+    if paths_file:
+        command += ["-s", LUA]
+    command.append(f"http://127.0.0.1:{port}{path}")
+    if paths_file:
+        command += ["--", paths_file, "1"]
+    if cpus is not None:
+        command = ["taskset", "-c", cpus, *command]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
+    if re.search(r"Socket errors|Non-2xx", out):  # wrk counts 304s as successes
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def etag_of(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}") as response:
+        return response.headers["ETag"]
+
+
+def workloads(paths_file: str) -> dict[str, dict[str, object]]:
+    return {
+        "1 KiB": {"path": "/static/one.bin"},
+        "10 KiB": {"path": "/static/ten.bin"},
+        "304 (1 KiB)": {"path": "/static/one.bin", "etag": True},
+        "SPECweb99 mix": {"path": "/", "paths_file": paths_file},
+    }
+
+
+def measure(server: Server, loads: dict[str, dict[str, object]], connections: int, duration: int,
+            wrk_cpus: str | None = "1") -> dict[str, float]:
+    results = {}
+    with server:
+        for name, load in loads.items():
+            path = str(load["path"])
+            headers = [f"If-None-Match: {etag_of(server.port, path)}"] if load.get("etag") else []
+            paths_file = load.get("paths_file")
+            # Warm: fills the caches (and for the mix, every file of the sequence once).
+            wrk(server.port, path, connections, 2, headers=headers, paths_file=paths_file, cpus=wrk_cpus)
+            results[name] = wrk(server.port, path, connections, duration, headers=headers,
+                                paths_file=paths_file, cpus=wrk_cpus)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-workers", action="store_true", help="skip the --workers scaling runs")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        static = root / "static"
+        static.mkdir()
+        (static / "one.bin").write_bytes(os.urandom(1024))
+        (static / "ten.bin").write_bytes(os.urandom(10 * 1024))
+        fileset = FileSet(str(static), 10, 1)
+        fileset.build()
+        paths_file = str(root / "paths.txt")
+        write_paths(request_sequence(fileset, 100_000, prefix="/static", seed=1).paths, paths_file)
+        loads = workloads(paths_file)
+
+        rows: dict[str, dict[str, list[float]]] = {}
+        for round_number in range(args.rounds):
+            servers = [nginx(root), serve(root), middleware(root)]
+            if round_number % 2:
+                servers.reverse()  # alternate the order, so drift does not favour one server
+            for server in servers:
+                for name, value in measure(server, loads, args.connections, args.duration).items():
+                    rows.setdefault(server.name, {}).setdefault(name, []).append(value)
+            raw = raw_asgi(1024)
+            value = measure(raw, {"1 KiB": {"path": "/"}}, args.connections, args.duration)["1 KiB"]
+            rows.setdefault(raw.name, {}).setdefault("1 KiB", []).append(value)
+            print(f"round {round_number + 1}: " + "; ".join(
+                f"{server}: " + ", ".join(f"{name} {values[-1]:,.0f}" for name, values in results.items())
+                for server, results in rows.items()), file=sys.stderr)
+
+        median = {server: {name: statistics.median(values) for name, values in results.items()}
+                  for server, results in rows.items()}
+        print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s, server on core 0, wrk on core 1; "
+              f"median requests/s of {args.rounds} rounds (min-max)\n")
+        names = list(loads)
+        print("| server | " + " | ".join(names) + " |")
+        print("|---|" + "---|" * len(names))
+        for server, results in rows.items():
+            cells = [f"{statistics.median(results[n]):,.0f} ({min(results[n]):,.0f}-{max(results[n]):,.0f})"
+                     if n in results else "" for n in names]
+            print(f"| {server} | " + " | ".join(cells) + " |")
+
+        ours, peer = median["flashstatic serve (1 worker)"], median["nginx"]
+        mw, raw_value = median["middleware, stock uvicorn"], median["raw ASGI app"]["1 KiB"]
+        print("\n| ratio | " + " | ".join(names) + " |")
+        print("|---|" + "---|" * len(names))
+        print("| flashstatic serve / nginx | " + " | ".join(f"{ours[n] / peer[n]:.2f}" for n in names) + " |")
+        print("| middleware / raw ASGI 1 KiB | " + " | ".join(f"{mw[n] / raw_value:.2f}" for n in names) + " |")
+
+        if not args.no_workers:
+            cores = os.cpu_count() or 1
+            print(f"\n`flashstatic serve --workers N`, 1 KiB file, nothing pinned (wrk shares the {cores} cores)\n")
+            print("| workers | requests/s | x 1 worker |")
+            print("|---|---|---|")
+            base = None
+            for workers in range(1, cores + 1):
+                values = []
+                for _ in range(args.rounds):
+                    server = serve(root, workers, cpus=",".join(str(c) for c in range(cores)))
+                    values.append(measure(server, {"1 KiB": loads["1 KiB"]}, args.connections, args.duration,
+                                          wrk_cpus=None)["1 KiB"])
+                value = statistics.median(values)
+                base = base or value
+                print(f"| {workers} | {value:,.0f} | {value / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Responses made wholly from the caches: the hot path.
+
+When the pathname cache holds a fresh entry and the response needs no file bytes, or only
+bytes the small-body cache holds, the whole response is known without a disk, a helper or a
+wait: ``(status, headers, body)``. The ASGI adapter sends it as two messages; the uvicorn
+protocol of ``flashstatic serve`` writes it to the socket without building an ASGI task.
+
+The decision is the pure core's (``plan_file_response``), so the hot path cannot answer
+differently from the full one. Anything else (a stale entry, a large file, a body not cached
+yet) returns None and takes the full path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+from ..http.headers import Header
+from ..http.respond import FileSlice, ResponsePlan, file_request, plan_file_response
+from .bodies import BodyCache
+from .entry import FileEntry
+from .pathname import PathnameCache
+
+CachedResponse = tuple[int, Sequence[Header], bytes]
+
+
+def cached_response(
+    pathnames: PathnameCache,
+    bodies: BodyCache,
+    path: str,
+    method: str,
+    raw_headers: Iterable[tuple[bytes, bytes]],
+    *,
+    max_ranges: int,
+) -> CachedResponse | None:
+    # Nothing is counted unless the answer is given here: otherwise the full path looks again
+    # and counts what it finds.
+    entry, stale = pathnames.lookup(path, time.monotonic(), count=False)
+    if stale or not isinstance(entry, FileEntry):
+        return None
+    plan = plan_file_response(file_request(method, raw_headers), entry, max_ranges=max_ranges,
+                              now=int(time.time()))
+    if not plan.body:
+        _count_hits(pathnames)
+        return plan.status, plan.headers, b""
+    if plan.source is None:
+        return None  # a text answer (405): rare enough for the full path
+    body = bodies.get_uncounted(plan.source.facts)  # type: ignore[attr-defined]
+    if body is None:
+        return None
+    _count_hits(pathnames)
+    bodies.counters.hits += 1
+    return plan.status, plan.headers, _assemble(plan, body)
+
+
+def _count_hits(pathnames: PathnameCache) -> None:
+    pathnames.counters.hits += 1
+    pathnames.header_counters.hits += 1
+
+
+def _assemble(plan: ResponsePlan, body: bytes) -> bytes:
+    """The plan's body with its file slices cut from the cached bytes."""
+    parts = plan.body
+    if len(parts) == 1 and isinstance(parts[0], FileSlice):
+        part = parts[0]
+        return body if part.start == 0 and part.stop == len(body) else body[part.start:part.stop]
+    return b"".join(part if isinstance(part, bytes) else body[part.start:part.stop] for part in parts)
