@@ -250,10 +250,15 @@ class FlashStatic:
                 await send_plan(send, receive, plan, None)
 
     def cached_response(self, scope: Scope) -> CachedResponse | None:
-        """The whole response when the caches alone can give it, else None: the hot path,
-        shared with the uvicorn protocol of ``flashstatic serve``."""
-        response = cached_response(self.pathnames, self.bodies, route_path(scope), scope["method"],
-                                   scope["headers"], max_ranges=self.options.max_ranges)
+        """The whole response when the caches alone can give it, else None: the hot path."""
+        return self.answer_from_cache(route_path(scope), scope["method"], scope["headers"])
+
+    def answer_from_cache(self, path: str, method: str, headers: list[tuple[bytes, bytes]]) -> CachedResponse | None:
+        """cached_response() for a caller that has no scope: the uvicorn protocol of
+        ``flashstatic serve``, which answers hits before it builds one. ``path`` is below
+        any root_path."""
+        response = cached_response(self.pathnames, self.bodies, path, method, headers,
+                                   max_ranges=self.options.max_ranges)
         if response is not None and response[2]:
             self.transmissions["memory"] += 1
         return response

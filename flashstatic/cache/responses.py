@@ -38,8 +38,10 @@ def cached_response(
     entry, stale = pathnames.lookup(path, time.monotonic(), count=False)
     if stale or not isinstance(entry, FileEntry):
         return None
-    plan = plan_file_response(file_request(method, raw_headers), entry, max_ranges=max_ranges,
-                              now=int(time.time()))
+    request = file_request(method, raw_headers)
+    # The clock only matters to an If-Range date (is Last-Modified a strong validator yet?).
+    now = int(time.time()) if request.if_range is not None else None
+    plan = plan_file_response(request, entry, max_ranges=max_ranges, now=now)
     if not plan.body:
         _count_hits(pathnames)
         return plan.status, plan.headers, b""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .conditional import Conditions, Precondition, evaluate_preconditions
 from .headers import Header, HeaderSet
@@ -40,8 +40,9 @@ class Entry(Protocol):
     def encoded(self) -> Sequence[Representation]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class FileSlice:
+# FileSlice and ResponsePlan are NamedTuples, not frozen dataclasses: as immutable, and one is
+# made per request on the hot path, where a frozen dataclass's __init__ costs several times more.
+class FileSlice(NamedTuple):
     start: int
     stop: int  # exclusive
 
@@ -49,10 +50,9 @@ class FileSlice:
 BodyPart = bytes | FileSlice
 
 
-@dataclass(frozen=True, slots=True)
-class ResponsePlan:
+class ResponsePlan(NamedTuple):
     status: int
-    # Often the representation's own cached list: whoever hands it on makes a copy.
+    # Often the representation's own cached tuple: whoever hands it on makes a list.
     headers: Sequence[Header]
     body: tuple[BodyPart, ...] = ()
     # The representation whose bytes the FileSlices refer to.

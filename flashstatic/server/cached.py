@@ -1,64 +1,71 @@
-"""Cache hits written straight to the connection, as uvicorn itself would frame them.
+"""Cache hits written straight to the connection, framed as uvicorn itself frames them.
 
-``FlashStatic.cached_response`` knows a hit's whole response before any await; going through
-ASGI would add a task, a trip through the middleware stack and two send() coroutines, which
-cost more than the decision itself. Here the protocol writes the same bytes uvicorn's
-``RequestResponseCycle.send`` writes for those two messages (status line, uvicorn's default
-headers, ours, ``connection: close`` when the connection will close, the body unless HEAD) and
-does the same bookkeeping, so keep-alive, pipelining, access logs and request counts behave
-as before. tests/test_hot_path.py compares both paths byte for byte.
+``FlashStatic.answer_from_cache`` knows a hit's whole response before any await; going through
+ASGI would add a scope, a task, a trip through the middleware stack and two send() coroutines,
+which together cost several times the decision itself. The protocol writes instead the bytes
+uvicorn's ``RequestResponseCycle.send`` writes for the same two messages: status line,
+uvicorn's default headers, ours, ``connection: close`` when the connection will close, the body
+unless HEAD. tests/test_hot_path.py compares the two byte for byte.
 """
 
 from __future__ import annotations
 
+import logging
+import urllib.parse
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCycle
-from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from ..cache.responses import CachedResponse
 from ..http.headers import Header
 
-CachedResponder = Callable[[dict[str, Any]], "CachedResponse | None"]
-
-# Middleware that cannot change a static response: it only rewrites the client's address and
-# scheme, which a cached file response never depends on.
-_TRANSPARENT = (ProxyHeadersMiddleware,)
+Answerer = Callable[[str, str, list[tuple[bytes, bytes]]], "CachedResponse | None"]
 
 
-def find_cached_responder(app: Any) -> CachedResponder | None:
-    """FlashStatic's ``cached_response`` when it is the app uvicorn runs, else None (any other
-    outer middleware must see every response, so then there is no shortcut)."""
+@dataclass(frozen=True)
+class CacheShortcut:
+    answer: Answerer
+    # uvicorn's proxy-headers middleware sits in front: it only rewrites the client address and
+    # scheme, which no file response depends on, but the access log shows the rewritten address.
+    behind_proxy_headers: bool
+
+
+def find_cache_shortcut(app: Any) -> CacheShortcut | None:
+    """The shortcut to a FlashStatic app that uvicorn runs directly (through nothing but
+    uvicorn's proxy-headers middleware); None otherwise, for any other outer middleware must
+    see every response."""
     from ..asgi import FlashStatic
 
-    while isinstance(app, _TRANSPARENT):
-        app = app.app
+    proxied = False
+    while isinstance(app, ProxyHeadersMiddleware):
+        app, proxied = app.app, True
     if isinstance(app, FlashStatic):
-        return app.cached_response
+        return CacheShortcut(app.answer_from_cache, proxied)
     return None
 
 
-def write_cached_response(cycle: RequestResponseCycle, response: CachedResponse) -> None:
+def encode_response(response: CachedResponse, default_headers: list[Header], *, keep_alive: bool,
+                    head: bool) -> bytes:
     status, headers, body = response
-    scope = cycle.scope
-    cycle.response_started = True
-    cycle.waiting_for_100_continue = False
-    if cycle.access_log:
-        cycle.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(scope), scope["method"],
-                                 get_path_with_query_string(scope), scope["http_version"], status)
-    content = [STATUS_LINE[status], _header_block(tuple(cycle.default_headers)), _header_block(headers)]
-    if not cycle.keep_alive:
+    content = [STATUS_LINE[status], _header_block(tuple(default_headers)), _header_block(headers)]
+    if not keep_alive:
         content.append(b"connection: close\r\n")
     content.append(b"\r\n")
-    if scope["method"] != "HEAD":
+    if not head:
         content.append(body)
-    cycle.transport.write(b"".join(content))
-    cycle.response_complete = True
-    if not cycle.keep_alive:
-        cycle.transport.close()
-    cycle.on_response()
+    return b"".join(content)
+
+
+def log_access(logger: logging.Logger, client: tuple[str, int] | None, method: str, path: str, query: bytes,
+               http_version: str, status: int) -> None:
+    """uvicorn's access-log line, with the same arguments it passes."""
+    target = urllib.parse.quote(path)
+    if query:
+        target = f"{target}?{query.decode('ascii')}"
+    logger.info('%s - "%s %s HTTP/%s" %d', "%s:%d" % client if client else "", method, target, http_version, status)
 
 
 _blocks: dict[Sequence[Header], bytes] = {}

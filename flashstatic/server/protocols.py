@@ -6,20 +6,22 @@
 Under TLS the extensions are not offered (sendfile would bypass the encryption) and apps fall
 back to ordinary body messages.
 
-The httptools protocol also answers cache hits of a FlashStatic app directly (see
-``cached.py``): the bytes on the wire are the ones uvicorn would write for the same ASGI
-messages, without a task, a scope's way through the app, or its two send() calls.
+When uvicorn runs a FlashStatic app directly, the httptools protocol also answers its cache
+hits as soon as a request's headers are parsed, before any ASGI scope exists (see
+``cached.py``); every other request takes uvicorn's own way, unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import logging
+import urllib.parse
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
-from .cached import CachedResponder, find_cached_responder, write_cached_response
+from .cached import encode_response, find_cache_shortcut, log_access
 from .cycle import PATHSEND, ZEROCOPYSEND, H11ZeroCopyCycle, HttpToolsZeroCopyCycle
 
 _EXTENSIONS = (ZEROCOPYSEND, PATHSEND)
@@ -43,36 +45,79 @@ def _offer_zero_copy(cycle: Any, cycle_class: type, transport: asyncio.BaseTrans
 class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._cached: CachedResponder | None = find_cached_responder(self.app)
-        # Answering a request completes it, which starts the next pipelined one: those wait
-        # here instead of recursing once per request.
-        self._answering = False
-        self._ready: deque[tuple[httptools_impl.RequestResponseCycle, Any]] = deque()
+        # With a concurrency limit uvicorn may answer 503 instead: its own way decides.
+        self._shortcut = find_cache_shortcut(self.app) if self.limit_concurrency is None else None
+        self._answered = False  # the request being parsed was answered from the cache
+
+    def on_message_begin(self) -> None:
+        # uvicorn builds the scope here; it waits until a request turns out to need one.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self._answered = False
+
+    def on_headers_complete(self) -> None:
+        if self._shortcut is not None and self._answer_from_cache():
+            self._answered = True
+            return
+        url, headers, expect_100_continue = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()
+        self.url, self.headers, self.expect_100_continue = url, headers, expect_100_continue
+        self.scope["headers"] = headers
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._answered:  # an answered request's body is read and dropped, as uvicorn does
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._answered:
+            super().on_message_complete()
 
     def _start_asgi_task(self, cycle: httptools_impl.RequestResponseCycle, app: Any) -> None:
-        if self._answering:
-            self._ready.append((cycle, app))
-            return
-        self._answering = True
-        try:
-            while True:
-                if not (app is self.app and self._answer_from_cache(cycle)):
-                    _offer_zero_copy(cycle, HttpToolsZeroCopyCycle, self.transport)
-                    super()._start_asgi_task(cycle, app)
-                if not self._ready:
-                    break
-                cycle, app = self._ready.popleft()
-        finally:
-            self._answering = False
+        _offer_zero_copy(cycle, HttpToolsZeroCopyCycle, self.transport)
+        super()._start_asgi_task(cycle, app)
 
-    def _answer_from_cache(self, cycle: httptools_impl.RequestResponseCycle) -> bool:
-        if self._cached is None or self.flow.write_paused or self.transport.is_closing():
+    def _answer_from_cache(self) -> bool:
+        """Write the response now if the caches hold it and nothing is ahead of it."""
+        assert self._shortcut is not None
+        cycle = self.cycle
+        if ((cycle is not None and not cycle.response_complete) or self.pipeline or self.flow.write_paused
+                or self.transport.is_closing()):
+            return False  # pipelined behind a response still going out: uvicorn queues it
+        parser = self.parser
+        method = parser.get_method()
+        if (method != b"GET" and method != b"HEAD") or parser.should_upgrade():
             return False
-        response = self._cached(cycle.scope)
+        try:
+            url = httptools.parse_url(self.url)
+            path = url.path.decode("ascii")
+        except (httptools.HttpParserInvalidURLError, UnicodeDecodeError):
+            return False  # uvicorn's own way answers these
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        logging_access = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
+        if logging_access and self._shortcut.behind_proxy_headers and _forwarded(self.headers):
+            return False  # the log line shows the forwarded client, which the middleware finds
+        method_name = "GET" if method == b"GET" else "HEAD"
+        response = self._shortcut.answer(path, method_name, self.headers)
         if response is None:
             return False
-        write_cached_response(cycle, response)
+        http_version = parser.get_http_version()
+        keep_alive = http_version != "1.0" and parser.should_keep_alive()
+        if logging_access:
+            log_access(self.access_logger, self.client, method_name, self.root_path + path, url.query or b"",
+                       http_version, response[0])
+        self.transport.write(encode_response(response, self.server_state.default_headers,
+                                             keep_alive=keep_alive, head=method_name == "HEAD"))
+        if not keep_alive:
+            self.transport.close()
+        self.on_response_complete()
         return True
+
+
+def _forwarded(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name == b"x-forwarded-for" for name, _ in headers)
 
 
 class H11Protocol(h11_impl.H11Protocol):
