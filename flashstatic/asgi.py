@@ -141,6 +141,7 @@ class FlashStatic:
         min_helpers: int = 1,
         max_helpers: int = 4,
         helper_queue: int = 256,
+        helper_timeout: float = 30.0,
         page_in_size: int = 512 * 1024,
         open_files: int | None = None,
     ) -> None:
@@ -177,7 +178,7 @@ class FlashStatic:
         )
         self.disk: DiskStrategy = make_strategy(
             architecture, helper_backend=helper_backend, min_helpers=min_helpers, max_helpers=max_helpers,
-            helper_queue=helper_queue, page_in_size=page_in_size,
+            helper_queue=helper_queue, helper_timeout=helper_timeout, page_in_size=page_in_size,
             open_files=default_open_files() if open_files is None else open_files)
         self._configure()
 

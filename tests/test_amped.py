@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from flashstatic import FlashStatic
 from flashstatic.amped import jobs
-from flashstatic.amped.pool import ProcessPool, ThreadPool
+from flashstatic.amped.pool import HelperFailed, ProcessPool, ThreadPool
 from flashstatic.amped.residency import (
     NoWaitSupport,
     Probe,
@@ -399,3 +399,41 @@ def test_the_detector_catches_sped(cold: Path) -> None:
     with blockbuster_ctx(scanned_modules=["flashstatic"]):
         with pytest.raises(BlockingError):
             asyncio.run(call_asgi(app, "/a.bin"))
+
+
+def test_a_helper_stuck_past_the_deadline_is_replaced(cold: Path, monkeypatch) -> None:
+    """A page-in that never answers (a disk hung in the kernel) fails its job at the deadline;
+    the helper is killed and reaped, and the pool goes on with a new one."""
+    monkeypatch.setenv("SLOW_HELPER_DELAY", "30")
+    pool = ProcessPool(1, 1, command=SLOW_HELPER, job_timeout=0.5)
+
+    async def scenario() -> tuple[float, int, object]:
+        fd = os.open(cold / "a.bin", os.O_RDONLY)
+        try:
+            started = time.monotonic()
+            with pytest.raises(HelperFailed, match="no answer from a helper in 0.5 s"):
+                await pool.run("page_in", (0, MIB), fd=fd, bounded=False)
+            waited = time.monotonic() - started
+            counters = pool.stats()
+            rules = FlashStatic(directory=cold, architecture="sped").options.rules
+            answer = await pool.run("translate", (rules, "/b.bin"))
+            return waited, counters["stuck"], answer
+        finally:
+            os.close(fd)
+
+    victims: list[int] = []
+    original = pool._overdue
+
+    def watching(helper, job):  # type: ignore[no-untyped-def]
+        victims.append(helper.process.pid)
+        original(helper, job)
+
+    pool._overdue = watching  # type: ignore[method-assign]
+    try:
+        waited, stuck, answer = asyncio.run(scenario())
+    finally:
+        pool.close()
+    assert 0.5 <= waited < 5
+    assert stuck == 1 and len(victims) == 1
+    assert getattr(answer, "facts").size == 2 * MIB
+    assert not _alive(victims[0])

@@ -46,6 +46,7 @@ class PoolCounters:
     coalesced: int = 0
     rejected: int = 0
     lost: int = 0  # helpers that died or broke their channel (each is replaced on demand)
+    stuck: int = 0  # helpers given up on: no answer within the job deadline (killed, replaced)
     failed: int = 0
     queue_depth: int = 0
     queue_peak: int = 0
@@ -161,13 +162,20 @@ class _Helper:
         ours.setblocking(False)
         self.socket = ours
         self.job: _Job | None = None
+        self.deadline: asyncio.TimerHandle | None = None
+
+
+# A job takes milliseconds, or seconds on a very slow disk; one that takes longer than this is
+# stuck in the kernel (a hung NFS server, a dying disk) and will not be waited for.
+DEFAULT_JOB_TIMEOUT = 30.0
 
 
 class ProcessPool(HelperPool):
     def __init__(self, min_helpers: int = 1, max_helpers: int = 4, max_queue: int = 256,
-                 command: tuple[str, ...] = HELPER_COMMAND) -> None:
+                 command: tuple[str, ...] = HELPER_COMMAND, job_timeout: float = DEFAULT_JOB_TIMEOUT) -> None:
         super().__init__(max(1, max_helpers), max_queue)
         self._command = command  # the helper's argv, less the socket's fd (tests wrap it)
+        self.job_timeout = job_timeout
         self.min_helpers = min(min_helpers, self.max_helpers)
         self._helpers: list[_Helper] = []
         self._idle: list[_Helper] = []
@@ -246,6 +254,25 @@ class ProcessPool(HelperPool):
             socket.send_fds(helper.socket, [message], [] if job.fd is None else [job.fd])
         except OSError:
             self._lost(helper)
+            return
+        assert self._loop is not None
+        helper.deadline = self._loop.call_later(self.job_timeout, self._overdue, helper, job)
+
+    def _overdue(self, helper: _Helper, job: _Job) -> None:
+        """No answer in time: the helper is likely blocked in the kernel and may stay so for
+        minutes. Fail its job (a retry would hang on the same file), kill it and carry on
+        with a new one; the kill takes effect whenever the kernel lets go of it."""
+        if helper.job is not job:
+            return
+        helper.deadline = None
+        self.counters.stuck += 1
+        self.counters.failed += 1
+        helper.job = None
+        self._forget(helper)
+        _reap(helper.process, _running_loop())
+        self._finish(job, False, HelperFailed(f"no answer from a helper in {self.job_timeout:g} s ({job.kind})"))
+        if self._queue and len(self._helpers) + self._starting < self.max_helpers:
+            self._start_helper()
 
     def _on_readable(self, helper: _Helper) -> None:
         try:
@@ -257,6 +284,7 @@ class ProcessPool(HelperPool):
         if not data:
             self._lost(helper)
             return
+        _cancel_deadline(helper)
         job, helper.job = helper.job, None
         try:
             ok, value = pickle.loads(data)
@@ -308,6 +336,7 @@ class ProcessPool(HelperPool):
             self._finish(job, False, HelperFailed(f"helper died twice during {job.kind}"))
 
     def _forget(self, helper: _Helper) -> None:
+        _cancel_deadline(helper)
         if helper in self._helpers:
             self._helpers.remove(helper)
         if helper in self._idle:
@@ -364,6 +393,12 @@ class ProcessPool(HelperPool):
         self._in_flight = {}
 
 
+def _cancel_deadline(helper: _Helper) -> None:
+    if helper.deadline is not None:
+        helper.deadline.cancel()
+        helper.deadline = None
+
+
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -371,13 +406,13 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def _reap(process: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop | None, tries: int = 100) -> None:
-    """No zombies: collect a killed helper without waiting on the event loop (it is polled
-    again shortly instead)."""
+def _reap(process: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop | None, delay: float = 0.01) -> None:
+    """No zombies: collect a killed helper without waiting on the event loop. It is polled
+    again, less and less often: one stuck in the kernel may take minutes to die."""
     if process.poll() is not None:
         return
-    if loop is not None and loop.is_running() and tries > 0:
-        loop.call_later(0.01, _reap, process, loop, tries - 1)
+    if loop is not None and loop.is_running():
+        loop.call_later(delay, _reap, process, loop, min(delay * 2, 5.0))
         return
     _wait_for([process])
 

@@ -16,7 +16,7 @@ from ..translate import FileFacts, FoundFile, Translation, TranslationRules, tra
 from .jobs import FileChanged, open_checked, page_in, run_translate_many
 from .mapped import MappedChunks
 from .openfiles import OpenFile, OpenFiles
-from .pool import HelperPool, ProcessPool, ThreadExecutor, ThreadPool, close_opened_fd
+from .pool import DEFAULT_JOB_TIMEOUT, HelperPool, ProcessPool, ThreadExecutor, ThreadPool, close_opened_fd
 from .residency import (
     NoWaitSupport,
     Probe,
@@ -277,7 +277,7 @@ def _read_resident(file: OpenFile, offset: int, count: int) -> bytes:
 
 def make_strategy(architecture: str = "amped", *, helper_backend: str = "process", min_helpers: int = 1,
                   max_helpers: int = 4, helper_queue: int = 256, page_in_size: int = 512 * 1024,
-                  open_files: int = 256) -> DiskStrategy:
+                  open_files: int = 256, helper_timeout: float = DEFAULT_JOB_TIMEOUT) -> DiskStrategy:
     """The paper's experiment: the same server with each way of reaching the disk."""
     if architecture == "sped":
         return InlineDisk(open_files)
@@ -285,7 +285,7 @@ def make_strategy(architecture: str = "amped", *, helper_backend: str = "process
         return ThreadedDisk(open_files, threads=max(4, max_helpers))
     if architecture == "amped":
         if helper_backend == "process":
-            pool: HelperPool = ProcessPool(min_helpers, max_helpers, helper_queue)
+            pool: HelperPool = ProcessPool(min_helpers, max_helpers, helper_queue, job_timeout=helper_timeout)
         elif helper_backend == "thread":
             pool = ThreadPool(max_helpers, helper_queue)
         else:
