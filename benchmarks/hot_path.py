@@ -29,7 +29,7 @@ import urllib.request
 from pathlib import Path
 
 from .fileset import FileSet, request_sequence, write_paths
-from .serverproc import Server, free_port, nginx, raw_asgi
+from .serverproc import Server, cpu_seconds, free_port, nginx, raw_asgi
 
 LUA = str(Path(__file__).with_name("paths.lua"))
 
@@ -89,7 +89,9 @@ def workloads(paths_file: str) -> dict[str, dict[str, object]]:
 
 
 def measure(server: Server, loads: dict[str, dict[str, object]], connections: int, duration: int,
-            wrk_cpus: str | None = "1") -> dict[str, float]:
+            wrk_cpus: str | None = "1") -> dict[str, tuple[float, float]]:
+    """Per workload: (requests/s, the server's CPU microseconds per request, helpers and workers
+    included). CPU per request moves less than throughput when something else shares the machine."""
     results = {}
     with server:
         for name, load in loads.items():
@@ -98,8 +100,11 @@ def measure(server: Server, loads: dict[str, dict[str, object]], connections: in
             paths_file = load.get("paths_file")
             # Warm: fills the caches (and for the mix, every file of the sequence once).
             wrk(server.port, path, connections, 2, headers=headers, paths_file=paths_file, cpus=wrk_cpus)
-            results[name] = wrk(server.port, path, connections, duration, headers=headers,
-                                paths_file=paths_file, cpus=wrk_cpus)
+            cpu_before = cpu_seconds(server.pid)
+            rate = wrk(server.port, path, connections, duration, headers=headers, paths_file=paths_file,
+                       cpus=wrk_cpus)
+            cpu = cpu_seconds(server.pid) - cpu_before
+            results[name] = (rate, cpu / (rate * duration) * 1e6)
     return results
 
 
@@ -123,7 +128,7 @@ def main() -> None:
         write_paths(request_sequence(fileset, 100_000, prefix="/static", seed=1).paths, paths_file)
         loads = workloads(paths_file)
 
-        rows: dict[str, dict[str, list[float]]] = {}
+        rows: dict[str, dict[str, list[tuple[float, float]]]] = {}
         for round_number in range(args.rounds):
             servers = [nginx(root), serve(root), middleware(root)]
             if round_number % 2:
@@ -135,27 +140,38 @@ def main() -> None:
             value = measure(raw, {"1 KiB": {"path": "/"}}, args.connections, args.duration)["1 KiB"]
             rows.setdefault(raw.name, {}).setdefault("1 KiB", []).append(value)
             print(f"round {round_number + 1}: " + "; ".join(
-                f"{server}: " + ", ".join(f"{name} {values[-1]:,.0f}" for name, values in results.items())
+                f"{server}: " + ", ".join(f"{name} {values[-1][0]:,.0f}/s {values[-1][1]:.1f} us" for name, values in results.items())
                 for server, results in rows.items()), file=sys.stderr)
 
-        median = {server: {name: statistics.median(values) for name, values in results.items()}
-                  for server, results in rows.items()}
-        print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s, server on core 0, wrk on core 1; "
-              f"median requests/s of {args.rounds} rounds (min-max)\n")
+        def rate(server: str, name: str) -> float:
+            return statistics.median(value[0] for value in rows[server][name])
+
+        def cpu(server: str, name: str) -> float:
+            return statistics.median(value[1] for value in rows[server][name])
+
+        print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s, server on core 0, wrk on core 1; median of "
+              f"{args.rounds} rounds: requests/s (min-max), and the server's CPU time per request\n")
         names = list(loads)
         print("| server | " + " | ".join(names) + " |")
         print("|---|" + "---|" * len(names))
         for server, results in rows.items():
-            cells = [f"{statistics.median(results[n]):,.0f} ({min(results[n]):,.0f}-{max(results[n]):,.0f})"
-                     if n in results else "" for n in names]
+            cells = []
+            for n in names:
+                if n not in results:
+                    cells.append("")
+                    continue
+                rates = [value[0] for value in results[n]]
+                cells.append(f"{rate(server, n):,.0f}/s ({min(rates):,.0f}-{max(rates):,.0f}), {cpu(server, n):.1f} us")
             print(f"| {server} | " + " | ".join(cells) + " |")
 
-        ours, peer = median["flashstatic serve (1 worker)"], median["nginx"]
-        mw, raw_value = median["middleware, stock uvicorn"], median["raw ASGI app"]["1 KiB"]
-        print("\n| ratio | " + " | ".join(names) + " |")
+        ours, mw = "flashstatic serve (1 worker)", "middleware, stock uvicorn"
+        raw_rate, raw_cpu = rate("raw ASGI app", "1 KiB"), cpu("raw ASGI app", "1 KiB")
+        print("\n| ratio (requests/s; CPU per request in brackets, lower is better) | " + " | ".join(names) + " |")
         print("|---|" + "---|" * len(names))
-        print("| flashstatic serve / nginx | " + " | ".join(f"{ours[n] / peer[n]:.2f}" for n in names) + " |")
-        print("| middleware / raw ASGI 1 KiB | " + " | ".join(f"{mw[n] / raw_value:.2f}" for n in names) + " |")
+        print("| flashstatic serve / nginx | " + " | ".join(
+            f"{rate(ours, n) / rate('nginx', n):.2f} ({cpu(ours, n) / cpu('nginx', n):.1f}x)" for n in names) + " |")
+        print("| middleware / raw ASGI app (1 KiB) | " + " | ".join(
+            f"{rate(mw, n) / raw_rate:.2f} ({cpu(mw, n) / raw_cpu:.1f}x)" for n in names) + " |")
 
         if not args.no_workers:
             cores = os.cpu_count() or 1
@@ -168,7 +184,7 @@ def main() -> None:
                 for _ in range(args.rounds):
                     server = serve(root, workers, cpus=",".join(str(c) for c in range(cores)))
                     values.append(measure(server, {"1 KiB": loads["1 KiB"]}, args.connections, args.duration,
-                                          wrk_cpus=None)["1 KiB"])
+                                          wrk_cpus=None)["1 KiB"][0])
                 value = statistics.median(values)
                 base = base or value
                 print(f"| {workers} | {value:,.0f} | {value / base:.2f} |")

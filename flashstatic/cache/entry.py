@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from wsgiref.headers import Headers
 
 from ..config import ONE_YEAR, Options
@@ -13,6 +13,7 @@ from ..http.conditional import make_etag
 from ..http.dates import format_http_date
 from ..http.headers import FilePolicy, HeaderSet, build_header_set
 from ..http.mediatypes import media_type_for
+from ..http.respond import ResponsePlan
 from ..translate import FileFacts, FoundFile
 
 
@@ -47,6 +48,9 @@ class FileEntry:
     found: FoundFile  # what translation saw; a revalidation that sees the same keeps this entry
     identity: Representation
     encoded: tuple[Representation, ...]
+    # Plans for requests without validators or ranges, by (method, Accept-Encoding): a pure
+    # function of the entry, so made once (see cache/responses.py).
+    plans: dict[tuple[str, str | None], ResponsePlan] = field(default_factory=dict, compare=False, repr=False)
 
 
 def file_policy(path: str, url: str, options: Options) -> FilePolicy:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from ..http.headers import Header
-from ..http.respond import FileSlice, ResponsePlan, file_request, plan_file_response
+from ..http.respond import NO_CONDITIONS, FileRequest, FileSlice, ResponsePlan, file_request, plan_file_response
 from .bodies import BodyCache
 from .entry import FileEntry
 from .pathname import PathnameCache
@@ -39,9 +39,12 @@ def cached_response(
     if stale or not isinstance(entry, FileEntry):
         return None
     request = file_request(method, raw_headers)
-    # The clock only matters to an If-Range date (is Last-Modified a strong validator yet?).
-    now = int(time.time()) if request.if_range is not None else None
-    plan = plan_file_response(request, entry, max_ranges=max_ranges, now=now)
+    if request.conditions is NO_CONDITIONS and request.range is None:
+        plan = _plain_plan(entry, request, max_ranges)
+    else:
+        # The clock only matters to an If-Range date (is Last-Modified a strong validator yet?).
+        now = int(time.time()) if request.if_range is not None else None
+        plan = plan_file_response(request, entry, max_ranges=max_ranges, now=now)
     if not plan.body:
         _count_hits(pathnames)
         return plan.status, plan.headers, b""
@@ -53,6 +56,23 @@ def cached_response(
     _count_hits(pathnames)
     bodies.counters.hits += 1
     return plan.status, plan.headers, _assemble(plan, body)
+
+
+# Distinct Accept-Encoding values remembered per entry; more are planned each time (a client
+# cannot grow the memo by inventing values).
+_PLANS_PER_ENTRY = 8
+
+
+def _plain_plan(entry: FileEntry, request: FileRequest, max_ranges: int) -> ResponsePlan:
+    """The plan for a request that carries no validators and no range: it depends on the
+    method and Accept-Encoding only, so the entry keeps it."""
+    key = (request.method, request.accept_encoding)
+    plan = entry.plans.get(key)
+    if plan is None:
+        plan = plan_file_response(request, entry, max_ranges=max_ranges)
+        if len(entry.plans) < _PLANS_PER_ENTRY:
+            entry.plans[key] = plan
+    return plan
 
 
 def _count_hits(pathnames: PathnameCache) -> None:

@@ -50,7 +50,7 @@ def find_cache_shortcut(app: Any) -> CacheShortcut | None:
 def encode_response(response: CachedResponse, default_headers: list[Header], *, keep_alive: bool,
                     head: bool) -> bytes:
     status, headers, body = response
-    content = [STATUS_LINE[status], _header_block(tuple(default_headers)), _header_block(headers)]
+    content = [STATUS_LINE[status], _default_block(default_headers), _header_block(headers)]
     if not keep_alive:
         content.append(b"connection: close\r\n")
     content.append(b"\r\n")
@@ -68,21 +68,37 @@ def log_access(logger: logging.Logger, client: tuple[str, int] | None, method: s
     logger.info('%s - "%s %s HTTP/%s" %d', "%s:%d" % client if client else "", method, target, http_version, status)
 
 
-_blocks: dict[Sequence[Header], bytes] = {}
+# uvicorn's default headers: a new list each second (for Date), the same list in between.
+_last_defaults: tuple[list[Header] | None, bytes] = (None, b"")
+
+
+def _default_block(headers: list[Header]) -> bytes:
+    global _last_defaults
+    seen, block = _last_defaults
+    if seen is not headers:
+        block = _encode(headers)
+        _last_defaults = (headers, block)
+    return block
+
+
+# Encoded header blocks of cached representations, by the identity of their header tuple:
+# the same object request after request. The tuple is kept with its block, so its id cannot
+# be reused by another object while the block is here.
+_blocks: dict[int, tuple[Sequence[Header], bytes]] = {}
 _MAX_BLOCKS = 4096
 
 
 def _header_block(headers: Sequence[Header]) -> bytes:
-    """Encoded header lines. Tuples are memoised: uvicorn's default headers (Date changes each
-    second) and a representation's cached headers recur request after request; lists are
-    made for one response (a 206's Content-Range)."""
+    """Encoded header lines; lists are made for one response (a 206's Content-Range)."""
     if not isinstance(headers, tuple):
         return _encode(headers)
-    block = _blocks.get(headers)
-    if block is None:
-        if len(_blocks) >= _MAX_BLOCKS:
-            _blocks.clear()
-        block = _blocks[headers] = _encode(headers)
+    known = _blocks.get(id(headers))
+    if known is not None and known[0] is headers:
+        return known[1]
+    if len(_blocks) >= _MAX_BLOCKS:
+        _blocks.clear()
+    block = _encode(headers)
+    _blocks[id(headers)] = (headers, block)
     return block
 
 

@@ -48,6 +48,8 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         # With a concurrency limit uvicorn may answer 503 instead: its own way decides.
         self._shortcut = find_cache_shortcut(self.app) if self.limit_concurrency is None else None
         self._answered = False  # the request being parsed was answered from the cache
+        # uvicorn decides once per connection whether to log; so do we, level included.
+        self._log_answers = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
 
     def on_message_begin(self) -> None:
         # uvicorn builds the scope here; it waits until a request turns out to need one.
@@ -89,14 +91,18 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         method = parser.get_method()
         if (method != b"GET" and method != b"HEAD") or parser.should_upgrade():
             return False
+        target = self.url
         try:
-            url = httptools.parse_url(self.url)
-            path = url.path.decode("ascii")
+            if target[:1] == b"/" and b"?" not in target and b"%" not in target and b"#" not in target:
+                path, query = target.decode("ascii"), b""  # what parse_url would find
+            else:
+                url = httptools.parse_url(target)
+                path, query = url.path.decode("ascii"), url.query or b""
         except (httptools.HttpParserInvalidURLError, UnicodeDecodeError):
             return False  # uvicorn's own way answers these
         if "%" in path:
             path = urllib.parse.unquote(path)
-        logging_access = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
+        logging_access = self._log_answers
         if logging_access and self._shortcut.behind_proxy_headers and _forwarded(self.headers):
             return False  # the log line shows the forwarded client, which the middleware finds
         method_name = "GET" if method == b"GET" else "HEAD"
@@ -106,7 +112,7 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         http_version = parser.get_http_version()
         keep_alive = http_version != "1.0" and parser.should_keep_alive()
         if logging_access:
-            log_access(self.access_logger, self.client, method_name, self.root_path + path, url.query or b"",
+            log_access(self.access_logger, self.client, method_name, self.root_path + path, query,
                        http_version, response[0])
         self.transport.write(encode_response(response, self.server_state.default_headers,
                                              keep_alive=keep_alive, head=method_name == "HEAD"))
