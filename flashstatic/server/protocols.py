@@ -4,17 +4,20 @@
     uvicorn.run(app, http=flashstatic.server.H11Protocol)
 
 Under TLS the extensions are not offered (sendfile would bypass the encryption) and apps fall
-back to ordinary body messages.
+back to ordinary body messages. The httptools protocol also bounds the request head
+(headlimit.py), which stock uvicorn leaves unbounded with httptools.
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import unquote
 
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
 from .cycle import PATHSEND, ZEROCOPYSEND, H11ZeroCopyCycle, HttpToolsZeroCopyCycle
+from .headlimit import HeadLimitMixin
 
 _EXTENSIONS = (ZEROCOPYSEND, PATHSEND)
 
@@ -34,7 +37,22 @@ def _offer_zero_copy(cycle: Any, cycle_class: type, transport: asyncio.BaseTrans
             extensions.setdefault(name, {})
 
 
-class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
+def origin_form(scope: dict[str, Any]) -> None:
+    """An absolute-form target (``GET http://host/a.txt``), which RFC 9112 section 3.2.2 says
+    a server must accept, reduced to its path, as uvicorn's httptools protocol already does;
+    its h11 protocol passes the whole URL on as the path."""
+    root_path: str = scope.get("root_path", "")
+    target: bytes = (scope.get("raw_path") or b"")[len(root_path.encode("ascii")):]
+    scheme, sep, rest = target.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https"):
+        return
+    path = b"/" + rest.partition(b"/")[2]
+    scope["raw_path"] = root_path.encode("ascii") + path
+    scope["path"] = root_path + unquote(path.decode("ascii"))
+
+
+class HttpToolsProtocol(HeadLimitMixin, httptools_impl.HttpToolsProtocol):
+    # h11 bounds the head itself (16 KiB); httptools does not.
     def _start_asgi_task(self, cycle: httptools_impl.RequestResponseCycle, app: Any) -> None:
         _offer_zero_copy(cycle, HttpToolsZeroCopyCycle, self.transport)
         super()._start_asgi_task(cycle, app)
@@ -46,4 +64,5 @@ class H11Protocol(h11_impl.H11Protocol):
         super().handle_events()
         # h11 starts at most one request per call: the next waits until this response is done.
         if self.cycle is not None and self.cycle is not before:
+            origin_form(self.cycle.scope)
             _offer_zero_copy(self.cycle, H11ZeroCopyCycle, self.transport)
