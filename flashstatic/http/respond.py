@@ -122,7 +122,9 @@ def plan_file_response(
         body = () if head or rep.size == 0 else (FileSlice(0, rep.size),)
         return ResponsePlan(200, list(headers.ok), body, rep)
     if ranges is UNSATISFIABLE:
-        return ResponsePlan(416, headers.not_modified + [
+        # The length in Content-Range is that of the selected representation: say which one.
+        coding = [(b"content-encoding", rep.encoding.encode("ascii"))] if rep.encoding else []
+        return ResponsePlan(416, headers.not_modified + coding + [
             (b"content-range", f"bytes */{rep.size}".encode("ascii")), (b"content-length", b"0")])
     assert isinstance(ranges, list)
     if len(ranges) == 1:
