@@ -180,8 +180,27 @@ PATH_PIECES = st.one_of(
 )
 
 
+ANCHORS = st.sampled_from([
+    "link-out.txt", "link-dir/secret.bin", "env.txt", ".env", "sub/.hidden", ".git/config",
+    ".well-known/x.txt", "../secret.bin", "../outside/secret.bin", "sub/../../secret.bin", "a.txt", "b.bin",
+    "c.js", "sub/e.txt", "sub/", "sub", "", "x%20y%25.txt", "%C3%BC.txt",
+])
+DECORATIONS = st.sampled_from(["", "./", "/", "sub/../", "%2e/", "a.txt/../", "sub/%2e%2e/", "./sub/.."])
+
+
+def _encode_some(text: str, mask: list[bool]) -> str:
+    return "".join(f"%{ord(c):02X}" if flag and ord(c) < 128 else c for c, flag in zip(text, mask))
+
+
 @st.composite
 def paths(draw: st.DrawFn) -> bytes:
+    if draw(st.booleans()):
+        # A known name (served or decoy), dressed up: dot-segments before it, some of its
+        # characters percent-encoded.
+        anchor = draw(ANCHORS)
+        mask = draw(st.lists(st.booleans(), min_size=len(anchor), max_size=len(anchor)))
+        path = "/" + draw(DECORATIONS) + _encode_some(anchor, mask)
+        return path.encode("latin-1", "replace")
     pieces = draw(st.lists(PATH_PIECES, min_size=0, max_size=10))
     path = "/" + "/".join(pieces)
     if draw(st.booleans()):
@@ -241,6 +260,20 @@ ACCEPT_ENCODING = st.one_of(
     st.lists(st.tuples(CODING, QVALUE).map("".join), max_size=5).map(", ".join), JUNK)
 
 
+def ranges_for(size: int) -> st.SearchStrategy[str]:
+    near = st.integers(0, size + 2)
+    number = st.one_of(near, near, NUMBER)
+    spec = st.one_of(
+        st.tuples(number, number).map(lambda p: f"{min(p)}-{max(p)}"),
+        number.map(lambda n: f"{n}-"), number.map(lambda n: f"-{n}"), SPEC)
+    disjoint = st.lists(near, min_size=2, max_size=16, unique=True).map(sorted).map(
+        lambda cuts: "bytes=" + ",".join(f"{a}-{b - 1}" if b > a else f"{a}-{a}" for a, b in zip(cuts[::2], cuts[1::2])))
+    touching = st.lists(near, min_size=3, max_size=3).map(sorted).map(
+        lambda c: f"bytes={c[1] + 1}-{c[2]},{c[0]}-{c[1]}")  # adjacent: must be merged into one
+    return st.one_of(disjoint, disjoint, touching, st.lists(spec, min_size=1, max_size=6).map(lambda specs: "bytes=" + ",".join(specs)),
+                     RANGE)
+
+
 def _conditional_strategies(tree: Tree, name: str) -> dict[str, st.SearchStrategy[str | None]]:
     reps = [tree.etag(name)] + [tree.etag(name, coding) for coding in ENCODED.get(name, {})]
     other = '"1-2"'
@@ -252,13 +285,17 @@ def _conditional_strategies(tree: Tree, name: str) -> dict[str, st.SearchStrateg
                              time.strftime("%a %b %e %H:%M:%S %Y", time.gmtime(mtime)),
                              "Sun, 01 Jan 0000 00:00:00 GMT"])
     return {
-        "Range": st.none() | RANGE,
-        "If-Range": st.none() | tag | tag.map(lambda t: "W/" + t) | dates | JUNK,
-        "If-None-Match": st.none() | st.just("*") | tag | tag.map(lambda t: "W/" + t)
+        "Range": ranges_for(len(tree.contents[name])),
+        "If-Range": tag | tag.map(lambda t: "W/" + t) | dates | JUNK,
+        "If-None-Match": st.just("*") | tag | tag.map(lambda t: "W/" + t)
                          | st.lists(tag, min_size=1, max_size=3).map(", ".join) | JUNK,
-        "If-Modified-Since": st.none() | dates | JUNK,
-        "Accept-Encoding": st.none() | ACCEPT_ENCODING,
+        "If-Modified-Since": dates | JUNK,
+        "Accept-Encoding": ACCEPT_ENCODING,
     }
+
+
+# How often each header is sent (percent): Range most, so that ranges meet the others.
+PRESENCE = {"Range": 75, "If-Range": 20, "If-None-Match": 20, "If-Modified-Since": 15, "Accept-Encoding": 50}
 
 
 @st.composite
@@ -267,9 +304,8 @@ def file_requests(draw: st.DrawFn, tree: Tree) -> tuple[str, str, dict[str, str]
     method = draw(st.sampled_from(["GET", "GET", "GET", "HEAD"]))
     headers = {}
     for header, strategy in _conditional_strategies(tree, name).items():
-        value = draw(strategy)
-        if value is not None:
-            headers[header] = value.strip(" \t")
+        if draw(st.integers(0, 99)) < PRESENCE[header]:
+            headers[header] = draw(strategy).strip(" \t")
     return name, method, headers
 
 
@@ -331,6 +367,37 @@ def _if_range_holds(value: str | None, etag: str, last_modified: str) -> bool | 
     return None if re.search(r"\d", value) else False
 
 
+_Q = {"": 1.0, ";q=0": 0.0, ";q=1": 1.0, ";q=0.5": 0.5, ";q=0.001": 0.001, ";q=1.0": 1.0, ";q=2": None,
+      ";q=abc": None, "; q=0.8": 0.8, ";level=1": 1.0}
+
+
+def oracle_coding(accept: str | None, sizes: dict[str | None, int]) -> str | None | bool:
+    """The content-coding RFC 9110 section 12.5.3 picks (smallest acceptable, identity when none
+    is), for headers built from CODING and QVALUE; False when the header is junk (any answer)."""
+    if accept is None:
+        return None
+    weights: dict[str, float] = {}
+    for member in filter(None, accept.split(", ")):
+        coding = next((c for c in ("x-gzip", "identity", "deflate", "bogus", "gzip", "GZIP", "zstd", "br", "*")
+                       if member.startswith(c)), None)
+        if coding is None or member[len(coding):] not in _Q:
+            return False
+        q = _Q[member[len(coding):]]
+        if q is not None:
+            weights[{"x-gzip": "gzip"}.get(coding.lower(), coding.lower())] = q
+
+    def acceptable(coding: str | None) -> bool:
+        key = coding or "identity"
+        if key in weights:
+            return weights[key] > 0
+        if "*" in weights:
+            return weights["*"] > 0
+        return key == "identity"
+
+    choices = [coding for coding in sizes if acceptable(coding)]
+    return min(choices, key=lambda coding: sizes[coding]) if choices else None
+
+
 def _representation(tree: Tree, name: str, response: Response) -> tuple[bytes, str]:
     """The representation the response is about, by its ETag; its Content-Encoding must agree."""
     reps = {tree.etag(name): (tree.contents[name], None)}
@@ -364,6 +431,12 @@ def check_file_response(tree: Tree, name: str, method: str, headers: dict[str, s
     assert response.status in (200, 206, 304, 416), response.status
     content, etag = _representation(tree, name, response)
     size = len(content)
+    sizes = {None: len(tree.contents[name])}
+    sizes.update({coding: len(tree.contents[sibling]) for coding, sibling in ENCODED.get(name, {}).items()})
+    expected_coding = oracle_coding(headers.get("Accept-Encoding"), sizes)
+    if expected_coding is not False:
+        chosen = [coding for coding in sizes if (tree.etag(name, coding) if coding else tree.etag(name)) == etag]
+        assert chosen == [expected_coding], f"sent {chosen}, the smallest acceptable is {expected_coding}"
     if "Accept-Encoding" not in headers:
         assert response.header(b"content-encoding") is None
 
