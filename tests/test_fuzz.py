@@ -321,7 +321,7 @@ def oracle_ranges(value: str, size: int, max_ranges: int = 32) -> list[tuple[int
         element = element.strip(" \t")
         if not element:
             continue
-        match = re.fullmatch(r"(\d*)[ \t]*-[ \t]*(\d*)", element)
+        match = re.fullmatch(r"(\d*)-(\d*)", element)  # no whitespace inside a range-spec
         if match is None or not (match.group(1) or match.group(2)):
             return None
         first, last = (int(g) if g else None for g in match.groups())
