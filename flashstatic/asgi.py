@@ -7,6 +7,7 @@ One class serves as middleware (``FlashStatic(app, ...)``), as a mountable app
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import logging
 import os
@@ -75,12 +76,13 @@ class ResponseFile:
 
 
 def default_open_files() -> int:
-    """A quarter of the descriptors this process may open, within [64, 4096]: the rest is for
-    connections, helpers and the app."""
+    """A quarter of the descriptors this process may open, at most 4096: the rest is for
+    connections, helpers and the app. Never more than that quarter, however low the limit:
+    a cache holding every descriptor would leave none for the next connection."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return 4096
-    return max(64, min(4096, soft // 4))
+    return max(1, min(4096, soft // 4))
 
 
 def route_path(scope: Scope) -> str:
@@ -300,6 +302,13 @@ class FlashStatic:
                 return False
             except PermissionError:
                 plan = plan_text(403, "Forbidden", head=scope["method"] == "HEAD")
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                    raise
+                # Out of descriptors: a passing condition (connections close, cached files are
+                # evicted), so the client is told to come back, as for a busy helper pool.
+                plan = plan_text(503, "Service Unavailable: no file descriptor left", [(b"retry-after", b"1")],
+                                 head=scope["method"] == "HEAD")
         try:
             await send_plan(send, receive, plan, slices)
         finally:

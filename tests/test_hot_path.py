@@ -25,7 +25,7 @@ from support import write_tree
 
 from flashstatic import FlashStatic
 from flashstatic.server import HttpToolsProtocol
-from flashstatic.server import protocols
+from flashstatic.server import cached
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
@@ -78,7 +78,7 @@ def _masked(reply: bytes) -> bytes:
 def servers(live_server: Any, tree: Path) -> Iterator[tuple[str, str, list[int]]]:
     """(stock uvicorn URL, our protocol's URL, a list that grows by one per cache answer)."""
     written: list[int] = []
-    original = protocols.encode_response
+    original = cached.encode_response
 
     def counting(response: Any, *args: Any, **kwargs: Any) -> bytes:
         written.append(response[0])
@@ -86,11 +86,11 @@ def servers(live_server: Any, tree: Path) -> Iterator[tuple[str, str, list[int]]
 
     with live_server(_app(tree), http="httptools") as stock, \
             live_server(_app(tree), http=HttpToolsProtocol) as ours:
-        protocols.encode_response = counting
+        cached.encode_response = counting
         try:
             yield stock, ours, written
         finally:
-            protocols.encode_response = original
+            cached.encode_response = original
 
 
 def _same(servers: tuple[str, str, list[int]], payload: bytes) -> bytes:

@@ -265,3 +265,19 @@ def test_a_plain_name_linking_to_a_dotfile_is_hidden(tmp_path: Path) -> None:
     assert asyncio.run(call_asgi(FlashStatic(directory=tmp_path), "/env.txt"))[0]["status"] == 404
     allowed = FlashStatic(directory=tmp_path, allow_dotfiles=True)
     assert body_of(asyncio.run(call_asgi(allowed, "/env.txt"))) == b"SECRET=1"
+
+
+def test_a_crowd_opening_one_file_costs_one_open(tmp_path: Path) -> None:
+    # Found by benchmarks/load_many_connections.py: 1,000 clients arriving at once on a cold
+    # server each sent their own open to the helpers, overflowed the queue, and most got 503s.
+    (tmp_path / "a.bin").write_bytes(os.urandom(200_000))
+    app = FlashStatic(directory=tmp_path, small_file_max=0, helper_queue=8, max_helpers=1)
+
+    async def crowd() -> list[list[dict]]:
+        await call_asgi(app, "/a.bin", method="HEAD")  # translated; not opened yet
+        return await asyncio.gather(*(call_asgi(app, "/a.bin") for _ in range(100)))
+
+    answers = asyncio.run(crowd())
+    assert [messages[0]["status"] for messages in answers] == [200] * 100
+    assert app.disk.pool.stats()["dispatched"] <= 3  # one translation, one open, a page-in at most
+    app.close()

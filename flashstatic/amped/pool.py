@@ -327,13 +327,19 @@ class ProcessPool(HelperPool):
         _reap(helper.process, _running_loop())
         self.counters.lost += 1
         job, helper.job = helper.job, None
-        if job is None:
-            return
-        if job.attempts < 2:
+        if job is not None and job.attempts < 2:
             self._dispatch(job)
-        else:
+        elif job is not None:
             self.counters.failed += 1
             self._finish(job, False, HelperFailed(f"helper died twice during {job.kind}"))
+        self._replenish()
+
+    def _replenish(self) -> None:
+        """Helpers for the jobs still queued: otherwise, once every helper has died, they would
+        wait for a helper that nothing starts."""
+        while (self._loop is not None and self._queue
+               and len(self._helpers) + self._starting < min(self.max_helpers, len(self._queue))):
+            self._start_helper()
 
     def _forget(self, helper: _Helper) -> None:
         _cancel_deadline(helper)

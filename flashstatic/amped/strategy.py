@@ -70,12 +70,30 @@ class _Strategy:
 
     def __init__(self, open_files: int) -> None:
         self.open_files = OpenFiles(open_files)
+        # Opens under way, by file: a crowd arriving for one file waits for the first opener
+        # instead of each sending its own open (and overflowing the helper queue).
+        self._opening: dict[FileFacts, asyncio.Future[None]] = {}
 
     async def open(self, facts: FileFacts) -> OpenFile:
         file = self.open_files.acquire(facts)
-        if file is None:
-            file = self.open_files.add(OpenFile(await self._open_fd(facts), facts))
-        return file
+        if file is not None:
+            return file
+        loop = asyncio.get_running_loop()
+        pending = self._opening.get(facts)
+        if pending is not None and pending.get_loop() is loop:
+            await asyncio.shield(pending)
+            file = self.open_files.acquire(facts)
+            if file is not None:
+                return file
+            # Not kept (no room, or it failed or changed): open it ourselves.
+        opened: asyncio.Future[None] = loop.create_future()
+        self._opening[facts] = opened
+        try:
+            return self.open_files.add(OpenFile(await self._open_fd(facts), facts))
+        finally:
+            if self._opening.get(facts) is opened:
+                del self._opening[facts]
+            opened.set_result(None)
 
     async def _open_fd(self, facts: FileFacts) -> int:
         raise NotImplementedError

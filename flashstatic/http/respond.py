@@ -131,8 +131,10 @@ def plan_file_response(
         body = () if request.method == "HEAD" or size == 0 else (FileSlice(0, size),)
         return ResponsePlan(200, headers.ok, body, rep)
     if ranges is UNSATISFIABLE:
-        return ResponsePlan(416, [
-            *headers.not_modified, (b"content-range", f"bytes */{size}".encode("ascii")), (b"content-length", b"0")])
+        # The length in Content-Range is that of the selected representation: say which one.
+        coding = [(b"content-encoding", rep.encoding.encode("ascii"))] if rep.encoding else []
+        return ResponsePlan(416, [*headers.not_modified, *coding,
+                                  (b"content-range", f"bytes */{size}".encode("ascii")), (b"content-length", b"0")])
     assert isinstance(ranges, list)
     if len(ranges) == 1:
         start, stop = ranges[0]

@@ -10,13 +10,16 @@ unless HEAD. tests/test_hot_path.py compares the two byte for byte.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httptools
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from ..cache.responses import CachedResponse
@@ -45,6 +48,109 @@ def find_cache_shortcut(app: Any) -> CacheShortcut | None:
     if isinstance(app, FlashStatic):
         return CacheShortcut(app.answer_from_cache, proxied)
     return None
+
+
+class CachedAnswersMixin:
+    """Mixed into uvicorn's HttpToolsProtocol: a request whose headers are parsed is answered
+    at once when the caches hold its response and nothing is ahead of it on the connection;
+    any other takes uvicorn's own way, unchanged."""
+
+    # uvicorn's HttpToolsProtocol state this relies on.
+    app: Any
+    transport: asyncio.Transport
+    flow: FlowControl
+    parser: httptools.HttpRequestParser
+    cycle: Any
+    pipeline: Any
+    scope: Any
+    url: bytes
+    headers: list[Header]
+    expect_100_continue: bool
+    limit_concurrency: int | None
+    access_log: bool
+    access_logger: logging.Logger
+    client: tuple[str, int] | None
+    root_path: str
+    server_state: Any
+    on_response_complete: Callable[[], None]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # With a concurrency limit uvicorn may answer 503 instead: its own way decides.
+        self._shortcut = find_cache_shortcut(self.app) if self.limit_concurrency is None else None
+        self._answered = False  # the request being parsed was answered from the cache
+        # uvicorn decides once per connection whether to log; so do we, level included.
+        self._log_answers = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
+
+    def on_message_begin(self) -> None:
+        # uvicorn builds the scope here; it waits until a request turns out to need one.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self._answered = False
+
+    def on_headers_complete(self) -> None:
+        if self._shortcut is not None and self._answer_from_cache():
+            self._answered = True
+            return
+        url, headers, expect_100_continue = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()  # type: ignore[misc]
+        self.url, self.headers, self.expect_100_continue = url, headers, expect_100_continue
+        self.scope["headers"] = headers
+        super().on_headers_complete()  # type: ignore[misc]
+
+    def on_body(self, body: bytes) -> None:
+        if not self._answered:  # an answered request's body is read and dropped, as uvicorn does
+            super().on_body(body)  # type: ignore[misc]
+
+    def on_message_complete(self) -> None:
+        if not self._answered:
+            super().on_message_complete()  # type: ignore[misc]
+
+    def _answer_from_cache(self) -> bool:
+        """Write the response now if the caches hold it and nothing is ahead of it."""
+        assert self._shortcut is not None
+        cycle = self.cycle
+        if ((cycle is not None and not cycle.response_complete) or self.pipeline or self.flow.write_paused
+                or self.transport.is_closing()):
+            return False  # pipelined behind a response still going out: uvicorn queues it
+        parser = self.parser
+        method = parser.get_method()
+        if (method != b"GET" and method != b"HEAD") or parser.should_upgrade():
+            return False
+        target = self.url
+        try:
+            if target[:1] == b"/" and b"?" not in target and b"%" not in target and b"#" not in target:
+                path, query = target.decode("ascii"), b""  # what parse_url would find
+            else:
+                url = httptools.parse_url(target)
+                path, query = url.path.decode("ascii"), url.query or b""
+        except (httptools.HttpParserInvalidURLError, UnicodeDecodeError):
+            return False  # uvicorn's own way answers these
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        logging_access = self._log_answers
+        if logging_access and self._shortcut.behind_proxy_headers and _forwarded(self.headers):
+            return False  # the log line shows the forwarded client, which the middleware finds
+        method_name = "GET" if method == b"GET" else "HEAD"
+        response = self._shortcut.answer(path, method_name, self.headers)
+        if response is None:
+            return False
+        http_version = parser.get_http_version()
+        keep_alive = http_version != "1.0" and parser.should_keep_alive()
+        if logging_access:
+            log_access(self.access_logger, self.client, method_name, self.root_path + path, query,
+                       http_version, response[0])
+        self.transport.write(encode_response(response, self.server_state.default_headers,
+                                             keep_alive=keep_alive, head=method_name == "HEAD"))
+        if not keep_alive:
+            self.transport.close()
+        self.on_response_complete()
+        return True
+
+
+def _forwarded(headers: list[Header]) -> bool:
+    return any(name == b"x-forwarded-for" for name, _ in headers)
 
 
 def encode_response(response: CachedResponse, default_headers: list[Header], *, keep_alive: bool,

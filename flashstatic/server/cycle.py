@@ -107,10 +107,11 @@ class ZeroCopyMixin:
         await self._flush_transport()
         if self.disconnected:
             return False
-        if self._raw_socket is None:
-            self._raw_socket = self.transport.get_extra_info("socket").dup()
-        sock = self._raw_socket
         try:
+            if self._raw_socket is None:
+                # May fail with EMFILE: the response is cut like any other failed send.
+                self._raw_socket = self.transport.get_extra_info("socket").dup()
+            sock = self._raw_socket
             await _ensure_resident(loop, fd, offset, count)
             if prefix:
                 await send_bytes(loop, sock, prefix)
@@ -122,7 +123,7 @@ class ZeroCopyMixin:
                 return False
             if suffix:
                 await send_bytes(loop, sock, suffix)
-        except OSError:  # the client went away (EPIPE, ECONNRESET)
+        except OSError:  # the client went away (EPIPE, ECONNRESET), or no descriptor for the dup
             self._abandon()
             return False
         return True
