@@ -271,8 +271,7 @@ class ProcessPool(HelperPool):
         self._forget(helper)
         _reap(helper.process, _running_loop())
         self._finish(job, False, HelperFailed(f"no answer from a helper in {self.job_timeout:g} s ({job.kind})"))
-        if self._queue and len(self._helpers) + self._starting < self.max_helpers:
-            self._start_helper()
+        self._replenish()
 
     def _on_readable(self, helper: _Helper) -> None:
         try:
