@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from wsgiref.headers import Headers
 
 from ..config import ONE_YEAR, Options
-from ..http.conditional import make_etag
+from ..http.conditional import Conditions, make_etag
 from ..http.dates import format_http_date
 from ..http.headers import FilePolicy, HeaderSet, build_header_set
 from ..http.mediatypes import media_type_for
@@ -48,9 +48,10 @@ class FileEntry:
     found: FoundFile  # what translation saw; a revalidation that sees the same keeps this entry
     identity: Representation
     encoded: tuple[Representation, ...]
-    # Plans for requests without validators or ranges, by (method, Accept-Encoding): a pure
+    # Plans for requests without a Range, by (method, Accept-Encoding, validators): a pure
     # function of the entry, so made once (see cache/responses.py).
-    plans: dict[tuple[str, str | None], ResponsePlan] = field(default_factory=dict, compare=False, repr=False)
+    plans: dict[tuple[str, str | None, Conditions], ResponsePlan] = field(
+        default_factory=dict, compare=False, repr=False)
 
 
 def file_policy(path: str, url: str, options: Options) -> FilePolicy:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from ..http.headers import Header
-from ..http.respond import NO_CONDITIONS, FileRequest, FileSlice, ResponsePlan, file_request, plan_file_response
+from ..http.respond import FileRequest, FileSlice, ResponsePlan, file_request, plan_file_response
 from .bodies import BodyCache
 from .entry import FileEntry
 from .pathname import PathnameCache
@@ -39,8 +39,8 @@ def cached_response(
     if stale or not isinstance(entry, FileEntry):
         return None
     request = file_request(method, raw_headers)
-    if request.conditions is NO_CONDITIONS and request.range is None:
-        plan = _plain_plan(entry, request, max_ranges)
+    if request.range is None:
+        plan = _plan_without_range(entry, request, max_ranges)
     else:
         # The clock only matters to an If-Range date (is Last-Modified a strong validator yet?).
         now = int(time.time()) if request.if_range is not None else None
@@ -58,15 +58,16 @@ def cached_response(
     return plan.status, plan.headers, _assemble(plan, body)
 
 
-# Distinct Accept-Encoding values remembered per entry; more are planned each time (a client
-# cannot grow the memo by inventing values).
+# Distinct requests remembered per entry; more are planned each time (a client cannot grow
+# the memo by inventing header values).
 _PLANS_PER_ENTRY = 8
 
 
-def _plain_plan(entry: FileEntry, request: FileRequest, max_ranges: int) -> ResponsePlan:
-    """The plan for a request that carries no validators and no range: it depends on the
-    method and Accept-Encoding only, so the entry keeps it."""
-    key = (request.method, request.accept_encoding)
+def _plan_without_range(entry: FileEntry, request: FileRequest, max_ranges: int) -> ResponsePlan:
+    """Without a Range, the plan depends on nothing but the method, Accept-Encoding and the
+    validators (If-Range matters only with a Range), so the entry keeps it: a browser
+    revalidating with the ETag it was given asks the same question each time."""
+    key = (request.method, request.accept_encoding, request.conditions)
     plan = entry.plans.get(key)
     if plan is None:
         plan = plan_file_response(request, entry, max_ranges=max_ranges)
