@@ -64,8 +64,16 @@ class ZeroCopyMixin:
                     self._raw_socket.close()
                     self._raw_socket = None
 
+    def _transport_socket(self) -> Any:
+        # uvloop builds a new socket-like object (with a getsockname call) for every
+        # get_extra_info("socket"): ask once per response.
+        sock = self.__dict__.get("_socket_info")
+        if sock is None:
+            sock = self._socket_info = self.transport.get_extra_info("socket")
+        return sock
+
     def _cork(self, on: bool) -> None:
-        sock = self.transport.get_extra_info("socket")
+        sock = self._transport_socket()
         if sock is not None and not self.transport.is_closing():
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1 if on else 0)
@@ -110,7 +118,7 @@ class ZeroCopyMixin:
         try:
             if self._raw_socket is None:
                 # May fail with EMFILE: the response is cut like any other failed send.
-                self._raw_socket = self.transport.get_extra_info("socket").dup()
+                self._raw_socket = self._transport_socket().dup()
             sock = self._raw_socket
             await _ensure_resident(loop, fd, offset, count)
             if prefix:
