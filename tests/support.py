@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 
@@ -121,3 +122,41 @@ def assert_truncation_cuts_the_response(client, url: str, file_path, keep: int =
                 pass
     again = client.get(url)
     assert again.status_code == 200 and len(again.content) == keep
+
+
+@contextlib.contextmanager
+def flashstatic_serve(root, *flags: str, nofile: int | None = None):
+    """``flashstatic serve ROOT`` in a subprocess on a free port of 127.0.0.1 (its own protocol
+    classes, zero copy included); yields (process, port) once it listens. ``nofile`` lowers
+    its descriptor limit. A traceback in its log fails the test even if every response looked
+    right."""
+    import resource
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    def limit() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "flashstatic", "serve", str(root), "--port", str(port),
+                                "--log-level", "warning", *flags], preexec_fn=limit, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("flashstatic serve did not start")
+                time.sleep(0.05)
+        yield process, port
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert b"Traceback" not in stderr, stderr.decode(errors="replace")[-3000:]

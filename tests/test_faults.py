@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,43 +17,13 @@ import pytest
 
 from flashstatic import FlashStatic
 from flashstatic.server import HttpToolsProtocol
+from support import flashstatic_serve
 from test_amped import _alive, _fetch_in_thread, amped_app, evict
 
 MIB = 1024 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(root: Path, nofile: int | None = None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """`flashstatic serve` in a subprocess (its zero-copy protocol), optionally with few descriptors."""
-    port = _free_port()
-
-    def limit() -> None:
-        if nofile is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
-    process = subprocess.Popen([sys.executable, "-m", "flashstatic", "serve", str(root), "--port", str(port),
-                                "--log-level", "critical"], preexec_fn=limit,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None, "the server did not start"
-                time.sleep(0.05)
-        yield process, port
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -194,7 +160,7 @@ def test_a_thousand_aborted_downloads_leave_nothing_behind(tmp_path: Path) -> No
     root.mkdir()
     (root / "big.bin").write_bytes(os.urandom(32 * MIB))
     (root / "mid.bin").write_bytes(os.urandom(MIB))
-    with serve(root) as (process, port):
+    with flashstatic_serve(root) as (process, port):
         for name in (b"/big.bin", b"/mid.bin"):  # helpers started, files opened and cached
             _abort_download(port, name)
         time.sleep(0.5)
@@ -224,7 +190,7 @@ def test_out_of_descriptors_then_recovery(tmp_path: Path) -> None:
     files = {f"f{i}.bin": os.urandom(100_000 + i) for i in range(40)}
     for name, data in files.items():
         (root / name).write_bytes(data)
-    with serve(root, nofile=48) as (process, port):
+    with flashstatic_serve(root, nofile=48) as (process, port):
         held, outcomes = [], {"ok": 0, "503": 0, "closed": 0}
         for i in range(80):  # more connections than the server has descriptors
             try:

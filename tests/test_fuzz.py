@@ -12,13 +12,10 @@ derandomized, no example database, so CI runs the same cases every time.
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -33,6 +30,7 @@ from starlette.responses import PlainTextResponse
 from conftest import _uvicorn_in_thread
 from flashstatic import FlashStatic
 from httpcheck import Decoys, Malformed, Response, content_range, exchange, multipart_parts, parse
+from support import flashstatic_serve
 
 PARSER_REFUSAL = b"Invalid HTTP request received."
 EXAMPLES = int(os.environ.get("FLASHSTATIC_FUZZ_EXAMPLES", "200"))
@@ -93,33 +91,6 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
     return Tree(tmp_path_factory.mktemp("fuzz"))
 
 
-@contextlib.contextmanager
-def flashstatic_serve(root: Path) -> Iterator[int]:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "flashstatic", "serve", str(root), "--port", str(port),
-                                "--log-level", "warning"], stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("flashstatic serve did not start")
-                time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=30)
-        # A traceback in the server's log is a fault even if every response looked right.
-        assert b"Traceback" not in stderr, stderr.decode(errors="replace")[-3000:]
-
-
 async def _fallback(scope, receive, send) -> None:
     await PlainTextResponse("from the app", status_code=404)(scope, receive, send)
 
@@ -128,7 +99,7 @@ async def _fallback(scope, receive, send) -> None:
 def server(request: pytest.FixtureRequest, tree: Tree) -> Iterator[tuple[str, int, str]]:
     """(kind, port, prefix)"""
     if request.param == "serve":
-        with flashstatic_serve(tree.root) as port:
+        with flashstatic_serve(tree.root) as (_, port):
             yield "serve", port, ""
     else:
         app = FlashStatic(_fallback, directory=tree.root, prefix="/static")
