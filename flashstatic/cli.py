@@ -38,7 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", choices=("httptools", "h11"), default=_default_parser(),
                        help="HTTP parser; both send files with zero-copy sendfile (default: %(default)s)")
     serve.add_argument("--log-level", default="info", help="uvicorn's log level (default: %(default)s)")
+
+    compress = commands.add_parser(
+        "compress", help="write .br, .zst and .gz siblings for the compressible files of a directory")
+    compress.add_argument("directories", nargs="+", metavar="directory", help="the directory to compress")
+    compress.add_argument("--codings", type=_parse_codings, default=None,
+                          help="content codings to write, comma-separated (default: br,zstd,gzip)")
+    compress.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                          help="worker processes (default: the number of cores, %(default)s)")
+    compress.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser
+
+
+def _parse_codings(value: str) -> list[str]:
+    from .compress import parse_codings
+
+    return parse_codings(value)
 
 
 def _default_parser() -> str:
@@ -103,4 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "compress":
+        from . import compress
+
+        if args.jobs < 1:
+            print("flashstatic: --jobs must be at least 1", file=sys.stderr)
+            return 2
+        return compress.main(args.directories, args.codings or compress.ALL_CODINGS, args.jobs, args.quiet)
     return 2  # argparse has already refused unknown commands
