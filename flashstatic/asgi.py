@@ -25,6 +25,7 @@ from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer, PathnameCache
 from .config import AddHeadersFunction, ImmutableTest, build_options
 from .http.paths import PathRejected
+from .metrics import LoopLagMonitor, plan_metrics, snapshot
 from .http.respond import (
     FileSlice,
     ResponsePlan,
@@ -142,6 +143,7 @@ class FlashStatic:
         helper_queue: int = 256,
         page_in_size: int = 512 * 1024,
         open_files: int | None = None,
+        metrics_path: str | None = None,
     ) -> None:
         if isinstance(app, (str, os.PathLike)):
             raise TypeError("FlashStatic's first argument is the ASGI app to wrap; "
@@ -178,6 +180,10 @@ class FlashStatic:
             architecture, helper_backend=helper_backend, min_helpers=min_helpers, max_helpers=max_helpers,
             helper_queue=helper_queue, page_in_size=page_in_size,
             open_files=default_open_files() if open_files is None else open_files)
+        # Prometheus text at this path (below the mount point), and the loop-lag monitor that
+        # only runs when someone may read it.
+        self.metrics_path = metrics_path
+        self.loop_lag = LoopLagMonitor() if metrics_path is not None else None
         self._configure()
 
     def add_files(self, root: str | os.PathLike[str], prefix: str | None = None) -> None:
@@ -201,10 +207,12 @@ class FlashStatic:
 
     def close(self) -> None:
         """Stop the helpers and close cached files (also done at interpreter exit)."""
+        self._stop_monitor()
         self.disk.close()
 
     async def aclose(self) -> None:
         """close() without blocking the event loop; done on lifespan shutdown."""
+        self._stop_monitor()
         await self.disk.aclose()
 
     def stats(self) -> dict[str, dict[str, int]]:
@@ -217,6 +225,19 @@ class FlashStatic:
         return {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies,
                 "disk": self.disk.stats(), "transmissions": dict(self.transmissions)}
 
+    def metrics(self) -> dict[str, Any]:
+        """stats() with this process's bytes by sendfile and by body messages and the loop's
+        lag (None unless metrics_path is set): what the metrics endpoint shows."""
+        return snapshot(self.stats(), self.loop_lag)
+
+    def _start_monitor(self) -> None:
+        if self.loop_lag is not None:
+            self.loop_lag.start()
+
+    def _stop_monitor(self) -> None:
+        if self.loop_lag is not None:
+            self.loop_lag.stop()
+
     # -- ASGI ---------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -225,6 +246,10 @@ class FlashStatic:
             return
         path = route_path(scope)
         head = scope["method"] == "HEAD"
+        if path == self.metrics_path:
+            self._start_monitor()
+            await send_plan(send, receive, plan_metrics(scope["method"], self.metrics()), None)
+            return
         try:
             if self._covers(path):
                 await self._serve(scope, receive, send, path)
@@ -407,6 +432,7 @@ class FlashStatic:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    self._start_monitor()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     await self.aclose()
@@ -417,7 +443,9 @@ class FlashStatic:
         """The wrapped app owns lifespan; we close our helpers once it has shut down."""
 
         async def wrapped(message: dict[str, Any]) -> None:
-            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            if message["type"] == "lifespan.startup.complete":
+                self._start_monitor()
+            elif message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 await self.aclose()
             await send(message)
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
-from .cycle import PATHSEND, ZEROCOPYSEND, H11ZeroCopyCycle, HttpToolsZeroCopyCycle
+from .accounting import account_unfinished
+from .cycle import PATHSEND, ZEROCOPYSEND, H11Cycle, H11ZeroCopyCycle, HttpToolsCycle, HttpToolsZeroCopyCycle
 
 _EXTENSIONS = (ZEROCOPYSEND, PATHSEND)
 
@@ -24,7 +25,7 @@ def zero_copy_possible(transport: asyncio.BaseTransport | None) -> bool:
             and transport.get_extra_info("socket") is not None)
 
 
-def _offer_zero_copy(cycle: Any, cycle_class: type, transport: asyncio.BaseTransport) -> None:
+def _offer_zero_copy(cycle: Any, cycle_class: type, plain_class: type, transport: asyncio.BaseTransport) -> None:
     # The request task is created but has not run yet: switching the cycle's class now makes
     # its send() ours for the whole response.
     if zero_copy_possible(transport):
@@ -32,12 +33,19 @@ def _offer_zero_copy(cycle: Any, cycle_class: type, transport: asyncio.BaseTrans
         extensions = cycle.scope.setdefault("extensions", {})
         for name in _EXTENSIONS:
             extensions.setdefault(name, {})
+    else:
+        cycle.__class__ = plain_class  # no zero copy, but counted and logged
 
 
 class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
     def _start_asgi_task(self, cycle: httptools_impl.RequestResponseCycle, app: Any) -> None:
-        _offer_zero_copy(cycle, HttpToolsZeroCopyCycle, self.transport)
+        _offer_zero_copy(cycle, HttpToolsZeroCopyCycle, HttpToolsCycle, self.transport)
         super()._start_asgi_task(cycle, app)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
+        super().connection_lost(exc)
+        account_unfinished(cycle)
 
 
 class H11Protocol(h11_impl.H11Protocol):
@@ -46,4 +54,9 @@ class H11Protocol(h11_impl.H11Protocol):
         super().handle_events()
         # h11 starts at most one request per call: the next waits until this response is done.
         if self.cycle is not None and self.cycle is not before:
-            _offer_zero_copy(self.cycle, H11ZeroCopyCycle, self.transport)
+            _offer_zero_copy(self.cycle, H11ZeroCopyCycle, H11Cycle, self.transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
+        super().connection_lost(exc)
+        account_unfinished(cycle)
