@@ -113,8 +113,7 @@ class ZeroCopyMixin:
             await _ensure_resident(loop, fd, offset, count)
             if prefix:
                 await send_bytes(loop, sock, prefix)
-            sent = await sendfile_resident(loop, sock, fd, offset, count)
-            self.sent_by_sendfile(sent)
+            sent = await sendfile_resident(loop, sock, fd, offset, count, self.sent_by_sendfile)
             if sent < count:
                 logger.warning("file ended %d bytes early during a response; closing the connection",
                                count - sent)
