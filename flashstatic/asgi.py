@@ -182,7 +182,7 @@ class FlashStatic:
             open_files=default_open_files() if open_files is None else open_files)
         # Prometheus text at this path (below the mount point), and the loop-lag monitor that
         # only runs when someone may read it.
-        self.metrics_path = metrics_path
+        self.metrics_path = "/" + metrics_path.lstrip("/") if metrics_path is not None else None
         self.loop_lag = LoopLagMonitor() if metrics_path is not None else None
         self._configure()
 

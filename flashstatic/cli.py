@@ -135,9 +135,6 @@ def serve(args: argparse.Namespace) -> int:
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         print("flashstatic: --ssl-certfile and --ssl-keyfile go together", file=sys.stderr)
         return 2
-    if args.metrics_path is not None and not args.metrics_path.startswith("/"):
-        print("flashstatic: --metrics-path must start with '/'", file=sys.stderr)
-        return 2
     raise_open_file_limit()
     os.environ[_SETTINGS_VARIABLE] = json.dumps({
         "directory": os.path.abspath(args.directory),

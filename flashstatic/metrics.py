@@ -71,8 +71,7 @@ class LoopLagMonitor:
     def record(self, lag: float) -> None:
         self.checks += 1
         self.total_lag += lag
-        if lag > self.max_lag:
-            self.max_lag = lag
+        self.max_lag = max(self.max_lag, lag)
         if lag > self.threshold:
             self.stalls += 1
 

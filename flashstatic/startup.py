@@ -96,6 +96,5 @@ def summary_lines(app: FlashStatic, facts: ServeFacts) -> list[str]:
         f"files: {'at least ' if capped else ''}{files}",
         f"disk: {disk_summary(app)}",
         f"http: {facts.http} on {_loop_name()}{' with TLS' if facts.tls else ''}; zero copy {zero_copy}",
-        f"access log: {'on' if facts.access_log else 'off'}; "
-        f"metrics: {facts.metrics_path or 'off'}",
+        f"access log: {'on' if facts.access_log else 'off'}; metrics: {facts.metrics_path or 'off'}",
     ]

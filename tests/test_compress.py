@@ -130,7 +130,7 @@ def test_cli_errors(tmp_path: Path) -> None:
 
 
 def test_a_file_that_fails_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import flashstatic.compress as compress
+    from flashstatic import compress
 
     root = _tree(tmp_path)
     planned = compress.plan

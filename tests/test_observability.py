@@ -303,6 +303,7 @@ def test_metrics_off_by_default(tree: Path, live_server) -> None:
     with live_server(app, http=HttpToolsProtocol) as url:
         assert httpx.get(url + "/_flashstatic/metrics").status_code == 404  # the app's business
     assert app.metrics()["loop"] is None and app.loop_lag is None
+    assert FlashStatic(directory=tree, metrics_path="_m/x").metrics_path == "/_m/x"
 
 
 def test_loop_monitor_counts_a_stall() -> None:
