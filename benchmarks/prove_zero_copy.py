@@ -62,7 +62,8 @@ def main() -> None:
         runs = {}
         port = free_port()
         runs["flashstatic serve"] = traced(
-            [sys.executable, "-m", "flashstatic", "serve", str(root), "--port", str(port), "--log-level", "warning"],
+            [sys.executable, "-m", "flashstatic", "serve", str(root), "--port", str(port), "--log-level", "warning",
+             "--no-access-log"],
             port, "/big.bin", Path(directory) / "flashstatic.trace")
         port = free_port()
         starlette = ("import sys, uvicorn; from starlette.staticfiles import StaticFiles; "

@@ -110,7 +110,7 @@ def flashstatic(root: Path, **flags: str) -> Server:
     port = free_port()
     extra = [item for key, value in flags.items() for item in (f"--{key.replace('_', '-')}", value)]
     return Server("flashstatic serve", [sys.executable, "-m", "flashstatic", "serve", str(root), "--port", str(port),
-                                        "--log-level", "warning", *extra], port)
+                                        "--log-level", "warning", "--no-access-log", *extra], port)
 
 
 def starlette(root: Path) -> Server:

@@ -36,6 +36,7 @@ from .http.respond import (
     plan_redirect,
     plan_text,
 )
+from .metrics import LoopLagMonitor, plan_metrics, snapshot
 from .transmit.body import BodyMessages, BodyUnavailable, MemoryReader, Receive, Send, SliceMessages, send_plan
 from .transmit.zerocopy import PATHSEND, ZEROCOPYSEND, PathMessage, ZeroCopyMessages
 from .translate import MISSING, RedirectTo, Translation, candidates, scan
@@ -146,6 +147,7 @@ class FlashStatic:
         helper_timeout: float = 30.0,
         page_in_size: int = 512 * 1024,
         open_files: int | None = None,
+        metrics_path: str | None = None,
     ) -> None:
         if isinstance(app, (str, os.PathLike)):
             raise TypeError("FlashStatic's first argument is the ASGI app to wrap; "
@@ -182,6 +184,10 @@ class FlashStatic:
             architecture, helper_backend=helper_backend, min_helpers=min_helpers, max_helpers=max_helpers,
             helper_queue=helper_queue, helper_timeout=helper_timeout, page_in_size=page_in_size,
             open_files=default_open_files() if open_files is None else open_files)
+        # Prometheus text at this path (below the mount point), and the loop-lag monitor that
+        # only runs when someone may read it.
+        self.metrics_path = "/" + metrics_path.lstrip("/") if metrics_path is not None else None
+        self.loop_lag = LoopLagMonitor() if metrics_path is not None else None
         self._configure()
 
     def add_files(self, root: str | os.PathLike[str], prefix: str | None = None) -> None:
@@ -205,10 +211,12 @@ class FlashStatic:
 
     def close(self) -> None:
         """Stop the helpers and close cached files (also done at interpreter exit)."""
+        self._stop_monitor()
         self.disk.close()
 
     async def aclose(self) -> None:
         """close() without blocking the event loop; done on lifespan shutdown."""
+        self._stop_monitor()
         await self.disk.aclose()
 
     def stats(self) -> dict[str, dict[str, int]]:
@@ -220,6 +228,19 @@ class FlashStatic:
         bodies["bytes"] = self.bodies.bytes_held
         return {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies,
                 "disk": self.disk.stats(), "transmissions": dict(self.transmissions)}
+
+    def metrics(self) -> dict[str, Any]:
+        """stats() with this process's bytes by sendfile and by body messages and the loop's
+        lag (None unless metrics_path is set): what the metrics endpoint shows."""
+        return snapshot(self.stats(), self.loop_lag)
+
+    def _start_monitor(self) -> None:
+        if self.loop_lag is not None:
+            self.loop_lag.start()
+
+    def _stop_monitor(self) -> None:
+        if self.loop_lag is not None:
+            self.loop_lag.stop()
 
     # -- ASGI ---------------------------------------------------------------------------------
 
@@ -235,6 +256,10 @@ class FlashStatic:
             return
         path = route_path(scope)
         head = scope["method"] == "HEAD"
+        if path == self.metrics_path:
+            self._start_monitor()
+            await send_plan(send, receive, plan_metrics(scope["method"], self.metrics()), None)
+            return
         try:
             if self._covers(path):
                 await self._serve(scope, receive, send, path)
@@ -438,6 +463,7 @@ class FlashStatic:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    self._start_monitor()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     await self.aclose()
@@ -448,7 +474,9 @@ class FlashStatic:
         """The wrapped app owns lifespan; we close our helpers once it has shut down."""
 
         async def wrapped(message: dict[str, Any]) -> None:
-            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            if message["type"] == "lifespan.startup.complete":
+                self._start_monitor()
+            elif message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 await self.aclose()
             await send(message)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -11,6 +13,8 @@ from typing import Any
 
 from . import __version__
 from .amped.strategy import ARCHITECTURES
+
+logger = logging.getLogger("flashstatic")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,8 +41,31 @@ def build_parser() -> argparse.ArgumentParser:
                        help="AMPED helper processes per worker, at most (default: %(default)s)")
     serve.add_argument("--http", choices=("httptools", "h11"), default=_default_parser(),
                        help="HTTP parser; both send files with zero-copy sendfile (default: %(default)s)")
-    serve.add_argument("--log-level", default="info", help="uvicorn's log level (default: %(default)s)")
+    serve.add_argument("--log-level", default="info", help="uvicorn's and flashstatic's log level (default: %(default)s)")
+    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
+                       help="one Combined Log Format line per response on stdout (default: on; "
+                            "--no-access-log for load tests)")
+    serve.add_argument("--metrics-path", default=None, metavar="PATH",
+                       help="serve counters in Prometheus text format at this path (default: off), "
+                            "e.g. /_flashstatic/metrics")
+    serve.add_argument("--ssl-certfile", default=None, help="serve HTTPS with this certificate (PEM)")
+    serve.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
+
+    compress = commands.add_parser(
+        "compress", help="write .br, .zst and .gz siblings for the compressible files of a directory")
+    compress.add_argument("directories", nargs="+", metavar="directory", help="the directory to compress")
+    compress.add_argument("--codings", type=_parse_codings, default=None,
+                          help="content codings to write, comma-separated (default: br,zstd,gzip)")
+    compress.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                          help="worker processes (default: the number of cores, %(default)s)")
+    compress.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser
+
+
+def _parse_codings(value: str) -> list[str]:
+    from .compress import parse_codings
+
+    return parse_codings(value)
 
 
 def _default_parser() -> str:
@@ -54,13 +81,35 @@ _PROTOCOLS = {"httptools": "flashstatic.server:HttpToolsProtocol", "h11": "flash
 
 # uvicorn starts each worker by importing an app factory, so the settings travel in the environment.
 _SETTINGS_VARIABLE = "FLASHSTATIC_SERVE_SETTINGS"
+_FACTS_VARIABLE = "FLASHSTATIC_SERVE_FACTS"
 
 
 def app_from_environment() -> Any:
-    """The app of one `flashstatic serve` worker, built from the settings the command put aside."""
+    """The app of one `flashstatic serve` worker, built from the settings the command put aside;
+    its start-up summary is logged here, once per worker."""
     from .asgi import FlashStatic
+    from .startup import ServeFacts, summary_lines
 
-    return FlashStatic(**json.loads(os.environ[_SETTINGS_VARIABLE]))
+    app = FlashStatic(**json.loads(os.environ[_SETTINGS_VARIABLE]))
+    facts = ServeFacts(**json.loads(os.environ[_FACTS_VARIABLE]))
+    for line in summary_lines(app, facts):
+        logger.info(line)
+    return app
+
+
+def logging_config(log_level: str, access_log: bool) -> dict[str, Any]:
+    """uvicorn's logging set-up, plus flashstatic's loggers: messages beside uvicorn's on stderr,
+    the access log on stdout (where uvicorn's own goes) with nothing added to its lines."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["flashstatic_access"] = {"format": "%(message)s"}
+    config["handlers"]["flashstatic_access"] = {"class": "logging.StreamHandler", "formatter": "flashstatic_access",
+                                                "stream": "ext://sys.stdout"}
+    config["loggers"]["flashstatic"] = {"handlers": ["default"], "level": log_level.upper(), "propagate": False}
+    config["loggers"]["flashstatic.access"] = {"handlers": ["flashstatic_access"] if access_log else [],
+                                               "level": "INFO" if access_log else "CRITICAL", "propagate": False}
+    return config
 
 
 def raise_open_file_limit() -> None:
@@ -83,6 +132,9 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("flashstatic: --workers must be at least 1", file=sys.stderr)
         return 2
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        print("flashstatic: --ssl-certfile and --ssl-keyfile go together", file=sys.stderr)
+        return 2
     raise_open_file_limit()
     os.environ[_SETTINGS_VARIABLE] = json.dumps({
         "directory": os.path.abspath(args.directory),
@@ -93,9 +145,17 @@ def serve(args: argparse.Namespace) -> int:
         "follow_symlink": args.follow_symlinks,
         "architecture": args.architecture,
         "max_helpers": args.max_helpers,
+        "metrics_path": args.metrics_path,
     })
+    os.environ[_FACTS_VARIABLE] = json.dumps({
+        "http": args.http, "tls": bool(args.ssl_certfile), "access_log": args.access_log,
+        "metrics_path": args.metrics_path,
+    })
+    # uvicorn's own access line has no size and is written before the body: ours replaces it.
     uvicorn.run("flashstatic.cli:app_from_environment", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, http=_PROTOCOLS[args.http])
+                workers=args.workers, log_level=args.log_level, http=_PROTOCOLS[args.http],
+                access_log=False, log_config=logging_config(args.log_level, args.access_log),
+                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
     return 0
 
 
@@ -103,4 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "compress":
+        from . import compress
+
+        if args.jobs < 1:
+            print("flashstatic: --jobs must be at least 1", file=sys.stderr)
+            return 2
+        return compress.main(args.directories, args.codings or compress.ALL_CODINGS, args.jobs, args.quiet)
     return 2  # argparse has already refused unknown commands

@@ -14,6 +14,7 @@ import time
 from email.utils import formatdate
 from pathlib import Path
 
+import brotli
 import httpx
 import pytest
 
@@ -37,7 +38,8 @@ def files(tmp_path: Path) -> Path:
         "app.3f2a9c1d7b4e.js": "hashed", "main-8e0d62a0.chunk.js": "hashed too", "facade.js": "not hashed",
     })
     (root / "app.js.gz").write_bytes(gzip.compress(text.encode(), mtime=0))
-    (root / "app.js.br").write_bytes(b"pretend brotli, smaller than gzip")
+    # Real brotli: with brotli installed (the test extra), httpx asks for br and decodes it.
+    (root / "app.js.br").write_bytes(brotli.compress(text.encode()))
     return root
 
 

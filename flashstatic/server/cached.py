@@ -24,6 +24,8 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from ..cache.responses import CachedResponse
 from ..http.headers import Header
+from .accesslog import ACCESS_LOGGER, log_response
+from .accounting import TRAFFIC
 
 Answerer = Callable[[str, str, list[tuple[bytes, bytes]]], "CachedResponse | None"]
 
@@ -79,8 +81,10 @@ class CachedAnswersMixin:
         # With a concurrency limit uvicorn may answer 503 instead: its own way decides.
         self._shortcut = find_cache_shortcut(self.app) if self.limit_concurrency is None else None
         self._answered = False  # the request being parsed was answered from the cache
-        # uvicorn decides once per connection whether to log; so do we, level included.
+        # uvicorn decides once per connection whether to log; so do we, level included, for
+        # its log and for ours (accesslog.py).
         self._log_answers = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
+        self._log_combined = ACCESS_LOGGER.isEnabledFor(logging.INFO)
 
     def on_message_begin(self) -> None:
         # uvicorn builds the scope here; it waits until a request turns out to need one.
@@ -121,10 +125,11 @@ class CachedAnswersMixin:
         target = self.url
         try:
             if target[:1] == b"/" and b"?" not in target and b"%" not in target and b"#" not in target:
-                path, query = target.decode("ascii"), b""  # what parse_url would find
+                raw_path, query = target, b""  # what parse_url would find
             else:
                 url = httptools.parse_url(target)
-                path, query = url.path.decode("ascii"), url.query or b""
+                raw_path, query = url.path, url.query or b""
+            path = raw_path.decode("ascii")
         except (httptools.HttpParserInvalidURLError, UnicodeDecodeError):
             return False  # uvicorn's own way answers these
         if "%" in path:
@@ -141,8 +146,16 @@ class CachedAnswersMixin:
         if logging_access:
             log_access(self.access_logger, self.client, method_name, self.root_path + path, query,
                        http_version, response[0])
+        head = method_name == "HEAD"
         self.transport.write(encode_response(response, self.server_state.default_headers,
-                                             keep_alive=keep_alive, head=method_name == "HEAD"))
+                                             keep_alive=keep_alive, head=head))
+        sent = 0 if head else len(response[2])
+        TRAFFIC.responses += 1
+        TRAFFIC.body_bytes += sent
+        if self._log_combined:
+            log_response({"client": self.client, "method": method_name, "http_version": http_version,
+                          "raw_path": self.root_path.encode("ascii") + raw_path, "query_string": query,
+                          "headers": self.headers}, response[0], sent)
         if not keep_alive:
             self.transport.close()
         self.on_response_complete()

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import h11
@@ -20,6 +21,7 @@ from uvicorn.protocols.http import h11_impl, httptools_impl
 
 from ..amped import jobs
 from ..amped.residency import cachestat_resident
+from .accounting import AccountingMixin
 from .sendfile import send_bytes, sendfile_resident
 
 logger = logging.getLogger("flashstatic")
@@ -39,6 +41,7 @@ class ZeroCopyMixin:
     response_complete: bool
     _raw_socket: socket.socket | None = None
     _corked = False
+    sent_by_sendfile: Callable[[int], None]  # AccountingMixin's, below this one
 
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -123,7 +126,7 @@ class ZeroCopyMixin:
             await _ensure_resident(loop, fd, offset, count)
             if prefix:
                 await send_bytes(loop, sock, prefix)
-            sent = await sendfile_resident(loop, sock, fd, offset, count)
+            sent = await sendfile_resident(loop, sock, fd, offset, count, self.sent_by_sendfile)
             if sent < count:
                 logger.warning("file ended %d bytes early during a response; closing the connection",
                                count - sent)
@@ -191,7 +194,15 @@ async def _ensure_resident(loop: asyncio.AbstractEventLoop, fd: int, offset: int
         await loop.run_in_executor(None, jobs.page_in, fd, offset, count)
 
 
-class HttpToolsZeroCopyCycle(ZeroCopyMixin, httptools_impl.RequestResponseCycle):
+class HttpToolsCycle(AccountingMixin, httptools_impl.RequestResponseCycle):
+    """Where zero copy is not possible (TLS): counted and logged all the same."""
+
+
+class H11Cycle(AccountingMixin, h11_impl.RequestResponseCycle):
+    pass
+
+
+class HttpToolsZeroCopyCycle(ZeroCopyMixin, HttpToolsCycle):
     def _frame(self, count: int) -> tuple[bytes, bytes]:
         if self.chunked_encoding:
             return b"%x\r\n" % count, b"\r\n"
@@ -211,7 +222,7 @@ class _Length:
         return self.count
 
 
-class H11ZeroCopyCycle(ZeroCopyMixin, h11_impl.RequestResponseCycle):
+class H11ZeroCopyCycle(ZeroCopyMixin, H11Cycle):
     conn: h11.Connection
 
     def _frame(self, count: int) -> tuple[bytes, bytes]:

@@ -18,8 +18,9 @@ from urllib.parse import unquote
 
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
+from .accounting import account_unfinished
 from .cached import CachedAnswersMixin
-from .cycle import PATHSEND, ZEROCOPYSEND, H11ZeroCopyCycle, HttpToolsZeroCopyCycle
+from .cycle import PATHSEND, ZEROCOPYSEND, H11Cycle, H11ZeroCopyCycle, HttpToolsCycle, HttpToolsZeroCopyCycle
 from .headlimit import HeadLimitMixin
 
 _EXTENSIONS = (ZEROCOPYSEND, PATHSEND)
@@ -30,7 +31,7 @@ def zero_copy_possible(transport: asyncio.BaseTransport | None) -> bool:
             and transport.get_extra_info("socket") is not None)
 
 
-def _offer_zero_copy(cycle: Any, cycle_class: type, transport: asyncio.BaseTransport) -> None:
+def _offer_zero_copy(cycle: Any, cycle_class: type, plain_class: type, transport: asyncio.BaseTransport) -> None:
     # The request task is created but has not run yet: switching the cycle's class now makes
     # its send() ours for the whole response.
     if zero_copy_possible(transport):
@@ -38,6 +39,8 @@ def _offer_zero_copy(cycle: Any, cycle_class: type, transport: asyncio.BaseTrans
         extensions = cycle.scope.setdefault("extensions", {})
         for name in _EXTENSIONS:
             extensions.setdefault(name, {})
+    else:
+        cycle.__class__ = plain_class  # no zero copy, but counted and logged
 
 
 def origin_form(scope: dict[str, Any]) -> None:
@@ -57,8 +60,13 @@ def origin_form(scope: dict[str, Any]) -> None:
 class HttpToolsProtocol(HeadLimitMixin, CachedAnswersMixin, httptools_impl.HttpToolsProtocol):
     # The order matters: a head over the limit is refused before the cache may answer it.
     def _start_asgi_task(self, cycle: httptools_impl.RequestResponseCycle, app: Any) -> None:
-        _offer_zero_copy(cycle, HttpToolsZeroCopyCycle, self.transport)
+        _offer_zero_copy(cycle, HttpToolsZeroCopyCycle, HttpToolsCycle, self.transport)
         super()._start_asgi_task(cycle, app)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
+        super().connection_lost(exc)
+        account_unfinished(cycle)
 
 
 class H11Protocol(h11_impl.H11Protocol):
@@ -68,4 +76,9 @@ class H11Protocol(h11_impl.H11Protocol):
         # h11 starts at most one request per call: the next waits until this response is done.
         if self.cycle is not None and self.cycle is not before:
             origin_form(self.cycle.scope)
-            _offer_zero_copy(self.cycle, H11ZeroCopyCycle, self.transport)
+            _offer_zero_copy(self.cycle, H11ZeroCopyCycle, H11Cycle, self.transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
+        super().connection_lost(exc)
+        account_unfinished(cycle)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 
 
 async def writable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
@@ -32,8 +33,9 @@ async def send_bytes(loop: asyncio.AbstractEventLoop, sock: socket.socket, data:
 
 
 async def sendfile_resident(loop: asyncio.AbstractEventLoop, sock: socket.socket, fd: int,
-                            offset: int, count: int) -> int:
+                            offset: int, count: int, on_sent: Callable[[int], None] | None = None) -> int:
     """Send [offset, offset+count) of ``fd``; returns the bytes sent, fewer if the file ended.
+    ``on_sent`` hears of each call's bytes, so a transfer cut by an error is counted too.
 
     Call it only for pages known to be in memory: sendfile waits for the disk otherwise.
     """
@@ -47,4 +49,6 @@ async def sendfile_resident(loop: asyncio.AbstractEventLoop, sock: socket.socket
         if sent == 0:
             break  # end of file: it is shorter than the response promised
         done += sent
+        if on_sent is not None:
+            on_sent(sent)
     return done
