@@ -10,7 +10,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import select
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -57,7 +59,8 @@ class Browser:
 
     def _read(self, deadline: float) -> dict[str, Any]:
         while b"\0" not in self._buffer:
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._replies], [], [], left)[0]:
                 raise TimeoutError("no message from chromium in time")
             chunk = os.read(self._replies, 1 << 16)
             if not chunk:
@@ -83,16 +86,19 @@ class Browser:
             if "method" in reply:
                 self.events.append(reply)
 
-    def wait_for(self, method: str, timeout: float = 15, **match: Any) -> dict[str, Any]:
-        """The first event named ``method`` (already seen or coming) whose params match."""
+    def wait_for(self, method: str, timeout: float = 15, since: int = 0, **match: Any) -> dict[str, Any]:
+        """The first event named ``method`` from ``events[since:]`` on (seen or coming) whose
+        params match."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = since
         while True:
             for event in self.events[seen:]:
                 if event["method"] == method and all(event["params"].get(k) == v for k, v in match.items()):
                     return event["params"]
             seen = len(self.events)
-            self.events.append(self._read(deadline))
+            message = self._read(deadline)
+            if "method" in message:
+                self.events.append(message)
 
     def evaluate(self, expression: str, timeout: float = 15) -> Any:
         """The value of a JavaScript expression in the page (promises awaited)."""
@@ -111,7 +117,7 @@ class Browser:
             self._write({"id": 0, "method": "Browser.close", "params": {}})
             self._proc.wait(10)
         except (OSError, subprocess.TimeoutExpired):
-            self._proc.kill()
+            os.killpg(self._proc.pid, signal.SIGKILL)  # the browser and every process it started
             self._proc.wait(10)
         finally:
             os.close(self._commands)
@@ -135,7 +141,7 @@ def chromium(executable: str, profile: Path) -> Iterator[Browser]:
     proc = subprocess.Popen(
         [executable, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        close_fds=False, preexec_fn=onto_fds_3_and_4,
+        close_fds=False, preexec_fn=onto_fds_3_and_4, start_new_session=True,
     )
     os.close(child_in)
     os.close(child_out)
