@@ -21,9 +21,9 @@ from .serverproc import Server, cpu_seconds, flashstatic, nginx, starlette
 GIB = 1024 ** 3
 
 
-def run_wrk(port: int, path: str, connections: int, duration: int) -> tuple[float, float]:
+def run_wrk(port: int, path: str, connections: int, duration: int, scheme: str = "http") -> tuple[float, float]:
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "60s", f"http://127.0.0.1:{port}{path}"],
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "60s", f"{scheme}://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, timeout=duration + 60, check=True).stdout
     requests = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     value, unit = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out).groups()
@@ -33,11 +33,11 @@ def run_wrk(port: int, path: str, connections: int, duration: int) -> tuple[floa
     return requests, float(value) * scale
 
 
-def measure(server: Server, path: str, connections: int, duration: int) -> dict[str, float]:
+def measure(server: Server, path: str, connections: int, duration: int, scheme: str = "http") -> dict[str, float]:
     with server:
-        run_wrk(server.port, path, connections, 2)  # warm the page cache and the server's caches
+        run_wrk(server.port, path, connections, 2, scheme)  # warm the page cache and the server's caches
         cpu_before = cpu_seconds(server.pid)
-        requests, mib = run_wrk(server.port, path, connections, duration)
+        requests, mib = run_wrk(server.port, path, connections, duration, scheme)
         cpu = cpu_seconds(server.pid) - cpu_before
     return {"req/s": requests, "MiB/s": mib, "cpu s/GiB": cpu / max(mib * duration / 1024, 1e-9)}
 

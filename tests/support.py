@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 
@@ -132,9 +137,7 @@ def flashstatic_serve(root, *flags: str, nofile: int | None = None):
     right."""
     import resource
     import socket
-    import subprocess
     import sys
-    import time
 
     def limit() -> None:
         if nofile is not None:
@@ -160,3 +163,46 @@ def flashstatic_serve(root, *flags: str, nofile: int | None = None):
         process.terminate()
         _, stderr = process.communicate(timeout=30)
     assert b"Traceback" not in stderr, stderr.decode(errors="replace")[-3000:]
+
+
+class ServerProcess:
+    """A server started as a command line, as a user would; its stderr log kept in ``log``."""
+
+    URL = re.compile(r"Uvicorn running on (http://127\.0\.0\.1:\d+)")
+
+    def __init__(self, argv: list[str], cwd: Path, timeout: float = 30) -> None:
+        self.log: list[str] = []
+        self._started = threading.Event()
+        self.url = ""
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        # Drained to the end, so that a chatty server never blocks on a full pipe.
+        threading.Thread(target=self._drain, daemon=True).start()
+        if not self._started.wait(timeout):
+            self.stop()
+            raise AssertionError(f"{argv} did not start:\n" + "".join(self.log))
+        self.wait_for_log("Application startup complete", timeout=timeout)
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
+            match = self.URL.search(line)
+            if match and not self.url:
+                self.url = match.group(1)
+                self._started.set()
+
+    def wait_for_log(self, text: str, count: int = 1, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while sum(text in line for line in list(self.log)) < count:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"{text!r} x{count} never logged:\n" + "".join(self.log))
+            time.sleep(0.05)
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        try:
+            return self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(10)
