@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -128,3 +131,47 @@ def site(tmp_path: Path) -> Path:
         "app.3f2a9c1d7b4e.js": "console.log('hashed');\n",
     })
     return root
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed (key, certificate) pair for 127.0.0.1, for the TLS tests."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    directory = tmp_path_factory.mktemp("tls")
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return key, cert
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[str], list[str]]]:
+    """``lines = log_lines("flashstatic.access")``: the messages that logger emits at INFO and
+    above until the test ends (in this process: in-thread servers)."""
+    watched: list[tuple[logging.Logger, logging.Handler, int]] = []
+
+    def watch(name: str) -> list[str]:
+        lines: list[str] = []
+
+        class Collect(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                lines.append(record.getMessage())
+
+        logger, handler = logging.getLogger(name), Collect()
+        watched.append((logger, handler, logger.level))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        return lines
+
+    yield watch
+    for logger, handler, level in watched:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@pytest.fixture
+def access_records(log_lines: Callable[[str], list[str]]) -> list[str]:
+    """The flashstatic.access lines of servers running in this process."""
+    return log_lines("flashstatic.access")

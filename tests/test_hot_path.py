@@ -9,7 +9,6 @@ running the same FlashStatic app over the same tree, and compares what comes bac
 from __future__ import annotations
 
 import gzip
-import logging
 import re
 import socket
 from collections.abc import Iterator
@@ -212,68 +211,44 @@ def test_outer_middleware_sees_every_response(live_server: Any, tree: Path) -> N
     assert seen == [200, 200]
 
 
-def test_access_log_lines_are_uvicorns(live_server: Any, tree: Path) -> None:
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(record.getMessage())
-
-    handler = Collect()
-    access = logging.getLogger("uvicorn.access")
-    access.addHandler(handler)
+def test_access_log_lines_are_uvicorns(live_server: Any, tree: Path, log_lines: Any) -> None:
+    lines = log_lines("uvicorn.access")
     payload = _request(b"/static/small.txt?v=1") + _request(b"/static/small.txt", method=b"HEAD") + _close()
-    try:
-        logs = []
-        for protocol in ("httptools", HttpToolsProtocol):
-            with live_server(_app(tree), http=protocol, log_config=None, log_level="info") as url:
-                _exchange(url, payload)
-                lines.clear()
-                _exchange(url, payload)
-            logs.append([re.sub(r":\d+ - ", ":* - ", line) for line in lines])
-    finally:
-        access.removeHandler(handler)
+    logs = []
+    for protocol in ("httptools", HttpToolsProtocol):
+        with live_server(_app(tree), http=protocol, log_config=None, log_level="info") as url:
+            _exchange(url, payload)
+            lines.clear()
+            _exchange(url, payload)
+        logs.append([re.sub(r":\d+ - ", ":* - ", line) for line in lines])
     assert logs[0] == logs[1]
     assert logs[0][0] == '127.0.0.1:* - "GET /static/small.txt?v=1 HTTP/1.1" 200'
 
 
-def test_cache_answers_are_logged_and_counted_like_the_others(live_server: Any, tree: Path) -> None:
+def test_cache_answers_are_logged_and_counted_like_the_others(live_server: Any, tree: Path,
+                                                             access_records: list[str]) -> None:
     """The first request goes through ASGI (a miss), the second is answered from the cache: the
     flashstatic.access lines and the traffic counters cannot tell them apart."""
     from flashstatic.server.accounting import TRAFFIC
 
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(record.getMessage())
-
-    access = logging.getLogger("flashstatic.access")
-    handler, level = Collect(), access.level
-    access.addHandler(handler)
-    access.setLevel(logging.INFO)
     request = _request(b"/static/page.html?v=1", b"Referer: http://example.test/", b"User-Agent: probe/1",
                        b"Connection: close")
-    try:
-        with live_server(_app(tree), http=HttpToolsProtocol) as url:
-            before = TRAFFIC.as_dict()
-            written: list[int] = []
-            original = cached.encode_response
-            cached.encode_response = lambda response, *a, **k: written.append(1) or original(response, *a, **k)
-            try:
-                for payload in (request, request, _close(b"/static/page.html")):
-                    _exchange(url, payload)
-            finally:
-                cached.encode_response = original
-            after = TRAFFIC.as_dict()
-    finally:
-        access.removeHandler(handler)
-        access.setLevel(level)
+    with live_server(_app(tree), http=HttpToolsProtocol) as url:
+        before = TRAFFIC.as_dict()
+        written: list[int] = []
+        original = cached.encode_response
+        cached.encode_response = lambda response, *a, **k: written.append(1) or original(response, *a, **k)
+        try:
+            for payload in (request, request, _close(b"/static/page.html")):
+                _exchange(url, payload)
+        finally:
+            cached.encode_response = original
+        after = TRAFFIC.as_dict()
     assert len(written) == 2  # the second and third were answered from the cache
     size = len("<h1>caf\u00e9</h1>".encode())
     assert after["responses"] - before["responses"] == 3
     assert after["body_bytes"] - before["body_bytes"] == 3 * size
-    masked = [re.sub(r"\[[^\]]*\]", "[time]", line) for line in lines]
+    masked = [re.sub(r"\[[^\]]*\]", "[time]", line) for line in access_records]
     expected = f'127.0.0.1 - - [time] "GET /static/page.html?v=1 HTTP/1.1" 200 {size} "http://example.test/" "probe/1"'
     assert masked[:2] == [expected, expected]
     assert masked[2].startswith('127.0.0.1 - - [time] "GET /static/page.html HTTP/1.1" 200')

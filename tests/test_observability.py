@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import re
-import shutil
 import signal
 import ssl
 import subprocess
@@ -161,18 +159,6 @@ def test_start_up_summary(tree: Path, cli) -> None:
     assert any("disk: mt" in line for line in server.stderr)
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    directory = tmp_path_factory.mktemp("tls")
-    key, cert = directory / "key.pem", directory / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
-    return key, cert
-
-
 def test_tls_summary_says_why_zero_copy_is_off(tree: Path, cli, certificate) -> None:
     key, cert = certificate
     server = cli(str(tree), "--ssl-keyfile", str(key), "--ssl-certfile", str(cert), "--metrics-path", "/_m")
@@ -198,23 +184,6 @@ def test_serve_refuses_half_a_certificate(tree: Path) -> None:
 
 
 # -- the access log in-process, for any app on flashstatic's protocols ---------------------------
-
-@pytest.fixture
-def access_records() -> Iterator[list[str]]:
-    records: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record.getMessage())
-
-    access = logging.getLogger("flashstatic.access")
-    handler, level = Collect(), access.level
-    access.addHandler(handler)
-    access.setLevel(logging.INFO)
-    yield records
-    access.removeHandler(handler)
-    access.setLevel(level)
-
 
 def _wait(test: Callable[[], object], timeout: float = 10) -> object:
     deadline = time.monotonic() + timeout

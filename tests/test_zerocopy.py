@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import socket
 import ssl
-import subprocess
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -145,18 +143,6 @@ def test_file_truncated_during_transfer_cuts_the_connection(protocol, loop, file
     app = FlashStatic(directory=files, sendfile_chunk=256 * 1024)
     with live_server(app, http=protocol, loop=loop) as url, httpx.Client(timeout=30) as client:
         assert_truncation_cuts_the_response(client, url + "/big.bin", files / "big.bin")
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    directory = tmp_path_factory.mktemp("tls")
-    key, cert = directory / "key.pem", directory / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
-    return key, cert
 
 
 def test_tls_falls_back_to_body_messages(files: Path, live_server, certificate, monkeypatch) -> None:
