@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -59,18 +60,25 @@ def gunicorn(app: str, *, worker_class: str = "sync", threads: int = 1, env: dic
                "--workers", "1", "--worker-class", worker_class, "--threads", str(threads),
                "--log-level", "warning", *extra, app]
     process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": path, **(env or {})},
-                               pass_fds=(sock.fileno(),), cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr)
+                               pass_fds=(sock.fileno(),), cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr,
+                               start_new_session=True)
     try:
         wait_until_serving(url, process)
         yield url
     finally:
-        process.terminate()
+        # The whole session: under strace the master is strace's child, not ours.
+        _signal_session(process, signal.SIGTERM)
         try:
-            process.wait(10)
+            process.wait(15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal_session(process, signal.SIGKILL)
             process.wait()
         sock.close()
+
+
+def _signal_session(process: subprocess.Popen[bytes], number: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, number)
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
