@@ -111,3 +111,28 @@ def wsgiref_server(app: Any) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+@contextlib.contextmanager
+def uvicorn_process(app: str, *, cwd: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """uvicorn in a subprocess on a socket bound here (``--fd``), for apps that need their own
+    process (a Django project configures itself once per process)."""
+    sock = bound_socket()
+    sock.listen(128)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    path = os.pathsep.join([str(WORKTREE), str(cwd), os.environ.get("PYTHONPATH", "")])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--fd", str(sock.fileno()), "--log-level", "warning", app],
+        env={**os.environ, "PYTHONPATH": path, **(env or {})}, pass_fds=(sock.fileno(),), cwd=cwd,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until_serving(url, process)
+        yield url
+    finally:
+        _signal_session(process, signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            _signal_session(process, signal.SIGKILL)
+            process.wait()
+        sock.close()
