@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
@@ -62,7 +62,23 @@ def raw_path(environ: Environ) -> bytes | None:
 
 
 def native_headers(headers: Iterable[Header]) -> list[tuple[str, str]]:
-    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+    """PEP 3333's native strings. The hot path hands over the same header sequence for every
+    request a plan answers, so conversions are remembered by that object's identity (the
+    entry keeps the object alive; the memo holds it too, so its id cannot be reused)."""
+    key = id(headers)
+    known = _NATIVE.get(key)
+    if known is not None and known[0] is headers:
+        return list(known[1])
+    native = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+    if isinstance(headers, tuple):  # a list is built per request: nothing to reuse
+        if len(_NATIVE) >= _NATIVE_MAX:
+            _NATIVE.clear()
+        _NATIVE[key] = (headers, tuple(native))
+    return native
+
+
+_NATIVE: dict[int, tuple[Sequence[Header], tuple[tuple[str, str], ...]]] = {}
+_NATIVE_MAX = 4096
 
 
 class FlashStaticWSGI:
