@@ -1,12 +1,13 @@
-"""flashstatic: static files for ASGI apps, served the way the Flash web server did."""
+"""flashstatic: static files for ASGI and WSGI apps, served the way the Flash web server did."""
 
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["FlashStatic", "__version__"]
+__all__ = ["FlashStatic", "FlashStaticWSGI", "__version__"]
 
 if TYPE_CHECKING:
     from .asgi import FlashStatic
+    from .wsgi import FlashStaticWSGI
 
 
 def __getattr__(name: str) -> Any:
@@ -16,4 +17,8 @@ def __getattr__(name: str) -> Any:
         from .asgi import FlashStatic
 
         return FlashStatic
+    if name == "FlashStaticWSGI":
+        from .wsgi import FlashStaticWSGI
+
+        return FlashStaticWSGI
     raise AttributeError(f"module 'flashstatic' has no attribute {name!r}")

@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
 
 from .amped.pool import HelperFailed, PoolBusy
 from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, OpenFile, make_strategy
@@ -25,8 +24,9 @@ from .cache.bodies import BodyCache
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer, PathnameCache
 from .cache.responses import CachedResponse, cached_response
-from .config import AddHeadersFunction, ImmutableTest, build_options
+from .config import AddHeadersFunction, ImmutableTest, static_options
 from .http.paths import PathRejected
+from .http.redirects import relative_redirect
 from .http.respond import (
     FileSlice,
     ResponsePlan,
@@ -96,18 +96,7 @@ def route_path(scope: Scope) -> str:
 
 
 def redirect_location(scope: Scope, kind: str) -> str:
-    """A relative Location, so it is right however many prefixes and proxies sit above us."""
-    if kind == "directory":
-        target = "./"
-    else:
-        raw_path = scope.get("raw_path")
-        if raw_path:
-            last = raw_path.rsplit(b"/", 1)[-1].decode("latin-1")
-        else:
-            last = quote(scope["path"].rsplit("/", 1)[-1], safe="")
-        target = f"./{last}/"
-    query = scope.get("query_string", b"")
-    return f"{target}?{query.decode('latin-1')}" if query else target
+    return relative_redirect(kind, scope.get("raw_path"), scope["path"], scope.get("query_string", b""))
 
 
 class FlashStatic:
@@ -152,34 +141,16 @@ class FlashStatic:
         if isinstance(app, (str, os.PathLike)):
             raise TypeError("FlashStatic's first argument is the ASGI app to wrap; "
                             "pass the directory as directory=...")
-        if directory is not None and root is not None:
-            raise TypeError("pass directory (Starlette's name) or root (WhiteNoise's), not both")
         self.app = app
-        self.options = build_options(
-            directory=directory if directory is not None else root,
-            prefix=prefix,
-            packages=packages,
-            html=html,
-            check_dir=check_dir,
-            follow_symlink=follow_symlink,
-            index_file=index_file,
-            redirect_index=redirect_index,
-            immutable_file_test=immutable_file_test,
-            autorefresh=autorefresh,
-            revalidate_interval=revalidate_interval,
-            allow_dotfiles=allow_dotfiles,
-            max_age=max_age,
-            mimetypes=dict(mimetypes or {}),
-            charset=charset,
-            add_headers_function=add_headers_function,
-            allow_all_origins=allow_all_origins,
-            pathname_cache_size=pathname_cache_size,
-            small_file_max=small_file_max,
-            small_file_cache_bytes=small_file_cache_bytes,
-            chunk_size=chunk_size,
-            sendfile_chunk=sendfile_chunk,
-            max_ranges=max_ranges,
-        )
+        self.options = static_options(
+            directory, prefix, root=root, packages=packages, html=html, check_dir=check_dir,
+            follow_symlink=follow_symlink, allow_dotfiles=allow_dotfiles, max_age=max_age,
+            index_file=index_file, redirect_index=redirect_index, mimetypes=mimetypes, charset=charset,
+            add_headers_function=add_headers_function, allow_all_origins=allow_all_origins,
+            immutable_file_test=immutable_file_test, autorefresh=autorefresh,
+            revalidate_interval=revalidate_interval, pathname_cache_size=pathname_cache_size,
+            small_file_max=small_file_max, small_file_cache_bytes=small_file_cache_bytes,
+            chunk_size=chunk_size, sendfile_chunk=sendfile_chunk, max_ranges=max_ranges)
         self.disk: DiskStrategy = make_strategy(
             architecture, helper_backend=helper_backend, min_helpers=min_helpers, max_helpers=max_helpers,
             helper_queue=helper_queue, helper_timeout=helper_timeout, page_in_size=page_in_size,

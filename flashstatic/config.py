@@ -155,3 +155,61 @@ def build_options(
         scan_once=autorefresh is False,
         **settings,  # type: ignore[arg-type]
     )
+
+
+def static_options(
+    directory: str | os.PathLike[str] | None = None,
+    prefix: str | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    packages: Sequence[str | tuple[str, str]] | None = None,
+    html: bool = False,
+    check_dir: bool = True,
+    follow_symlink: bool = False,
+    allow_dotfiles: bool = False,
+    max_age: int | None = 60,
+    index_file: bool | str | None = None,
+    redirect_index: bool | None = None,
+    mimetypes: Mapping[str, str] | None = None,
+    charset: str = "utf-8",
+    add_headers_function: AddHeadersFunction | None = None,
+    allow_all_origins: bool = False,
+    immutable_file_test: ImmutableTest | str | None = None,
+    autorefresh: bool | None = None,
+    revalidate_interval: float = 1.0,
+    pathname_cache_size: int = 10_000,
+    small_file_max: int = 64 * 1024,
+    small_file_cache_bytes: int = 32 * 1024 * 1024,
+    chunk_size: int = 64 * 1024,
+    sendfile_chunk: int = 1024 * 1024,
+    max_ranges: int = 32,
+) -> Options:
+    """The arguments every adapter (ASGI and WSGI) takes about what to serve and how: one
+    signature, so the two accept the same names with the same defaults."""
+    if directory is not None and root is not None:
+        raise TypeError("pass directory (Starlette's name) or root (WhiteNoise's), not both")
+    return build_options(
+        directory=directory if directory is not None else root,
+        prefix=prefix,
+        packages=packages,
+        html=html,
+        check_dir=check_dir,
+        follow_symlink=follow_symlink,
+        index_file=index_file,
+        redirect_index=redirect_index,
+        immutable_file_test=immutable_file_test,
+        autorefresh=autorefresh,
+        revalidate_interval=revalidate_interval,
+        allow_dotfiles=allow_dotfiles,
+        max_age=max_age,
+        mimetypes=dict(mimetypes or {}),
+        charset=charset,
+        add_headers_function=add_headers_function,
+        allow_all_origins=allow_all_origins,
+        pathname_cache_size=pathname_cache_size,
+        small_file_max=small_file_max,
+        small_file_cache_bytes=small_file_cache_bytes,
+        chunk_size=chunk_size,
+        sendfile_chunk=sendfile_chunk,
+        max_ranges=max_ranges,
+    )

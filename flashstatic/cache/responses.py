@@ -55,7 +55,7 @@ def cached_response(
         return None
     _count_hits(pathnames)
     bodies.counters.hits += 1
-    return plan.status, plan.headers, _assemble(plan, body)
+    return plan.status, plan.headers, assemble_body(plan, body)
 
 
 # Distinct requests remembered per entry; more are planned each time (a client cannot grow
@@ -81,7 +81,7 @@ def _count_hits(pathnames: PathnameCache) -> None:
     pathnames.header_counters.hits += 1
 
 
-def _assemble(plan: ResponsePlan, body: bytes) -> bytes:
+def assemble_body(plan: ResponsePlan, body: bytes) -> bytes:
     """The plan's body with its file slices cut from the cached bytes."""
     parts = plan.body
     if len(parts) == 1 and isinstance(parts[0], FileSlice):

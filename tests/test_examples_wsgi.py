@@ -1,0 +1,60 @@
+"""The Flask and Django examples, run for real: a static file and a dynamic page from each."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from wsgi_servers import WORKTREE, gunicorn, uvicorn_process
+
+EXAMPLES = WORKTREE / "examples"
+
+
+def test_flask_under_gunicorn() -> None:
+    pytest.importorskip("flask")
+    here = EXAMPLES / "flask_gunicorn"
+    with gunicorn("app:app", worker_class="gthread", threads=2, extra=["--chdir", str(here)]) as url:
+        page = httpx.get(url + "/", timeout=20)
+        css = httpx.get(url + "/static/style.css", timeout=20)
+        missing = httpx.get(url + "/static/nope.css", timeout=20)
+    assert page.status_code == 200 and "Hello from Flask" in page.text
+    assert css.status_code == 200 and css.content == (here / "static" / "style.css").read_bytes()
+    assert css.headers["content-type"] == "text/css; charset=utf-8"
+    assert "etag" in css.headers
+    assert missing.status_code == 404  # Flask's 404 page: the path is not a file
+
+
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("django")
+    root = tmp_path_factory.mktemp("django") / "collected"
+    done = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=EXAMPLES / "django_site",
+                          env={**os.environ, "DJANGO_STATIC_ROOT": str(root)}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+@pytest.mark.parametrize("interface", ["wsgi", "asgi"])
+def test_django_collected_static(interface: str, collected: Path) -> None:
+    here = EXAMPLES / "django_site"
+    env = {"DJANGO_STATIC_ROOT": str(collected)}
+    if interface == "wsgi":
+        server = gunicorn("site_config.wsgi", worker_class="gthread", threads=2, env=env, extra=["--chdir", str(here)])
+    else:
+        server = uvicorn_process("site_config.asgi:application", cwd=here, env=env)
+    with server as url, httpx.Client(timeout=20) as client:
+        page = client.get(url + "/")
+        hashed_url = re.search(r'href="([^"]+)"', page.text).group(1)
+        hashed = client.get(url + hashed_url)
+        plain = client.get(url + "/static/css/app.css")
+    assert page.status_code == 200 and "Hello from Django" in page.text
+    assert re.fullmatch(r"/static/css/app\.[0-9a-f]{12}\.css", hashed_url)
+    assert hashed.status_code == 200 and hashed.content == (here / "assets" / "css" / "app.css").read_bytes()
+    assert hashed.headers["cache-control"] == "max-age=31536000, public, immutable"
+    assert plain.status_code == 200 and plain.headers["cache-control"] == "max-age=60, public"

@@ -1,0 +1,57 @@
+"""Under gunicorn, whole files and single ranges leave through sendfile(2), counted by strace.
+
+gunicorn sendfiles a ``wsgi.file_wrapper`` body from the descriptor's current offset for
+Content-Length bytes; FlashStaticWSGI hands it a file positioned at the slice start. The
+syscall log shows which bytes went that way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from wsgi_servers import gunicorn
+
+SIZE = 5 * 1024 * 1024
+SENDFILE = re.compile(r"sendfile\(\d+, \d+, \[(\d+)\][^)]*\) += (\d+)")
+
+pytestmark = pytest.mark.skipif(shutil.which("strace") is None,
+                                reason="strace is not installed (.ci/run installs it)")
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread"])
+def test_whole_files_and_single_ranges_go_through_sendfile(worker_class: str, tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    root.mkdir()
+    content = os.urandom(SIZE)
+    (root / "big.bin").write_bytes(content)
+    log = tmp_path / "strace.log"
+    env = {"FLASHSTATIC_TEST_ROOT": str(root)}
+    strace = ["strace", "-f", "-qq", "-e", "trace=sendfile", "-o", str(log)]
+    with gunicorn("wsgi_app:app", worker_class=worker_class, threads=2, env=env, prefix_command=strace) as url:
+        whole = httpx.get(url + "/big.bin", timeout=30)
+        part = httpx.get(url + "/big.bin", headers={"range": "bytes=1000-2000999"}, timeout=30)
+    assert whole.content == content
+    assert part.status_code == 206 and part.content == content[1000:2001000]
+
+    calls = [(int(offset), int(sent)) for offset, sent in SENDFILE.findall(log.read_text())]
+    assert sum(sent for _, sent in calls) == SIZE + 2_000_000, calls
+    # Each response started at its slice's first byte, and the range stopped at its last.
+    assert (0, min(SIZE, calls[0][1])) == calls[0]
+    assert any(offset == 1000 for offset, _ in calls), calls
+
+
+def test_strace_runs_this_python() -> None:
+    """The check above is only meaningful if strace can trace at all here (ptrace allowed)."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    import subprocess
+
+    done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=sendfile", sys.executable, "-c", "pass"],
+                          capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr
