@@ -52,7 +52,7 @@ def middleware(root: Path) -> Server:
 def serve(root: Path, workers: int = 1, cpus: str = "0") -> Server:
     port = free_port()
     command = [sys.executable, "-m", "flashstatic", "serve", str(root / "static"), "--prefix", "/static",
-               "--port", str(port), "--log-level", "warning", "--workers", str(workers)]
+               "--port", str(port), "--log-level", "warning", "--workers", str(workers), "--no-access-log"]
     return Server(f"flashstatic serve ({workers} worker{'s' if workers > 1 else ''})", command, port, cpus=cpus)
 
 
