@@ -23,7 +23,7 @@ from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, OpenFile, 
 from .cache.bodies import BodyCache
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer, PathnameCache
-from .cache.responses import CachedResponse, cached_response
+from .cache.responses import CachedResponse, answered_again, cached_entry, cached_response
 from .config import AddHeadersFunction, ImmutableTest, static_options
 from .http.paths import PathRejected
 from .http.redirects import relative_redirect
@@ -261,6 +261,18 @@ class FlashStatic:
         if response is not None and response[2]:
             self.transmissions["memory"] += 1
         return response
+
+    def cached_entry(self, path: str) -> FileEntry | None:
+        return cached_entry(self.pathnames, path)
+
+    def answered_again(self, path: str, entry: FileEntry, *, body: bool) -> bool:
+        """For a caller that kept a response answer_from_cache() gave from ``entry``: whether
+        it is still right for the same request (and then counted as that answer was)."""
+        if not answered_again(self.pathnames, self.bodies, path, entry, body=body):
+            return False
+        if body:
+            self.transmissions["memory"] += 1
+        return True
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         # Two attempts: a file that changed between translation and open is translated afresh.

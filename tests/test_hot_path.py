@@ -11,7 +11,9 @@ from __future__ import annotations
 import gzip
 import re
 import socket
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,20 +78,26 @@ def _masked(reply: bytes) -> bytes:
 @pytest.fixture
 def servers(live_server: Any, tree: Path) -> Iterator[tuple[str, str, list[int]]]:
     """(stock uvicorn URL, our protocol's URL, a list that grows by one per cache answer)."""
-    written: list[int] = []
-    original = cached.encode_response
-
-    def counting(response: Any, *args: Any, **kwargs: Any) -> bytes:
-        written.append(response[0])
-        return original(response, *args, **kwargs)
-
     with live_server(_app(tree), http="httptools") as stock, \
-            live_server(_app(tree), http=HttpToolsProtocol) as ours:
-        cached.encode_response = counting
-        try:
-            yield stock, ours, written
-        finally:
-            cached.encode_response = original
+            live_server(_app(tree), http=HttpToolsProtocol) as ours, counting_cache_answers() as written:
+        yield stock, ours, written
+
+
+@contextmanager
+def counting_cache_answers() -> Iterator[list[int]]:
+    """The statuses of the responses our protocol writes from the cache (repeats included)."""
+    written: list[int] = []
+    original = cached.CachedAnswersMixin.send_hit
+
+    def counting(self: Any, hit: cached.AnsweredHit, wire: bytes) -> None:
+        written.append(hit.status)
+        original(self, hit, wire)
+
+    cached.CachedAnswersMixin.send_hit = counting  # type: ignore[method-assign]
+    try:
+        yield written
+    finally:
+        cached.CachedAnswersMixin.send_hit = original  # type: ignore[method-assign]
 
 
 def _same(servers: tuple[str, str, list[int]], payload: bytes) -> bytes:
@@ -235,14 +243,9 @@ def test_cache_answers_are_logged_and_counted_like_the_others(live_server: Any, 
                        b"Connection: close")
     with live_server(_app(tree), http=HttpToolsProtocol) as url:
         before = TRAFFIC.as_dict()
-        written: list[int] = []
-        original = cached.encode_response
-        cached.encode_response = lambda response, *a, **k: written.append(1) or original(response, *a, **k)
-        try:
+        with counting_cache_answers() as written:
             for payload in (request, request, _close(b"/static/page.html")):
                 _exchange(url, payload)
-        finally:
-            cached.encode_response = original
         after = TRAFFIC.as_dict()
     assert len(written) == 2  # the second and third were answered from the cache
     size = len("<h1>caf\u00e9</h1>".encode())
@@ -252,3 +255,170 @@ def test_cache_answers_are_logged_and_counted_like_the_others(live_server: Any, 
     expected = f'127.0.0.1 - - [time] "GET /static/page.html?v=1 HTTP/1.1" 200 {size} "http://example.test/" "probe/1"'
     assert masked[:2] == [expected, expected]
     assert masked[2].startswith('127.0.0.1 - - [time] "GET /static/page.html HTTP/1.1" 200')
+
+
+# Requests repeated byte for byte on a keep-alive connection (flashstatic/server/repeats.py).
+
+class _Connection:
+    """One keep-alive connection, one request at a time, each response read whole."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        self.buffer = b""
+
+    def ask(self, request: bytes) -> bytes:
+        self.sock.sendall(request)
+        while b"\r\n\r\n" not in self.buffer:
+            self._read()
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        match = re.search(rb"(?im)^content-length: (\d+)\r?$", head)
+        size = int(match.group(1)) if match and not request.startswith(b"HEAD") else 0
+        while len(self.buffer) < size:
+            self._read()
+        body, self.buffer = self.buffer[:size], self.buffer[size:]
+        return head + b"\r\n\r\n" + body
+
+    def closed_by_server(self) -> bool:
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    def _read(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed by the server")
+        self.buffer += chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@contextmanager
+def counting_repeats() -> Iterator[list[bool]]:
+    """Whether each repeated read was answered again without parsing it."""
+    from flashstatic.server import repeats
+
+    results: list[bool] = []
+    original = repeats.RepeatedRequestsMixin._answer_again
+
+    def counting(self: Any, repeat: Any) -> bool:
+        results.append(original(self, repeat))
+        return results[-1]
+
+    repeats.RepeatedRequestsMixin._answer_again = counting  # type: ignore[method-assign]
+    try:
+        yield results
+    finally:
+        repeats.RepeatedRequestsMixin._answer_again = original  # type: ignore[method-assign]
+
+
+REPEATED = [
+    _request(b"/static/small.txt", b"User-Agent: repeat/1", b"Accept: */*"),
+    _request(b"/static/app.js", b"Accept-Encoding: gzip"),
+    _request(b"/static/small.txt", method=b"HEAD"),
+    _request(b"/static/small.txt", b"Range: bytes=10-19"),
+    _request(b"/static/small.txt?v=3"),
+]
+
+
+@pytest.mark.parametrize("request_bytes", REPEATED, ids=["plain", "gzip", "head", "range", "query"])
+def test_a_repeated_request_gets_uvicorns_bytes_again(live_server: Any, tree: Path, request_bytes: bytes) -> None:
+    replies: dict[str, list[bytes]] = {}
+    with counting_repeats() as repeated:
+        for name, protocol in (("stock", "httptools"), ("ours", HttpToolsProtocol)):
+            with live_server(_app(tree), http=protocol) as url:
+                connection = _Connection(url)
+                replies[name] = [_masked(connection.ask(request_bytes)) for _ in range(6)]
+                connection.close()
+    assert replies["ours"] == replies["stock"]
+    assert len(set(replies["ours"])) == 1
+    # The first read is parsed and remembered, the second answered by the cache alone (the
+    # first may have been a miss), every later one repeated.
+    assert repeated[-4:] == [True] * 4
+
+
+def test_a_repeat_is_not_given_after_the_file_changed(live_server: Any, tree: Path) -> None:
+    request = _request(b"/static/small.txt")
+    with live_server(_app(tree, revalidate_interval=0.5), http=HttpToolsProtocol) as url, \
+            counting_repeats() as repeated:
+        connection = _Connection(url)
+        for _ in range(10):
+            assert connection.ask(request).endswith(b"0123456789" * 100)
+            if any(repeated):
+                break
+        assert any(repeated)
+        (tree / "small.txt").write_bytes(b"changed")
+        time.sleep(0.6)
+        repeated.clear()
+        # After the interval the full path serves the stale entry while a helper checks the
+        # disk (stale-while-revalidate); once the change is seen, never the old bytes again.
+        replies = [connection.ask(request) for _ in range(3)]
+        while not replies[-1].endswith(b"changed") and len(replies) < 200:
+            time.sleep(0.01)
+            replies.append(connection.ask(request))
+        first_new = len(replies) - 1
+        replies += [connection.ask(request) for _ in range(6)]
+        connection.close()
+    assert all(reply.endswith(b"changed") for reply in replies[first_new:])
+    # One look per request (the old request stays remembered): none gave the old response.
+    assert len(repeated) == len(replies)
+    assert not any(repeated[:first_new]) and any(repeated[first_new:])
+
+
+def test_repeats_renew_the_date(live_server: Any, tree: Path) -> None:
+    request = _request(b"/static/small.txt")
+    with live_server(_app(tree, revalidate_interval=60), http=HttpToolsProtocol) as url, \
+            counting_repeats() as repeated:
+        connection = _Connection(url)
+        connection.ask(request)  # a miss, through ASGI
+        connection.ask(request)  # a cache answer, remembered
+        dates = []
+        for _ in range(3):
+            reply = connection.ask(request)
+            dates.append(re.search(rb"(?im)^date: ([^\r]*)\r$", reply).group(1))  # type: ignore[union-attr]
+            time.sleep(1.1)
+        connection.close()
+    assert repeated == [True] * 3
+    assert len(set(dates)) == 3
+
+
+def test_repeats_keep_a_connection_alive_and_an_idle_one_still_times_out(live_server: Any, tree: Path) -> None:
+    request = _request(b"/static/small.txt")
+    app = _app(tree, revalidate_interval=60)
+    with live_server(app, http=HttpToolsProtocol, timeout_keep_alive=1) as url, counting_repeats() as repeated:
+        connection = _Connection(url)
+        start = time.monotonic()
+        # Well past the 1 s timeout, never idle for 1 s: only repeats after the first two, so
+        # only the timer armed for the second response, which must not close the connection.
+        while time.monotonic() - start < 2.5:
+            time.sleep(0.25)
+            assert connection.ask(request).endswith(b"0123456789" * 100)
+        idle_from = time.monotonic()
+        assert len(repeated) >= 6 and all(repeated)
+        connection.sock.settimeout(3)
+        assert connection.closed_by_server()
+        assert 0.9 < time.monotonic() - idle_from < 2.0
+        connection.close()
+
+
+def test_a_request_split_across_reads_or_pipelined_is_not_a_repeat(servers: Any) -> None:
+    """Only a read holding exactly one whole request is remembered or repeated."""
+    stock, ours, written = servers
+    request = _request(b"/static/small.txt")
+    with counting_repeats() as repeated:
+        for url in (stock, ours):
+            connection = _Connection(url)
+            connection.ask(request)
+            connection.sock.sendall(request[:10])
+            time.sleep(0.05)
+            split = connection.ask(request[10:])
+            both = connection.ask(request + request) + connection.ask(b"")
+            connection.close()
+            if url == ours:
+                ours_replies = [_masked(split), _masked(both)]
+            else:
+                stock_replies = [_masked(split), _masked(both)]
+    assert ours_replies == stock_replies
+    assert not any(repeated)

@@ -76,6 +76,25 @@ def _plan_without_range(entry: FileEntry, request: FileRequest, max_ranges: int)
     return plan
 
 
+def cached_entry(pathnames: PathnameCache, path: str) -> FileEntry | None:
+    """The fresh entry that answers ``path`` now, if any (not counted)."""
+    entry, stale = pathnames.lookup(path, time.monotonic(), count=False)
+    return entry if isinstance(entry, FileEntry) and not stale else None
+
+
+def answered_again(pathnames: PathnameCache, bodies: BodyCache, path: str, entry: FileEntry, *, body: bool) -> bool:
+    """Whether ``entry`` is still the fresh answer for ``path``, so that a response
+    cached_response() made from it for the same request is right again; counted as a hit
+    when it is. A changed file gets a new entry on revalidation, so identity is enough."""
+    answer, stale = pathnames.lookup(path, time.monotonic(), count=False)
+    if answer is not entry or stale:
+        return False
+    _count_hits(pathnames)
+    if body:
+        bodies.counters.hits += 1
+    return True
+
+
 def _count_hits(pathnames: PathnameCache) -> None:
     pathnames.counters.hits += 1
     pathnames.header_counters.hits += 1

@@ -15,7 +15,7 @@ import logging
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httptools
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -27,11 +27,30 @@ from ..http.headers import Header
 from .accesslog import ACCESS_LOGGER, log_response
 from .accounting import TRAFFIC
 
+if TYPE_CHECKING:
+    from ..asgi import FlashStatic
+
 Answerer = Callable[[str, str, list[tuple[bytes, bytes]]], "CachedResponse | None"]
+
+
+class AnsweredHit(NamedTuple):
+    """A request answered from the caches, with what its log lines and a repeat need."""
+
+    path: str  # below root_path, percent-decoded
+    method: str
+    raw_path: bytes
+    query: bytes
+    http_version: str
+    headers: list[Header]
+    status: int
+    sent: int  # body bytes
+    tail: bytes  # the response after uvicorn's default headers
+    keep_alive: bool
 
 
 @dataclass(frozen=True)
 class CacheShortcut:
+    static: FlashStatic
     answer: Answerer
     # uvicorn's proxy-headers middleware sits in front: it only rewrites the client address and
     # scheme, which no file response depends on, but the access log shows the rewritten address.
@@ -48,7 +67,7 @@ def find_cache_shortcut(app: Any) -> CacheShortcut | None:
     while isinstance(app, ProxyHeadersMiddleware):
         app, proxied = app.app, True
     if isinstance(app, FlashStatic):
-        return CacheShortcut(app.answer_from_cache, proxied)
+        return CacheShortcut(app, app.answer_from_cache, proxied)
     return None
 
 
@@ -81,6 +100,7 @@ class CachedAnswersMixin:
         # With a concurrency limit uvicorn may answer 503 instead: its own way decides.
         self._shortcut = find_cache_shortcut(self.app) if self.limit_concurrency is None else None
         self._answered = False  # the request being parsed was answered from the cache
+        self.last_hit: AnsweredHit | None = None
         # uvicorn decides once per connection whether to log; so do we, level included, for
         # its log and for ours (accesslog.py).
         self._log_answers = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
@@ -143,23 +163,29 @@ class CachedAnswersMixin:
             return False
         http_version = parser.get_http_version()
         keep_alive = http_version != "1.0" and parser.should_keep_alive()
-        if logging_access:
-            log_access(self.access_logger, self.client, method_name, self.root_path + path, query,
-                       http_version, response[0])
         head = method_name == "HEAD"
-        self.transport.write(encode_response(response, self.server_state.default_headers,
-                                             keep_alive=keep_alive, head=head))
-        sent = 0 if head else len(response[2])
-        TRAFFIC.responses += 1
-        TRAFFIC.body_bytes += sent
-        if self._log_combined:
-            log_response({"client": self.client, "method": method_name, "http_version": http_version,
-                          "raw_path": self.root_path.encode("ascii") + raw_path, "query_string": query,
-                          "headers": self.headers}, response[0], sent)
-        if not keep_alive:
-            self.transport.close()
+        hit = AnsweredHit(path, method_name, raw_path, query, http_version, self.headers, response[0],
+                          0 if head else len(response[2]), response_tail(response, keep_alive=keep_alive, head=head),
+                          keep_alive)
+        self.last_hit = hit
+        self.send_hit(hit, STATUS_LINE[hit.status] + default_block(self.server_state.default_headers) + hit.tail)
         self.on_response_complete()
         return True
+
+    def send_hit(self, hit: AnsweredHit, wire: bytes) -> None:
+        """Write an answered hit (``wire``, its whole response), log it and count it."""
+        if self._log_answers:
+            log_access(self.access_logger, self.client, hit.method, self.root_path + hit.path, hit.query,
+                       hit.http_version, hit.status)
+        self.transport.write(wire)
+        TRAFFIC.responses += 1
+        TRAFFIC.body_bytes += hit.sent
+        if self._log_combined:
+            log_response({"client": self.client, "method": hit.method, "http_version": hit.http_version,
+                          "raw_path": self.root_path.encode("ascii") + hit.raw_path, "query_string": hit.query,
+                          "headers": hit.headers}, hit.status, hit.sent)
+        if not hit.keep_alive:
+            self.transport.close()
 
 
 def _forwarded(headers: list[Header]) -> bool:
@@ -168,8 +194,14 @@ def _forwarded(headers: list[Header]) -> bool:
 
 def encode_response(response: CachedResponse, default_headers: list[Header], *, keep_alive: bool,
                     head: bool) -> bytes:
-    status, headers, body = response
-    content = [STATUS_LINE[status], _default_block(default_headers), _header_block(headers)]
+    return (STATUS_LINE[response[0]] + default_block(default_headers)
+            + response_tail(response, keep_alive=keep_alive, head=head))
+
+
+def response_tail(response: CachedResponse, *, keep_alive: bool, head: bool) -> bytes:
+    """The response after uvicorn's default headers, which change every second (Date)."""
+    _, headers, body = response
+    content = [_header_block(headers)]
     if not keep_alive:
         content.append(b"connection: close\r\n")
     content.append(b"\r\n")
@@ -191,7 +223,8 @@ def log_access(logger: logging.Logger, client: tuple[str, int] | None, method: s
 _last_defaults: tuple[list[Header] | None, bytes] = (None, b"")
 
 
-def _default_block(headers: list[Header]) -> bytes:
+def default_block(headers: list[Header]) -> bytes:
+    """uvicorn's default headers (Date, Server), encoded once per list."""
     global _last_defaults
     seen, block = _last_defaults
     if seen is not headers:

@@ -7,7 +7,8 @@ Under TLS the extensions are not offered (sendfile would bypass the encryption) 
 back to ordinary body messages. The httptools protocol also bounds the request head
 (headlimit.py), which stock uvicorn leaves unbounded with httptools, and, when uvicorn runs
 a FlashStatic app directly, answers its cache hits as soon as their headers are parsed,
-before any ASGI scope exists (cached.py).
+before any ASGI scope exists (cached.py), and a request repeated byte for byte without
+parsing it again (repeats.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .accounting import account_unfinished
 from .cached import CachedAnswersMixin
 from .cycle import PATHSEND, ZEROCOPYSEND, H11Cycle, H11ZeroCopyCycle, HttpToolsCycle, HttpToolsZeroCopyCycle
 from .headlimit import HeadLimitMixin
+from .repeats import RepeatedRequestsMixin
 
 _EXTENSIONS = (ZEROCOPYSEND, PATHSEND)
 
@@ -57,8 +59,9 @@ def origin_form(scope: dict[str, Any]) -> None:
     scope["path"] = root_path + unquote(path.decode("ascii"))
 
 
-class HttpToolsProtocol(HeadLimitMixin, CachedAnswersMixin, httptools_impl.HttpToolsProtocol):
-    # The order matters: a head over the limit is refused before the cache may answer it.
+class HttpToolsProtocol(RepeatedRequestsMixin, HeadLimitMixin, CachedAnswersMixin, httptools_impl.HttpToolsProtocol):
+    # The order matters: a head over the limit is refused before the cache may answer it, and
+    # a repeated request is only recognised once the head limit and the cache passed it.
     def _start_asgi_task(self, cycle: httptools_impl.RequestResponseCycle, app: Any) -> None:
         _offer_zero_copy(cycle, HttpToolsZeroCopyCycle, HttpToolsCycle, self.transport)
         super()._start_asgi_task(cycle, app)

@@ -1,0 +1,172 @@
+"""Requests repeated byte for byte, answered without parsing them again.
+
+A browser or a load generator asks the same questions over and over: on one keep-alive
+connection each read is one whole request, and its bytes are the same as last time
+(method, target, Host, User-Agent, Accept-Encoding, validators). When such a read was
+answered from the caches (cached.py), the next identical read gets the same response again,
+as long as the cache entry that answered it is still the fresh answer for its path: the
+response is a pure function of the request's bytes and that entry (plans of requests
+without a Range are, and so is a Range without If-Range). Only uvicorn's Date line is
+renewed, once a second.
+
+What this skips per request: the parser's callbacks, uvicorn's per-request state and its
+keep-alive timer, re-armed per response by uvicorn; here a timer armed once checks on expiry
+whether the connection was used since (``timeout_keep_alive_handler``).
+
+Nothing else is skipped: counters, both access logs and uvicorn's request count are kept as
+for any other cache answer, and a read that is not exactly one whole request, arrives while
+anything is in flight, or names an entry that changed takes the ordinary way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
+from .cached import AnsweredHit, default_block
+
+if TYPE_CHECKING:
+    from ..asgi import FlashStatic
+    from ..cache.entry import FileEntry
+
+# Bounds on what is kept per app: a client inventing header values cannot grow it further,
+# only make it start over.
+MAX_REQUEST_BYTES = 4096
+MAX_REPEATS = 1024
+MAX_REPEAT_BYTES = 16 * 1024 * 1024
+
+
+class Repeat:
+    __slots__ = ("hit", "entry", "defaults", "wire")
+
+    def __init__(self, hit: AnsweredHit, entry: FileEntry) -> None:
+        self.hit = hit
+        self.entry = entry
+        self.defaults: list[tuple[bytes, bytes]] | None = None
+        self.wire = b""
+
+    def wire_for(self, defaults: list[tuple[bytes, bytes]]) -> bytes:
+        """The whole response under uvicorn's current default headers (a new list each second)."""
+        if defaults is not self.defaults:
+            self.wire = STATUS_LINE[self.hit.status] + default_block(defaults) + self.hit.tail
+            self.defaults = defaults
+        return self.wire
+
+
+class RepeatCache:
+    def __init__(self) -> None:
+        self._repeats: dict[bytes, Repeat] = {}
+        self._bytes = 0
+
+    def get(self, request: bytes) -> Repeat | None:
+        return self._repeats.get(request)
+
+    def remember(self, request: bytes, hit: AnsweredHit, entry: FileEntry) -> None:
+        size = len(request) + 2 * len(hit.tail)  # the tail, and the wire made from it
+        if len(self._repeats) >= MAX_REPEATS or self._bytes + size > MAX_REPEAT_BYTES:
+            self._repeats.clear()
+            self._bytes = 0
+        self._repeats[request] = Repeat(hit, entry)
+        self._bytes += size
+
+
+_caches: weakref.WeakKeyDictionary[FlashStatic, RepeatCache] = weakref.WeakKeyDictionary()
+
+
+def repeat_cache_for(static: FlashStatic) -> RepeatCache:
+    """One per app, shared by its connections."""
+    cache = _caches.get(static)
+    if cache is None:
+        cache = _caches[static] = RepeatCache()
+    return cache
+
+
+def repeatable(request: bytes, hit: AnsweredHit) -> bool:
+    if len(request) > MAX_REQUEST_BYTES or not hit.keep_alive:
+        return False
+    # An If-Range date is judged against the clock (is Last-Modified strong yet?).
+    return not any(name == b"if-range" for name, _ in hit.headers)
+
+
+class RepeatedRequestsMixin:
+    """Mixed into the httptools protocol above CachedAnswersMixin (and the head limit)."""
+
+    # uvicorn's HttpToolsProtocol and CachedAnswersMixin state this relies on.
+    _shortcut: Any
+    last_hit: AnsweredHit | None
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    flow: Any
+    cycle: Any
+    pipeline: Any
+    server_state: Any
+    timeout_keep_alive: float
+    timeout_keep_alive_task: asyncio.TimerHandle | None
+    send_hit: Any
+    _refused: bool  # HeadLimitMixin's: the connection is being closed for an oversized head
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._repeats = repeat_cache_for(self._shortcut.static) if self._shortcut is not None else None
+        self._between_messages = True  # the parser holds no part of a request
+        self._messages_begun = 0  # in the read being parsed
+        self._repeated_at = float("-inf")
+
+    def data_received(self, data: bytes) -> None:
+        repeats = self._repeats
+        if repeats is None:
+            super().data_received(data)  # type: ignore[misc]
+            return
+        repeat = repeats.get(data)
+        if repeat is not None and self._idle() and self._answer_again(repeat):
+            return
+        whole = self._between_messages
+        self._messages_begun = 0
+        self.last_hit = None
+        super().data_received(data)  # type: ignore[misc]
+        hit = self.last_hit
+        if (hit is not None and whole and self._messages_begun == 1 and self._between_messages
+                and repeatable(data, hit) and not self.transport.is_closing()):
+            entry = self._shortcut.static.cached_entry(hit.path)
+            if entry is not None:
+                repeats.remember(data, hit, entry)
+
+    def on_message_begin(self) -> None:
+        self._between_messages = False
+        self._messages_begun += 1
+        super().on_message_begin()  # type: ignore[misc]
+
+    def on_message_complete(self) -> None:
+        self._between_messages = True
+        super().on_message_complete()  # type: ignore[misc]
+
+    def _idle(self) -> bool:
+        """Nothing in flight: no response going out, none queued, no request half read."""
+        cycle = self.cycle
+        return (self._between_messages and not self._refused and (cycle is None or cycle.response_complete) and not self.pipeline
+                and not self.flow.write_paused and not self.transport.is_closing())
+
+    def _answer_again(self, repeat: Repeat) -> bool:
+        hit = repeat.hit
+        if not self._shortcut.static.answered_again(hit.path, repeat.entry, body=hit.sent > 0):
+            return False
+        self.send_hit(hit, repeat.wire_for(self.server_state.default_headers))
+        # What uvicorn's on_response_complete does, but the keep-alive timer: one armed timer
+        # is checked when it fires instead of being replaced for every response.
+        self.server_state.total_requests += 1
+        self._repeated_at = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
+                                                                self.timeout_keep_alive_handler)
+        return True
+
+    def timeout_keep_alive_handler(self) -> None:
+        idle = self.loop.time() - self._repeated_at
+        if idle < self.timeout_keep_alive:
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive - idle,
+                                                                self.timeout_keep_alive_handler)
+            return
+        super().timeout_keep_alive_handler()  # type: ignore[misc]
