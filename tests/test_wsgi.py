@@ -12,6 +12,8 @@ import gzip
 import json
 import random
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from support import raw_request, write_tree
 from wsgi_servers import gunicorn, without_file_wrapper, wsgiref_server
 
 from flashstatic import FlashStatic, FlashStaticWSGI
+from flashstatic.cache import lru
 
 BIG = random.Random(5).randbytes(1024 * 1024)  # above small_file_max: served from the file
 CSS = b"body { color: red; }\n" * 40
@@ -223,38 +226,98 @@ def test_paths_it_does_not_serve_reach_the_app(tree: Path) -> None:
     assert _call(alone, "/static/../secret.txt")[0] == "400 Bad Request"
 
 
-def test_threads_share_the_caches(tree: Path) -> None:
-    """gthread workers: many threads, a pathname cache smaller than the tree and entries that
-    go stale at once, so lookups, stores, evictions and revalidations interleave."""
+# Twelve small files and a 404 page (for four missing paths): far more than the caches hold.
+THREAD_FILES = {f"/f{n}.txt": f"file {n}\n".encode() * (n + 1) for n in range(12)}
+NOT_FOUND_PAGE = b"<h1>not here</h1>"
+
+
+class _SwitchingDict(OrderedDict):  # type: ignore[type-arg]
+    """The LRU's map, giving up the GIL after each step: another thread runs between get and
+    move_to_end, or between put's pop, insert and evictions, as a real thread switch may at any
+    of them but seldom does. Under the adapter's lock the other threads wait, so it changes nothing."""
+
+    def get(self, key: object, default: object = None) -> object:
+        value = super().get(key, default)
+        time.sleep(0)  # releases the GIL: a waiting thread runs now
+        return value
+
+    def pop(self, key: object, *default: object) -> object:
+        value = super().pop(key, *default)
+        time.sleep(0)
+        return value
+
+    def __setitem__(self, key: object, value: object) -> None:
+        super().__setitem__(key, value)
+        time.sleep(0)
+
+    def popitem(self, last: bool = True) -> tuple[object, object]:
+        item = super().popitem(last)
+        time.sleep(0)
+        return item
+
+
+THREADS, REQUESTS, BODY_BUDGET = 8, 200, 200
+
+
+def _shared_app(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FlashStaticWSGI, dict[str, tuple[str, bytes]]]:
+    """An adapter whose caches hold about three of the files (so nearly every request stores
+    and evicts) and whose entries go stale at once (so threads revalidate), with the expected
+    answer for each path."""
+    write_tree(root, {name[1:]: body for name, body in THREAD_FILES.items()})
+    (root / "404.html").write_bytes(NOT_FOUND_PAGE)
+    monkeypatch.setattr(lru, "OrderedDict", _SwitchingDict)
+    app = FlashStaticWSGI(directory=root, html=True, pathname_cache_size=3, revalidate_interval=0.001,
+                          small_file_cache_bytes=BODY_BUDGET)
+    expected = {**{path: ("200 OK", body) for path, body in THREAD_FILES.items()},
+                **{f"/missing{n}.txt": ("404 Not Found", NOT_FOUND_PAGE) for n in range(4)}}
+    return app, expected
+
+
+def _from_many_threads(app: FlashStaticWSGI, expected: dict[str, tuple[str, bytes]]) -> None:
+    """THREADS threads each make REQUESTS requests in-process, as a gthread worker's threads
+    would; any wrong answer or exception fails the test."""
+    import sys
     import threading
 
-    app = FlashStaticWSGI(directory=tree, pathname_cache_size=3, revalidate_interval=0.001,
-                          small_file_cache_bytes=2048)
-    files = {"/hello.txt": b"hello, world\n", "/style.css": CSS, "/docs/page.html": b"<p>page</p>",
-             "/empty.txt": b"", "/app.3f2a9c1d7b4e.js": b"console.log('hashed');\n"}
     failures: list[BaseException] = []
 
     def client(seed: int) -> None:
         order = random.Random(seed)
         try:
-            for _ in range(300):
-                path = order.choice(list(files))
+            for _ in range(REQUESTS):
+                path = order.choice(list(expected))
                 status, _, body = _call(app, path)
-                assert (status, body) == ("200 OK", files[path])
+                assert (status, body) == expected[path], (path, status, body)
         except BaseException as exc:  # noqa: BLE001 - reported below
             failures.append(exc)
 
-    import sys
-
-    threads = [threading.Thread(target=client, args=(seed,)) for seed in range(8)]
+    workers = [threading.Thread(target=client, args=(seed,)) for seed in range(THREADS)]
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show up
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
     finally:
         sys.setswitchinterval(interval)
     assert not failures, failures[:3]
-    assert app.stats()["pathname"]["revalidations"] > 0
+    stats = app.stats()
+    assert stats["pathname"]["revalidations"] > 0
+    assert stats["bodies"]["bytes"] <= BODY_BUDGET and stats["pathname"]["entries"] <= 3
+    # Each request looks its path up once, hit or miss.
+    assert stats["pathname"]["hits"] + stats["pathname"]["misses"] == THREADS * REQUESTS, stats["pathname"]
+
+
+def test_threads_share_the_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gthread workers share one adapter, and its caches are LRU maps whose operations take
+    several steps. Without the adapter's lock two threads interleave inside them: a key evicted
+    between get and move_to_end raises KeyError, and two puts of one key count its weight twice
+    until the eviction loop pops from an empty map (KeyError) and the byte budget is overrun.
+    Each lookup, store and small-body get or put fails this test when unlocked alone; the
+    forgets after a file changed mid-request are not exercised (no file changes here)."""
+    app, expected = _shared_app(tmp_path, monkeypatch)
+    _from_many_threads(app, expected)
+    # Every request also looks its (small) body up exactly once.
+    bodies = app.stats()["bodies"]
+    assert bodies["hits"] + bodies["misses"] == THREADS * REQUESTS, bodies
