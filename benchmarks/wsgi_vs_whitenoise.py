@@ -1,13 +1,17 @@
 """WSGI: gunicorn + FlashStaticWSGI against gunicorn + WhiteNoise, same workers, same run.
 
 gunicorn (one gthread worker, --threads 4 by default) is pinned to core 0 and wrk to core 1.
-Each repeat starts both servers in turn (the order alternates between repeats) and runs every
-case on each: whole files of 1 KiB, 10 KiB, 1 MiB and 100 MiB, a single range of the 1 MiB
-file, a precompressed file asked for with Accept-Encoding (.gz and .br siblings present), and
-304s (If-None-Match with the ETag each server gave). Prints req/s and MiB/s per repeat, then
-medians and the ratio flashstatic / WhiteNoise.
+Each repeat starts both servers afresh, in turn (the order alternates between repeats), and
+runs every case on each: whole files of 1 KiB, 10 KiB, 1 MiB and 100 MiB, a single range of
+the 1 MiB file, a precompressed file asked for with Accept-Encoding (.gz and .br siblings
+present), and 304s (If-None-Match with the ETag each server gave). The case order is shuffled
+per repeat (the same order for both servers, from --seed, printed), so no case always follows
+the 100 MiB one or always runs on a server that has already served the others. Prints req/s
+and MiB/s per repeat, then medians, the ratio flashstatic / WhiteNoise of the medians and the
+ratio within each repeat.
 
-    python -m benchmarks.wsgi_vs_whitenoise [--duration 4] [--repeats 3] [--threads 4]
+    python -m benchmarks.wsgi_vs_whitenoise [--duration 4] [--repeats 3] [--threads 4] [--seed 1]
+        [--cases 304 "1 KiB"]   # only the cases whose names contain one of these (any case)
 """
 
 from __future__ import annotations
@@ -92,40 +96,71 @@ def check_status(port: int, path: str, headers: dict[str, str]) -> int:
         return error.code
 
 
+Case = tuple[str, str, dict[str, str]]
+Results = dict[tuple[str, str], list[tuple[float, float]]]
+
+
+def selected_cases(patterns: list[str] | None) -> list[Case]:
+    """The cases whose names contain one of ``patterns`` (case-insensitive); all without any."""
+    if not patterns:
+        return list(CASES)
+    chosen = [case for case in CASES if any(p.lower() in case[0].lower() for p in patterns)]
+    if not chosen:
+        raise SystemExit(f"no case matches {patterns}; the cases: {[case[0] for case in CASES]}")
+    return chosen
+
+
+def run_repeat(repeat: int, cases: list[Case], root: Path, args: argparse.Namespace, results: Results) -> None:
+    """Both servers, each started afresh, on the repeat's shuffled case order."""
+    order = random.Random(f"{args.seed}/{repeat}").sample(cases, len(cases))
+    print(f"repeat {repeat + 1} case order: {', '.join(case for case, _, _ in order)}", flush=True)
+    apps = list(APPS) if repeat % 2 == 0 else list(reversed(APPS))
+    for name in apps:
+        with gunicorn(name, root, args.threads) as server:
+            for case, path, headers in order:
+                sent = {key: value.format(etag=etag(server.port, path)) for key, value in headers.items()}
+                status = check_status(server.port, path, sent)
+                run_wrk(server.port, path, sent, args.connections, 1)  # warm caches
+                measured = run_wrk(server.port, path, sent, args.connections, args.duration)
+                results.setdefault((case, name), []).append(measured)
+                print(f"repeat {repeat + 1} | {name} | {case} | {status} | "
+                      f"{measured[0]:.0f} req/s | {measured[1]:.1f} MiB/s", flush=True)
+
+
+def print_summary(cases: list[Case], results: Results) -> None:
+    print("\n| case | flashstatic req/s | WhiteNoise req/s | flashstatic MiB/s | WhiteNoise MiB/s "
+          "| ratio (req/s) | ratio per repeat |")
+    print("|---|---|---|---|---|---|---|")
+    for case, _, _ in cases:
+        ours_runs, theirs_runs = results[(case, "flashstatic")], results[(case, "WhiteNoise")]
+        ours = [statistics.median(v) for v in zip(*ours_runs)]
+        theirs = [statistics.median(v) for v in zip(*theirs_runs)]
+        # Paired by repeat: both servers ran the case in the same repeat, under the same order.
+        paired = " ".join(f"{a[0] / b[0]:.2f}" for a, b in zip(ours_runs, theirs_runs))
+        print(f"| {case} | {ours[0]:.0f} | {theirs[0]:.0f} | {ours[1]:.1f} | {theirs[1]:.1f} | "
+              f"{ours[0] / theirs[0]:.2f} | {paired} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4, help="gunicorn gthread threads (both servers)")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--seed", default="1", help="seeds the case order of every repeat")
+    parser.add_argument("--cases", nargs="+", metavar="NAME", help="run only cases whose names contain one of these")
     args = parser.parse_args()
+    cases = selected_cases(args.cases)
 
-    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    results: Results = {}
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         make_tree(root)
         print(f"gunicorn -w 1 -k gthread --threads {args.threads} on core 0; "
-              f"wrk -t1 -c{args.connections} -d{args.duration}s on core 1\n")
+              f"wrk -t1 -c{args.connections} -d{args.duration}s on core 1; seed {args.seed}\n")
         for repeat in range(args.repeats):
-            order = list(APPS) if repeat % 2 == 0 else list(reversed(APPS))
-            for name in order:
-                with gunicorn(name, root, args.threads) as server:
-                    for case, path, headers in CASES:
-                        sent = {key: value.format(etag=etag(server.port, path)) for key, value in headers.items()}
-                        status = check_status(server.port, path, sent)
-                        run_wrk(server.port, path, sent, args.connections, 1)  # warm caches
-                        measured = run_wrk(server.port, path, sent, args.connections, args.duration)
-                        results.setdefault((case, name), []).append(measured)
-                        print(f"repeat {repeat + 1} | {name} | {case} | {status} | "
-                              f"{measured[0]:.0f} req/s | {measured[1]:.1f} MiB/s", flush=True)
-
-    print("\n| case | flashstatic req/s | WhiteNoise req/s | flashstatic MiB/s | WhiteNoise MiB/s | ratio (req/s) |")
-    print("|---|---|---|---|---|---|")
-    for case, _, _ in CASES:
-        ours = [statistics.median(v) for v in zip(*results[(case, "flashstatic")])]
-        theirs = [statistics.median(v) for v in zip(*results[(case, "WhiteNoise")])]
-        print(f"| {case} | {ours[0]:.0f} | {theirs[0]:.0f} | {ours[1]:.1f} | {theirs[1]:.1f} | "
-              f"{ours[0] / theirs[0]:.2f} |")
+            run_repeat(repeat, cases, root, args, results)
+    print_summary(cases, results)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from flashstatic import FlashStaticWSGI
 
 
 def dynamic(environ, start_response):
-    body = f"dynamic {environ['PATH_INFO']}".encode()
+    # The path's bytes (PEP 3333 hands them over as latin-1), comparable with an ASGI app's.
+    body = b"dynamic " + environ["PATH_INFO"].encode("latin-1")
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 
