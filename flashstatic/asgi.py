@@ -16,15 +16,16 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from .amped.pool import HelperFailed, PoolBusy
 from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, OpenFile, make_strategy
 from .cache.bodies import BodyCache
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer, PathnameCache
-from .cache.responses import CachedResponse, answered_again, cached_entry, cached_response
+from .cache.responses import CachedResponse, answered_again, cached_entry, cached_file_plan, cached_response
 from .config import AddHeadersFunction, ImmutableTest, static_options
+from .http.headers import Header
 from .http.paths import PathRejected
 from .http.redirects import relative_redirect
 from .http.respond import (
@@ -47,6 +48,14 @@ logger = logging.getLogger("flashstatic")
 
 
 
+class FileAnswer(NamedTuple):
+    status: int
+    headers: Sequence[Header]
+    file: ResponseFile
+    start: int
+    stop: int  # exclusive
+
+
 class ResponseFile:
     """A file open for one response, reached through the disk strategy. Failures once the
     headers are out cut the response short (BodyUnavailable)."""
@@ -65,6 +74,9 @@ class ResponseFile:
             raise BodyUnavailable(f"{exc} shrank during the response") from exc
         except (HelperFailed, PoolBusy, OSError) as exc:
             raise BodyUnavailable(f"reading {self._file.facts.path} failed: {exc!r}") from exc
+
+    def resident_now(self, offset: int, count: int) -> bool:
+        return self._disk.resident_now(self._file, offset, count)
 
     async def make_resident(self, offset: int, count: int) -> None:
         try:
@@ -261,6 +273,24 @@ class FlashStatic:
         if response is not None and response[2]:
             self.transmissions["memory"] += 1
         return response
+
+    def file_answer(self, path: str, method: str, headers: list[tuple[bytes, bytes]]) -> FileAnswer | None:
+        """For a caller that sends files itself (the uvicorn protocol of ``flashstatic serve``):
+        a response whose body is one slice of a file too large for the body cache, from a fresh
+        entry and a file kept open, so that nothing waits. None otherwise; the caller closes
+        the answer's file."""
+        found = cached_file_plan(self.pathnames, path, method, headers, max_ranges=self.options.max_ranges)
+        if found is None:
+            return None
+        plan, part = found
+        facts = plan.source.facts  # type: ignore[union-attr]
+        if self.bodies.cacheable(facts):
+            return None  # the body cache's way: answer_from_cache() once it holds the bytes
+        kept = self.disk.kept_open(facts)
+        if kept is None:
+            return None
+        self.transmissions["direct"] += 1
+        return FileAnswer(plan.status, plan.headers, ResponseFile(self.disk, kept), part.start, part.stop)
 
     def cached_entry(self, path: str) -> FileEntry | None:
         return cached_entry(self.pathnames, path)

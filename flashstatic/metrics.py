@@ -197,8 +197,9 @@ def _disk_families(disk: Mapping[str, Any]) -> list[Family]:
 
 def _transmission_families(transmissions: Mapping[str, int], traffic: Mapping[str, int]) -> list[Family]:
     responses = Family("flashstatic_file_responses_total", "counter",
-                       "File bodies flashstatic sent, by how: from memory, zerocopysend, pathsend or body messages.")
-    for way in ("memory", "zerocopysend", "pathsend", "body"):
+                       "File bodies flashstatic sent, by how: from memory, zerocopysend, pathsend or body "
+                       "messages, or direct (sendfile by flashstatic's protocol).")
+    for way in ("memory", "zerocopysend", "pathsend", "body", "direct"):
         responses.add(transmissions.get(way, 0), transmission=way)
     return [
         responses,

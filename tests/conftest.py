@@ -66,6 +66,8 @@ def blocking_detector(request: pytest.FixtureRequest) -> Iterator[None]:
         # the middleware's AMPED make_resident before each zerocopysend message).
         bb.functions["os.sendfile"].can_block_functions.append(
             ("flashstatic/server/sendfile.py", {"sendfile_resident"}))
+        # The protocol's own file responses: each window after resident_now() said yes.
+        bb.functions["os.sendfile"].can_block_functions.append(("flashstatic/server/direct.py", {"send_now"}))
         extra = _watch_disk_calls(bb)
         try:
             yield

@@ -9,8 +9,10 @@ running the same FlashStatic app over the same tree, and compares what comes bac
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +24,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from support import write_tree
+from support import read_responses, write_tree
 
 from flashstatic import FlashStatic
 from flashstatic.server import HttpToolsProtocol
@@ -55,10 +57,10 @@ def _exchange(url: str, payload: bytes) -> bytes:
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
         sock.sendall(payload)
-        reply = b""
-        while chunk := sock.recv(65536):
+        reply = bytearray()
+        while chunk := sock.recv(1 << 20):
             reply += chunk
-    return reply
+    return bytes(reply)
 
 
 def _request(target: bytes, *headers: bytes, method: bytes = b"GET", version: bytes = b"1.1") -> bytes:
@@ -422,3 +424,128 @@ def test_a_request_split_across_reads_or_pipelined_is_not_a_repeat(servers: Any)
                 stock_replies = [_masked(split), _masked(both)]
     assert ours_replies == stock_replies
     assert not any(repeated)
+
+
+# Large files kept open, sent by the protocol with sendfile (flashstatic/server/direct.py).
+
+BIG = bytes(range(256)) * 1024  # the tree's big.bin: over the small-body cache's limit
+
+
+def _direct_count(app: FlashStatic) -> int:
+    return app.stats()["transmissions"].get("direct", 0)
+
+
+def test_a_large_file_kept_open_is_sent_directly_with_uvicorns_head(live_server: Any, tree: Path) -> None:
+    payload = b"".join([
+        _request(b"/static/big.bin"),
+        _request(b"/static/big.bin", b"Range: bytes=1000-70000"),
+        _request(b"/static/small.txt"),
+        _request(b"/dynamic"),
+        _request(b"/static/big.bin", b"Range: bytes=0-9,20-29"),  # multipart: the ASGI way
+        _request(b"/static/big.bin", b"If-Range: \"other\"", b"Range: bytes=5-9"),
+        _close(b"/static/big.bin"),
+    ])
+    replies = {}
+    ours = _app(tree)
+    with live_server(_app(tree), http="httptools") as stock_url, live_server(ours, http=HttpToolsProtocol) as url:
+        for name, address in (("stock", stock_url), ("ours", url)):
+            _exchange(address, _close(b"/static/big.bin"))  # opened (and kept) by the first request
+            replies[name] = _exchange(address, payload)
+    assert _masked(replies["ours"]) == _masked(replies["stock"])
+    statuses = [int(code) for code in re.findall(rb"HTTP/1.1 (\d{3})", replies["ours"])]
+    assert statuses == [200, 206, 200, 200, 206, 200, 200]
+    assert replies["ours"].count(BIG) == 3 and BIG[1000:70001] in replies["ours"]
+    # The first two; the rest were pipelined behind /dynamic, which uvicorn queues them behind.
+    assert _direct_count(ours) == 2
+
+
+def test_direct_responses_keep_pipelined_requests_in_order(live_server: Any, tree: Path) -> None:
+    """A client slower than the file: the rest goes out from a task while the requests
+    pipelined behind it wait their turn, as behind any response."""
+    app = _app(tree)
+    with live_server(app, http=HttpToolsProtocol) as url:
+        _exchange(url, _close(b"/static/big.bin"))
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)  # the server must wait
+            sock.sendall(_request(b"/static/big.bin") * 3 + _request(b"/dynamic") + _request(b"/static/small.txt")
+                         + _close(b"/static/big.bin"))
+            time.sleep(0.2)
+            responses = read_responses(sock, 6)
+    assert [status for status, _, _ in responses] == [200] * 6
+    bodies = [body for _, _, body in responses]
+    assert bodies == [BIG, BIG, BIG, b"dynamic /dynamic", b"0123456789" * 100, BIG]
+    assert _direct_count(app) >= 1
+
+
+def test_a_client_gone_mid_file_ends_one_response_and_nothing_leaks(live_server: Any, tree: Path) -> None:
+    (tree / "large.bin").write_bytes(os.urandom(16 * 1024 * 1024))
+    app = _app(tree)
+    with live_server(app, http=HttpToolsProtocol) as url:
+        _exchange(url, _close(b"/static/large.bin"))
+        before = len(os.listdir("/proc/self/fd"))
+        parts = urlsplit(url)
+        for _ in range(100):
+            with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset
+                sock.sendall(_request(b"/static/large.bin"))
+                sock.recv(1000)
+        deadline = time.monotonic() + 5
+        while len(os.listdir("/proc/self/fd")) > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(os.listdir("/proc/self/fd")) <= before
+        assert _exchange(url, _close(b"/static/large.bin")).endswith((tree / "large.bin").read_bytes()[-1000:])
+    assert _direct_count(app) >= 100
+
+
+def test_a_cold_window_is_paged_in_by_a_helper_first(live_server: Any, tree: Path) -> None:
+    path = tree / "large.bin"
+    data = os.urandom(8 * 1024 * 1024)
+    path.write_bytes(data)
+    app = _app(tree)
+    with live_server(app, http=HttpToolsProtocol) as url:
+        _exchange(url, _close(b"/static/large.bin"))
+        before = app.stats()["disk"]["helper_reads"]
+        with open(path, "rb") as file:
+            os.fsync(file.fileno())
+            os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        assert _exchange(url, _close(b"/static/large.bin")).endswith(data)
+    assert _direct_count(app) == 1
+    assert app.stats()["disk"]["helper_reads"] > before
+
+
+def test_a_file_shrinking_under_a_direct_response_cuts_it(live_server: Any, tree: Path) -> None:
+    path = tree / "large.bin"
+    path.write_bytes(os.urandom(32 * 1024 * 1024))
+    app = _app(tree)
+    with live_server(app, http=HttpToolsProtocol) as url:
+        _exchange(url, _close(b"/static/large.bin"))
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.sendall(_request(b"/static/large.bin"))
+            reply = bytearray(sock.recv(65536))
+            os.truncate(path, 1024 * 1024)
+            while chunk := sock.recv(1 << 20):
+                reply += chunk
+        assert len(reply) < 32 * 1024 * 1024  # cut short, never padded: the connection closed
+        assert _exchange(url, _close(b"/static/small.txt")).endswith(b"0123456789" * 100)
+    assert _direct_count(app) == 1
+
+
+def test_direct_responses_are_logged_and_counted(live_server: Any, tree: Path, access_records: list[str]) -> None:
+    from flashstatic.server.accounting import TRAFFIC
+
+    app = _app(tree)
+    with live_server(app, http=HttpToolsProtocol) as url:
+        _exchange(url, _close(b"/static/big.bin"))
+        access_records.clear()
+        before = TRAFFIC.as_dict()
+        _exchange(url, _request(b"/static/big.bin?x=1", b"User-Agent: probe/2")
+                  + _close(b"/static/big.bin", ))
+        after = TRAFFIC.as_dict()
+    assert _direct_count(app) == 2
+    assert after["responses"] - before["responses"] == 2
+    assert after["sendfile_bytes"] - before["sendfile_bytes"] == 2 * len(BIG)
+    masked = [re.sub(r"\[[^\]]*\]", "[time]", line) for line in access_records]
+    assert masked[0] == f'127.0.0.1 - - [time] "GET /static/big.bin?x=1 HTTP/1.1" 200 {len(BIG)} "-" "probe/2"'

@@ -39,10 +39,11 @@ class OpenFiles:
         self.hits = 0
         self.misses = 0
 
-    def acquire(self, facts: FileFacts) -> OpenFile | None:
+    def acquire(self, facts: FileFacts, *, count_miss: bool = True) -> OpenFile | None:
         file = self._files.get(facts)
         if file is None:
-            self.misses += 1
+            if count_miss:
+                self.misses += 1
             return None
         if not _unchanged(file):
             # Changed in place since it was opened: forget it; the caller translates afresh.

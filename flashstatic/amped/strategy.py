@@ -50,6 +50,11 @@ class DiskStrategy(Protocol):
         """Exactly ``count`` bytes at ``offset``, or raise FileTruncated."""
     async def make_resident(self, file: OpenFile, offset: int, count: int) -> None:
         """Before the server sendfiles [offset, offset+count) on the loop: bring it into memory."""
+    def kept_open(self, facts: FileFacts) -> OpenFile | None:
+        """The file if it is open already, so that nothing waits; None means call open()."""
+    def resident_now(self, file: OpenFile, offset: int, count: int) -> bool:
+        """Whether the loop may sendfile [offset, offset+count) now, as make_resident would
+        let it, without waiting; False means await make_resident first."""
     def release(self, file: OpenFile) -> None: ...
     def close(self) -> None: ...
     async def aclose(self) -> None: ...
@@ -97,6 +102,15 @@ class _Strategy:
 
     async def _open_fd(self, facts: FileFacts) -> int:
         raise NotImplementedError
+
+    def kept_open(self, facts: FileFacts) -> OpenFile | None:
+        """The file if the open-file cache holds it (no open, so nothing to wait for); the
+        caller releases it. A miss is not counted: the caller goes on to open()."""
+        return self.open_files.acquire(facts, count_miss=False)
+
+    def resident_now(self, file: OpenFile, offset: int, count: int) -> bool:
+        """Whether the loop may send these bytes now: SPED never asks, so always."""
+        return True
 
     async def make_resident(self, file: OpenFile, offset: int, count: int) -> None:
         return None  # SPED: the server's sendfile reads the disk on the loop if it must
@@ -174,6 +188,9 @@ class ThreadedDisk(_Strategy):
     async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
         return await self._run(read_exactly, file, offset, count)
 
+    def resident_now(self, file: OpenFile, offset: int, count: int) -> bool:
+        return False  # MT: every read goes through a thread, cached or not
+
     async def make_resident(self, file: OpenFile, offset: int, count: int) -> None:
         await self._run(page_in, file.fd, offset, count)
 
@@ -226,6 +243,13 @@ class AmpedDisk(_Strategy):
             return await self._read_nowait(file, offset, count)
         await self.make_resident(file, offset, count)
         return _read_resident(file, offset, count)
+
+    def resident_now(self, file: OpenFile, offset: int, count: int) -> bool:
+        if not self._resident(file, offset, count):
+            return False
+        self.resident_reads += 1
+        self._recent.note(file.key, offset, count, self.page_in_size)
+        return True
 
     async def make_resident(self, file: OpenFile, offset: int, count: int) -> None:
         if self._resident(file, offset, count):

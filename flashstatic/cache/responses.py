@@ -7,7 +7,8 @@ protocol of ``flashstatic serve`` writes it to the socket without building an AS
 
 The decision is the pure core's (``plan_file_response``), so the hot path cannot answer
 differently from the full one. Anything else (a stale entry, a large file, a body not cached
-yet) returns None and takes the full path.
+yet) returns None and takes the full path. ``cached_file_plan`` gives a caller that can send a
+file's bytes itself the plan of a large file's response from the same decision.
 """
 
 from __future__ import annotations
@@ -35,16 +36,9 @@ def cached_response(
 ) -> CachedResponse | None:
     # Nothing is counted unless the answer is given here: otherwise the full path looks again
     # and counts what it finds.
-    entry, stale = pathnames.lookup(path, time.monotonic(), count=False)
-    if stale or not isinstance(entry, FileEntry):
+    plan = _fresh_plan(pathnames, path, method, raw_headers, max_ranges)
+    if plan is None:
         return None
-    request = file_request(method, raw_headers)
-    if request.range is None:
-        plan = _plan_without_range(entry, request, max_ranges)
-    else:
-        # The clock only matters to an If-Range date (is Last-Modified a strong validator yet?).
-        now = int(time.time()) if request.if_range is not None else None
-        plan = plan_file_response(request, entry, max_ranges=max_ranges, now=now)
     if not plan.body:
         _count_hits(pathnames)
         return plan.status, plan.headers, b""
@@ -56,6 +50,36 @@ def cached_response(
     _count_hits(pathnames)
     bodies.counters.hits += 1
     return plan.status, plan.headers, assemble_body(plan, body)
+
+
+def cached_file_plan(
+    pathnames: PathnameCache,
+    path: str,
+    method: str,
+    raw_headers: Iterable[tuple[bytes, bytes]],
+    *,
+    max_ranges: int,
+) -> tuple[ResponsePlan, FileSlice] | None:
+    """For a response whose body is one slice of a file (the whole file, or one range), from
+    a fresh entry: its plan and that slice, counted as a hit. None otherwise (not counted)."""
+    plan = _fresh_plan(pathnames, path, method, raw_headers, max_ranges)
+    if plan is None or plan.source is None or len(plan.body) != 1 or not isinstance(plan.body[0], FileSlice):
+        return None
+    _count_hits(pathnames)
+    return plan, plan.body[0]
+
+
+def _fresh_plan(pathnames: PathnameCache, path: str, method: str, raw_headers: Iterable[tuple[bytes, bytes]],
+                max_ranges: int) -> ResponsePlan | None:
+    entry, stale = pathnames.lookup(path, time.monotonic(), count=False)
+    if stale or not isinstance(entry, FileEntry):
+        return None
+    request = file_request(method, raw_headers)
+    if request.range is None:
+        return _plan_without_range(entry, request, max_ranges)
+    # The clock only matters to an If-Range date (is Last-Modified a strong validator yet?).
+    now = int(time.time()) if request.if_range is not None else None
+    return plan_file_response(request, entry, max_ranges=max_ranges, now=now)
 
 
 # Distinct requests remembered per entry; more are planned each time (a client cannot grow

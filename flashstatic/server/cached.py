@@ -6,12 +6,16 @@ which together cost several times the decision itself. The protocol writes inste
 uvicorn's ``RequestResponseCycle.send`` writes for the same two messages: status line,
 uvicorn's default headers, ours, ``connection: close`` when the connection will close, the body
 unless HEAD. tests/test_hot_path.py compares the two byte for byte.
+
+A GET for a file too large for the body cache, kept open and fresh, is answered here too: its
+head is encoded the same way and the body leaves by sendfile (direct.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,11 +28,16 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from ..cache.responses import CachedResponse
 from ..http.headers import Header
+from ..transmit.body import BodyUnavailable
 from .accesslog import ACCESS_LOGGER, log_response
 from .accounting import TRAFFIC
+from .direct import DirectResponse
+from .sendfile import zero_copy_possible
 
 if TYPE_CHECKING:
     from ..asgi import FlashStatic
+
+logger = logging.getLogger("flashstatic")
 
 Answerer = Callable[[str, str, list[tuple[bytes, bytes]]], "CachedResponse | None"]
 
@@ -94,6 +103,8 @@ class CachedAnswersMixin:
     root_path: str
     server_state: Any
     on_response_complete: Callable[[], None]
+    loop: asyncio.AbstractEventLoop
+    tasks: set[asyncio.Task[None]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -101,6 +112,10 @@ class CachedAnswersMixin:
         self._shortcut = find_cache_shortcut(self.app) if self.limit_concurrency is None else None
         self._answered = False  # the request being parsed was answered from the cache
         self.last_hit: AnsweredHit | None = None
+        # Direct file responses (direct.py): a duplicate of the socket, made at the first.
+        self._raw_socket: socket.socket | None = None
+        self._direct_in_flight: DirectResponse | None = None
+        self._lost = False
         # uvicorn decides once per connection whether to log; so do we, level included, for
         # its log and for ours (accesslog.py).
         self._log_answers = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
@@ -159,10 +174,10 @@ class CachedAnswersMixin:
             return False  # the log line shows the forwarded client, which the middleware finds
         method_name = "GET" if method == b"GET" else "HEAD"
         response = self._shortcut.answer(path, method_name, self.headers)
-        if response is None:
-            return False
         http_version = parser.get_http_version()
         keep_alive = http_version != "1.0" and parser.should_keep_alive()
+        if response is None:
+            return method_name == "GET" and self._answer_with_file(path, raw_path, query, http_version, keep_alive)
         head = method_name == "HEAD"
         hit = AnsweredHit(path, method_name, raw_path, query, http_version, self.headers, response[0],
                           0 if head else len(response[2]), response_tail(response, keep_alive=keep_alive, head=head),
@@ -171,6 +186,90 @@ class CachedAnswersMixin:
         self.send_hit(hit, STATUS_LINE[hit.status] + default_block(self.server_state.default_headers) + hit.tail)
         self.on_response_complete()
         return True
+
+    def _answer_with_file(self, path: str, raw_path: bytes, query: bytes, http_version: str,
+                          keep_alive: bool) -> bool:
+        """A large file kept open, sent from here (direct.py); False if it takes the ASGI way."""
+        if self._raw_socket is None and not self._duplicate_socket():
+            return False
+        static = self._shortcut.static  # type: ignore[union-attr]
+        answer = static.file_answer(path, "GET", self.headers)
+        if answer is None:
+            return False
+        head = encode_response((answer.status, answer.headers, b""), self.server_state.default_headers,
+                               keep_alive=keep_alive, head=True)
+        if self._log_answers:
+            log_access(self.access_logger, self.client, "GET", self.root_path + path, query, http_version,
+                       answer.status)
+        response = DirectResponse(answer, head, self._raw_socket, static.options.sendfile_chunk)  # type: ignore[arg-type]
+        log_scope = None
+        if self._log_combined:
+            log_scope = {"client": self.client, "method": "GET", "http_version": http_version,
+                         "raw_path": self.root_path.encode("ascii") + raw_path, "query_string": query,
+                         "headers": self.headers}
+        if not self.transport.get_write_buffer_size():
+            try:
+                complete = response.send_now()
+            except (OSError, BodyUnavailable) as exc:
+                self._direct_done(response, keep_alive, log_scope, exc)
+                return True
+            if complete:
+                self._direct_done(response, keep_alive, log_scope, None)
+                return True
+        # The rest waits for the socket or the disk: uvicorn sees a response in flight.
+        self.cycle = self._direct_in_flight = response
+        task = self.loop.create_task(self._finish_direct(response, keep_alive, log_scope))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return True
+
+    async def _finish_direct(self, response: DirectResponse, keep_alive: bool, log_scope: dict[str, Any] | None) -> None:
+        failure: BaseException | None = None
+        try:
+            await response.send_rest(self.transport, self.flow)
+        except (OSError, BodyUnavailable, asyncio.CancelledError) as exc:
+            failure = exc
+        self._direct_done(response, keep_alive, log_scope, failure)
+        if isinstance(failure, asyncio.CancelledError):
+            raise failure
+
+    def _direct_done(self, response: DirectResponse, keep_alive: bool, log_scope: dict[str, Any] | None,
+                     failure: BaseException | None) -> None:
+        response.close()
+        self._direct_in_flight = None
+        if log_scope is not None:
+            log_response(log_scope, response.answer.status, response.sent)
+        if isinstance(failure, BodyUnavailable):
+            logger.warning("%s", failure)
+        if self._lost:
+            self._close_raw_socket()
+            return
+        if failure is not None or response.disconnected:
+            self.transport.close()  # cut short: the client must not take it for the whole file
+            return
+        if not keep_alive or not response.keep_alive:
+            self.transport.close()
+        self.on_response_complete()
+
+    def _duplicate_socket(self) -> bool:
+        if not zero_copy_possible(self.transport):
+            return False
+        try:
+            self._raw_socket = self.transport.get_extra_info("socket").dup()
+        except OSError:  # out of descriptors: the ASGI way answers 503 or waits
+            return False
+        return True
+
+    def _close_raw_socket(self) -> None:
+        if self._raw_socket is not None:
+            self._raw_socket.close()
+            self._raw_socket = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)  # type: ignore[misc]
+        self._lost = True
+        if self._direct_in_flight is None:
+            self._close_raw_socket()  # else when that response ends
 
     def send_hit(self, hit: AnsweredHit, wire: bytes) -> None:
         """Write an answered hit (``wire``, its whole response), log it and count it."""

@@ -22,7 +22,7 @@ from uvicorn.protocols.http import h11_impl, httptools_impl
 from ..amped import jobs
 from ..amped.residency import cachestat_resident
 from .accounting import AccountingMixin
-from .sendfile import send_bytes, sendfile_resident
+from .sendfile import flush_transport, send_bytes, sendfile_resident
 
 logger = logging.getLogger("flashstatic")
 
@@ -115,7 +115,7 @@ class ZeroCopyMixin:
 
     async def _sendfile(self, fd: int, offset: int, count: int, prefix: bytes, suffix: bytes) -> bool:
         loop = asyncio.get_running_loop()
-        await self._flush_transport()
+        await flush_transport(self.transport, self.flow, lambda: self.disconnected)
         if self.disconnected:
             return False
         try:
@@ -139,24 +139,6 @@ class ZeroCopyMixin:
             return False
         return True
 
-    async def _flush_transport(self) -> None:
-        """Wait until uvicorn's transport has written out everything queued before the file."""
-        transport = self.transport
-        if not transport.get_write_buffer_size():
-            return
-        low, high = _limits(transport)
-        # A high-water mark of 0 makes the transport pause us until its buffer is empty.
-        transport.set_write_buffer_limits(high=0, low=0)
-        try:
-            while transport.get_write_buffer_size() and not self.disconnected and not transport.is_closing():
-                if self.flow.write_paused:
-                    await self.flow.drain()
-                else:
-                    await asyncio.sleep(0)
-        finally:
-            if not transport.is_closing():
-                transport.set_write_buffer_limits(high=high, low=low)
-
     def _abandon(self) -> None:
         self.disconnected = True
         self.transport.close()
@@ -172,11 +154,6 @@ def _may_carry_a_file(start: dict[str, Any]) -> bool:
         if name.lower() == b"content-length":
             return not value.isdigit() or int(value) > _CORK_ABOVE
     return True
-
-
-def _limits(transport: asyncio.Transport) -> tuple[int, int]:
-    low, high = transport.get_write_buffer_limits()
-    return low, high
 
 
 def _open_sized(path: str) -> tuple[int, int]:

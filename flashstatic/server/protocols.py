@@ -23,14 +23,10 @@ from .accounting import account_unfinished
 from .cached import CachedAnswersMixin
 from .cycle import PATHSEND, ZEROCOPYSEND, H11Cycle, H11ZeroCopyCycle, HttpToolsCycle, HttpToolsZeroCopyCycle
 from .headlimit import HeadLimitMixin
+from .sendfile import zero_copy_possible
 from .repeats import RepeatedRequestsMixin
 
 _EXTENSIONS = (ZEROCOPYSEND, PATHSEND)
-
-
-def zero_copy_possible(transport: asyncio.BaseTransport | None) -> bool:
-    return (transport is not None and transport.get_extra_info("sslcontext") is None
-            and transport.get_extra_info("socket") is not None)
 
 
 def _offer_zero_copy(cycle: Any, cycle_class: type, plain_class: type, transport: asyncio.BaseTransport) -> None:

@@ -10,6 +10,13 @@ import asyncio
 import os
 import socket
 from collections.abc import Callable
+from typing import Any
+
+
+def zero_copy_possible(transport: asyncio.BaseTransport | None) -> bool:
+    """Plain TCP: under TLS, sendfile would bypass the encryption."""
+    return (transport is not None and transport.get_extra_info("sslcontext") is None
+            and transport.get_extra_info("socket") is not None)
 
 
 async def writable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
@@ -52,3 +59,22 @@ async def sendfile_resident(loop: asyncio.AbstractEventLoop, sock: socket.socket
         if on_sent is not None:
             on_sent(sent)
     return done
+
+
+async def flush_transport(transport: asyncio.Transport, flow: Any, gone: Callable[[], bool]) -> None:
+    """Wait until the transport has written out what it holds: bytes sent on the raw socket
+    must not overtake them. ``flow`` is uvicorn's FlowControl for the connection."""
+    if not transport.get_write_buffer_size():
+        return
+    low, high = transport.get_write_buffer_limits()
+    # A high-water mark of 0 makes the transport pause us until its buffer is empty.
+    transport.set_write_buffer_limits(high=0, low=0)
+    try:
+        while transport.get_write_buffer_size() and not gone() and not transport.is_closing():
+            if flow.write_paused:
+                await flow.drain()
+            else:
+                await asyncio.sleep(0)
+    finally:
+        if not transport.is_closing():
+            transport.set_write_buffer_limits(high=high, low=low)

@@ -1,0 +1,119 @@
+"""Large files sent by the protocol itself: the head, then sendfile, and no ASGI at all.
+
+A file too large for the body cache, whose entry is fresh and whose descriptor the open-file
+cache holds, needs no decision the caches cannot make (``FlashStatic.file_answer``). Through
+ASGI its response would still cost a scope, a task, the middleware, two or three send()
+coroutines with uvicorn's header checks, a residency check in the middleware and another in
+the cycle: several times the Python an nginx-sized response leaves room for. Here the
+protocol answers it as it answers a cached small file (cached.py), from the parsed request.
+
+Usually the whole response leaves within the parser's callback: the head with MSG_MORE, so
+that it shares packets with the first file bytes (nginx's tcp_nopush), then sendfile window by
+window, each window checked for residency first (AMPED: the loop never waits for the disk).
+When that cannot finish at once (a full socket buffer, pages not in memory, bytes of an
+earlier response still in uvicorn's buffer) a task finishes it. Meanwhile ``DirectResponse``
+stands in for uvicorn's request cycle, so that a pipelined request waits its turn as it would
+behind any other response, and a shutdown lets the response finish.
+
+Bytes go out on a duplicate of the connection's socket, made once per connection: the
+transport's descriptor number may be reused the moment the transport closes, the duplicate's
+cannot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING, Any
+
+from ..transmit.body import BodyUnavailable
+from .accounting import TRAFFIC
+from .sendfile import flush_transport, send_bytes, sendfile_resident
+
+if TYPE_CHECKING:
+    from ..asgi import FileAnswer
+
+logger = logging.getLogger("flashstatic")
+
+
+class _NoWaiter:
+    """uvicorn sets its cycle's message_event when the connection is lost; nobody waits here."""
+
+    def set(self) -> None:
+        pass
+
+
+class DirectResponse:
+    """One direct file response, and uvicorn's view of it as the connection's cycle."""
+
+    message_event = _NoWaiter()
+
+    def __init__(self, answer: FileAnswer, head: bytes, sock: socket.socket, window: int) -> None:
+        self.response_complete = False
+        self.disconnected = False  # set by uvicorn when the connection is lost
+        self.keep_alive = True  # cleared by uvicorn's shutdown(): close once done
+        self.answer = answer
+        self.sock = sock
+        self.window = window
+        self.sent = 0
+        self._head = memoryview(head)
+        self._offset = answer.start
+
+    def send_now(self) -> bool:
+        """Send what can go without waiting; True when the response is complete. Raises
+        OSError when the connection failed, BodyUnavailable when the file shrank."""
+        if self._head:
+            try:
+                self._head = self._head[self.sock.send(self._head, socket.MSG_MORE):]
+            except BlockingIOError:
+                return False
+            if self._head:
+                return False
+        answer, fd = self.answer, self.answer.file.fileno()
+        while self._offset < answer.stop:
+            count = min(self.window, answer.stop - self._offset)
+            if not answer.file.resident_now(self._offset, count):
+                return False
+            try:
+                sent = os.sendfile(self.sock.fileno(), fd, self._offset, count)
+            except BlockingIOError:
+                return False
+            if sent == 0:
+                raise _shrank(answer, self._offset)
+            self._sent(sent)
+        return True
+
+    async def send_rest(self, transport: asyncio.Transport, flow: Any) -> None:
+        """Send the rest, waiting for the socket and the disk (a helper) as needed; raises as
+        send_now() does."""
+        loop = asyncio.get_running_loop()
+        await flush_transport(transport, flow, lambda: self.disconnected)
+        answer = self.answer
+        if self._head:
+            await send_bytes(loop, self.sock, bytes(self._head))
+            self._head = memoryview(b"")
+        while self._offset < answer.stop and not self.disconnected:
+            count = min(self.window, answer.stop - self._offset)
+            if not answer.file.resident_now(self._offset, count):
+                await answer.file.make_resident(self._offset, count)
+            sent = await sendfile_resident(loop, self.sock, answer.file.fileno(), self._offset, count, self._sent)
+            if sent < count:
+                raise _shrank(answer, self._offset)
+
+    def _sent(self, count: int) -> None:
+        self._offset += count
+        self.sent += count
+        TRAFFIC.sendfile_bytes += count
+
+    def close(self) -> None:
+        """Once, however it ended: the file released and the response counted."""
+        self.answer.file.close()
+        self.response_complete = True
+        TRAFFIC.responses += 1
+
+
+def _shrank(answer: FileAnswer, offset: int) -> BodyUnavailable:
+    return BodyUnavailable(f"file ended {answer.stop - offset} bytes early during a response; "
+                           "closing the connection")
