@@ -8,7 +8,9 @@ Same run, one server process each, server pinned to core 0 and wrk to core 1:
 - `flashstatic serve`: its own protocol class, which answers cache hits without ASGI.
 - `nginx`: one worker, sendfile, open_file_cache.
 
-Workloads: a 1 KiB file, a 10 KiB file, a 304 for the 1 KiB file (If-None-Match with the
+Workloads: a 1 KiB file, the same with a different header in every request (benchmarks/
+unique.lua: no request is a byte-for-byte repeat, which `flashstatic serve` answers without
+parsing), a 10 KiB file, a 304 for the 1 KiB file (If-None-Match with the
 server's own ETag), and a SPECweb99-like mix (benchmarks/fileset.py, 10 directories, all in the
 page cache; 1% of its requests are 100-900 KiB files). Then `flashstatic serve --workers N`
 for N = 1..cores, unpinned (wrk shares the cores with the workers).
@@ -32,6 +34,7 @@ from .fileset import FileSet, request_sequence, write_paths
 from .serverproc import Server, cpu_seconds, free_port, nginx, raw_asgi
 
 LUA = str(Path(__file__).with_name("paths.lua"))
+UNIQUE = str(Path(__file__).with_name("unique.lua"))
 
 
 def middleware(root: Path) -> Server:
@@ -57,12 +60,14 @@ def serve(root: Path, workers: int = 1, cpus: str = "0") -> Server:
 
 
 def wrk(port: int, path: str, connections: int, duration: int, *, headers: list[str] = (),
-        paths_file: str | None = None, cpus: str | None = "1") -> float:
+        paths_file: str | None = None, script: str | None = None, cpus: str | None = "1") -> float:
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
     for header in headers:
         command += ["-H", header]
     if paths_file:
         command += ["-s", LUA]
+    elif script:
+        command += ["-s", script]
     command.append(f"http://127.0.0.1:{port}{path}")
     if paths_file:
         command += ["--", paths_file, "1"]
@@ -82,6 +87,7 @@ def etag_of(port: int, path: str) -> str:
 def workloads(paths_file: str) -> dict[str, dict[str, object]]:
     return {
         "1 KiB": {"path": "/static/one.bin"},
+        "1 KiB, no two requests alike": {"path": "/static/one.bin", "script": UNIQUE},
         "10 KiB": {"path": "/static/ten.bin"},
         "304 (1 KiB)": {"path": "/static/one.bin", "etag": True},
         "SPECweb99 mix": {"path": "/", "paths_file": paths_file},
@@ -98,11 +104,13 @@ def measure(server: Server, loads: dict[str, dict[str, object]], connections: in
             path = str(load["path"])
             headers = [f"If-None-Match: {etag_of(server.port, path)}"] if load.get("etag") else []
             paths_file = load.get("paths_file")
+            script = load.get("script")
             # Warm: fills the caches (and for the mix, every file of the sequence once).
-            wrk(server.port, path, connections, 2, headers=headers, paths_file=paths_file, cpus=wrk_cpus)
+            wrk(server.port, path, connections, 2, headers=headers, paths_file=paths_file, script=script,
+                cpus=wrk_cpus)
             cpu_before = cpu_seconds(server.pid)
             rate = wrk(server.port, path, connections, duration, headers=headers, paths_file=paths_file,
-                       cpus=wrk_cpus)
+                       script=script, cpus=wrk_cpus)
             cpu = cpu_seconds(server.pid) - cpu_before
             results[name] = (rate, cpu / (rate * duration) * 1e6)
     return results
@@ -137,8 +145,9 @@ def main() -> None:
                 for name, value in measure(server, loads, args.connections, args.duration).items():
                     rows.setdefault(server.name, {}).setdefault(name, []).append(value)
             raw = raw_asgi(1024)
-            value = measure(raw, {"1 KiB": {"path": "/"}}, args.connections, args.duration)["1 KiB"]
-            rows.setdefault(raw.name, {}).setdefault("1 KiB", []).append(value)
+            raw_loads = {"1 KiB": {"path": "/"}, "1 KiB, no two requests alike": {"path": "/", "script": UNIQUE}}
+            for name, value in measure(raw, raw_loads, args.connections, args.duration).items():
+                rows.setdefault(raw.name, {}).setdefault(name, []).append(value)
             print(f"round {round_number + 1}: " + "; ".join(
                 f"{server}: " + ", ".join(f"{name} {values[-1][0]:,.0f}/s {values[-1][1]:.1f} us" for name, values in results.items())
                 for server, results in rows.items()), file=sys.stderr)
@@ -165,13 +174,16 @@ def main() -> None:
             print(f"| {server} | " + " | ".join(cells) + " |")
 
         ours, mw = "flashstatic serve (1 worker)", "middleware, stock uvicorn"
-        raw_rate, raw_cpu = rate("raw ASGI app", "1 KiB"), cpu("raw ASGI app", "1 KiB")
+        raw = "raw ASGI app"
+
+        def raw_for(name: str) -> str:
+            return name if name in rows[raw] else "1 KiB"
         print("\n| ratio (requests/s; CPU per request in brackets, lower is better) | " + " | ".join(names) + " |")
         print("|---|" + "---|" * len(names))
         print("| flashstatic serve / nginx | " + " | ".join(
             f"{rate(ours, n) / rate('nginx', n):.2f} ({cpu(ours, n) / cpu('nginx', n):.1f}x)" for n in names) + " |")
         print("| middleware / raw ASGI app (1 KiB) | " + " | ".join(
-            f"{rate(mw, n) / raw_rate:.2f} ({cpu(mw, n) / raw_cpu:.1f}x)" for n in names) + " |")
+            f"{rate(mw, n) / rate(raw, raw_for(n)):.2f} ({cpu(mw, n) / cpu(raw, raw_for(n)):.1f}x)" for n in names) + " |")
 
         if not args.no_workers:
             cores = os.cpu_count() or 1

@@ -90,7 +90,9 @@ def test_bodies_ranges_head_and_304(protocol, loop, files: Path, live_server, mo
         before = sum(sendfile_calls)
         assert client.get(url + "/starlette").content == data
         assert sum(sendfile_calls) - before == SIZE
-    assert app.stats()["transmissions"]["zerocopysend"] >= 3
+    # Under httptools the protocol sends a file already kept open itself ("direct", by sendfile).
+    transmissions = app.stats()["transmissions"]
+    assert transmissions["zerocopysend"] + transmissions.get("direct", 0) >= 3
 
 
 @pytest.mark.parametrize("protocol, loop", SERVERS)

@@ -3,7 +3,8 @@
 A browser or a load generator asks the same questions over and over: on one keep-alive
 connection each read is one whole request, and its bytes are the same as last time
 (method, target, Host, User-Agent, Accept-Encoding, validators). When such a read was
-answered from the caches (cached.py), the next identical read gets the same response again,
+answered from the caches (cached.py) and had been seen before, it is remembered with its
+response, and the next identical read, on any connection, gets the same response again,
 as long as the cache entry that answered it is still the fresh answer for its path: the
 response is a pure function of the request's bytes and that entry (plans of requests
 without a Range are, and so is a Range without If-Range). Only uvicorn's Date line is
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 MAX_REQUEST_BYTES = 4096
 MAX_REPEATS = 1024
 MAX_REPEAT_BYTES = 16 * 1024 * 1024
+MAX_SEEN = 4096
 
 
 class Repeat:
@@ -60,9 +62,22 @@ class RepeatCache:
     def __init__(self) -> None:
         self._repeats: dict[bytes, Repeat] = {}
         self._bytes = 0
+        # Hashes of requests seen once: only a second sighting is remembered, since keeping a
+        # request that never comes again (a header that differs every time) costs more than
+        # answering it.
+        self._seen: set[int] = set()
 
     def get(self, request: bytes) -> Repeat | None:
         return self._repeats.get(request)
+
+    def seen_before(self, request: bytes) -> bool:
+        key = hash(request)  # computed once per bytes object, and get() needed it already
+        if key in self._seen:
+            return True
+        if len(self._seen) >= MAX_SEEN:
+            self._seen.clear()
+        self._seen.add(key)
+        return False
 
     def remember(self, request: bytes, hit: AnsweredHit, entry: FileEntry) -> None:
         size = len(request) + 2 * len(hit.tail)  # the tail, and the wire made from it
@@ -129,7 +144,7 @@ class RepeatedRequestsMixin:
         super().data_received(data)  # type: ignore[misc]
         hit = self.last_hit
         if (hit is not None and whole and self._messages_begun == 1 and self._between_messages
-                and repeatable(data, hit) and not self.transport.is_closing()):
+                and repeatable(data, hit) and not self.transport.is_closing() and repeats.seen_before(data)):
             entry = self._shortcut.static.cached_entry(hit.path)
             if entry is not None:
                 repeats.remember(data, hit, entry)

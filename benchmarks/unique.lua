@@ -1,0 +1,10 @@
+-- wrk script: every request carries its own X-Request-Id, so no two requests are the same bytes.
+-- flashstatic serve answers a request repeated byte for byte on a connection without parsing
+-- it again (flashstatic/server/repeats.py); with this script every request takes the parsed
+-- path instead, as requests whose headers vary (cookies, tracing ids) do.
+local n = 0
+
+function request()
+   n = n + 1
+   return wrk.format(nil, nil, {["X-Request-Id"] = tostring(n)})
+end
