@@ -16,16 +16,23 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any
 
 from .amped.pool import HelperFailed, PoolBusy
-from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, OpenFile, make_strategy
+from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, make_strategy
 from .cache.bodies import BodyCache
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer, PathnameCache
-from .cache.responses import CachedResponse, answered_again, cached_entry, cached_file_plan, cached_response
+from .cache.responses import (
+    CachedResponse,
+    answered_again,
+    cached_entry,
+    count_hits,
+    fresh_plan,
+    response_from_plan,
+    single_slice,
+)
 from .config import AddHeadersFunction, ImmutableTest, static_options
-from .http.headers import Header
 from .http.paths import PathRejected
 from .http.redirects import relative_redirect
 from .http.respond import (
@@ -38,7 +45,8 @@ from .http.respond import (
     plan_text,
 )
 from .metrics import LoopLagMonitor, plan_metrics, snapshot
-from .transmit.body import BodyMessages, BodyUnavailable, MemoryReader, Receive, Send, SliceMessages, send_plan
+from .transmit.body import BodyMessages, MemoryReader, Receive, Send, SliceMessages, send_plan
+from .transmit.files import FileAnswer, FilePart, ResponseFile
 from .transmit.zerocopy import PATHSEND, ZEROCOPYSEND, PathMessage, ZeroCopyMessages
 from .translate import MISSING, RedirectTo, Translation, candidates, scan
 
@@ -46,46 +54,6 @@ Scope = dict[str, Any]
 
 logger = logging.getLogger("flashstatic")
 
-
-
-class FileAnswer(NamedTuple):
-    status: int
-    headers: Sequence[Header]
-    file: ResponseFile
-    start: int
-    stop: int  # exclusive
-
-
-class ResponseFile:
-    """A file open for one response, reached through the disk strategy. Failures once the
-    headers are out cut the response short (BodyUnavailable)."""
-
-    def __init__(self, disk: DiskStrategy, file: OpenFile) -> None:
-        self._disk = disk
-        self._file = file
-
-    def fileno(self) -> int:
-        return self._file.fd
-
-    async def read(self, start: int, stop: int) -> bytes:
-        try:
-            return await self._disk.read(self._file, start, stop - start)
-        except FileTruncated as exc:
-            raise BodyUnavailable(f"{exc} shrank during the response") from exc
-        except (HelperFailed, PoolBusy, OSError) as exc:
-            raise BodyUnavailable(f"reading {self._file.facts.path} failed: {exc!r}") from exc
-
-    def resident_now(self, offset: int, count: int) -> bool:
-        return self._disk.resident_now(self._file, offset, count)
-
-    async def make_resident(self, offset: int, count: int) -> None:
-        try:
-            await self._disk.make_resident(self._file, offset, count)
-        except (HelperFailed, PoolBusy, OSError) as exc:
-            raise BodyUnavailable(f"paging in {self._file.facts.path} failed: {exc!r}") from exc
-
-    def close(self) -> None:
-        self._disk.release(self._file)
 
 
 def default_open_files() -> int:
@@ -265,32 +233,52 @@ class FlashStatic:
         return self.answer_from_cache(route_path(scope), scope["method"], scope["headers"])
 
     def answer_from_cache(self, path: str, method: str, headers: list[tuple[bytes, bytes]]) -> CachedResponse | None:
-        """cached_response() for a caller that has no scope: the uvicorn protocol of
-        ``flashstatic serve``, which answers hits before it builds one. ``path`` is below
-        any root_path."""
-        response = cached_response(self.pathnames, self.bodies, path, method, headers,
-                                   max_ranges=self.options.max_ranges)
+        """cached_response() for a caller that has no scope. ``path`` is below any root_path."""
+        plan = fresh_plan(self.pathnames, path, method, headers, max_ranges=self.options.max_ranges)
+        return None if plan is None else self._response_from(plan)
+
+    def answer_or_file(self, path: str, method: str,
+                       headers: list[tuple[bytes, bytes]]) -> CachedResponse | FileAnswer | None:
+        """answer_from_cache(), for a caller that also sends files itself (the uvicorn protocol
+        of ``flashstatic serve``, which answers before it builds a scope): a response whose body
+        is one slice of a file too large for the body cache, from a fresh entry and a file kept
+        open, so that nothing waits, is a FileAnswer, whose file the caller closes."""
+        plan = fresh_plan(self.pathnames, path, method, headers, max_ranges=self.options.max_ranges)
+        if plan is None:
+            return None
+        return self._response_from(plan) or self._file_answer(plan)
+
+    def _response_from(self, plan: ResponsePlan) -> CachedResponse | None:
+        response = response_from_plan(self.pathnames, self.bodies, plan)
         if response is not None and response[2]:
             self.transmissions["memory"] += 1
         return response
 
-    def file_answer(self, path: str, method: str, headers: list[tuple[bytes, bytes]]) -> FileAnswer | None:
-        """For a caller that sends files itself (the uvicorn protocol of ``flashstatic serve``):
-        a response whose body is one slice of a file too large for the body cache, from a fresh
-        entry and a file kept open, so that nothing waits. None otherwise; the caller closes
-        the answer's file."""
-        found = cached_file_plan(self.pathnames, path, method, headers, max_ranges=self.options.max_ranges)
-        if found is None:
+    def _file_answer(self, plan: ResponsePlan) -> FileAnswer | None:
+        part = single_slice(plan)
+        if part is None:
             return None
-        plan, part = found
         facts = plan.source.facts  # type: ignore[union-attr]
         if self.bodies.cacheable(facts):
-            return None  # the body cache's way: answer_from_cache() once it holds the bytes
+            return None  # the body cache's way, once it holds the bytes
         kept = self.disk.kept_open(facts)
         if kept is None:
             return None
+        count_hits(self.pathnames)
         self.transmissions["direct"] += 1
         return FileAnswer(plan.status, plan.headers, ResponseFile(self.disk, kept), part.start, part.stop)
+
+    def file_again(self, path: str, entry: FileEntry, part: FilePart, status: int) -> FileAnswer | None:
+        """For a caller that kept a FileAnswer's request: the same answer again, while ``entry``
+        is still the fresh answer for ``path`` and the file is still kept open."""
+        kept = self.disk.kept_open(part.facts)
+        if kept is None:
+            return None
+        if not answered_again(self.pathnames, self.bodies, path, entry, body=False):
+            self.disk.release(kept)
+            return None
+        self.transmissions["direct"] += 1
+        return FileAnswer(status, (), ResponseFile(self.disk, kept), part.start, part.stop)
 
     def cached_entry(self, path: str) -> FileEntry | None:
         return cached_entry(self.pathnames, path)

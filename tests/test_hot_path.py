@@ -322,10 +322,13 @@ REPEATED = [
     _request(b"/static/small.txt", method=b"HEAD"),
     _request(b"/static/small.txt", b"Range: bytes=10-19"),
     _request(b"/static/small.txt?v=3"),
+    _request(b"/static/big.bin"),  # a large file: the head again, the body by sendfile (direct.py)
+    _request(b"/static/big.bin", b"Range: bytes=100-200000"),
 ]
 
 
-@pytest.mark.parametrize("request_bytes", REPEATED, ids=["plain", "gzip", "head", "range", "query"])
+@pytest.mark.parametrize("request_bytes", REPEATED, ids=["plain", "gzip", "head", "range", "query", "file",
+                                                         "file-range"])
 def test_a_repeated_request_gets_uvicorns_bytes_again(live_server: Any, tree: Path, request_bytes: bytes) -> None:
     replies: dict[str, list[bytes]] = {}
     with counting_repeats() as repeated:

@@ -248,7 +248,7 @@ class AmpedDisk(_Strategy):
         if not self._resident(file, offset, count):
             return False
         self.resident_reads += 1
-        self._recent.note(file.key, offset, count, self.page_in_size)
+        self._note(file, offset, count)
         return True
 
     async def make_resident(self, file: OpenFile, offset: int, count: int) -> None:
@@ -256,7 +256,12 @@ class AmpedDisk(_Strategy):
             self.resident_reads += 1
         else:
             await self._bring_in(file, offset, count)
-        self._recent.note(file.key, offset, count, self.page_in_size)
+        self._note(file, offset, count)
+
+    def _note(self, file: OpenFile, offset: int, count: int) -> None:
+        # Only the heuristic answers from what was read recently; the kernel's probes need no notes.
+        if file.probe is not Probe.CACHESTAT and file.probe is not Probe.MINCORE:
+            self._recent.note(file.key, offset, count, self.page_in_size)
 
     async def _read_nowait(self, file: OpenFile, offset: int, count: int) -> bytes:
         data = read_if_resident(file.fd, offset, count)

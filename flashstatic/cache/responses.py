@@ -7,8 +7,8 @@ protocol of ``flashstatic serve`` writes it to the socket without building an AS
 
 The decision is the pure core's (``plan_file_response``), so the hot path cannot answer
 differently from the full one. Anything else (a stale entry, a large file, a body not cached
-yet) returns None and takes the full path. ``cached_file_plan`` gives a caller that can send a
-file's bytes itself the plan of a large file's response from the same decision.
+yet) returns None and takes the full path. A caller that can send a file's bytes itself takes
+the plan (``fresh_plan``) and, when its body is one slice of a large file, sends that.
 """
 
 from __future__ import annotations
@@ -34,43 +34,13 @@ def cached_response(
     *,
     max_ranges: int,
 ) -> CachedResponse | None:
-    # Nothing is counted unless the answer is given here: otherwise the full path looks again
-    # and counts what it finds.
-    plan = _fresh_plan(pathnames, path, method, raw_headers, max_ranges)
-    if plan is None:
-        return None
-    if not plan.body:
-        _count_hits(pathnames)
-        return plan.status, plan.headers, b""
-    if plan.source is None:
-        return None  # a text answer (405): rare enough for the full path
-    body = bodies.get_uncounted(plan.source.facts)  # type: ignore[attr-defined]
-    if body is None:
-        return None
-    _count_hits(pathnames)
-    bodies.counters.hits += 1
-    return plan.status, plan.headers, assemble_body(plan, body)
+    plan = fresh_plan(pathnames, path, method, raw_headers, max_ranges=max_ranges)
+    return None if plan is None else response_from_plan(pathnames, bodies, plan)
 
 
-def cached_file_plan(
-    pathnames: PathnameCache,
-    path: str,
-    method: str,
-    raw_headers: Iterable[tuple[bytes, bytes]],
-    *,
-    max_ranges: int,
-) -> tuple[ResponsePlan, FileSlice] | None:
-    """For a response whose body is one slice of a file (the whole file, or one range), from
-    a fresh entry: its plan and that slice, counted as a hit. None otherwise (not counted)."""
-    plan = _fresh_plan(pathnames, path, method, raw_headers, max_ranges)
-    if plan is None or plan.source is None or len(plan.body) != 1 or not isinstance(plan.body[0], FileSlice):
-        return None
-    _count_hits(pathnames)
-    return plan, plan.body[0]
-
-
-def _fresh_plan(pathnames: PathnameCache, path: str, method: str, raw_headers: Iterable[tuple[bytes, bytes]],
-                max_ranges: int) -> ResponsePlan | None:
+def fresh_plan(pathnames: PathnameCache, path: str, method: str, raw_headers: Iterable[tuple[bytes, bytes]],
+               *, max_ranges: int) -> ResponsePlan | None:
+    """The plan for the request from a fresh entry, if the pathname cache holds one."""
     entry, stale = pathnames.lookup(path, time.monotonic(), count=False)
     if stale or not isinstance(entry, FileEntry):
         return None
@@ -80,6 +50,30 @@ def _fresh_plan(pathnames: PathnameCache, path: str, method: str, raw_headers: I
     # The clock only matters to an If-Range date (is Last-Modified a strong validator yet?).
     now = int(time.time()) if request.if_range is not None else None
     return plan_file_response(request, entry, max_ranges=max_ranges, now=now)
+
+
+def response_from_plan(pathnames: PathnameCache, bodies: BodyCache, plan: ResponsePlan) -> CachedResponse | None:
+    """The whole response, if it needs no bytes but the body cache's. Nothing is counted
+    unless the answer is given here: otherwise the full path looks again and counts."""
+    if not plan.body:
+        count_hits(pathnames)
+        return plan.status, plan.headers, b""
+    if plan.source is None:
+        return None  # a text answer (405): rare enough for the full path
+    body = bodies.get_uncounted(plan.source.facts)  # type: ignore[attr-defined]
+    if body is None:
+        return None
+    count_hits(pathnames)
+    bodies.counters.hits += 1
+    return plan.status, plan.headers, assemble_body(plan, body)
+
+
+def single_slice(plan: ResponsePlan) -> FileSlice | None:
+    """The slice of the file, when a plan's body is one slice and nothing else (a whole
+    file or a single range)."""
+    if plan.source is not None and len(plan.body) == 1 and isinstance(plan.body[0], FileSlice):
+        return plan.body[0]
+    return None
 
 
 # Distinct requests remembered per entry; more are planned each time (a client cannot grow
@@ -113,13 +107,13 @@ def answered_again(pathnames: PathnameCache, bodies: BodyCache, path: str, entry
     answer, stale = pathnames.lookup(path, time.monotonic(), count=False)
     if answer is not entry or stale:
         return False
-    _count_hits(pathnames)
+    count_hits(pathnames)
     if body:
         bodies.counters.hits += 1
     return True
 
 
-def _count_hits(pathnames: PathnameCache) -> None:
+def count_hits(pathnames: PathnameCache) -> None:
     pathnames.counters.hits += 1
     pathnames.header_counters.hits += 1
 

@@ -26,6 +26,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
+from ..transmit.files import FileAnswer, FilePart
 from ..cache.responses import CachedResponse
 from ..http.headers import Header
 from ..transmit.body import BodyUnavailable
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("flashstatic")
 
-Answerer = Callable[[str, str, list[tuple[bytes, bytes]]], "CachedResponse | None"]
+Answerer = Callable[[str, str, list[tuple[bytes, bytes]]], "CachedResponse | FileAnswer | None"]
 
 
 class AnsweredHit(NamedTuple):
@@ -53,8 +54,9 @@ class AnsweredHit(NamedTuple):
     headers: list[Header]
     status: int
     sent: int  # body bytes
-    tail: bytes  # the response after uvicorn's default headers
+    tail: bytes  # the response after uvicorn's default headers (only the head, for a file)
     keep_alive: bool
+    file: FilePart | None = None  # what the protocol sends itself after the head (direct.py)
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def find_cache_shortcut(app: Any) -> CacheShortcut | None:
     while isinstance(app, ProxyHeadersMiddleware):
         app, proxied = app.app, True
     if isinstance(app, FlashStatic):
-        return CacheShortcut(app, app.answer_from_cache, proxied)
+        return CacheShortcut(app, app.answer_or_file, proxied)
     return None
 
 
@@ -177,7 +179,18 @@ class CachedAnswersMixin:
         http_version = parser.get_http_version()
         keep_alive = http_version != "1.0" and parser.should_keep_alive()
         if response is None:
-            return method_name == "GET" and self._answer_with_file(path, raw_path, query, http_version, keep_alive)
+            return False
+        if type(response) is FileAnswer:  # a large file kept open
+            answer: FileAnswer = response  # type: ignore[assignment]
+            hit = AnsweredHit(path, method_name, raw_path, query, http_version, self.headers, answer.status,
+                              answer.stop - answer.start,
+                              response_tail((answer.status, answer.headers, b""), keep_alive=keep_alive, head=True),
+                              keep_alive, FilePart(answer.file.facts, answer.start, answer.stop))
+            if not self.send_file(hit, answer, STATUS_LINE[hit.status] + default_block(self.server_state.default_headers)
+                                  + hit.tail):
+                return False
+            self.last_hit = hit
+            return True
         head = method_name == "HEAD"
         hit = AnsweredHit(path, method_name, raw_path, query, http_version, self.headers, response[0],
                           0 if head else len(response[2]), response_tail(response, keep_alive=keep_alive, head=head),
@@ -187,26 +200,23 @@ class CachedAnswersMixin:
         self.on_response_complete()
         return True
 
-    def _answer_with_file(self, path: str, raw_path: bytes, query: bytes, http_version: str,
-                          keep_alive: bool) -> bool:
-        """A large file kept open, sent from here (direct.py); False if it takes the ASGI way."""
+    def send_file(self, hit: AnsweredHit, answer: FileAnswer, head: bytes) -> bool:
+        """Send a large file kept open from here (direct.py): ``head``, then the file by
+        sendfile. False (and the file closed) when it must take the ASGI way instead."""
         if self._raw_socket is None and not self._duplicate_socket():
+            answer.file.close()
             return False
-        static = self._shortcut.static  # type: ignore[union-attr]
-        answer = static.file_answer(path, "GET", self.headers)
-        if answer is None:
-            return False
-        head = encode_response((answer.status, answer.headers, b""), self.server_state.default_headers,
-                               keep_alive=keep_alive, head=True)
         if self._log_answers:
-            log_access(self.access_logger, self.client, "GET", self.root_path + path, query, http_version,
-                       answer.status)
-        response = DirectResponse(answer, head, self._raw_socket, static.options.sendfile_chunk)  # type: ignore[arg-type]
+            log_access(self.access_logger, self.client, hit.method, self.root_path + hit.path, hit.query,
+                       hit.http_version, hit.status)
+        window = self._shortcut.static.options.sendfile_chunk  # type: ignore[union-attr]
+        response = DirectResponse(answer, head, self._raw_socket, window)  # type: ignore[arg-type]
         log_scope = None
         if self._log_combined:
-            log_scope = {"client": self.client, "method": "GET", "http_version": http_version,
-                         "raw_path": self.root_path.encode("ascii") + raw_path, "query_string": query,
-                         "headers": self.headers}
+            log_scope = {"client": self.client, "method": hit.method, "http_version": hit.http_version,
+                         "raw_path": self.root_path.encode("ascii") + hit.raw_path, "query_string": hit.query,
+                         "headers": hit.headers}
+        keep_alive = hit.keep_alive
         if not self.transport.get_write_buffer_size():
             try:
                 complete = response.send_now()

@@ -33,7 +33,7 @@ from .accounting import TRAFFIC
 from .sendfile import flush_transport, send_bytes, sendfile_resident
 
 if TYPE_CHECKING:
-    from ..asgi import FileAnswer
+    from ..transmit.files import FileAnswer
 
 logger = logging.getLogger("flashstatic")
 

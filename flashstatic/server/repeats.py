@@ -121,6 +121,7 @@ class RepeatedRequestsMixin:
     timeout_keep_alive: float
     timeout_keep_alive_task: asyncio.TimerHandle | None
     send_hit: Any
+    send_file: Any
     _refused: bool  # HeadLimitMixin's: the connection is being closed for an oversized head
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -166,7 +167,13 @@ class RepeatedRequestsMixin:
 
     def _answer_again(self, repeat: Repeat) -> bool:
         hit = repeat.hit
-        if not self._shortcut.static.answered_again(hit.path, repeat.entry, body=hit.sent > 0):
+        static = self._shortcut.static
+        if hit.file is not None:
+            # A large file: the same head, and the file sent again through the protocol, which
+            # completes the response as for any file it sends (keep-alive timer included).
+            answer = static.file_again(hit.path, repeat.entry, hit.file, hit.status)
+            return answer is not None and self.send_file(hit, answer, repeat.wire_for(self.server_state.default_headers))
+        if not static.answered_again(hit.path, repeat.entry, body=hit.sent > 0):
             return False
         self.send_hit(hit, repeat.wire_for(self.server_state.default_headers))
         # What uvicorn's on_response_complete does, but the keep-alive timer: one armed timer
