@@ -554,3 +554,30 @@ def test_direct_responses_are_logged_and_counted(live_server: Any, tree: Path, a
     assert after["sendfile_bytes"] - before["sendfile_bytes"] == 2 * len(BIG)
     masked = [re.sub(r"\[[^\]]*\]", "[time]", line) for line in access_records]
     assert masked[0] == f'127.0.0.1 - - [time] "GET /static/big.bin?x=1 HTTP/1.1" 200 {len(BIG)} "-" "probe/2"'
+
+
+def test_a_slow_repeated_file_response_outlives_the_keep_alive_timeout(live_server: Any, tree: Path) -> None:
+    """A repeat skips uvicorn's data_received, which disarms the keep-alive timer when a
+    request arrives: a large file going out slowly must not be cut when the timer fires."""
+    data = os.urandom(8 * 1024 * 1024)
+    (tree / "large.bin").write_bytes(data)
+    request = _request(b"/static/large.bin")
+    app = _app(tree, revalidate_interval=60)
+    with live_server(app, http=HttpToolsProtocol, timeout_keep_alive=1) as url, counting_repeats() as repeated:
+        connection = _Connection(url)
+        for _ in range(3):  # a miss, then two direct answers: remembered
+            assert connection.ask(request).endswith(data[-1000:])
+        connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        connection.sock.sendall(request)
+        received = bytearray()
+        started = time.monotonic()
+        while len(received) < len(data) + 200:
+            chunk = connection.sock.recv(256 * 1024)
+            if not chunk:
+                break
+            received += chunk
+            time.sleep(0.03)  # about 2.5 s in all: past the 1 s timeout
+        connection.close()
+    assert repeated == [True]
+    assert time.monotonic() - started > 1.5
+    assert bytes(received).endswith(data)

@@ -122,6 +122,7 @@ class RepeatedRequestsMixin:
     timeout_keep_alive_task: asyncio.TimerHandle | None
     send_hit: Any
     send_file: Any
+    _unset_keepalive_if_required: Any
     _refused: bool  # HeadLimitMixin's: the connection is being closed for an oversized head
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -162,8 +163,8 @@ class RepeatedRequestsMixin:
     def _idle(self) -> bool:
         """Nothing in flight: no response going out, none queued, no request half read."""
         cycle = self.cycle
-        return (self._between_messages and not self._refused and (cycle is None or cycle.response_complete) and not self.pipeline
-                and not self.flow.write_paused and not self.transport.is_closing())
+        return (self._between_messages and not self._refused and (cycle is None or cycle.response_complete)
+                and not self.pipeline and not self.flow.write_paused and not self.transport.is_closing())
 
     def _answer_again(self, repeat: Repeat) -> bool:
         hit = repeat.hit
@@ -172,7 +173,11 @@ class RepeatedRequestsMixin:
             # A large file: the same head, and the file sent again through the protocol, which
             # completes the response as for any file it sends (keep-alive timer included).
             answer = static.file_again(hit.path, repeat.entry, hit.file, hit.status)
-            return answer is not None and self.send_file(hit, answer, repeat.wire_for(self.server_state.default_headers))
+            if answer is None:
+                return False
+            # As uvicorn does when a request arrives: no keep-alive timeout while it is answered.
+            self._unset_keepalive_if_required()
+            return self.send_file(hit, answer, repeat.wire_for(self.server_state.default_headers))
         if not static.answered_again(hit.path, repeat.entry, body=hit.sent > 0):
             return False
         self.send_hit(hit, repeat.wire_for(self.server_state.default_headers))
@@ -187,6 +192,9 @@ class RepeatedRequestsMixin:
 
     def timeout_keep_alive_handler(self) -> None:
         idle = self.loop.time() - self._repeated_at
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            idle = 0.0  # a response is going out: not idle at all
         if idle < self.timeout_keep_alive:
             self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive - idle,
                                                                 self.timeout_keep_alive_handler)
