@@ -8,14 +8,13 @@ uvicorn's default headers, ours, ``connection: close`` when the connection will 
 unless HEAD. tests/test_hot_path.py compares the two byte for byte.
 
 A GET for a file too large for the body cache, kept open and fresh, is answered here too: its
-head is encoded the same way and the body leaves by sendfile (direct.py).
+head is encoded the same way, and direct.py sends it and the file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,19 +25,14 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
-from ..transmit.files import FileAnswer, FilePart
 from ..cache.responses import CachedResponse
 from ..http.headers import Header
-from ..transmit.body import BodyUnavailable
+from ..transmit.files import FileAnswer, FilePart
 from .accesslog import ACCESS_LOGGER, log_response
 from .accounting import TRAFFIC
-from .direct import DirectResponse
-from .sendfile import zero_copy_possible
 
 if TYPE_CHECKING:
     from ..asgi import FlashStatic
-
-logger = logging.getLogger("flashstatic")
 
 Answerer = Callable[[str, str, list[tuple[bytes, bytes]]], "CachedResponse | FileAnswer | None"]
 
@@ -105,8 +99,7 @@ class CachedAnswersMixin:
     root_path: str
     server_state: Any
     on_response_complete: Callable[[], None]
-    loop: asyncio.AbstractEventLoop
-    tasks: set[asyncio.Task[None]]
+    send_file: Callable[[AnsweredHit, FileAnswer, bytes], bool]  # DirectFilesMixin's (direct.py)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -114,10 +107,6 @@ class CachedAnswersMixin:
         self._shortcut = find_cache_shortcut(self.app) if self.limit_concurrency is None else None
         self._answered = False  # the request being parsed was answered from the cache
         self.last_hit: AnsweredHit | None = None
-        # Direct file responses (direct.py): a duplicate of the socket, made at the first.
-        self._raw_socket: socket.socket | None = None
-        self._direct_in_flight: DirectResponse | None = None
-        self._lost = False
         # uvicorn decides once per connection whether to log; so do we, level included, for
         # its log and for ours (accesslog.py).
         self._log_answers = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
@@ -200,101 +189,28 @@ class CachedAnswersMixin:
         self.on_response_complete()
         return True
 
-    def send_file(self, hit: AnsweredHit, answer: FileAnswer, head: bytes) -> bool:
-        """Send a large file kept open from here (direct.py): ``head``, then the file by
-        sendfile. False (and the file closed) when it must take the ASGI way instead."""
-        if self._raw_socket is None and not self._duplicate_socket():
-            answer.file.close()
-            return False
-        if self._log_answers:
-            log_access(self.access_logger, self.client, hit.method, self.root_path + hit.path, hit.query,
-                       hit.http_version, hit.status)
-        window = self._shortcut.static.options.sendfile_chunk  # type: ignore[union-attr]
-        response = DirectResponse(answer, head, self._raw_socket, window)  # type: ignore[arg-type]
-        log_scope = None
-        if self._log_combined:
-            log_scope = {"client": self.client, "method": hit.method, "http_version": hit.http_version,
-                         "raw_path": self.root_path.encode("ascii") + hit.raw_path, "query_string": hit.query,
-                         "headers": hit.headers}
-        keep_alive = hit.keep_alive
-        if not self.transport.get_write_buffer_size():
-            try:
-                complete = response.send_now()
-            except (OSError, BodyUnavailable) as exc:
-                self._direct_done(response, keep_alive, log_scope, exc)
-                return True
-            if complete:
-                self._direct_done(response, keep_alive, log_scope, None)
-                return True
-        # The rest waits for the socket or the disk: uvicorn sees a response in flight.
-        self.cycle = self._direct_in_flight = response
-        task = self.loop.create_task(self._finish_direct(response, keep_alive, log_scope))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return True
-
-    async def _finish_direct(self, response: DirectResponse, keep_alive: bool, log_scope: dict[str, Any] | None) -> None:
-        failure: BaseException | None = None
-        try:
-            await response.send_rest(self.transport, self.flow)
-        except (OSError, BodyUnavailable, asyncio.CancelledError) as exc:
-            failure = exc
-        self._direct_done(response, keep_alive, log_scope, failure)
-        if isinstance(failure, asyncio.CancelledError):
-            raise failure
-
-    def _direct_done(self, response: DirectResponse, keep_alive: bool, log_scope: dict[str, Any] | None,
-                     failure: BaseException | None) -> None:
-        response.close()
-        self._direct_in_flight = None
-        if log_scope is not None:
-            log_response(log_scope, response.answer.status, response.sent)
-        if isinstance(failure, BodyUnavailable):
-            logger.warning("%s", failure)
-        if self._lost:
-            self._close_raw_socket()
-            return
-        if failure is not None or response.disconnected:
-            self.transport.close()  # cut short: the client must not take it for the whole file
-            return
-        if not keep_alive or not response.keep_alive:
-            self.transport.close()
-        self.on_response_complete()
-
-    def _duplicate_socket(self) -> bool:
-        if not zero_copy_possible(self.transport):
-            return False
-        try:
-            self._raw_socket = self.transport.get_extra_info("socket").dup()
-        except OSError:  # out of descriptors: the ASGI way answers 503 or waits
-            return False
-        return True
-
-    def _close_raw_socket(self) -> None:
-        if self._raw_socket is not None:
-            self._raw_socket.close()
-            self._raw_socket = None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)  # type: ignore[misc]
-        self._lost = True
-        if self._direct_in_flight is None:
-            self._close_raw_socket()  # else when that response ends
-
     def send_hit(self, hit: AnsweredHit, wire: bytes) -> None:
         """Write an answered hit (``wire``, its whole response), log it and count it."""
-        if self._log_answers:
-            log_access(self.access_logger, self.client, hit.method, self.root_path + hit.path, hit.query,
-                       hit.http_version, hit.status)
+        self.log_answer_started(hit)
         self.transport.write(wire)
         TRAFFIC.responses += 1
         TRAFFIC.body_bytes += hit.sent
+        self.log_answer_finished(hit, hit.sent)
+        if not hit.keep_alive:
+            self.transport.close()
+
+    def log_answer_started(self, hit: AnsweredHit) -> None:
+        """uvicorn's access-log line, which uvicorn writes when a response starts."""
+        if self._log_answers:
+            log_access(self.access_logger, self.client, hit.method, self.root_path + hit.path, hit.query,
+                       hit.http_version, hit.status)
+
+    def log_answer_finished(self, hit: AnsweredHit, sent: int) -> None:
+        """flashstatic's Combined Log line, with the body bytes that went out."""
         if self._log_combined:
             log_response({"client": self.client, "method": hit.method, "http_version": hit.http_version,
                           "raw_path": self.root_path.encode("ascii") + hit.raw_path, "query_string": hit.query,
-                          "headers": hit.headers}, hit.status, hit.sent)
-        if not hit.keep_alive:
-            self.transport.close()
+                          "headers": hit.headers}, hit.status, sent)
 
 
 def _forwarded(headers: list[Header]) -> bool:

@@ -1,11 +1,12 @@
 """Large files sent by the protocol itself: the head, then sendfile, and no ASGI at all.
 
 A file too large for the body cache, whose entry is fresh and whose descriptor the open-file
-cache holds, needs no decision the caches cannot make (``FlashStatic.file_answer``). Through
+cache holds, needs no decision the caches cannot make (``FlashStatic.answer_or_file``). Through
 ASGI its response would still cost a scope, a task, the middleware, two or three send()
 coroutines with uvicorn's header checks, a residency check in the middleware and another in
 the cycle: several times the Python an nginx-sized response leaves room for. Here the
-protocol answers it as it answers a cached small file (cached.py), from the parsed request.
+protocol answers it from the parsed request, as it answers a cached small file: cached.py finds
+the answer and encodes the head, ``DirectFilesMixin`` below sends them.
 
 Usually the whole response leaves within the parser's callback: the head with MSG_MORE, so
 that it shares packets with the first file bytes (nginx's tcp_nopush), then sendfile window by
@@ -30,10 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..transmit.body import BodyUnavailable
 from .accounting import TRAFFIC
-from .sendfile import flush_transport, send_bytes, sendfile_resident
+from .sendfile import flush_transport, send_bytes, sendfile_resident, zero_copy_possible
 
 if TYPE_CHECKING:
     from ..transmit.files import FileAnswer
+    from .cached import AnsweredHit
 
 logger = logging.getLogger("flashstatic")
 
@@ -117,3 +119,96 @@ class DirectResponse:
 def _shrank(answer: FileAnswer, offset: int) -> BodyUnavailable:
     return BodyUnavailable(f"file ended {answer.stop - offset} bytes early during a response; "
                            "closing the connection")
+
+
+class DirectFilesMixin:
+    """Mixed into uvicorn's HttpToolsProtocol below CachedAnswersMixin, which finds the
+    answers (and logs them); this sends them."""
+
+    # uvicorn's HttpToolsProtocol and CachedAnswersMixin state this relies on.
+    transport: asyncio.Transport
+    flow: Any
+    cycle: Any
+    loop: asyncio.AbstractEventLoop
+    tasks: set[asyncio.Task[None]]
+    _shortcut: Any
+    on_response_complete: Any
+    log_answer_started: Any
+    log_answer_finished: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._raw_socket: socket.socket | None = None  # made for the first direct response
+        self._direct_in_flight: DirectResponse | None = None
+        self._lost = False
+
+    def send_file(self, hit: AnsweredHit, answer: FileAnswer, head: bytes) -> bool:
+        """Send ``head``, then the answer's slice of the file. False (and the file closed)
+        when it must take the ASGI way instead."""
+        if self._raw_socket is None and not self._duplicate_socket():
+            answer.file.close()
+            return False
+        self.log_answer_started(hit)
+        response = DirectResponse(answer, head, self._raw_socket,  # type: ignore[arg-type]
+                                  self._shortcut.static.options.sendfile_chunk)
+        if not self.transport.get_write_buffer_size():
+            try:
+                complete = response.send_now()
+            except (OSError, BodyUnavailable) as exc:
+                self._direct_done(hit, response, exc)
+                return True
+            if complete:
+                self._direct_done(hit, response, None)
+                return True
+        # The rest waits for the socket or the disk: uvicorn sees a response in flight.
+        self.cycle = self._direct_in_flight = response
+        task = self.loop.create_task(self._finish_direct(hit, response))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return True
+
+    async def _finish_direct(self, hit: AnsweredHit, response: DirectResponse) -> None:
+        failure: BaseException | None = None
+        try:
+            await response.send_rest(self.transport, self.flow)
+        except (OSError, BodyUnavailable, asyncio.CancelledError) as exc:
+            failure = exc
+        self._direct_done(hit, response, failure)
+        if isinstance(failure, asyncio.CancelledError):
+            raise failure
+
+    def _direct_done(self, hit: AnsweredHit, response: DirectResponse, failure: BaseException | None) -> None:
+        response.close()
+        self._direct_in_flight = None
+        self.log_answer_finished(hit, response.sent)
+        if isinstance(failure, BodyUnavailable):
+            logger.warning("%s", failure)
+        if self._lost:
+            self._close_raw_socket()
+            return
+        if failure is not None or response.disconnected:
+            self.transport.close()  # cut short: the client must not take it for the whole file
+            return
+        if not hit.keep_alive or not response.keep_alive:
+            self.transport.close()
+        self.on_response_complete()
+
+    def _duplicate_socket(self) -> bool:
+        if not zero_copy_possible(self.transport):
+            return False
+        try:
+            self._raw_socket = self.transport.get_extra_info("socket").dup()
+        except OSError:  # out of descriptors: the ASGI way answers 503 or waits
+            return False
+        return True
+
+    def _close_raw_socket(self) -> None:
+        if self._raw_socket is not None:
+            self._raw_socket.close()
+            self._raw_socket = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)  # type: ignore[misc]
+        self._lost = True
+        if self._direct_in_flight is None:
+            self._close_raw_socket()  # else when that response ends

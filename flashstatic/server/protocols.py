@@ -22,9 +22,10 @@ from uvicorn.protocols.http import h11_impl, httptools_impl
 from .accounting import account_unfinished
 from .cached import CachedAnswersMixin
 from .cycle import PATHSEND, ZEROCOPYSEND, H11Cycle, H11ZeroCopyCycle, HttpToolsCycle, HttpToolsZeroCopyCycle
+from .direct import DirectFilesMixin
 from .headlimit import HeadLimitMixin
-from .sendfile import zero_copy_possible
 from .repeats import RepeatedRequestsMixin
+from .sendfile import zero_copy_possible
 
 _EXTENSIONS = (ZEROCOPYSEND, PATHSEND)
 
@@ -55,7 +56,8 @@ def origin_form(scope: dict[str, Any]) -> None:
     scope["path"] = root_path + unquote(path.decode("ascii"))
 
 
-class HttpToolsProtocol(RepeatedRequestsMixin, HeadLimitMixin, CachedAnswersMixin, httptools_impl.HttpToolsProtocol):
+class HttpToolsProtocol(RepeatedRequestsMixin, HeadLimitMixin, CachedAnswersMixin, DirectFilesMixin,
+                        httptools_impl.HttpToolsProtocol):
     # The order matters: a head over the limit is refused before the cache may answer it, and
     # a repeated request is only recognised once the head limit and the cache passed it.
     def _start_asgi_task(self, cycle: httptools_impl.RequestResponseCycle, app: Any) -> None:
