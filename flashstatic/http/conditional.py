@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 from enum import Enum
 
 from .dates import parse_http_date
@@ -67,9 +68,10 @@ def _matches(header: str, etag: str, weak_comparison: bool) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
-class Conditions:
-    """The request's precondition headers, as received (None when absent)."""
+class Conditions(NamedTuple):
+    """The request's precondition headers, as received (None when absent). A NamedTuple: one
+    is made per conditional request, and the hot path keys its plans by it (cheap to hash and
+    compare, where a frozen dataclass's hash and equality build tuples each time)."""
 
     if_match: str | None = None
     if_none_match: str | None = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from .conditional import Conditions, Precondition, evaluate_preconditions
@@ -40,8 +39,9 @@ class Entry(Protocol):
     def encoded(self) -> Sequence[Representation]: ...
 
 
-# FileSlice and ResponsePlan are NamedTuples, not frozen dataclasses: as immutable, and one is
-# made per request on the hot path, where a frozen dataclass's __init__ costs several times more.
+# FileSlice, ResponsePlan and FileRequest are NamedTuples, not frozen dataclasses: as immutable,
+# and one is made per request on the hot path, where a frozen dataclass's __init__ costs several
+# times more.
 class FileSlice(NamedTuple):
     start: int
     stop: int  # exclusive
@@ -62,8 +62,7 @@ class ResponsePlan(NamedTuple):
 NO_CONDITIONS = Conditions()
 
 
-@dataclass(frozen=True, slots=True)
-class FileRequest:
+class FileRequest(NamedTuple):
     """The parts of a request that decide a file response, as received (None when absent)."""
 
     method: str
