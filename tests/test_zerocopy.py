@@ -155,7 +155,8 @@ def test_tls_falls_back_to_body_messages(files: Path, live_server, certificate, 
         context = ssl.create_default_context(cafile=str(cert))
         context.check_hostname = False
         with httpx.Client(verify=context, timeout=30) as client:
-            r = client.get(url.replace("http://", "https://") + "/s/big.bin")
-            assert r.status_code == 200 and r.content == (files / "big.bin").read_bytes()
+            for _ in range(2):  # the second finds the file kept open: still no sendfile under TLS
+                r = client.get(url.replace("http://", "https://") + "/s/big.bin")
+                assert r.status_code == 200 and r.content == (files / "big.bin").read_bytes()
     assert sendfile_calls == []  # sendfile would have bypassed the encryption
-    assert app.stats()["transmissions"] == {"body": 1}
+    assert app.stats()["transmissions"] == {"body": 2}

@@ -56,7 +56,8 @@ class AnsweredHit(NamedTuple):
 @dataclass(frozen=True)
 class CacheShortcut:
     static: FlashStatic
-    answer: Answerer
+    answer: Answerer  # cache answers only
+    answer_or_file: Answerer  # and large files, for a connection the protocol can sendfile on
     # uvicorn's proxy-headers middleware sits in front: it only rewrites the client address and
     # scheme, which no file response depends on, but the access log shows the rewritten address.
     behind_proxy_headers: bool
@@ -72,7 +73,7 @@ def find_cache_shortcut(app: Any) -> CacheShortcut | None:
     while isinstance(app, ProxyHeadersMiddleware):
         app, proxied = app.app, True
     if isinstance(app, FlashStatic):
-        return CacheShortcut(app, app.answer_or_file, proxied)
+        return CacheShortcut(app, app.answer_from_cache, app.answer_or_file, proxied)
     return None
 
 
@@ -100,6 +101,7 @@ class CachedAnswersMixin:
     server_state: Any
     on_response_complete: Callable[[], None]
     send_file: Callable[[AnsweredHit, FileAnswer, bytes], bool]  # DirectFilesMixin's (direct.py)
+    can_send_files: Callable[[], bool]  # DirectFilesMixin's
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -107,6 +109,15 @@ class CachedAnswersMixin:
         self._shortcut = find_cache_shortcut(self.app) if self.limit_concurrency is None else None
         self._answered = False  # the request being parsed was answered from the cache
         self.last_hit: AnsweredHit | None = None
+        # Chosen when the connection is made; cache answers only until then.
+        self._answer: Answerer = self._shortcut.answer if self._shortcut is not None else _no_answer
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)  # type: ignore[misc]
+        if self._shortcut is not None:
+            # Files are sent from here only where sendfile may be used (not under TLS).
+            files = self.can_send_files()
+            self._answer = self._shortcut.answer_or_file if files else self._shortcut.answer
         # uvicorn decides once per connection whether to log; so do we, level included, for
         # its log and for ours (accesslog.py).
         self._log_answers = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
@@ -164,7 +175,7 @@ class CachedAnswersMixin:
         if logging_access and self._shortcut.behind_proxy_headers and _forwarded(self.headers):
             return False  # the log line shows the forwarded client, which the middleware finds
         method_name = "GET" if method == b"GET" else "HEAD"
-        response = self._shortcut.answer(path, method_name, self.headers)
+        response = self._answer(path, method_name, self.headers)
         http_version = parser.get_http_version()
         keep_alive = http_version != "1.0" and parser.should_keep_alive()
         if response is None:
@@ -211,6 +222,10 @@ class CachedAnswersMixin:
             log_response({"client": self.client, "method": hit.method, "http_version": hit.http_version,
                           "raw_path": self.root_path.encode("ascii") + hit.raw_path, "query_string": hit.query,
                           "headers": hit.headers}, hit.status, sent)
+
+
+def _no_answer(path: str, method: str, headers: list[tuple[bytes, bytes]]) -> None:
+    return None
 
 
 def _forwarded(headers: list[Header]) -> bool:

@@ -193,6 +193,9 @@ class DirectFilesMixin:
             self.transport.close()
         self.on_response_complete()
 
+    def can_send_files(self) -> bool:
+        return zero_copy_possible(self.transport)
+
     def _duplicate_socket(self) -> bool:
         if not zero_copy_possible(self.transport):
             return False
