@@ -23,15 +23,7 @@ from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, make_strat
 from .cache.bodies import BodyCache
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer, PathnameCache
-from .cache.responses import (
-    CachedResponse,
-    answered_again,
-    cached_entry,
-    count_hits,
-    fresh_plan,
-    response_from_plan,
-    single_slice,
-)
+from .cache.responses import CacheAnswers, CachedResponse, single_slice
 from .config import AddHeadersFunction, ImmutableTest, static_options
 from .http.paths import PathRejected
 from .http.redirects import relative_redirect
@@ -151,6 +143,7 @@ class FlashStatic:
         # html=True's 404.html, cached on its own: no request path can reach this entry.
         self.not_found_page = PathnameCache(replace(self.options, pathname_cache_size=1))
         self.bodies = BodyCache(self.options.small_file_max, self.options.small_file_cache_bytes)
+        self.answers = CacheAnswers(self.pathnames, self.bodies, max_ranges=self.options.max_ranges)
         self._rules = self.options.rules
         self._scanned = scan(self._rules) if self.options.scan_once else None
         # Stale paths waiting for the revalidation batch (a dict keeps their order).
@@ -177,8 +170,10 @@ class FlashStatic:
         pathname["entries"] = len(self.pathnames)
         bodies = self.bodies.counters.as_dict()
         bodies["bytes"] = self.bodies.bytes_held
-        return {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies,
-                "disk": self.disk.stats(), "transmissions": dict(self.transmissions)}
+        stats = {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies,
+                 "disk": self.disk.stats(), "transmissions": dict(self.transmissions)}
+        self.answers.add_counts(stats)
+        return stats
 
     def metrics(self) -> dict[str, Any]:
         """stats() with this process's bytes by sendfile and by body messages and the loop's
@@ -199,7 +194,9 @@ class FlashStatic:
         if scope["type"] != "http":
             await self._not_http(scope, receive, send)
             return
-        response = self.cached_response(scope)
+        # The hot path; route_path is called only when the app is mounted below a root_path.
+        response = self.answers.response(route_path(scope) if scope.get("root_path") else scope["path"],
+                                         scope["method"], scope["headers"])
         if response is not None:
             status, headers, body = response
             await send({"type": "http.response.start", "status": status, "headers": list(headers)})
@@ -228,31 +225,17 @@ class FlashStatic:
                 plan = plan_text(rejected.status, f"{_REASONS[rejected.status]}: {rejected.reason}", head=head)
                 await send_plan(send, receive, plan, None)
 
-    def cached_response(self, scope: Scope) -> CachedResponse | None:
-        """The whole response when the caches alone can give it, else None: the hot path."""
-        return self.answer_from_cache(route_path(scope), scope["method"], scope["headers"])
-
-    def answer_from_cache(self, path: str, method: str, headers: list[tuple[bytes, bytes]]) -> CachedResponse | None:
-        """cached_response() for a caller that has no scope. ``path`` is below any root_path."""
-        plan = fresh_plan(self.pathnames, path, method, headers, max_ranges=self.options.max_ranges)
-        return None if plan is None else self._response_from(plan)
-
     def answer_or_file(self, path: str, method: str,
                        headers: list[tuple[bytes, bytes]]) -> CachedResponse | FileAnswer | None:
-        """answer_from_cache(), for a caller that also sends files itself (the uvicorn protocol
-        of ``flashstatic serve``, which answers before it builds a scope): a response whose body
-        is one slice of a file too large for the body cache, from a fresh entry and a file kept
-        open, so that nothing waits, is a FileAnswer, whose file the caller closes."""
-        plan = fresh_plan(self.pathnames, path, method, headers, max_ranges=self.options.max_ranges)
+        """The cached response (``answers.response``), for a caller that also sends files
+        itself (the uvicorn protocol of ``flashstatic serve``, which answers before it builds a
+        scope): a response whose body is one slice of a file too large for the body cache,
+        from a fresh entry and a file kept open, so that nothing waits, is a FileAnswer, whose
+        file the caller closes."""
+        plan = self.answers.plan(path, method, headers)
         if plan is None:
             return None
-        return self._response_from(plan) or self._file_answer(plan)
-
-    def _response_from(self, plan: ResponsePlan) -> CachedResponse | None:
-        response = response_from_plan(self.pathnames, self.bodies, plan)
-        if response is not None and response[2]:
-            self.transmissions["memory"] += 1
-        return response
+        return self.answers.response_from(plan) or self._file_answer(plan)
 
     def _file_answer(self, plan: ResponsePlan) -> FileAnswer | None:
         part = single_slice(plan)
@@ -264,7 +247,7 @@ class FlashStatic:
         kept = self.disk.kept_open(facts)
         if kept is None:
             return None
-        count_hits(self.pathnames)
+        self.answers.count_hit()
         self.transmissions["direct"] += 1
         return FileAnswer(plan.status, plan.headers, ResponseFile(self.disk, kept), part.start, part.stop)
 
@@ -274,23 +257,11 @@ class FlashStatic:
         kept = self.disk.kept_open(part.facts)
         if kept is None:
             return None
-        if not answered_again(self.pathnames, self.bodies, path, entry, body=False):
+        if not self.answers.answered_again(path, entry, body=False):
             self.disk.release(kept)
             return None
         self.transmissions["direct"] += 1
         return FileAnswer(status, (), ResponseFile(self.disk, kept), part.start, part.stop)
-
-    def cached_entry(self, path: str) -> FileEntry | None:
-        return cached_entry(self.pathnames, path)
-
-    def answered_again(self, path: str, entry: FileEntry, *, body: bool) -> bool:
-        """For a caller that kept a response answer_from_cache() gave from ``entry``: whether
-        it is still right for the same request (and then counted as that answer was)."""
-        if not answered_again(self.pathnames, self.bodies, path, entry, body=body):
-            return False
-        if body:
-            self.transmissions["memory"] += 1
-        return True
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         # Two attempts: a file that changed between translation and open is translated afresh.

@@ -22,7 +22,7 @@ from .amped.jobs import FileChanged, open_checked
 from .cache.bodies import BodyCache
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer, PathnameCache
-from .cache.responses import assemble_body, cached_response
+from .cache.responses import CacheAnswers, assemble_body
 from .config import static_options
 from .http.headers import Header
 from .http.paths import PathRejected
@@ -106,6 +106,7 @@ class FlashStaticWSGI:
         self.pathnames = PathnameCache(self.options)
         self.not_found_page = PathnameCache(replace(self.options, pathname_cache_size=1))
         self.bodies = BodyCache(self.options.small_file_max, self.options.small_file_cache_bytes)
+        self.answers = CacheAnswers(self.pathnames, self.bodies, max_ranges=self.options.max_ranges)
         self._rules = self.options.rules
         self._scanned = scan(self._rules) if self.options.scan_once else None
         self.revalidations = 0
@@ -120,8 +121,11 @@ class FlashStaticWSGI:
         pathname["entries"] = len(self.pathnames)
         bodies = self.bodies.counters.as_dict()
         bodies["bytes"] = self.bodies.bytes_held
-        return {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies,
-                "transmissions": dict(self.transmissions)}
+        stats = {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies,
+                 "transmissions": dict(self.transmissions)}
+        with self._lock:
+            self.answers.add_counts(stats)
+        return stats
 
     # -- WSGI ---------------------------------------------------------------------------------
 
@@ -130,12 +134,9 @@ class FlashStaticWSGI:
         method = environ["REQUEST_METHOD"]
         headers = request_headers(environ)
         with self._lock:
-            response = cached_response(self.pathnames, self.bodies, path, method, headers,
-                                       max_ranges=self.options.max_ranges)
+            response = self.answers.response(path, method, headers)
         if response is not None:
             status, response_headers, body = response
-            if body:
-                self.transmissions["memory"] += 1
             start_response(_STATUS_LINES[status], native_headers(response_headers))
             return [body] if body else []
         head = method == "HEAD"

@@ -429,3 +429,32 @@ def test_threads_share_the_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     # Every request also looks its (small) body up exactly once.
     bodies = app.stats()["bodies"]
     assert bodies["hits"] + bodies["misses"] == THREADS * REQUESTS, bodies
+
+
+def test_counters_same_as_asgi(tmp_path: Path) -> None:
+    """The caches' counters (hits answered by the hot path included) move alike over both."""
+    import asyncio
+
+    from support import call_asgi
+
+    root = write_tree(tmp_path, {"small.txt": "s" * 100, "large.bin": b"L" * 200_000})
+    options = {"directory": root, "small_file_max": 1000}
+    asgi, wsgi = FlashStatic(**options), FlashStaticWSGI(**options)
+    requests = [("/small.txt", {}), ("/large.bin", {}), ("/missing.txt", {}), ("/small.txt", {"range": "bytes=1-5"})]
+    try:
+        for _ in range(3):
+            for path, headers in requests:
+                asyncio.run(call_asgi(asgi, path, headers))
+                environ = {"HTTP_" + name.upper(): value for name, value in headers.items()}
+                _call(wsgi, path, **environ)
+        etag = asgi.answers.entry("/small.txt").identity.etag  # type: ignore[union-attr]
+        asyncio.run(call_asgi(asgi, "/small.txt", {"if-none-match": etag}))
+        assert _call(wsgi, "/small.txt", HTTP_IF_NONE_MATCH=etag)[0] == "304 Not Modified"
+        counted = ("pathname", "headers", "bodies")
+        asgi_stats, wsgi_stats = asgi.stats(), wsgi.stats()
+        assert {key: asgi_stats[key] for key in counted} == {key: wsgi_stats[key] for key in counted}
+        # Every request but each path's first is a hit; 304s and large files need no cached body.
+        assert asgi_stats["pathname"]["hits"] == 10 and asgi_stats["bodies"]["hits"] == 5
+        assert asgi_stats["transmissions"]["memory"] == wsgi_stats["transmissions"]["memory"] == 6
+    finally:
+        asgi.close()

@@ -30,7 +30,7 @@ class BodyCache:
     def get_uncounted(self, facts: FileFacts) -> bytes | None:
         if facts.size > self.max_file_size:
             return None
-        return self._bodies.get(facts, count=False)
+        return self._bodies.peek(facts)
 
     def put(self, facts: FileFacts, body: bytes) -> None:
         if len(body) == facts.size:

@@ -34,17 +34,21 @@ class LRU(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, key: K, *, count: bool = True) -> V | None:
-        """``count=False`` for a look whose caller counts the outcome itself (the hot path,
-        which may hand over to code that looks again)."""
+    def get(self, key: K) -> V | None:
         value = self._items.get(key)
         if value is None:
-            if count:
-                self.counters.misses += 1
+            self.counters.misses += 1
             return None
         self._items.move_to_end(key)
-        if count:
-            self.counters.hits += 1
+        self.counters.hits += 1
+        return value
+
+    def peek(self, key: K) -> V | None:
+        """get() uncounted, for the hot path, which counts its own hits (and may hand over
+        to code that looks again and counts)."""
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
         return value
 
     def put(self, key: K, value: V) -> None:

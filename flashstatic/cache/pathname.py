@@ -40,12 +40,21 @@ class PathnameCache:
     def __len__(self) -> int:
         return len(self._slots)
 
-    def lookup(self, key: str, now: float, *, count: bool = True) -> tuple[Answer | None, bool]:
+    def lookup(self, key: str, now: float) -> tuple[Answer | None, bool]:
         """The cached answer (None if there is none) and whether it is due for revalidation."""
-        slot = self._slots.get(key, count=count)
+        slot = self._slots.get(key)
         if slot is None:
             return None, True
         return slot.answer, now - slot.checked_at >= self._interval
+
+    def fresh_entry(self, key: str, now: float) -> FileEntry | None:
+        """The file entry for ``key`` if one is cached and not due for revalidation; not
+        counted (the hot path counts its own hits, cache/responses.py)."""
+        slot = self._slots.peek(key)
+        if slot is None or now - slot.checked_at >= self._interval:
+            return None
+        answer = slot.answer
+        return answer if isinstance(answer, FileEntry) else None
 
     def store(self, key: str, translation: Translation, now: float) -> Answer:
         answer: Answer

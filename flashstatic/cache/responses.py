@@ -8,7 +8,7 @@ protocol of ``flashstatic serve`` writes it to the socket without building an AS
 The decision is the pure core's (``plan_file_response``), so the hot path cannot answer
 differently from the full one. Anything else (a stale entry, a large file, a body not cached
 yet) returns None and takes the full path. A caller that can send a file's bytes itself takes
-the plan (``fresh_plan``) and, when its body is one slice of a large file, sends that.
+the plan (``CacheAnswers.plan``) and, when its body is one slice of a large file, sends that.
 """
 
 from __future__ import annotations
@@ -25,47 +25,86 @@ from .pathname import PathnameCache
 CachedResponse = tuple[int, Sequence[Header], bytes]
 
 
-def cached_response(
-    pathnames: PathnameCache,
-    bodies: BodyCache,
-    path: str,
-    method: str,
-    raw_headers: Iterable[tuple[bytes, bytes]],
-    *,
-    max_ranges: int,
-) -> CachedResponse | None:
-    plan = fresh_plan(pathnames, path, method, raw_headers, max_ranges=max_ranges)
-    return None if plan is None else response_from_plan(pathnames, bodies, plan)
+class CacheAnswers:
+    """The hot path over one pair of caches: the answers they alone can give.
 
+    A hit is the common request, and on it each Python call costs about as much as the work it
+    wraps, so ``response`` keeps its calls few: a fresh entry, the request's relevant headers,
+    the plan the entry remembers, the cached body. Hits are counted here, two integers, and
+    added to the caches' counters when they are read (``add_counts``).
+    """
 
-def fresh_plan(pathnames: PathnameCache, path: str, method: str, raw_headers: Iterable[tuple[bytes, bytes]],
-               *, max_ranges: int) -> ResponsePlan | None:
-    """The plan for the request from a fresh entry, if the pathname cache holds one."""
-    entry, stale = pathnames.lookup(path, time.monotonic(), count=False)
-    if stale or not isinstance(entry, FileEntry):
-        return None
-    request = file_request(method, raw_headers)
-    if request.range is None:
-        return _plan_without_range(entry, request, max_ranges)
-    # The clock only matters to an If-Range date (is Last-Modified a strong validator yet?).
-    now = int(time.time()) if request.if_range is not None else None
-    return plan_file_response(request, entry, max_ranges=max_ranges, now=now)
+    def __init__(self, pathnames: PathnameCache, bodies: BodyCache, *, max_ranges: int) -> None:
+        self.pathnames = pathnames
+        self.bodies = bodies
+        self.max_ranges = max_ranges
+        self.hits = 0  # answered here: pathname and response-header cache hits
+        self.body_hits = 0  # of them, with a body from the body cache
 
+    def response(self, path: str, method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> CachedResponse | None:
+        """The whole response, if the caches hold all of it; None sends the caller the full way."""
+        plan = self.plan(path, method, raw_headers)
+        return None if plan is None else self.response_from(plan)
 
-def response_from_plan(pathnames: PathnameCache, bodies: BodyCache, plan: ResponsePlan) -> CachedResponse | None:
-    """The whole response, if it needs no bytes but the body cache's. Nothing is counted
-    unless the answer is given here: otherwise the full path looks again and counts."""
-    if not plan.body:
-        count_hits(pathnames)
-        return plan.status, plan.headers, b""
-    if plan.source is None:
-        return None  # a text answer (405): rare enough for the full path
-    body = bodies.get_uncounted(plan.source.facts)  # type: ignore[attr-defined]
-    if body is None:
-        return None
-    count_hits(pathnames)
-    bodies.counters.hits += 1
-    return plan.status, plan.headers, assemble_body(plan, body)
+    def plan(self, path: str, method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> ResponsePlan | None:
+        """The plan for the request from a fresh entry, if the pathname cache holds one."""
+        entry = self.pathnames.fresh_entry(path, time.monotonic())
+        if entry is None:
+            return None
+        request = file_request(method, raw_headers)
+        if request.range is not None:
+            # The clock only matters to an If-Range date (is Last-Modified a strong validator yet?).
+            now = int(time.time()) if request.if_range is not None else None
+            return plan_file_response(request, entry, max_ranges=self.max_ranges, now=now)
+        plan = entry.plans.get((method, request.accept_encoding, request.conditions))
+        return plan if plan is not None else _remember_plan(entry, request, self.max_ranges)
+
+    def response_from(self, plan: ResponsePlan) -> CachedResponse | None:
+        """The whole response for ``plan``, if it needs no bytes but the body cache's. Nothing
+        is counted unless the answer is given here: otherwise the full path looks again and counts."""
+        parts = plan.body
+        if not parts:
+            self.hits += 1
+            return plan.status, plan.headers, b""
+        if plan.source is None:
+            return None  # a text answer (405): rare enough for the full path
+        body = self.bodies.get_uncounted(plan.source.facts)  # type: ignore[attr-defined]
+        if body is None:
+            return None
+        self.hits += 1
+        self.body_hits += 1
+        if len(parts) == 1 and parts[0] == (0, len(body)):
+            return plan.status, plan.headers, body  # the whole file, as most are
+        return plan.status, plan.headers, assemble_body(plan, body)
+
+    def entry(self, path: str) -> FileEntry | None:
+        """The fresh entry that answers ``path`` now, if any (not counted)."""
+        return self.pathnames.fresh_entry(path, time.monotonic())
+
+    def answered_again(self, path: str, entry: FileEntry, *, body: bool) -> bool:
+        """Whether ``entry`` is still the fresh answer for ``path``, so that a response made
+        from it for the same request is right again; counted as a hit when it is. A changed
+        file gets a new entry on revalidation, so identity is enough."""
+        if self.pathnames.fresh_entry(path, time.monotonic()) is not entry:
+            return False
+        self.hits += 1
+        if body:
+            self.body_hits += 1
+        return True
+
+    def count_hit(self) -> None:
+        """A plan from here that the caller answered in its own way (a file it sends)."""
+        self.hits += 1
+
+    def add_counts(self, stats: dict[str, dict[str, int]]) -> None:
+        """Add the hits counted here to stats()'s pathname, headers and bodies counters, and
+        the bodies sent to its transmissions."""
+        stats["pathname"]["hits"] += self.hits
+        stats["headers"]["hits"] += self.hits
+        stats["bodies"]["hits"] += self.body_hits
+        transmissions = stats["transmissions"]
+        if self.body_hits:
+            transmissions["memory"] = transmissions.get("memory", 0) + self.body_hits
 
 
 def single_slice(plan: ResponsePlan) -> FileSlice | None:
@@ -81,41 +120,14 @@ def single_slice(plan: ResponsePlan) -> FileSlice | None:
 _PLANS_PER_ENTRY = 8
 
 
-def _plan_without_range(entry: FileEntry, request: FileRequest, max_ranges: int) -> ResponsePlan:
+def _remember_plan(entry: FileEntry, request: FileRequest, max_ranges: int) -> ResponsePlan:
     """Without a Range, the plan depends on nothing but the method, Accept-Encoding and the
     validators (If-Range matters only with a Range), so the entry keeps it: a browser
     revalidating with the ETag it was given asks the same question each time."""
-    key = (request.method, request.accept_encoding, request.conditions)
-    plan = entry.plans.get(key)
-    if plan is None:
-        plan = plan_file_response(request, entry, max_ranges=max_ranges)
-        if len(entry.plans) < _PLANS_PER_ENTRY:
-            entry.plans[key] = plan
+    plan = plan_file_response(request, entry, max_ranges=max_ranges)
+    if len(entry.plans) < _PLANS_PER_ENTRY:
+        entry.plans[(request.method, request.accept_encoding, request.conditions)] = plan
     return plan
-
-
-def cached_entry(pathnames: PathnameCache, path: str) -> FileEntry | None:
-    """The fresh entry that answers ``path`` now, if any (not counted)."""
-    entry, stale = pathnames.lookup(path, time.monotonic(), count=False)
-    return entry if isinstance(entry, FileEntry) and not stale else None
-
-
-def answered_again(pathnames: PathnameCache, bodies: BodyCache, path: str, entry: FileEntry, *, body: bool) -> bool:
-    """Whether ``entry`` is still the fresh answer for ``path``, so that a response
-    cached_response() made from it for the same request is right again; counted as a hit
-    when it is. A changed file gets a new entry on revalidation, so identity is enough."""
-    answer, stale = pathnames.lookup(path, time.monotonic(), count=False)
-    if answer is not entry or stale:
-        return False
-    count_hits(pathnames)
-    if body:
-        bodies.counters.hits += 1
-    return True
-
-
-def count_hits(pathnames: PathnameCache) -> None:
-    pathnames.counters.hits += 1
-    pathnames.header_counters.hits += 1
 
 
 def assemble_body(plan: ResponsePlan, body: bytes) -> bytes:

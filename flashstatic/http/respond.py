@@ -88,13 +88,15 @@ def file_request(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> Fil
     single-valued field (a date, a Range) the join makes it invalid, and so ignored, which is
     what the RFC asks of a field with more than one member.
     """
-    found: dict[str, str] = {}
+    found: dict[str, str] | None = None
     for name, value in raw_headers:
         key = _REQUEST_HEADERS.get(name.lower())
         if key is not None:
+            if found is None:
+                found = {}
             text = value.decode("latin-1")
             found[key] = f"{found[key]}, {text}" if key in found else text
-    if not found:
+    if found is None:
         # Most requests: no validators, no range, no codings. Shared, as they are immutable.
         return _PLAIN_REQUESTS.get(method) or FileRequest(method)
     conditions = Conditions(
