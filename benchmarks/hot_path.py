@@ -13,7 +13,8 @@ unique.lua: no request is a byte-for-byte repeat, which `flashstatic serve` answ
 parsing), a 10 KiB file, a 304 for the 1 KiB file (If-None-Match with the
 server's own ETag), and a SPECweb99-like mix (benchmarks/fileset.py, 10 directories, all in the
 page cache; 1% of its requests are 100-900 KiB files). Then `flashstatic serve --workers N`
-for N = 1..cores, unpinned (wrk shares the cores with the workers).
+and nginx with N workers for N = 1..cores, unpinned (wrk shares the cores with the workers):
+nginx's gain is the machine's ceiling for ours.
 
     python -m benchmarks.hot_path [--duration 10] [--connections 32] [--rounds 3]
 """
@@ -186,20 +187,38 @@ def main() -> None:
             f"{rate(mw, n) / rate(raw, raw_for(n)):.2f} ({cpu(mw, n) / cpu(raw, raw_for(n)):.1f}x)" for n in names) + " |")
 
         if not args.no_workers:
-            cores = os.cpu_count() or 1
-            print(f"\n`flashstatic serve --workers N`, 1 KiB file, nothing pinned (wrk shares the {cores} cores)\n")
-            print("| workers | requests/s | x 1 worker |")
-            print("|---|---|---|")
-            base = None
-            for workers in range(1, cores + 1):
-                values = []
-                for _ in range(args.rounds):
-                    server = serve(root, workers, cpus=",".join(str(c) for c in range(cores)))
-                    values.append(measure(server, {"1 KiB": loads["1 KiB"]}, args.connections, args.duration,
-                                          wrk_cpus=None)["1 KiB"][0])
-                value = statistics.median(values)
-                base = base or value
-                print(f"| {workers} | {value:,.0f} | {value / base:.2f} |")
+            print_scaling(root, loads, args)
+
+
+def print_scaling(root: Path, loads: dict[str, dict[str, object]], args: argparse.Namespace) -> None:
+    """``flashstatic serve --workers N`` next to nginx with N workers, nothing pinned: wrk
+    shares the cores with the workers, so nginx's own gain from N workers is what this
+    machine lets any server gain, and ours is read against it."""
+    cores = os.cpu_count() or 1
+    names = ["1 KiB", "1 KiB, no two requests alike"]
+    print(f"\nN workers, nothing pinned (wrk shares the {cores} cores); median of {args.rounds} rounds, "
+          "requests/s and x its own 1 worker\n")
+    print("| workers | " + " | ".join(f"flashstatic serve: {n} | nginx: {n}" for n in names) + " |")
+    print("|---|" + "---|---|" * len(names))
+    everywhere = ",".join(str(core) for core in range(cores))
+    base: dict[tuple[str, str], float] = {}
+    for workers in range(1, cores + 1):
+        samples: dict[tuple[str, str], list[float]] = {}
+        for round_number in range(args.rounds):
+            servers = [("serve", serve(root, workers, cpus=everywhere)), ("nginx", nginx(root, workers, cpus=everywhere))]
+            if round_number % 2:
+                servers.reverse()
+            for kind, server in servers:
+                results = measure(server, {n: loads[n] for n in names}, args.connections, args.duration, wrk_cpus=None)
+                for n in names:
+                    samples.setdefault((kind, n), []).append(results[n][0])
+        cells = []
+        for n in names:
+            for kind in ("serve", "nginx"):
+                value = statistics.median(samples[(kind, n)])
+                base.setdefault((kind, n), value)
+                cells.append(f"{value:,.0f}/s ({value / base[(kind, n)]:.2f}x)")
+        print(f"| {workers} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGINT if self.name != "nginx" else signal.SIGQUIT)
+        self.process.send_signal(signal.SIGQUIT if self.name.startswith("nginx") else signal.SIGINT)
         try:
             self.process.wait(20)
         except subprocess.TimeoutExpired:
@@ -136,15 +136,15 @@ def raw_asgi(body_size: int) -> Server:
     return Server("raw ASGI app", [sys.executable, "-c", code, str(body_size), str(port)], port)
 
 
-def nginx(root: Path) -> Server:
-    """nginx, one worker, sendfile and tcp_nopush on: the reference."""
+def nginx(root: Path, workers: int = 1, cpus: str = "0") -> Server:
+    """nginx, one worker unless told, sendfile and tcp_nopush on: the reference."""
     port = free_port()
     directory = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
     conf = directory / "nginx.conf"
     # The worker reads the files as root too, like our servers, so temp-dir permissions agree.
     conf.write_text(f"""
 user root;
-worker_processes 1;
+worker_processes {workers};
 daemon off;
 master_process on;
 pid {directory}/nginx.pid;
@@ -171,6 +171,7 @@ http {{
     }}
 }}
 """)
-    server = Server("nginx", ["nginx", "-c", str(conf), "-p", str(directory)], port)
+    name = "nginx" if workers == 1 else f"nginx ({workers} workers)"
+    server = Server(name, ["nginx", "-c", str(conf), "-p", str(directory)], port, cpus=cpus)
     server.cleanup.append(directory)
     return server

@@ -8,6 +8,7 @@ running the same FlashStatic app over the same tree, and compares what comes bac
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import os
 import re
@@ -408,6 +409,36 @@ def test_repeats_keep_a_connection_alive_and_an_idle_one_still_times_out(live_se
         assert connection.closed_by_server()
         assert 0.9 < time.monotonic() - idle_from < 2.0
         connection.close()
+
+
+def test_one_keep_alive_timer_per_connection_keeps_uvicorns_timeout(live_server: Any, tree: Path) -> None:
+    """The keep-alive timer is armed once per connection (server/keepalive.py): parsed cache
+    answers and the app's responses keep a connection alive past the timeout, a response
+    slower than the timeout is not cut, and an idle connection still closes after it."""
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await asyncio.sleep(1.6 if scope["path"] == "/slow" else 0)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    app = FlashStatic(slow, directory=tree, prefix="/static", revalidate_interval=60)
+    with live_server(app, http=HttpToolsProtocol, timeout_keep_alive=1) as url, counting_repeats() as repeated:
+        connection = _Connection(url)
+        start, number = time.monotonic(), 0
+        while time.monotonic() - start < 2.5:
+            time.sleep(0.25)
+            number += 1
+            # Never the same bytes twice, so each is parsed: cache answers and the app's.
+            assert connection.ask(_request(b"/static/small.txt", b"X-N: %d" % number)).endswith(b"0123456789" * 100)
+            assert connection.ask(_request(b"/app", b"X-N: %d" % number)).endswith(b"ok")
+        assert connection.ask(_request(b"/slow")).endswith(b"ok")  # busy longer than the timeout
+        idle_from = time.monotonic()
+        connection.sock.settimeout(3)
+        assert connection.closed_by_server()
+        assert 0.9 < time.monotonic() - idle_from < 2.0
+        connection.close()
+    assert not any(repeated)
 
 
 def test_a_request_split_across_reads_or_pipelined_is_not_a_repeat(servers: Any) -> None:

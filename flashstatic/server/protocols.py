@@ -8,7 +8,7 @@ back to ordinary body messages. The httptools protocol also bounds the request h
 (headlimit.py), which stock uvicorn leaves unbounded with httptools, and, when uvicorn runs
 a FlashStatic app directly, answers its cache hits as soon as their headers are parsed,
 before any ASGI scope exists (cached.py), and a request repeated byte for byte without
-parsing it again (repeats.py).
+parsing it again (repeats.py); its keep-alive timeout is one timer per connection (keepalive.py).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .cached import CachedAnswersMixin
 from .cycle import PATHSEND, ZEROCOPYSEND, H11Cycle, H11ZeroCopyCycle, HttpToolsCycle, HttpToolsZeroCopyCycle
 from .direct import DirectFilesMixin
 from .headlimit import HeadLimitMixin
+from .keepalive import LazyKeepAliveMixin
 from .repeats import RepeatedRequestsMixin
 from .sendfile import zero_copy_possible
 
@@ -57,7 +58,7 @@ def origin_form(scope: dict[str, Any]) -> None:
 
 
 class HttpToolsProtocol(RepeatedRequestsMixin, HeadLimitMixin, CachedAnswersMixin, DirectFilesMixin,
-                        httptools_impl.HttpToolsProtocol):
+                        LazyKeepAliveMixin, httptools_impl.HttpToolsProtocol):
     # The order matters: a head over the limit is refused before the cache may answer it, and
     # a repeated request is only recognised once the head limit and the cache passed it.
     def _start_asgi_task(self, cycle: httptools_impl.RequestResponseCycle, app: Any) -> None:

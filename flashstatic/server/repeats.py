@@ -10,9 +10,8 @@ response is a pure function of the request's bytes and that entry (plans of requ
 without a Range are, and so is a Range without If-Range). Only uvicorn's Date line is
 renewed, once a second.
 
-What this skips per request: the parser's callbacks, uvicorn's per-request state and its
-keep-alive timer, re-armed per response by uvicorn; here a timer armed once checks on expiry
-whether the connection was used since (``timeout_keep_alive_handler``).
+What this skips per request: the parser's callbacks and uvicorn's per-request state (and,
+as for every request in this protocol, the per-response keep-alive timer: keepalive.py).
 
 Nothing else is skipped: counters, both access logs and uvicorn's request count are kept as
 for any other cache answer, and a read that is not exactly one whole request, arrives while
@@ -118,9 +117,8 @@ class RepeatedRequestsMixin:
     cycle: Any
     pipeline: Any
     server_state: Any
-    timeout_keep_alive: float
-    timeout_keep_alive_task: asyncio.TimerHandle | None
     send_hit: Any
+    idle_from_now: Any  # LazyKeepAliveMixin's
     send_file: Any
     _unset_keepalive_if_required: Any
     _refused: bool  # HeadLimitMixin's: the connection is being closed for an oversized head
@@ -130,7 +128,6 @@ class RepeatedRequestsMixin:
         self._repeats = repeat_cache_for(self._shortcut.static) if self._shortcut is not None else None
         self._between_messages = True  # the parser holds no part of a request
         self._messages_begun = 0  # in the read being parsed
-        self._repeated_at = float("-inf")
 
     def data_received(self, data: bytes) -> None:
         repeats = self._repeats
@@ -181,22 +178,7 @@ class RepeatedRequestsMixin:
         if not static.answers.answered_again(hit.path, repeat.entry, body=hit.sent > 0):
             return False
         self.send_hit(hit, repeat.wire_for(self.server_state.default_headers))
-        # What uvicorn's on_response_complete does, but the keep-alive timer: one armed timer
-        # is checked when it fires instead of being replaced for every response.
+        # on_response_complete, less what _idle() already ruled out (a pipeline, paused reads).
         self.server_state.total_requests += 1
-        self._repeated_at = self.loop.time()
-        if self.timeout_keep_alive_task is None:
-            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
-                                                                self.timeout_keep_alive_handler)
+        self.idle_from_now()
         return True
-
-    def timeout_keep_alive_handler(self) -> None:
-        idle = self.loop.time() - self._repeated_at
-        cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:
-            idle = 0.0  # a response is going out: not idle at all
-        if idle < self.timeout_keep_alive:
-            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive - idle,
-                                                                self.timeout_keep_alive_handler)
-            return
-        super().timeout_keep_alive_handler()  # type: ignore[misc]
