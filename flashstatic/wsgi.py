@@ -27,7 +27,15 @@ from .config import static_options
 from .http.headers import Header
 from .http.paths import PathRejected
 from .http.redirects import relative_redirect
-from .http.respond import ResponsePlan, file_request, plan_file_response, plan_not_found_page, plan_redirect, plan_text
+from .http.respond import (
+    FileRequest,
+    ResponsePlan,
+    plan_file_response,
+    plan_not_found_page,
+    plan_redirect,
+    plan_text,
+    request_from_fields,
+)
 from .transmit.iterables import FileShrank, file_body, read_exactly
 from .translate import MISSING, RedirectTo, Translation, candidates, scan, translate, translate_not_found_page
 
@@ -35,18 +43,20 @@ Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 Body = Iterable[bytes]
 
-# The request headers a file response depends on, as WSGI names them.
-_REQUEST_HEADERS = (
-    ("HTTP_IF_MATCH", b"if-match"), ("HTTP_IF_NONE_MATCH", b"if-none-match"),
-    ("HTTP_IF_MODIFIED_SINCE", b"if-modified-since"), ("HTTP_IF_UNMODIFIED_SINCE", b"if-unmodified-since"),
-    ("HTTP_RANGE", b"range"), ("HTTP_IF_RANGE", b"if-range"), ("HTTP_ACCEPT_ENCODING", b"accept-encoding"),
+# The request headers a file response depends on: WSGI's names, FileRequest's.
+_REQUEST_FIELDS = (
+    ("HTTP_IF_MATCH", "if_match"), ("HTTP_IF_NONE_MATCH", "if_none_match"),
+    ("HTTP_IF_MODIFIED_SINCE", "if_modified_since"), ("HTTP_IF_UNMODIFIED_SINCE", "if_unmodified_since"),
+    ("HTTP_RANGE", "range"), ("HTTP_IF_RANGE", "if_range"), ("HTTP_ACCEPT_ENCODING", "accept_encoding"),
 )
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 _REASONS = {400: "Bad Request", 404: "Not Found"}
 
 
-def request_headers(environ: Environ) -> list[tuple[bytes, bytes]]:
-    return [(name, environ[key].encode("latin-1")) for key, name in _REQUEST_HEADERS if key in environ]
+def request_from_environ(method: str, environ: Environ) -> FileRequest:
+    """The FileRequest, read straight from the environ: its values are already the native
+    strings FileRequest holds (and repeated fields already joined by the server)."""
+    return request_from_fields(method, {field: environ[key] for key, field in _REQUEST_FIELDS if key in environ})
 
 
 def route_path(environ: Environ) -> str:
@@ -106,7 +116,8 @@ class FlashStaticWSGI:
         self.pathnames = PathnameCache(self.options)
         self.not_found_page = PathnameCache(replace(self.options, pathname_cache_size=1))
         self.bodies = BodyCache(self.options.small_file_max, self.options.small_file_cache_bytes)
-        self.answers = CacheAnswers(self.pathnames, self.bodies, max_ranges=self.options.max_ranges)
+        self.answers = CacheAnswers(self.pathnames, self.bodies, max_ranges=self.options.max_ranges,
+                                    read_request=request_from_environ)
         self._rules = self.options.rules
         self._scanned = scan(self._rules) if self.options.scan_once else None
         self.revalidations = 0
@@ -132,9 +143,8 @@ class FlashStaticWSGI:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Body:
         path = route_path(environ)
         method = environ["REQUEST_METHOD"]
-        headers = request_headers(environ)
         with self._lock:
-            response = self.answers.response(path, method, headers)
+            response = self.answers.response(path, method, environ)
         if response is not None:
             status, response_headers, body = response
             start_response(_STATUS_LINES[status], native_headers(response_headers))
@@ -142,7 +152,7 @@ class FlashStaticWSGI:
         head = method == "HEAD"
         try:
             if any(root.covers(path) for root in self.options.roots):
-                return self._serve(environ, start_response, path, method, headers)
+                return self._serve(environ, start_response, path, method)
             return self._miss(environ, start_response)
         except PathRejected as rejected:
             if self.app is not None:
@@ -150,8 +160,7 @@ class FlashStaticWSGI:
             plan = plan_text(rejected.status, f"{_REASONS[rejected.status]}: {rejected.reason}", head=head)
             return self._respond(start_response, plan)
 
-    def _serve(self, environ: Environ, start_response: StartResponse, path: str, method: str,
-               headers: list[tuple[bytes, bytes]]) -> Body:
+    def _serve(self, environ: Environ, start_response: StartResponse, path: str, method: str) -> Body:
         # Two attempts: a file that changed between translation and open is translated afresh.
         for attempt in range(2):
             answer = self._answer(path, fresh=attempt > 0)
@@ -161,7 +170,7 @@ class FlashStaticWSGI:
                 return self._respond(start_response, plan_redirect(location, head=method == "HEAD"))
             if not isinstance(answer, FileEntry):
                 return self._miss(environ, start_response)
-            request = file_request(method, headers)
+            request = request_from_environ(method, environ)
             plan = plan_file_response(request, answer, max_ranges=self.options.max_ranges, now=int(time.time()))
             body = self._transmit(environ, start_response, plan)
             if body is not None:

@@ -14,7 +14,8 @@ the plan (``CacheAnswers.plan``) and, when its body is one slice of a large file
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..http.headers import Header
 from ..http.respond import FileRequest, FileSlice, ResponsePlan, file_request, plan_file_response
@@ -34,24 +35,29 @@ class CacheAnswers:
     added to the caches' counters when they are read (``add_counts``).
     """
 
-    def __init__(self, pathnames: PathnameCache, bodies: BodyCache, *, max_ranges: int) -> None:
+    def __init__(self, pathnames: PathnameCache, bodies: BodyCache, *, max_ranges: int,
+                 read_request: Callable[[str, Any], FileRequest] = file_request) -> None:
         self.pathnames = pathnames
         self.bodies = bodies
         self.max_ranges = max_ranges
+        # How the adapter's request headers become a FileRequest: ASGI's header list by
+        # default; the WSGI adapter reads its environ directly.
+        self.read_request = read_request
         self.hits = 0  # answered here: pathname and response-header cache hits
         self.body_hits = 0  # of them, with a body from the body cache
 
-    def response(self, path: str, method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> CachedResponse | None:
-        """The whole response, if the caches hold all of it; None sends the caller the full way."""
-        plan = self.plan(path, method, raw_headers)
+    def response(self, path: str, method: str, headers: Any) -> CachedResponse | None:
+        """The whole response, if the caches hold all of it; None sends the caller the full way.
+        ``headers`` as ``read_request`` takes them."""
+        plan = self.plan(path, method, headers)
         return None if plan is None else self.response_from(plan)
 
-    def plan(self, path: str, method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> ResponsePlan | None:
+    def plan(self, path: str, method: str, headers: Any) -> ResponsePlan | None:
         """The plan for the request from a fresh entry, if the pathname cache holds one."""
         entry = self.pathnames.fresh_entry(path, time.monotonic())
         if entry is None:
             return None
-        request = file_request(method, raw_headers)
+        request = self.read_request(method, headers)
         if request.range is not None:
             # The clock only matters to an If-Range date (is Last-Modified a strong validator yet?).
             now = int(time.time()) if request.if_range is not None else None

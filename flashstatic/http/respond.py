@@ -8,7 +8,7 @@ decides how slices travel (body messages now, sendfile later).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from .conditional import Conditions, Precondition, evaluate_preconditions
@@ -98,6 +98,14 @@ def file_request(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> Fil
             found[key] = f"{found[key]}, {text}" if key in found else text
     if found is None:
         # Most requests: no validators, no range, no codings. Shared, as they are immutable.
+        return _PLAIN_REQUESTS.get(method) or FileRequest(method)
+    return request_from_fields(method, found)
+
+
+def request_from_fields(method: str, found: Mapping[str, str]) -> FileRequest:
+    """A FileRequest from the relevant fields' values, by FileRequest's and Conditions' names
+    (a server that hands over headers as a mapping, WSGI's environ, has them already joined)."""
+    if not found:
         return _PLAIN_REQUESTS.get(method) or FileRequest(method)
     conditions = Conditions(
         found.get("if_match"), found.get("if_none_match"),
