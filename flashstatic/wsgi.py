@@ -28,7 +28,7 @@ from .http.headers import Header
 from .http.paths import PathRejected
 from .http.redirects import relative_redirect
 from .http.respond import (
-    FileRequest,
+    RequestFields,
     ResponsePlan,
     plan_file_response,
     plan_not_found_page,
@@ -43,20 +43,16 @@ Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 Body = Iterable[bytes]
 
-# The request headers a file response depends on: WSGI's names, FileRequest's.
-_REQUEST_FIELDS = (
-    ("HTTP_IF_MATCH", "if_match"), ("HTTP_IF_NONE_MATCH", "if_none_match"),
-    ("HTTP_IF_MODIFIED_SINCE", "if_modified_since"), ("HTTP_IF_UNMODIFIED_SINCE", "if_unmodified_since"),
-    ("HTTP_RANGE", "range"), ("HTTP_IF_RANGE", "if_range"), ("HTTP_ACCEPT_ENCODING", "accept_encoding"),
-)
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 _REASONS = {400: "Bad Request", 404: "Not Found"}
 
 
-def request_from_environ(method: str, environ: Environ) -> FileRequest:
-    """The FileRequest, read straight from the environ: its values are already the native
-    strings FileRequest holds (and repeated fields already joined by the server)."""
-    return request_from_fields(method, {field: environ[key] for key, field in _REQUEST_FIELDS if key in environ})
+def request_fields_from_environ(method: str, environ: Environ) -> RequestFields:
+    """RequestFields, read straight from the environ: its values are already the native
+    strings they hold (and repeated fields already joined by the server)."""
+    get = environ.get
+    return (method, get("HTTP_ACCEPT_ENCODING"), get("HTTP_IF_MATCH"), get("HTTP_IF_NONE_MATCH"),
+            get("HTTP_IF_MODIFIED_SINCE"), get("HTTP_IF_UNMODIFIED_SINCE"), get("HTTP_RANGE"), get("HTTP_IF_RANGE"))
 
 
 def route_path(environ: Environ) -> str:
@@ -117,7 +113,7 @@ class FlashStaticWSGI:
         self.not_found_page = PathnameCache(replace(self.options, pathname_cache_size=1))
         self.bodies = BodyCache(self.options.small_file_max, self.options.small_file_cache_bytes)
         self.answers = CacheAnswers(self.pathnames, self.bodies, max_ranges=self.options.max_ranges,
-                                    read_request=request_from_environ)
+                                    read_fields=request_fields_from_environ)
         self._rules = self.options.rules
         self._scanned = scan(self._rules) if self.options.scan_once else None
         self.revalidations = 0
@@ -170,7 +166,7 @@ class FlashStaticWSGI:
                 return self._respond(start_response, plan_redirect(location, head=method == "HEAD"))
             if not isinstance(answer, FileEntry):
                 return self._miss(environ, start_response)
-            request = request_from_environ(method, environ)
+            request = request_from_fields(request_fields_from_environ(method, environ))
             plan = plan_file_response(request, answer, max_ranges=self.options.max_ranges, now=int(time.time()))
             body = self._transmit(environ, start_response, plan)
             if body is not None:

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from wsgiref.headers import Headers
 
 from ..config import ONE_YEAR, Options
-from ..http.conditional import Conditions, make_etag
+from ..http.conditional import make_etag
 from ..http.dates import format_http_date
 from ..http.headers import FilePolicy, HeaderSet, build_header_set
 from ..http.mediatypes import media_type_for
-from ..http.respond import ResponsePlan
+from ..http.respond import RequestFields, ResponsePlan
 from ..translate import FileFacts, FoundFile
 
 
@@ -48,9 +48,9 @@ class FileEntry:
     found: FoundFile  # what translation saw; a revalidation that sees the same keeps this entry
     identity: Representation
     encoded: tuple[Representation, ...]
-    # Plans for requests without a Range, by (method, Accept-Encoding, validators): a pure
-    # function of the entry, so made once (see cache/responses.py).
-    plans: dict[tuple[str, str | None, Conditions], ResponsePlan] = field(
+    # Plans for requests without a Range, by their RequestFields: a pure function of the
+    # entry, so made once (see cache/responses.py).
+    plans: dict[RequestFields, ResponsePlan] = field(
         default_factory=dict, compare=False, repr=False)
 
 

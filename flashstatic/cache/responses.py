@@ -18,7 +18,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..http.headers import Header
-from ..http.respond import FileRequest, FileSlice, ResponsePlan, file_request, plan_file_response
+from ..http.respond import (
+    RANGE,
+    FileSlice,
+    RequestFields,
+    ResponsePlan,
+    plan_file_response,
+    request_fields,
+    request_from_fields,
+)
 from .bodies import BodyCache
 from .entry import FileEntry
 from .pathname import PathnameCache
@@ -36,19 +44,19 @@ class CacheAnswers:
     """
 
     def __init__(self, pathnames: PathnameCache, bodies: BodyCache, *, max_ranges: int,
-                 read_request: Callable[[str, Any], FileRequest] = file_request) -> None:
+                 read_fields: Callable[[str, Any], RequestFields] = request_fields) -> None:
         self.pathnames = pathnames
         self.bodies = bodies
         self.max_ranges = max_ranges
-        # How the adapter's request headers become a FileRequest: ASGI's header list by
-        # default; the WSGI adapter reads its environ directly.
-        self.read_request = read_request
+        # How the adapter's request headers are read: ASGI's header list by default; the WSGI
+        # adapter reads its environ directly.
+        self.read_fields = read_fields
         self.hits = 0  # answered here: pathname and response-header cache hits
         self.body_hits = 0  # of them, with a body from the body cache
 
     def response(self, path: str, method: str, headers: Any) -> CachedResponse | None:
         """The whole response, if the caches hold all of it; None sends the caller the full way.
-        ``headers`` as ``read_request`` takes them."""
+        ``headers`` as ``read_fields`` takes them."""
         plan = self.plan(path, method, headers)
         return None if plan is None else self.response_from(plan)
 
@@ -57,13 +65,14 @@ class CacheAnswers:
         entry = self.pathnames.fresh_entry(path, time.monotonic())
         if entry is None:
             return None
-        request = self.read_request(method, headers)
-        if request.range is not None:
+        fields = self.read_fields(method, headers)
+        if fields[RANGE] is not None:
+            request = request_from_fields(fields)
             # The clock only matters to an If-Range date (is Last-Modified a strong validator yet?).
             now = int(time.time()) if request.if_range is not None else None
             return plan_file_response(request, entry, max_ranges=self.max_ranges, now=now)
-        plan = entry.plans.get((method, request.accept_encoding, request.conditions))
-        return plan if plan is not None else _remember_plan(entry, request, self.max_ranges)
+        plan = entry.plans.get(fields)
+        return plan if plan is not None else _remember_plan(entry, fields, self.max_ranges)
 
     def response_from(self, plan: ResponsePlan) -> CachedResponse | None:
         """The whole response for ``plan``, if it needs no bytes but the body cache's. Nothing
@@ -126,13 +135,13 @@ def single_slice(plan: ResponsePlan) -> FileSlice | None:
 _PLANS_PER_ENTRY = 8
 
 
-def _remember_plan(entry: FileEntry, request: FileRequest, max_ranges: int) -> ResponsePlan:
+def _remember_plan(entry: FileEntry, fields: RequestFields, max_ranges: int) -> ResponsePlan:
     """Without a Range, the plan depends on nothing but the method, Accept-Encoding and the
-    validators (If-Range matters only with a Range), so the entry keeps it: a browser
-    revalidating with the ETag it was given asks the same question each time."""
-    plan = plan_file_response(request, entry, max_ranges=max_ranges)
+    validators, so the entry keeps it: a browser revalidating with the ETag it was given asks
+    the same question each time."""
+    plan = plan_file_response(request_from_fields(fields), entry, max_ranges=max_ranges)
     if len(entry.plans) < _PLANS_PER_ENTRY:
-        entry.plans[(request.method, request.accept_encoding, request.conditions)] = plan
+        entry.plans[fields] = plan
     return plan
 
 

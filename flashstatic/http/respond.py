@@ -8,7 +8,7 @@ decides how slices travel (body messages now, sendfile later).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 from .conditional import Conditions, Precondition, evaluate_preconditions
@@ -78,10 +78,19 @@ _REQUEST_HEADERS = {
     b"range": "range", b"if-range": "if_range", b"accept-encoding": "accept_encoding",
 }
 
-_PLAIN_REQUESTS = {method: FileRequest(method) for method in ALLOWED_METHODS}
+# The request's method and relevant fields as one plain tuple, in this order: method,
+# Accept-Encoding, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, Range,
+# If-Range (None when absent). Building and hashing it costs a fraction of making a FileRequest
+# and its Conditions (Python-level constructors), so the hot path keys its plan memo by it and
+# makes the FileRequest only when it has to plan.
+RequestFields = tuple[str, str | None, str | None, str | None, str | None, str | None, str | None, str | None]
+RANGE = 6  # the Range field's index in RequestFields
+
+_PLAIN_FIELDS: dict[str, RequestFields] = {
+    method: (method, None, None, None, None, None, None, None) for method in ALLOWED_METHODS}
 
 
-def file_request(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> FileRequest:
+def request_fields(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> RequestFields:
     """Pick the relevant headers out of an ASGI-style header list.
 
     Repeated fields are joined with ", " as RFC 9110 section 5.3 allows for list fields; for a
@@ -97,20 +106,25 @@ def file_request(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> Fil
             text = value.decode("latin-1")
             found[key] = f"{found[key]}, {text}" if key in found else text
     if found is None:
-        # Most requests: no validators, no range, no codings. Shared, as they are immutable.
-        return _PLAIN_REQUESTS.get(method) or FileRequest(method)
-    return request_from_fields(method, found)
+        # Most requests: no validators, no range, no codings. Shared, as tuples are immutable.
+        return _PLAIN_FIELDS.get(method) or (method, None, None, None, None, None, None, None)
+    get = found.get
+    return (method, get("accept_encoding"), get("if_match"), get("if_none_match"), get("if_modified_since"),
+            get("if_unmodified_since"), get("range"), get("if_range"))
 
 
-def request_from_fields(method: str, found: Mapping[str, str]) -> FileRequest:
-    """A FileRequest from the relevant fields' values, by FileRequest's and Conditions' names
-    (a server that hands over headers as a mapping, WSGI's environ, has them already joined)."""
-    if not found:
-        return _PLAIN_REQUESTS.get(method) or FileRequest(method)
-    conditions = Conditions(
-        found.get("if_match"), found.get("if_none_match"),
-        found.get("if_modified_since"), found.get("if_unmodified_since"))
-    return FileRequest(method, conditions, found.get("range"), found.get("if_range"), found.get("accept_encoding"))
+def request_from_fields(fields: RequestFields) -> FileRequest:
+    method, accept_encoding, if_match, if_none_match, if_modified_since, if_unmodified_since, range_, if_range = fields
+    if if_match is None and if_none_match is None and if_modified_since is None and if_unmodified_since is None:
+        conditions = NO_CONDITIONS
+    else:
+        conditions = Conditions(if_match, if_none_match, if_modified_since, if_unmodified_since)
+    return FileRequest(method, conditions, range_, if_range, accept_encoding)
+
+
+def file_request(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> FileRequest:
+    """The FileRequest of an ASGI-style header list (request_fields says how it is read)."""
+    return request_from_fields(request_fields(method, raw_headers))
 
 
 def plan_file_response(
