@@ -57,8 +57,12 @@ def request_fields_from_environ(method: str, environ: Environ) -> RequestFields:
 
 def route_path(environ: Environ) -> str:
     """PATH_INFO (below SCRIPT_NAME, where the app is mounted) as ASGI's decoded str path:
-    PEP 3333 hands over the URL's bytes as latin-1, ASGI servers decode them as UTF-8."""
-    return environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace") or "/"
+    PEP 3333 hands over the URL's bytes as latin-1, ASGI servers decode them as UTF-8 (the
+    same string when all are ASCII, as most paths are)."""
+    path: str = environ.get("PATH_INFO", "")
+    if not path.isascii():
+        path = path.encode("latin-1").decode("utf-8", "replace")
+    return path or "/"
 
 
 def raw_path(environ: Environ) -> bytes | None:
