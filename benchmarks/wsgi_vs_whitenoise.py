@@ -1,14 +1,15 @@
 """WSGI: gunicorn + FlashStaticWSGI against gunicorn + WhiteNoise, same workers, same run.
 
 gunicorn (one gthread worker, --threads 4 by default) is pinned to core 0 and wrk to core 1.
-Each repeat starts both servers afresh, in turn (the order alternates between repeats), and
-runs every case on each: whole files of 1 KiB, 10 KiB, 1 MiB and 100 MiB, a single range of
-the 1 MiB file, a precompressed file asked for with Accept-Encoding (.gz and .br siblings
-present), and 304s (If-None-Match with the ETag each server gave). The case order is shuffled
-per repeat (the same order for both servers, from --seed, printed), so no case always follows
-the 100 MiB one or always runs on a server that has already served the others. Prints req/s
-and MiB/s per repeat, then medians, the ratio flashstatic / WhiteNoise of the medians and the
-ratio within each repeat.
+Each repeat starts both servers afresh, side by side (one idles while the other is measured),
+and runs every case on both, back to back, the one going first alternating: whole files of
+1 KiB, 10 KiB, 1 MiB and 100 MiB, a single range of the 1 MiB file, a precompressed file asked
+for with Accept-Encoding (.gz and .br siblings present), and 304s (If-None-Match with the ETag
+each server gave). The case order is shuffled per repeat (from --seed, printed), so no case
+always follows the 100 MiB one. The two halves of a pair are seconds apart, so this VM's slow
+drift (25% between runs of the same server) falls on both alike; the paired ratios are the
+comparison. Prints req/s, MiB/s and the server's CPU per request for every run, then medians,
+the ratio of the medians and the paired ratios (median, range, each); by MiB/s for 100 MiB.
 
     python -m benchmarks.wsgi_vs_whitenoise [--duration 4] [--repeats 3] [--threads 4] [--seed 1]
         [--cases 304 "1 KiB"]   # only the cases whose names contain one of these (any case)
@@ -17,6 +18,7 @@ ratio within each repeat.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import os
 import random
@@ -28,7 +30,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from .serverproc import Server, free_port
+from .serverproc import Server, cpu_seconds, free_port
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -44,6 +46,10 @@ CASES = [
     ("precompressed .gz (js, 300 KiB)", "/app.js", {"Accept-Encoding": "gzip"}),
     ("304 (If-None-Match)", "/10k.txt", {"If-None-Match": "{etag}"}),
 ]
+# Compared by MiB/s, not req/s: wrk counts a response when it ends but every byte as it is
+# read, and at about 20 responses a second the 8 still in flight when a run stops are up to a
+# tenth of the run; the bytes have no such step.
+BY_BYTES = {"100 MiB"}
 
 
 def make_tree(root: Path) -> None:
@@ -97,7 +103,8 @@ def check_status(port: int, path: str, headers: dict[str, str]) -> int:
 
 
 Case = tuple[str, str, dict[str, str]]
-Results = dict[tuple[str, str], list[tuple[float, float]]]
+Measured = tuple[float, float, float]  # req/s, MiB/s, server CPU us per request
+Results = dict[tuple[str, str], list[Measured]]
 
 
 def selected_cases(patterns: list[str] | None) -> list[Case]:
@@ -110,35 +117,50 @@ def selected_cases(patterns: list[str] | None) -> list[Case]:
     return chosen
 
 
+def measure(server: Server, path: str, headers: dict[str, str], args: argparse.Namespace) -> Measured:
+    """req/s, MiB/s and the server's CPU microseconds per request over one wrk run."""
+    run_wrk(server.port, path, headers, args.connections, 1)  # warm caches
+    cpu_before = cpu_seconds(server.pid)
+    requests, mib = run_wrk(server.port, path, headers, args.connections, args.duration)
+    cpu_us = (cpu_seconds(server.pid) - cpu_before) * 1e6 / max(requests * args.duration, 1)
+    return requests, mib, cpu_us
+
+
 def run_repeat(repeat: int, cases: list[Case], root: Path, args: argparse.Namespace, results: Results) -> None:
-    """Both servers, each started afresh, on the repeat's shuffled case order."""
+    """Both servers started afresh, side by side; each case measured on one and then at once
+    on the other (which goes first alternates), so that the two measurements of a pair are
+    seconds apart and this VM's drift falls on both alike."""
     order = random.Random(f"{args.seed}/{repeat}").sample(cases, len(cases))
     print(f"repeat {repeat + 1} case order: {', '.join(case for case, _, _ in order)}", flush=True)
-    apps = list(APPS) if repeat % 2 == 0 else list(reversed(APPS))
-    for name in apps:
-        with gunicorn(name, root, args.threads) as server:
-            for case, path, headers in order:
+    with contextlib.ExitStack() as stack:
+        servers = {name: stack.enter_context(gunicorn(name, root, args.threads)) for name in APPS}
+        for index, (case, path, headers) in enumerate(order):
+            names = list(APPS) if (repeat + index) % 2 == 0 else list(reversed(APPS))
+            for name in names:
+                server = servers[name]
                 sent = {key: value.format(etag=etag(server.port, path)) for key, value in headers.items()}
                 status = check_status(server.port, path, sent)
-                run_wrk(server.port, path, sent, args.connections, 1)  # warm caches
-                measured = run_wrk(server.port, path, sent, args.connections, args.duration)
+                measured = measure(server, path, sent, args)
                 results.setdefault((case, name), []).append(measured)
-                print(f"repeat {repeat + 1} | {name} | {case} | {status} | "
-                      f"{measured[0]:.0f} req/s | {measured[1]:.1f} MiB/s", flush=True)
+                print(f"repeat {repeat + 1} | {name} | {case} | {status} | {measured[0]:.0f} req/s | "
+                      f"{measured[1]:.1f} MiB/s | {measured[2]:.1f} us CPU per request", flush=True)
 
 
 def print_summary(cases: list[Case], results: Results) -> None:
-    print("\n| case | flashstatic req/s | WhiteNoise req/s | flashstatic MiB/s | WhiteNoise MiB/s "
-          "| ratio (req/s) | ratio per repeat |")
+    print("\n| case | flashstatic req/s | WhiteNoise req/s | ratio of medians | paired ratios: median "
+          "(range) | CPU us per request, flashstatic / WhiteNoise | ratio per repeat |")
     print("|---|---|---|---|---|---|---|")
     for case, _, _ in cases:
         ours_runs, theirs_runs = results[(case, "flashstatic")], results[(case, "WhiteNoise")]
         ours = [statistics.median(v) for v in zip(*ours_runs)]
         theirs = [statistics.median(v) for v in zip(*theirs_runs)]
-        # Paired by repeat: both servers ran the case in the same repeat, under the same order.
-        paired = " ".join(f"{a[0] / b[0]:.2f}" for a, b in zip(ours_runs, theirs_runs))
-        print(f"| {case} | {ours[0]:.0f} | {theirs[0]:.0f} | {ours[1]:.1f} | {theirs[1]:.1f} | "
-              f"{ours[0] / theirs[0]:.2f} | {paired} |")
+        by = 1 if case in BY_BYTES else 0
+        # Paired by repeat: both servers ran the case back to back.
+        paired = [a[by] / b[by] for a, b in zip(ours_runs, theirs_runs)]
+        unit = " MiB/s" if by else ""
+        print(f"| {case} | {ours[by]:.0f}{unit} | {theirs[by]:.0f}{unit} | {ours[by] / theirs[by]:.2f} | "
+              f"{statistics.median(paired):.2f} ({min(paired):.2f}-{max(paired):.2f}) | "
+              f"{ours[2]:.0f} / {theirs[2]:.0f} | {' '.join(f'{r:.2f}' for r in paired)} |")
 
 
 def main() -> None:
