@@ -56,8 +56,9 @@ def send_requests(port: int, path: str, headers: dict[str, str], count: int) -> 
                 raise RuntimeError(f"unexpected response: {response_head[:200]!r}")
             match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", response_head)
             length = int(match.group(1)) if match and not response_head.startswith(b"HTTP/1.1 304") else 0
-            while len(pending) < length:
-                pending += _receive(sock)
+            while len(pending) < length:  # the body is counted, not kept
+                length -= len(pending)
+                pending = _receive(sock)
             pending = pending[length:]
 
 

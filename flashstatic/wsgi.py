@@ -144,11 +144,20 @@ class FlashStaticWSGI:
         path = route_path(environ)
         method = environ["REQUEST_METHOD"]
         with self._lock:
-            response = self.answers.response(path, method, environ)
+            plan = self.answers.plan(path, method, environ)
+            response = None if plan is None else self.answers.response_from(plan)
         if response is not None:
             status, response_headers, body = response
             start_response(_STATUS_LINES[status], native_headers(response_headers))
             return [body] if body else []
+        if plan is not None:
+            # A fresh entry's plan that needs the file (a large one, or a small one not cached
+            # yet): sent as the full path would, without translating or planning again.
+            answered = self._transmit(environ, start_response, plan)
+            if answered is not None:
+                with self._lock:
+                    self.answers.count_hit()
+                return answered
         head = method == "HEAD"
         try:
             if any(root.covers(path) for root in self.options.roots):

@@ -458,3 +458,20 @@ def test_counters_same_as_asgi(tmp_path: Path) -> None:
         assert asgi_stats["transmissions"]["memory"] == wsgi_stats["transmissions"]["memory"] == 6
     finally:
         asgi.close()
+
+
+def test_large_file_from_a_fresh_entry_and_after_it_changed(tmp_path: Path) -> None:
+    """A file too large for the body cache, asked for again while its entry is fresh, is sent
+    from the entry's plan without translating the path again (counted as a hit). When the file
+    changed behind that entry, the open's check sends the request the full way, which
+    translates afresh: the new bytes under their own headers, never the old length."""
+    root = write_tree(tmp_path, {"large.bin": b"A" * 200_000})
+    app = FlashStaticWSGI(directory=root, small_file_max=1000, revalidate_interval=3600)
+    assert _call(app, "/large.bin")[2] == b"A" * 200_000
+    status, headers, body = _call(app, "/large.bin")
+    assert status == "200 OK" and body == b"A" * 200_000
+    assert app.stats()["pathname"]["hits"] == 1 and app.stats()["pathname"]["misses"] == 1
+    (root / "large.bin").write_bytes(b"B" * 150_000)
+    status, headers, body = _call(app, "/large.bin")
+    assert status == "200 OK" and body == b"B" * 150_000 and headers["content-length"] == "150000"
+    assert _call(app, "/large.bin", HTTP_RANGE="bytes=149999-")[2] == b"B"
