@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from .amped.pool import HelperFailed, PoolBusy
+from .amped.pool import HelperFailed, JobTooLarge, PoolBusy
 from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, make_strategy
 from .cache.bodies import BodyCache
 from .cache.entry import FileEntry, Representation
@@ -150,6 +150,7 @@ class FlashStatic:
         self._stale: dict[str, None] = {}
         self._revalidation: asyncio.Future[None] | None = None
         self.revalidations = 0
+        self.revalidations_deferred = 0  # stale hits not queued: the queue was full
         # File responses by how their bytes went out.
         self.transmissions: Counter[str] = Counter()
 
@@ -167,6 +168,7 @@ class FlashStatic:
         """Counters of Flash's three caches (a later release exposes them over HTTP)."""
         pathname = self.pathnames.counters.as_dict()
         pathname["revalidations"] = self.revalidations
+        pathname["revalidations_deferred"] = self.revalidations_deferred
         pathname["entries"] = len(self.pathnames)
         bodies = self.bodies.counters.as_dict()
         bodies["bytes"] = self.bodies.bytes_held
@@ -359,10 +361,13 @@ class FlashStatic:
     def _revalidate_later(self, path: str) -> None:
         """Queue a stale path; one batch at a time revalidates what has queued up, so under
         AMPED the periodic stats of every hot file cost one helper round trip per batch and
-        never crowd out the opens and page-ins that requests wait for."""
-        if path in self._stale:
-            return
-        self._stale[path] = None
+        never crowd out the opens and page-ins that requests wait for. The queue is bounded:
+        past it a stale path is served stale a little longer and queued on a later hit."""
+        if path not in self._stale:
+            if len(self._stale) >= _MAX_STALE:
+                self.revalidations_deferred += 1
+                return
+            self._stale[path] = None
         running = self._revalidation
         if running is None or running.done() or running.get_loop() is not asyncio.get_running_loop():
             self._revalidation = asyncio.ensure_future(self._revalidate_stale())
@@ -372,8 +377,15 @@ class FlashStatic:
             paths = list(itertools.islice(self._stale, _REVALIDATION_BATCH))
             try:
                 results = await self.disk.translate_many(self._rules, paths)
-            except (PoolBusy, HelperFailed):
-                return  # keep serving what we have; the next stale hit starts a new batch
+            except (PoolBusy, HelperFailed) as exc:
+                # Nothing learnt: the batch leaves the queue, and its paths, still served
+                # from the cache, are queued again when next requested.
+                for path in paths:
+                    self._stale.pop(path, None)
+                if isinstance(exc, HelperFailed):
+                    logger.warning("revalidating %d paths failed (%s); they are retried when next requested",
+                                   len(paths), exc)
+                return
             except Exception:
                 logger.exception("revalidating %d paths failed; they will be translated afresh", len(paths))
                 results = [RuntimeError("revalidation failed")] * len(paths)
@@ -382,6 +394,9 @@ class FlashStatic:
                 self._stale.pop(path, None)
                 self.revalidations += 1
                 if isinstance(result, BaseException):
+                    if isinstance(result, JobTooLarge):
+                        logger.warning("a path of %d bytes cannot be revalidated in a batch (%s); "
+                                       "it is translated afresh when next requested", len(path), result)
                     self.pathnames.forget(path)  # refused now: translate afresh on next use
                 else:
                     self.pathnames.store(path, result, now)
@@ -460,3 +475,6 @@ _REASONS = {400: "Bad Request", 404: "Not Found"}
 # there in the disk-bound benchmark and showed in the probe's p99; 64 keeps each store short
 # while one helper round trip still covers many stale paths.
 _REVALIDATION_BATCH = 64
+# Stale paths waiting for revalidation, at most: each is a path a client asked for, so an
+# unbounded queue would grow with whatever distinct spellings a client sends.
+_MAX_STALE = 4096

@@ -1,4 +1,5 @@
-"""A helper process whose page-ins take SLOW_HELPER_DELAY seconds: a disk that is very slow.
+"""A helper process whose page-ins take SLOW_HELPER_DELAY seconds (and batch translations
+SLOW_HELPER_TRANSLATE_DELAY): a disk that is very slow.
 
 Run as ``python tests/slow_helper.py FD`` by ProcessPool(command=...) in the AMPED tests.
 """
@@ -19,7 +20,16 @@ def slow_page_in(fd: int, offset: int, count: int) -> None:
     _page_in(fd, offset, count)
 
 
+_translate_many = jobs.run_translate_many
+
+
+def slow_translate_many(rules, paths):  # type: ignore[no-untyped-def]
+    time.sleep(float(os.environ.get("SLOW_HELPER_TRANSLATE_DELAY", "0")))
+    return _translate_many(rules, paths)
+
+
 jobs.page_in = slow_page_in
+jobs.run_translate_many = slow_translate_many
 
 if __name__ == "__main__":
     helper.main()

@@ -3,19 +3,18 @@
 It receives one job at a time over a SOCK_SEQPACKET socket, does the blocking work and answers.
 File descriptors travel with the messages (SCM_RIGHTS): an "open" job sends its descriptor
 back, a "page_in" job gets the server's descriptor so it touches the very same file. File data
-never travels: the answer to a page-in is only "done".
+never travels: the answer to a page-in is only "done". Messages are plain data (wire.py).
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import pickle
 import signal
 import socket
 import sys
 
-from . import jobs
+from . import jobs, wire
 
 def _die_with_parent() -> None:
     # PR_SET_PDEATHSIG: no helper outlives the server, even one killed with SIGKILL.
@@ -28,22 +27,29 @@ def _die_with_parent() -> None:
 def serve(sock: socket.socket) -> None:
     while True:
         try:
-            data, fds, _, _ = socket.recv_fds(sock, jobs.MAX_MESSAGE, 1)
+            data, fds, flags, _ = socket.recv_fds(sock, wire.MAX_MESSAGE + 1, 1)
         except OSError:
             return
         if not data:
             return  # the server closed its end: time to go
-        kind, args = pickle.loads(data)
         lent = fds[0] if fds else None
+        for extra in fds[1:]:
+            os.close(extra)
         reply_fds: list[int] = []
         try:
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                raise wire.WireError("truncated job")
+            kind, args = wire.decode(data)
             result = jobs.run(kind, args, lent)
             if kind == "open":
                 reply_fds.append(result)
                 result = None
-            message = pickle.dumps((True, result))
+            message = wire.encode((True, result))
         except Exception as exc:  # the job failed, the helper goes on
-            message = pickle.dumps((False, exc))
+            message = _error_reply(exc)
+            for fd in reply_fds:
+                os.close(fd)
+            reply_fds = []
         finally:
             if lent is not None:
                 os.close(lent)
@@ -52,6 +58,13 @@ def serve(sock: socket.socket) -> None:
         finally:
             for fd in reply_fds:
                 os.close(fd)
+
+
+def _error_reply(error: Exception) -> bytes:
+    try:
+        return wire.encode((False, error))
+    except wire.MessageTooLarge as too_large:  # an error text too long to send (a long path in it)
+        return wire.encode((False, too_large))
 
 
 def main() -> None:

@@ -11,8 +11,6 @@ from typing import Any
 
 from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
 
-# The largest message between the server and a helper (a pickled job or answer).
-MAX_MESSAGE = 1 << 20
 # Set by the server when it starts a helper, so that the helper notices if the server is gone
 # before PR_SET_PDEATHSIG took effect; comparing with 1 would fail under a PID-1 server.
 PARENT_VARIABLE = "FLASHSTATIC_HELPER_PARENT"
@@ -33,13 +31,19 @@ def open_checked(facts: FileFacts) -> int:
     """
     fd = os.open(facts.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or FileFacts.from_stat(facts.path, st) != facts:
-            raise FileChanged(facts.path)
+        check_descriptor(fd, facts)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def check_descriptor(fd: int, facts: FileFacts) -> None:
+    """Raise FileChanged unless ``fd`` is the regular file ``facts`` describe (the same inode,
+    size and modification time). fstat of an open descriptor reads the in-memory inode."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or FileFacts.from_stat(facts.path, st) != facts:
+        raise FileChanged(facts.path)
 
 
 def page_in(fd: int, offset: int, count: int) -> None:

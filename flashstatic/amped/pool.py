@@ -8,8 +8,11 @@ comparison.
 Both backends share the front: identical jobs in flight are coalesced, admission is bounded
 (``PoolBusy`` when the queue is full, which the adapter turns into a 503 before a response has
 started; work for responses already under way is never refused), and a job whose helper died
-is retried once on a fresh helper before it fails with ``HelperFailed``. ``close()`` stops the
-helpers; the pool starts again if it is used afterwards (a second lifespan, a new test client).
+is retried once on a fresh helper before it fails with ``HelperFailed``. A job that can never
+succeed is not retried: one too large for the channel fails with ``JobTooLarge`` and its helper
+goes on; an answer that is not one the protocol sends fails the job and replaces the helper.
+``close()`` stops the helpers; the pool starts again if it is used afterwards (a second
+lifespan, a new test client).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import asyncio
 import atexit
 import errno
 import os
-import pickle
 import socket
 import subprocess
 import sys
@@ -29,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from . import jobs
+from . import jobs, wire
 
 
 class PoolBusy(Exception):
@@ -37,7 +39,12 @@ class PoolBusy(Exception):
 
 
 class HelperFailed(Exception):
-    """The job could not be done: its helper died twice, or the pool is shutting down."""
+    """The job could not be done: its helper died twice, answered nonsense, or the pool is
+    shutting down."""
+
+
+# A job or an answer too large for the channel: it fails alone, and nothing is retried.
+JobTooLarge = wire.MessageTooLarge
 
 
 @dataclass
@@ -247,16 +254,29 @@ class ProcessPool(HelperPool):
             self._start_helper()
 
     def _send(self, helper: _Helper, job: _Job) -> None:
-        helper.job = job
         job.attempts += 1
-        message = pickle.dumps((job.kind, job.args))
         try:
+            message = wire.encode((job.kind, job.args))
             socket.send_fds(helper.socket, [message], [] if job.fd is None else [job.fd])
-        except OSError:
+        except (JobTooLarge, TypeError) as exc:
+            self._refuse(helper, job, exc)
+            return
+        except OSError as exc:
+            if exc.errno == errno.EMSGSIZE:  # the socket's buffer is smaller than our bound
+                self._refuse(helper, job, JobTooLarge(str(exc)))
+                return
+            helper.job = job
             self._lost(helper)
             return
+        helper.job = job
         assert self._loop is not None
         helper.deadline = self._loop.call_later(self.job_timeout, self._overdue, helper, job)
+
+    def _refuse(self, helper: _Helper, job: _Job, error: Exception) -> None:
+        """A job that cannot be sent as it is: it fails, the helper was never involved."""
+        self.counters.failed += 1
+        self._finish(job, False, error)
+        self._next(helper)
 
     def _overdue(self, helper: _Helper, job: _Job) -> None:
         """No answer in time: the helper is likely blocked in the kernel and may stay so for
@@ -275,32 +295,65 @@ class ProcessPool(HelperPool):
 
     def _on_readable(self, helper: _Helper) -> None:
         try:
-            data, fds, _, _ = socket.recv_fds(helper.socket, jobs.MAX_MESSAGE, 1)
+            data, fds, flags, _ = socket.recv_fds(helper.socket, wire.MAX_MESSAGE + 1, 1)
         except BlockingIOError:
             return
         except OSError:
-            data, fds = b"", []
+            data, fds, flags = b"", [], 0
         if not data:
+            for fd in fds:
+                os.close(fd)
             self._lost(helper)
             return
         _cancel_deadline(helper)
         job, helper.job = helper.job, None
         try:
-            ok, value = pickle.loads(data)
-            if job is not None and job.kind == "open" and ok:
-                if not fds:
-                    # The kernel drops a passed descriptor we have no room for (MSG_CTRUNC).
-                    ok, value = False, OSError(errno.EMFILE, "no descriptor left for the opened file")
-                else:
-                    value = fds.pop()
-        except Exception as exc:  # an answer we cannot read must not leave the request hanging
-            ok, value = False, HelperFailed(f"unreadable answer from a helper: {exc!r}")
-        finally:
+            ok, value = self._read_answer(job, data, fds, flags)
+        except wire.WireError as exc:
+            # Not an answer our helper sends: the job fails (retrying could repeat whatever
+            # made it so) and the helper is not trusted with another.
             for fd in fds:
                 os.close(fd)
+            self.counters.failed += 1
+            if job is not None:
+                self._finish(job, False, HelperFailed(f"unreadable answer from a helper: {exc}"))
+            self._forget(helper)
+            _reap(helper.process, _running_loop())
+            self.counters.lost += 1
+            self._replenish()
+            return
         if job is not None:
             self._finish(job, ok, value)
         self._next(helper)
+
+    @staticmethod
+    def _read_answer(job: _Job | None, data: bytes, fds: list[int], flags: int) -> tuple[bool, Any]:
+        """(ok, value) from a helper's message; an open's value is the descriptor it sent.
+        Raises WireError for anything else, having closed nothing (the caller closes ``fds``)."""
+        if flags & socket.MSG_TRUNC:
+            raise wire.WireError("answer over the size bound")
+        answer = wire.decode(data)
+        if not (isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], bool)):
+            raise wire.WireError("not an (ok, value) answer")
+        ok, value = answer
+        if not ok:
+            if not isinstance(value, Exception):
+                raise wire.WireError("a failure without an error")
+            if fds:
+                raise wire.WireError("a descriptor with a failure")
+            return False, value
+        if job is not None and not wire.answer_fits(job.kind, job.args, value):
+            raise wire.WireError(f"not an answer to {job.kind}")
+        if job is None or job.kind != "open":
+            if fds:
+                raise wire.WireError("a descriptor nobody asked for")
+            return True, value
+        if len(fds) > 1:
+            raise wire.WireError("an open answers with one descriptor only")
+        if not fds:
+            # The kernel drops a passed descriptor we have no room for (MSG_CTRUNC).
+            return False, OSError(errno.EMFILE, "no descriptor left for the opened file")
+        return True, fds.pop()
 
     def _next(self, helper: _Helper) -> None:
         if self._queue:

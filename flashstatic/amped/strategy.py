@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
-from .jobs import FileChanged, open_checked, page_in, run_translate_many
+from .jobs import FileChanged, check_descriptor, open_checked, page_in, run_translate_many
 from .mapped import MappedChunks
 from .openfiles import OpenFile, OpenFiles
-from .pool import DEFAULT_JOB_TIMEOUT, HelperPool, ProcessPool, ThreadExecutor, ThreadPool, close_opened_fd
+from .pool import DEFAULT_JOB_TIMEOUT, HelperPool, JobTooLarge, ProcessPool, ThreadExecutor, ThreadPool, close_opened_fd
 from .residency import (
     NoWaitSupport,
     Probe,
@@ -225,10 +225,25 @@ class AmpedDisk(_Strategy):
         return await self.pool.run("translate_not_found_page", (rules,), key=("404", rules))
 
     async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
-        return await self.pool.run("translate_many", (rules, paths))
+        try:
+            return await self.pool.run("translate_many", (rules, paths))
+        except JobTooLarge as too_large:
+            # Long paths: the batch, or its answer, does not fit one message. Halves until
+            # each fits; a path that does not fit alone fails alone.
+            if len(paths) == 1:
+                return [too_large]
+            half = len(paths) // 2
+            return [*await self.translate_many(rules, paths[:half]), *await self.translate_many(rules, paths[half:])]
 
     async def _open_fd(self, facts: FileFacts) -> int:
-        return await self.pool.run("open", (facts,))
+        fd: int = await self.pool.run("open", (facts,))
+        try:
+            # A descriptor from another process is served only if it is the file asked for.
+            check_descriptor(fd, facts)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     async def open(self, facts: FileFacts) -> OpenFile:
         file = await super().open(facts)

@@ -1,0 +1,202 @@
+"""The messages between the server and its helper processes: plain data, bounded in bytes.
+
+JSON with a tag for each of the few types a job or an answer may hold, read back strictly:
+nothing a helper sends can make the server run code (as unpickling could), and anything that
+is not exactly one of these shapes is refused as a whole (``WireError``). A message never
+exceeds ``MAX_MESSAGE`` bytes, which fits a SOCK_SEQPACKET datagram on any Linux default
+socket buffer; a job or answer that would not fit is refused before it is sent
+(``MessageTooLarge``), so the caller can split it, and is never mistaken for a dead helper.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from typing import Any
+
+from ..config import Root
+from ..http.paths import PathRejected
+from ..translate import MISSING, FileFacts, FoundFile, RedirectTo, TranslationRules, _Missing
+from .jobs import FileChanged
+
+# A request path is at most 4 KiB (http/paths.py), so one path's job and answer always fit;
+# a batch is split to fit. The default socket buffer (208 KiB) holds several such messages.
+MAX_MESSAGE = 64 * 1024
+
+
+class WireError(Exception):
+    """A message that is not one this protocol sends."""
+
+
+class MessageTooLarge(Exception):
+    """A job or an answer larger than MAX_MESSAGE: it can never be sent as it is."""
+
+
+class HelperError(Exception):
+    """A job failed in the helper with an error the protocol has no type for; the text only."""
+
+
+def encode(value: Any) -> bytes:
+    """One message; raises MessageTooLarge past the bound."""
+    data = json.dumps(_dump(value), separators=(",", ":")).encode("ascii")
+    if len(data) > MAX_MESSAGE:
+        raise MessageTooLarge(f"a message of {len(data)} bytes (at most {MAX_MESSAGE})")
+    return data
+
+
+def decode(data: bytes) -> Any:
+    if len(data) > MAX_MESSAGE:
+        raise WireError("message over the size bound")
+    try:
+        return _load(json.loads(data.decode("ascii")))
+    except WireError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
+        raise WireError(f"malformed message: {exc!r}") from None
+
+
+# -- to plain data ------------------------------------------------------------------------------
+
+def _dump(value: Any) -> Any:
+    # Order matters: bool is an int, the NamedTuple FileFacts is a tuple.
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return {"float": repr(value)}
+    if isinstance(value, FileFacts):
+        return {"facts": list(value)}
+    if isinstance(value, (tuple, list)):
+        return {"tuple" if isinstance(value, tuple) else "list": [_dump(item) for item in value]}
+    if isinstance(value, FoundFile):
+        return {"found": [value.url, _dump(value.facts), [[coding, _dump(facts)] for coding, facts in value.siblings]]}
+    if isinstance(value, RedirectTo):
+        return {"redirect": value.kind}
+    if isinstance(value, _Missing):
+        return {"missing": None}
+    if isinstance(value, TranslationRules):
+        return {"rules": [[[root.directory, root.prefix] for root in value.roots], value.follow_symlink,
+                          value.allow_dotfiles, value.index_file, value.redirect_index, value.not_found_file]}
+    if isinstance(value, BaseException):
+        return {"error": _dump_error(value)}
+    raise TypeError(f"cannot send a {type(value).__name__} to or from a helper")
+
+
+def _dump_error(error: BaseException) -> list[Any]:
+    if isinstance(error, PathRejected):
+        return ["rejected", error.status, error.reason]
+    if isinstance(error, FileChanged):
+        return ["changed", str(error)]
+    if isinstance(error, MessageTooLarge):
+        return ["too_large", str(error)]
+    if isinstance(error, OSError) and isinstance(error.errno, int):
+        return ["os", error.errno, error.strerror or "", error.filename if isinstance(error.filename, str) else None]
+    return ["other", f"{type(error).__name__}: {error}"]
+
+
+# -- back, strictly -----------------------------------------------------------------------------
+
+def _load(data: Any) -> Any:
+    if data is None or isinstance(data, (bool, int, str)):
+        return data
+    if not isinstance(data, dict) or len(data) != 1:
+        raise WireError(f"unexpected {type(data).__name__}")
+    ((tag, body),) = data.items()
+    if tag == "tuple":
+        return tuple(_load(item) for item in _list(body))
+    if tag == "list":
+        return [_load(item) for item in _list(body)]
+    if tag == "float":
+        return float(_str(body))
+    if tag == "facts":
+        return _facts(body)
+    if tag == "found":
+        url, facts, siblings = _list(body, 3)
+        return FoundFile(_str(url), _facts(_one(facts, "facts")),
+                         tuple((_str(coding), _facts(_one(sibling, "facts"))) for coding, sibling in
+                               (_list(pair, 2) for pair in _list(siblings))))
+    if tag == "redirect":
+        if body not in ("slash", "directory"):
+            raise WireError("unknown redirect")
+        return RedirectTo(body)
+    if tag == "missing":
+        return MISSING
+    if tag == "rules":
+        roots, follow, dotfiles, index, redirect_index, not_found = _list(body, 6)
+        return TranslationRules(
+            tuple(Root(_str(directory), _str(prefix)) for directory, prefix in (_list(r, 2) for r in _list(roots))),
+            _bool(follow), _bool(dotfiles), _optional_str(index), _bool(redirect_index), _optional_str(not_found))
+    if tag == "error":
+        return _load_error(_list(body))
+    raise WireError(f"unknown tag {tag!r}")
+
+
+def _load_error(body: list[Any]) -> Exception:
+    kind = body[0] if body else None
+    if kind == "rejected" and len(body) == 3:
+        return PathRejected(_int(body[1]), _str(body[2]))
+    if kind == "changed" and len(body) == 2:
+        return FileChanged(_str(body[1]))
+    if kind == "too_large" and len(body) == 2:
+        return MessageTooLarge(_str(body[1]))
+    if kind == "os" and len(body) == 4:
+        code = _int(body[1])
+        if not 0 < code < 4096 or code not in errno.errorcode:
+            raise WireError("unknown errno")
+        # OSError(errno, ...) becomes the matching subclass (FileNotFoundError, PermissionError...).
+        filename = _optional_str(body[3])
+        return OSError(code, _str(body[2])) if filename is None else OSError(code, _str(body[2]), filename)
+    if kind == "other" and len(body) == 2:
+        return HelperError(_str(body[1]))
+    raise WireError("unknown error")
+
+
+def _one(data: Any, tag: str) -> Any:
+    if not isinstance(data, dict) or list(data) != [tag]:
+        raise WireError(f"expected {tag}")
+    return data[tag]
+
+
+def _facts(body: Any) -> FileFacts:
+    path, size, mtime_ns, dev, ino = _list(body, 5)
+    return FileFacts(_str(path), _int(size), _int(mtime_ns), _int(dev), _int(ino))
+
+
+def _list(data: Any, length: int | None = None) -> list[Any]:
+    if not isinstance(data, list) or (length is not None and len(data) != length):
+        raise WireError("expected a list" if length is None else f"expected a list of {length}")
+    return data
+
+
+def _str(data: Any) -> str:
+    if not isinstance(data, str):
+        raise WireError("expected a string")
+    return data
+
+
+def _optional_str(data: Any) -> str | None:
+    return None if data is None else _str(data)
+
+
+def _int(data: Any) -> int:
+    if not isinstance(data, int) or isinstance(data, bool):
+        raise WireError("expected an integer")
+    return data
+
+
+def _bool(data: Any) -> bool:
+    if not isinstance(data, bool):
+        raise WireError("expected a boolean")
+    return data
+
+
+def answer_fits(kind: str, args: tuple[Any, ...], value: Any) -> bool:
+    """Whether ``value`` is what a successful job of ``kind`` returns: the server relies on the
+    type of every answer it acts on, so a well-formed message of the wrong shape is refused too."""
+    if kind == "translate":
+        return isinstance(value, (FoundFile, RedirectTo, _Missing))
+    if kind == "translate_not_found_page":
+        return value is None or isinstance(value, FoundFile)
+    if kind == "translate_many":
+        return (isinstance(value, list) and len(value) == len(args[1])
+                and all(isinstance(item, (FoundFile, RedirectTo, _Missing, Exception)) for item in value))
+    return value is None  # open (its descriptor travels beside the message) and page_in

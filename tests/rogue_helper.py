@@ -1,0 +1,55 @@
+"""A helper process that misbehaves as ROGUE_HELPER_MODE says, for the channel's tests.
+
+Run as ``python tests/rogue_helper.py FD`` by ProcessPool(command=...).
+- ``pickle``: answers with a pickle that, if unpickled, would create ROGUE_HELPER_MARK;
+- ``wrong_type``: answers every job with a well-formed message of the wrong shape;
+- ``other_file``: answers an open with a descriptor of ROGUE_HELPER_OTHER_FILE;
+- ``garbage``: answers with bytes that are not a message at all.
+"""
+
+import os
+import pickle
+import socket
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from flashstatic.amped import wire  # noqa: E402
+
+
+class _Mark:
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (open, (os.environ["ROGUE_HELPER_MARK"], "w"))
+
+
+def main() -> None:
+    sock = socket.socket(fileno=int(sys.argv[-1]))
+    mode = os.environ["ROGUE_HELPER_MODE"]
+    while True:
+        data, fds, _, _ = socket.recv_fds(sock, wire.MAX_MESSAGE + 1, 1)
+        if not data:
+            return
+        for fd in fds:
+            os.close(fd)
+        kind, _args = wire.decode(data)
+        reply_fds: list[int] = []
+        if mode == "pickle":
+            message = pickle.dumps((True, _Mark()))
+        elif mode == "wrong_type":
+            message = wire.encode((True, 12345))
+        elif mode == "other_file" and kind == "open":
+            reply_fds.append(os.open(os.environ["ROGUE_HELPER_OTHER_FILE"], os.O_RDONLY))
+            message = wire.encode((True, None))
+        elif mode == "other_file":
+            from flashstatic.amped import jobs
+
+            message = wire.encode((True, jobs.run(kind, _args, None)))
+        else:
+            message = b"\x80\x04garbage"
+        socket.send_fds(sock, [message], reply_fds)
+        for fd in reply_fds:
+            os.close(fd)
+
+
+if __name__ == "__main__":
+    main()
