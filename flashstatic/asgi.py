@@ -21,11 +21,12 @@ from typing import Any
 from .amped.pool import HelperFailed, JobTooLarge, PoolBusy
 from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, make_strategy
 from .cache.bodies import BodyCache
+from .cache.directories import DirectoryKey, DirectoryListings, Verdict
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer, PathnameCache
 from .cache.responses import CacheAnswers, CachedResponse, single_slice
-from .config import AddHeadersFunction, ImmutableTest, static_options
-from .http.paths import PathRejected
+from .config import AddHeadersFunction, ImmutableTest, Root, static_options
+from .http.paths import PathRejected, SafePath
 from .http.redirects import relative_redirect
 from .http.respond import (
     FileSlice,
@@ -148,6 +149,14 @@ class FlashStatic:
         self._scanned = scan(self._rules) if self.options.scan_once else None
         # Stale paths waiting for the revalidation batch (a dict keeps their order).
         self._stale: dict[str, None] = {}
+        # What directories hold, so that while helpers are backlogged a request for a name that
+        # is not there is a 404 without a helper. Trusted for at most a second, so that a file
+        # added during a flood is found soon; not used with revalidate_interval=0, which asks
+        # the disk every time.
+        interval = min(self.options.revalidate_interval, _LISTING_TRUSTED)
+        self._listings = DirectoryListings(interval) if interval > 0 and not self.options.scan_once else None
+        self._listing: dict[DirectoryKey, asyncio.Future[None]] = {}  # listings under way
+        self.misses_listed = 0  # misses answered from the listings
         self._revalidation: asyncio.Future[None] | None = None
         self.revalidations = 0
         self.revalidations_deferred = 0  # stale hits not queued: the queue was full
@@ -169,6 +178,7 @@ class FlashStatic:
         pathname = self.pathnames.counters.as_dict()
         pathname["revalidations"] = self.revalidations
         pathname["revalidations_deferred"] = self.revalidations_deferred
+        pathname["misses_listed"] = self.misses_listed
         pathname["entries"] = len(self.pathnames)
         bodies = self.bodies.counters.as_dict()
         bodies["bytes"] = self.bodies.bytes_held
@@ -403,8 +413,14 @@ class FlashStatic:
 
     async def _translate(self, path: str, fresh: bool) -> Translation:
         if self._scanned is None or fresh:
-            candidates(self._rules.roots, path)  # a path to refuse is refused here, not in a helper
-            return await self.disk.translate(self._rules, path)
+            found = candidates(self._rules.roots, path)  # a path to refuse is refused here, not in a helper
+            if self._listings is None or fresh or not self.disk.backlogged():
+                return await self.disk.translate(self._rules, path)
+            verdict = await self._consult_listings(found)
+            if verdict is Verdict.ABSENT:
+                self.misses_listed += 1
+                return MISSING
+            return await self.disk.translate(self._rules, path, speculative=verdict is Verdict.UNKNOWN)
         # autorefresh=False: the start-up scan knows every file, and the disk is asked again
         # only about a file that an open showed to have changed (fresh=True).
         for root, safe in candidates(self.options.roots, path):
@@ -412,6 +428,38 @@ class FlashStatic:
             if found is not None:
                 return found
         return MISSING
+
+    async def _consult_listings(self, found: list[tuple[Root, SafePath]]) -> Verdict:
+        """What the directory listings say of a path not in the pathname cache, asked only
+        while helpers have a backlog (a flood of misses, say): the listings on the path's way
+        are fetched first, one directory level at a time and once however many ask, so that
+        the path's own lookup can be ranked: absent (no lookup at all), present, or unknown
+        (the lesser lane)."""
+        assert self._listings is not None
+        verdict, to_list = self._listings.verdict(self._rules.roots, found, time.monotonic())
+        for _ in range(_MAX_LISTED_LEVELS):
+            if to_list is None:
+                break
+            await asyncio.shield(self._fetch_listing(to_list))
+            verdict, to_list = self._listings.verdict(self._rules.roots, found, time.monotonic())
+        return verdict
+
+    def _fetch_listing(self, key: DirectoryKey) -> asyncio.Future[None]:
+        """Learn what a directory holds, once however many ask at the same time."""
+        task = self._listing.get(key)
+        if task is None or task.get_loop() is not asyncio.get_running_loop():
+            task = asyncio.ensure_future(self._list(key))
+            self._listing[key] = task
+            task.add_done_callback(lambda done: self._listing.get(key) is done and self._listing.pop(key))
+        return task
+
+    async def _list(self, key: DirectoryKey) -> None:
+        assert self._listings is not None
+        try:
+            names = await self.disk.list_directory(self._rules, *key)
+        except (PoolBusy, HelperFailed, JobTooLarge):
+            names = None  # not known for a while: lookups below it take the lesser lane
+        self._listings.store(key, names, time.monotonic())
 
     def _covers(self, path: str) -> bool:
         return any(root.covers(path) for root in self.options.roots)
@@ -478,3 +526,6 @@ _REVALIDATION_BATCH = 64
 # Stale paths waiting for revalidation, at most: each is a path a client asked for, so an
 # unbounded queue would grow with whatever distinct spellings a client sends.
 _MAX_STALE = 4096
+# Directory levels listed before one lookup under a helper backlog; deeper, it takes the lesser lane.
+_MAX_LISTED_LEVELS = 8
+_LISTING_TRUSTED = 1.0

@@ -129,6 +129,10 @@ class FlashStaticWSGI:
     def stats(self) -> dict[str, dict[str, int]]:
         pathname = self.pathnames.counters.as_dict()
         pathname["revalidations"] = self.revalidations
+        # Revalidation here is inline, without a queue to defer from, and without helpers
+        # there is no backlog for directory listings to relieve.
+        pathname["revalidations_deferred"] = 0
+        pathname["misses_listed"] = 0
         pathname["entries"] = len(self.pathnames)
         bodies = self.bodies.counters.as_dict()
         bodies["bytes"] = self.bodies.bytes_held

@@ -1,5 +1,5 @@
-"""A helper process whose page-ins take SLOW_HELPER_DELAY seconds (and batch translations
-SLOW_HELPER_TRANSLATE_DELAY): a disk that is very slow.
+"""A helper process whose page-ins take SLOW_HELPER_DELAY seconds (batch translations
+SLOW_HELPER_TRANSLATE_DELAY, single ones SLOW_HELPER_LOOKUP_DELAY): a disk that is very slow.
 
 Run as ``python tests/slow_helper.py FD`` by ProcessPool(command=...) in the AMPED tests.
 """
@@ -28,8 +28,17 @@ def slow_translate_many(rules, paths):  # type: ignore[no-untyped-def]
     return _translate_many(rules, paths)
 
 
+_translate = jobs.run_translate
+
+
+def slow_translate(rules, path):  # type: ignore[no-untyped-def]
+    time.sleep(float(os.environ.get("SLOW_HELPER_LOOKUP_DELAY", "0")))
+    return _translate(rules, path)
+
+
 jobs.page_in = slow_page_in
 jobs.run_translate_many = slow_translate_many
+jobs.run_translate = slow_translate
 
 if __name__ == "__main__":
     helper.main()

@@ -182,7 +182,7 @@ def test_the_pool_starts_again_after_shutdown(tmp_path: Path) -> None:
 def test_busy_helpers_outside_the_prefix_are_a_503(tmp_path: Path) -> None:
     write_tree(tmp_path, {"404.html": "gone"})
     app = FlashStatic(directory=tmp_path, prefix="/static", html=True, helper_queue=0, max_helpers=1)
-    app.disk.pool._backlog = lambda: 1  # every helper busy, no room in the queue
+    app.disk.pool._backlog = lambda speculative: 1  # every helper busy, no room in the queue
     messages = asyncio.run(call_asgi(app, "/other"))
     assert messages[0]["status"] == 503
     head = asyncio.run(call_asgi(app, "/other", method="HEAD"))

@@ -412,7 +412,8 @@ def _from_many_threads(app: FlashStaticWSGI, expected: dict[str, tuple[str, byte
     assert not failures, failures[:3]
     stats = app.stats()
     assert stats["pathname"]["revalidations"] > 0
-    assert stats["bodies"]["bytes"] <= BODY_BUDGET and stats["pathname"]["entries"] <= 3
+    # Three entries for files and redirects, and as many for misses, each LRU on its own.
+    assert stats["bodies"]["bytes"] <= BODY_BUDGET and stats["pathname"]["entries"] <= 2 * 3
     # Each request looks its path up once, hit or miss.
     assert stats["pathname"]["hits"] + stats["pathname"]["misses"] == THREADS * REQUESTS, stats["pathname"]
 

@@ -5,6 +5,7 @@ The same functions run in helper processes and in the thread backend.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from typing import Any
@@ -77,6 +78,29 @@ def run_translate_many(rules: TranslationRules, paths: list[str]) -> list[Transl
     return results
 
 
+# The largest listing a helper sends, as JSON: it must fit one message (wire.MAX_MESSAGE) with
+# room to spare. A larger directory is not listed; its misses are translated one by one.
+LISTING_BYTES = 48 * 1024
+
+
+def run_list_directory(rules: TranslationRules, root_index: int, segments: tuple[str, ...]) -> list[str] | None:
+    """The names in a served directory, or None: not a directory, outside the root (without
+    follow_symlink), or too large to send."""
+    base = os.path.realpath(rules.roots[root_index].directory)
+    directory = os.path.join(base, *segments)
+    if not rules.follow_symlink:
+        directory = os.path.realpath(directory)
+        if directory != base and not directory.startswith(base.rstrip(os.sep) + os.sep):
+            return None
+    try:
+        names = os.listdir(directory)
+    except (OSError, ValueError):
+        return None
+    if len(json.dumps(names)) > LISTING_BYTES:
+        return None
+    return names
+
+
 def run(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
     """Do one job. ``fd`` is lent for a page-in; an open returns its descriptor."""
     if kind == "page_in":
@@ -90,4 +114,6 @@ def run(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
         return run_translate_not_found_page(*args)
     if kind == "translate_many":
         return run_translate_many(*args)
+    if kind == "list_directory":
+        return run_list_directory(*args)
     raise ValueError(f"unknown job {kind!r}")

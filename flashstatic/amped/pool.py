@@ -8,7 +8,10 @@ comparison.
 Both backends share the front: identical jobs in flight are coalesced, admission is bounded
 (``PoolBusy`` when the queue is full, which the adapter turns into a 503 before a response has
 started; work for responses already under way is never refused), and a job whose helper died
-is retried once on a fresh helper before it fails with ``HelperFailed``. A job that can never
+is retried once on a fresh helper before it fails with ``HelperFailed``. Speculative jobs
+(translations of paths nothing suggests exist: what a flood of misses is made of) wait in a
+lane of their own, half the queue, served only when no other job waits, so that such
+a flood cannot refuse the files that are there. A job that can never
 succeed is not retried: one too large for the channel fails with ``JobTooLarge`` and its helper
 goes on; an answer that is not one the protocol sends fails the job and replaces the helper.
 ``close()`` stops the helpers; the pool starts again if it is used afterwards (a second
@@ -89,14 +92,16 @@ class HelperPool:
     def __init__(self, max_helpers: int, max_queue: int) -> None:
         self.max_helpers = max_helpers
         self.max_queue = max_queue
+        self.max_speculative = max(1, max_queue // 2)
         self.counters = PoolCounters()
         self._in_flight: dict[Hashable, asyncio.Future[Any]] = {}
 
     async def run(self, kind: str, args: tuple[Any, ...], *, fd: int | None = None,
-                  key: Hashable | None = None, bounded: bool = True) -> Any:
+                  key: Hashable | None = None, bounded: bool = True, speculative: bool = False) -> Any:
         """Do ``kind(*args)`` in a helper; ``fd`` is lent to it for the job's duration.
 
         ``bounded=False`` for work a started response depends on: it waits rather than fail.
+        ``speculative=True`` for a job that likely finds nothing: it takes the lesser lane.
         """
         loop = asyncio.get_running_loop()
         if key is not None:
@@ -104,10 +109,11 @@ class HelperPool:
             if shared is not None and shared.get_loop() is loop and not shared.done():
                 self.counters.coalesced += 1
                 return await asyncio.shield(shared)
-        if bounded and self._backlog() >= self.max_queue:
+        if bounded and (self._backlog(speculative) >= self.max_speculative if speculative
+                        else self._backlog(False) >= self.max_queue):
             self.counters.rejected += 1
             raise PoolBusy(f"{self.counters.queue_depth} helper jobs waiting")
-        future = self._submit(kind, args, fd)
+        future = self._submit(kind, args, fd, speculative)
         self.counters.dispatched += 1
         future.add_done_callback(_retrieve)
         if key is not None:
@@ -121,10 +127,11 @@ class HelperPool:
                 future.add_done_callback(close_opened_fd)
             raise
 
-    def _backlog(self) -> int:
+    def _backlog(self, speculative: bool) -> int:
+        """Jobs waiting in the lane (all of them for the main lane) when none could start now."""
         raise NotImplementedError
 
-    def _submit(self, kind: str, args: tuple[Any, ...], fd: int | None) -> asyncio.Future[Any]:
+    def _submit(self, kind: str, args: tuple[Any, ...], fd: int | None, speculative: bool) -> asyncio.Future[Any]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -147,6 +154,7 @@ class _Job:
     args: tuple[Any, ...]
     fd: int | None  # our own duplicate, closed once the job is done
     future: asyncio.Future[Any]
+    speculative: bool = False
     attempts: int = 0
 
 
@@ -187,6 +195,7 @@ class ProcessPool(HelperPool):
         self._helpers: list[_Helper] = []
         self._idle: list[_Helper] = []
         self._queue: deque[_Job] = deque()
+        self._guesses: deque[_Job] = deque()  # the speculative lane
         self._loop: asyncio.AbstractEventLoop | None = None
         # fork+exec waits for the child to exec, so helpers are started off the loop, here.
         self._starter: ThreadPoolExecutor | None = None
@@ -197,12 +206,15 @@ class ProcessPool(HelperPool):
     def pids(self) -> list[int]:
         return [helper.process.pid for helper in self._helpers]
 
-    def _backlog(self) -> int:
+    def _backlog(self, speculative: bool) -> int:
         if self._idle or len(self._helpers) + self._starting < self.max_helpers:
             return 0
-        return len(self._queue)
+        return len(self._guesses) if speculative else len(self._queue) + len(self._guesses)
 
-    def _submit(self, kind: str, args: tuple[Any, ...], fd: int | None) -> asyncio.Future[Any]:
+    def _waiting(self) -> int:
+        return len(self._queue) + len(self._guesses)
+
+    def _submit(self, kind: str, args: tuple[Any, ...], fd: int | None, speculative: bool) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             # First job since start or close (helpers start lazily), or a new event loop (a
@@ -214,7 +226,7 @@ class ProcessPool(HelperPool):
             _live_pools.add(self)
             for _ in range(self.min_helpers):
                 self._start_helper()
-        job = _Job(kind, args, None if fd is None else os.dup(fd), loop.create_future())
+        job = _Job(kind, args, None if fd is None else os.dup(fd), loop.create_future(), speculative)
         self._dispatch(job)
         return job.future
 
@@ -247,9 +259,9 @@ class ProcessPool(HelperPool):
         if self._idle:
             self._send(self._idle.pop(), job)
             return
-        self._queue.append(job)
-        self.counters.queue_depth = len(self._queue)
-        self.counters.queue_peak = max(self.counters.queue_peak, len(self._queue))
+        (self._guesses if job.speculative else self._queue).append(job)
+        self.counters.queue_depth = self._waiting()
+        self.counters.queue_peak = max(self.counters.queue_peak, self.counters.queue_depth)
         if len(self._helpers) + self._starting < self.max_helpers:
             self._start_helper()
 
@@ -356,9 +368,9 @@ class ProcessPool(HelperPool):
         return True, fds.pop()
 
     def _next(self, helper: _Helper) -> None:
-        if self._queue:
-            job = self._queue.popleft()
-            self.counters.queue_depth = len(self._queue)
+        if self._queue or self._guesses:
+            job = (self._queue or self._guesses).popleft()
+            self.counters.queue_depth = self._waiting()
             self._send(helper, job)
         else:
             self._idle.append(helper)
@@ -389,8 +401,8 @@ class ProcessPool(HelperPool):
     def _replenish(self) -> None:
         """Helpers for the jobs still queued: otherwise, once every helper has died, they would
         wait for a helper that nothing starts."""
-        while (self._loop is not None and self._queue
-               and len(self._helpers) + self._starting < min(self.max_helpers, len(self._queue))):
+        while (self._loop is not None and self._waiting()
+               and len(self._helpers) + self._starting < min(self.max_helpers, self._waiting())):
             self._start_helper()
 
     def _forget(self, helper: _Helper) -> None:
@@ -436,15 +448,16 @@ class ProcessPool(HelperPool):
             self._starter = None
 
     def _fail_queue(self, error: Exception) -> None:
-        while self._queue:
-            self._finish(self._queue.popleft(), False, error)
+        for lane in (self._queue, self._guesses):
+            while lane:
+                self._finish(lane.popleft(), False, error)
         self.counters.queue_depth = 0
 
     def _after_fork_in_child(self) -> None:
         # The helpers belong to the parent: drop our copies of their channels, start afresh.
         for helper in self._helpers:
             helper.socket.close()
-        self._helpers, self._idle, self._queue = [], [], deque()
+        self._helpers, self._idle, self._queue, self._guesses = [], [], deque(), deque()
         self._starter = None
         self._starting = 0
         self._loop = None
@@ -534,25 +547,32 @@ def _run_with_lent_fd(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
 
 
 class ThreadPool(HelperPool):
+    """Threads take jobs in the order they come, so the speculative lane is only a bound here."""
+
     def __init__(self, max_helpers: int = 4, max_queue: int = 256) -> None:
         super().__init__(max(1, max_helpers), max_queue)
         self._threads = ThreadExecutor(self.max_helpers, "flashstatic-helper")
         self._outstanding = 0
+        self._guesses = 0
 
-    def _backlog(self) -> int:
+    def _backlog(self, speculative: bool) -> int:
+        if speculative:
+            return max(0, self._guesses - self.max_helpers)
         return max(0, self._outstanding - self.max_helpers)
 
-    def _submit(self, kind: str, args: tuple[Any, ...], fd: int | None) -> asyncio.Future[Any]:
+    def _submit(self, kind: str, args: tuple[Any, ...], fd: int | None, speculative: bool) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         lent = None if fd is None else os.dup(fd)
         future = loop.run_in_executor(self._threads.get(), _run_with_lent_fd, kind, args, lent)
         self._outstanding += 1
-        self.counters.queue_depth = self._backlog()
+        self._guesses += speculative
+        self.counters.queue_depth = self._backlog(False)
         self.counters.queue_peak = max(self.counters.queue_peak, self.counters.queue_depth)
 
         def done(_: object) -> None:
             self._outstanding -= 1
-            self.counters.queue_depth = self._backlog()
+            self._guesses -= speculative
+            self.counters.queue_depth = self._backlog(False)
 
         future.add_done_callback(done)
         return future

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
-from .jobs import FileChanged, check_descriptor, open_checked, page_in, run_translate_many
+from .jobs import FileChanged, check_descriptor, open_checked, page_in, run_list_directory, run_translate_many
 from .mapped import MappedChunks
 from .openfiles import OpenFile, OpenFiles
 from .pool import DEFAULT_JOB_TIMEOUT, HelperPool, JobTooLarge, ProcessPool, ThreadExecutor, ThreadPool, close_opened_fd
@@ -40,7 +40,12 @@ class FileTruncated(Exception):
 class DiskStrategy(Protocol):
     name: str
 
-    async def translate(self, rules: TranslationRules, path: str) -> Translation: ...
+    async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
+        """What ``path`` names; ``speculative`` when nothing suggests it exists (AMPED gives
+        such lookups a lesser lane, so a flood of misses cannot refuse files that exist)."""
+    async def list_directory(self, rules: TranslationRules, root_index: int,
+                             segments: tuple[str, ...]) -> list[str] | None:
+        """The names in a served directory (None: not one, or too large to list)."""
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None: ...
     async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
         """Translate many paths at once (periodic revalidation); failures per path, as values."""
@@ -56,6 +61,8 @@ class DiskStrategy(Protocol):
         """Whether the loop may sendfile [offset, offset+count) now, as make_resident would
         let it, without waiting; False means await make_resident first."""
     def release(self, file: OpenFile) -> None: ...
+    def backlogged(self) -> bool:
+        """Whether disk work is waiting for a helper now (AMPED only)."""
     def close(self) -> None: ...
     async def aclose(self) -> None: ...
     def stats(self) -> dict[str, Any]: ...
@@ -118,6 +125,9 @@ class _Strategy:
     def release(self, file: OpenFile) -> None:
         self.open_files.release(file)
 
+    def backlogged(self) -> bool:
+        return False
+
     def close(self) -> None:
         self.open_files.close_all()
 
@@ -137,8 +147,12 @@ class InlineDisk(_Strategy):
 
     name = "sped"
 
-    async def translate(self, rules: TranslationRules, path: str) -> Translation:
+    async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
         return translate(rules, path)
+
+    async def list_directory(self, rules: TranslationRules, root_index: int,
+                             segments: tuple[str, ...]) -> list[str] | None:
+        return run_list_directory(rules, root_index, segments)
 
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
         return translate_not_found_page(rules)
@@ -168,8 +182,12 @@ class ThreadedDisk(_Strategy):
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._threads.get(), work, *args)
 
-    async def translate(self, rules: TranslationRules, path: str) -> Translation:
+    async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
         return await self._run(translate, rules, path)
+
+    async def list_directory(self, rules: TranslationRules, root_index: int,
+                             segments: tuple[str, ...]) -> list[str] | None:
+        return await self._run(run_list_directory, rules, root_index, segments)
 
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
         return await self._run(translate_not_found_page, rules)
@@ -218,8 +236,14 @@ class AmpedDisk(_Strategy):
         self.helper_reads = 0
         self.probes: dict[str, int] = {probe.value: 0 for probe in Probe}
 
-    async def translate(self, rules: TranslationRules, path: str) -> Translation:
-        return await self.pool.run("translate", (rules, path), key=("translate", rules, path))
+    async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
+        return await self.pool.run("translate", (rules, path), key=("translate", rules, path),
+                                   speculative=speculative)
+
+    async def list_directory(self, rules: TranslationRules, root_index: int,
+                             segments: tuple[str, ...]) -> list[str] | None:
+        return await self.pool.run("list_directory", (rules, root_index, segments),
+                                   key=("list", rules, root_index, segments))
 
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
         return await self.pool.run("translate_not_found_page", (rules,), key=("404", rules))
@@ -234,6 +258,9 @@ class AmpedDisk(_Strategy):
                 return [too_large]
             half = len(paths) // 2
             return [*await self.translate_many(rules, paths[:half]), *await self.translate_many(rules, paths[half:])]
+
+    def backlogged(self) -> bool:
+        return self.pool.counters.queue_depth > 0
 
     async def _open_fd(self, facts: FileFacts) -> int:
         fd: int = await self.pool.run("open", (facts,))

@@ -199,4 +199,6 @@ def answer_fits(kind: str, args: tuple[Any, ...], value: Any) -> bool:
     if kind == "translate_many":
         return (isinstance(value, list) and len(value) == len(args[1])
                 and all(isinstance(item, (FoundFile, RedirectTo, _Missing, Exception)) for item in value))
+    if kind == "list_directory":
+        return value is None or (isinstance(value, list) and all(isinstance(name, str) for name in value))
     return value is None  # open (its descriptor travels beside the message) and page_in

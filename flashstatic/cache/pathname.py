@@ -4,6 +4,9 @@ Entries are trusted for ``revalidate_interval`` seconds; after that the caller t
 path again and stores the result (with an interval above zero, while it goes on using the stale
 entry). A result that names the same file as before keeps the old entry object, so its encoded
 headers (the response-header cache) survive revalidation.
+
+Misses live in an LRU of their own, of the same size: a client asking for many distinct paths
+that do not exist can push out other misses, never the files and redirects that are served.
 """
 
 from __future__ import annotations
@@ -28,23 +31,30 @@ class PathnameCache:
     def __init__(self, options: Options) -> None:
         self._options = options
         self._slots: LRU[str, _Slot] = LRU(options.pathname_cache_size)
+        self._misses: LRU[str, _Slot] = LRU(options.pathname_cache_size)
         self._interval = float("inf") if options.scan_once else options.revalidate_interval
+        self._counters = Counters()
         # The response-header cache lives inside the entries: a miss builds a representation's
         # header lists, a hit reuses them.
         self.header_counters = Counters()
 
     @property
     def counters(self) -> Counters:
-        return self._slots.counters
+        self._counters.evictions = self._slots.counters.evictions + self._misses.counters.evictions
+        return self._counters
 
     def __len__(self) -> int:
-        return len(self._slots)
+        return len(self._slots) + len(self._misses)
 
     def lookup(self, key: str, now: float) -> tuple[Answer | None, bool]:
         """The cached answer (None if there is none) and whether it is due for revalidation."""
-        slot = self._slots.get(key)
+        slot = self._slots.peek(key)
         if slot is None:
-            return None, True
+            slot = self._misses.peek(key)
+            if slot is None:
+                self._counters.misses += 1
+                return None, True
+        self._counters.hits += 1
         return slot.answer, now - slot.checked_at >= self._interval
 
     def fresh_entry(self, key: str, now: float) -> FileEntry | None:
@@ -62,11 +72,17 @@ class PathnameCache:
             answer = self._entry_for(key, translation)
         else:
             answer = translation
-        self._slots.put(key, _Slot(answer, now))
+        if isinstance(answer, _Missing):
+            self._slots.pop(key)
+            self._misses.put(key, _Slot(answer, now))
+        else:
+            self._misses.pop(key)
+            self._slots.put(key, _Slot(answer, now))
         return answer
 
     def forget(self, key: str) -> None:
         self._slots.pop(key)
+        self._misses.pop(key)
 
     def _entry_for(self, key: str, found: FoundFile) -> FileEntry:
         previous = self._slots.pop(key)
