@@ -72,12 +72,16 @@ def make_tree(root: Path, count: int, seed: int) -> list[str]:
 
 # -- the server ----------------------------------------------------------------------------------
 
+@dataclass
 class FlashServer(Server):
-    """Server pinned to core 0 where taskset exists, unpinned where it does not."""
+    """Server pinned to core 0 where taskset exists, unpinned where it does not, started in the
+    checkout it runs from (python -m puts the working directory first on the path)."""
+
+    cwd: Path = HERE
 
     def __enter__(self) -> FlashServer:
         prefix = ["taskset", "-c", self.cpus] if PINNED else []
-        self.process = subprocess.Popen([*prefix, *self.command],
+        self.process = subprocess.Popen([*prefix, *self.command], cwd=self.cwd,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_listening(self.port)
         return self
@@ -90,19 +94,20 @@ def server_env(pythonpath: Path) -> dict[str, str]:
 def describe_checkout(python: str, pythonpath: Path) -> dict[str, str]:
     """Which flashstatic the server will import, and the commit of its checkout, if any."""
     imported = subprocess.run([python, "-c", "import flashstatic; print(flashstatic.__file__)"],
-                              env=server_env(pythonpath), capture_output=True, text=True, check=True).stdout.strip()
+                              env=server_env(pythonpath), cwd=pythonpath, capture_output=True, text=True,
+                              check=True).stdout.strip()
     if not Path(imported).resolve().is_relative_to(pythonpath.resolve()):
         raise SystemExit(f"with PYTHONPATH={pythonpath}, {python} imports flashstatic from {imported}")
     commit = subprocess.run(["git", "-C", str(pythonpath), "log", "-1", "--format=%h %s"],
                             capture_output=True, text=True).stdout.strip()
-    return {"pythonpath": str(pythonpath), "imports": imported, "commit": commit[:72]}
+    return {"pythonpath": str(pythonpath.resolve()), "imports": imported, "commit": commit[:72]}
 
 
 def start_server(root: Path, python: str, pythonpath: Path) -> FlashServer:
     port = free_port()
     command = ["env", f"PYTHONPATH={pythonpath}", python, "-m", "flashstatic", "serve", str(root),
                "--port", str(port), "--log-level", "warning", "--no-access-log", "--metrics-path", METRICS_PATH]
-    return FlashServer("flashstatic serve", command, port)
+    return FlashServer("flashstatic serve", command, port, cwd=pythonpath)
 
 
 async def read_metrics(port: int) -> dict[str, float]:
@@ -555,4 +560,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("interrupted: the servers and the attacker were stopped")
