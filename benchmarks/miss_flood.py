@@ -49,6 +49,7 @@ HERE = Path(__file__).resolve().parent.parent
 DIRECTORIES = ("static/js", "static/css", "static/img")
 EXTENSIONS = {"static/js": "js", "static/css": "css", "static/img": "svg"}
 METRICS_PATH = "/_m"
+IDLE_REUSE_SECONDS = 2.0
 PINNED = shutil.which("taskset") is not None and len(os.sched_getaffinity(0)) >= 2
 
 
@@ -189,11 +190,21 @@ class LegitClient:
     def __init__(self, port: int, timeout: float) -> None:
         self.port = port
         self.timeout = timeout
-        self.idle: list[Connection] = []
+        self.idle: list[tuple[Connection, float]] = []  # with the time each became idle
         self.opened = 0
 
+    def idle_connection(self) -> Connection | None:
+        """The most recently used idle connection; ones idle too long are closed instead, since
+        the server may be closing them right now (uvicorn's keep-alive timeout is 5 s)."""
+        while self.idle:
+            conn, since = self.idle.pop()
+            if time.monotonic() - since < IDLE_REUSE_SECONDS:
+                return conn
+            conn.close()
+        return None
+
     async def exchange(self, path: str, stage: list[str]) -> str:
-        conn = self.idle.pop() if self.idle else None
+        conn = self.idle_connection()
         if conn is None:
             stage[0] = "connecting"
             conn = await Connection.open(self.port)
@@ -207,7 +218,7 @@ class LegitClient:
         if response.headers.get(b"connection", b"").lower() == b"close":
             conn.close()
         else:
-            self.idle.append(conn)
+            self.idle.append((conn, time.monotonic()))
         return str(response.status)
 
     async def fetch(self, path: str, tally: PhaseTally, scheduled: float) -> None:
@@ -238,7 +249,7 @@ class LegitClient:
 
     def close(self) -> None:
         while self.idle:
-            self.idle.pop().close()
+            self.idle.pop()[0].close()
 
 
 # -- the attacker (its own process) -----------------------------------------------------------------
@@ -314,7 +325,7 @@ async def flood(port: int, concurrency: int, max_requests: int, timeout: float, 
 def attacker_process(port: int, concurrency: int, max_requests: int, timeout: float, stop: Any,
                      not_found: Synchronized[int], connected: Synchronized[int], seed: int,
                      results: Any) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us (stop event, then terminate)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us (stop event, then kill)
     use_uvloop()
     results.put(asyncio.run(flood(port, concurrency, max_requests, timeout, stop, not_found, connected, seed)))
 
