@@ -17,6 +17,7 @@ import asyncio
 from typing import Any
 from urllib.parse import unquote
 
+import h11
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
 from .accounting import account_unfinished
@@ -71,7 +72,30 @@ class HttpToolsProtocol(RepeatedRequestsMixin, HeadLimitMixin, CachedAnswersMixi
         account_unfinished(cycle)
 
 
+class FramedOnceConnection(h11.Connection):
+    """h11 takes a request with both Content-Length and Transfer-Encoding by its chunked
+    framing and keeps the connection open, so that a proxy in front which framed it by its
+    Content-Length would see a second request where h11 saw a body: request smuggling. RFC
+    9112 section 6.3 allows refusing such a request; llhttp (the httptools protocol) does."""
+
+    def next_event(self) -> Any:
+        event = super().next_event()
+        if type(event) is h11.Request and _framed_twice(event.headers):
+            raise h11.RemoteProtocolError("both Content-Length and Transfer-Encoding", error_status_hint=400)
+        return event
+
+
+def _framed_twice(headers: Any) -> bool:
+    names = {name for name, _ in headers}  # h11 gives them lowercased
+    return b"content-length" in names and b"transfer-encoding" in names
+
+
 class H11Protocol(h11_impl.H11Protocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # uvicorn answers h11's protocol errors with a 400 and closes the connection.
+        self.conn.__class__ = FramedOnceConnection
+
     def handle_events(self) -> None:
         before = self.cycle
         super().handle_events()
