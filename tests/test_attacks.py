@@ -330,3 +330,128 @@ def test_repeats_answer_only_the_same_bytes(kind: str, tree: Path) -> None:
         connection.close()
     if kind == "httptools":
         assert repeated.count(True) >= len(variants), "the repeats were never used: this test tests nothing"
+
+
+# -- an auth middleware in front --------------------------------------------------------------
+
+TOKEN = (b"authorization", b"Bearer let-me-in")
+
+
+class RequireToken:
+    """A plain ASGI middleware: 401 for any request without the token."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and TOKEN not in scope["headers"]:
+            await send({"type": "http.response.start", "status": 401,
+                        "headers": [(b"content-length", b"0"), (b"www-authenticate", b"Bearer")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize("protocol", [HttpToolsProtocol, H11Protocol], ids=["httptools", "h11"])
+def test_the_cache_shortcut_never_bypasses_an_auth_middleware(protocol: type, tree: Path) -> None:
+    static = FlashStatic(directory=tree, metrics_path="/_m")
+    allowed = [request(b"/hello.txt", b"Authorization: Bearer let-me-in"),
+               request(b"/big.bin", b"Authorization: Bearer let-me-in"),
+               request(b"/page.html", b"Authorization: Bearer let-me-in", b"Range: bytes=0-4"),
+               request(b"/_m", b"Authorization: Bearer let-me-in")]
+    refused = [request(b"/hello.txt"), request(b"/big.bin"), request(b"/page.html", b"Range: bytes=0-4"),
+               request(b"/hello.txt", b"Authorization: Bearer wrong"), request(b"/hello.txt", method=b"HEAD"),
+               request(b"/_m")]
+    try:
+        with _uvicorn_in_thread(RequireToken(static), http=protocol) as url:
+            port = int(url.rsplit(":", 1)[1])
+            connection = Connection(port)
+            for _ in range(6):  # long enough to be cache answers, and repeats, if anything could be
+                for data in allowed:
+                    assert connection.ask(data).status in (200, 206)
+            for _ in range(3):  # on the same connection, in between, and on a new one
+                for data in refused + allowed[:1]:
+                    method = "HEAD" if data.startswith(b"HEAD") else "GET"
+                    response = connection.ask(data, method)
+                    assert (response.status == 401) is (data not in allowed), data
+            connection.close()
+            for data in refused:
+                fresh = Connection(port)
+                response = fresh.ask(data, "HEAD" if data.startswith(b"HEAD") else "GET")
+                assert response.status == 401 and b"hello" not in response.raw, data
+                fresh.close()
+    finally:
+        static.close()
+
+
+# -- hostile ranges ---------------------------------------------------------------------------
+
+HOSTILE_RANGES: dict[str, tuple[str, Callable[[int], object]]] = {
+    # name: (Range value, the answer for a file of n bytes: a status, or (206, [(start, stop)]))
+    "33 ranges, one more than allowed": (",".join(f"{i * 10}-{i * 10}" for i in range(33)), lambda n: 200),
+    "32 ranges": (",".join(f"{i * 10}-{i * 10}" for i in range(32)), lambda n: (206, [(i * 10, i * 10 + 1)
+                                                                                     for i in range(32)])),
+    "overlapping": ("0-99,50-149,100-199", lambda n: (206, [(0, 200)])),
+    "overlapping past the size": (",".join(["0-"] * 3), lambda n: 200),
+    "a 5000-digit first position": ("1" * 5000 + "-", lambda n: 200),
+    "a 5000-digit last position": ("0-" + "9" * 5000, lambda n: 200),
+    "a 5000-digit suffix": ("-" + "9" * 5000, lambda n: 200),
+    "5000 zeros, then a digit": ("0" * 5000 + "1-2", lambda n: (206, [(1, 3)])),
+    "bytes=-0": ("-0", lambda n: 416),
+    "bytes=-0 and a byte": ("-0,0-0", lambda n: (206, [(0, 1)])),
+    "past the end": (f"{len(BIG)}-", lambda n: 416),
+    "junk after a range": ("0-4junk", lambda n: 200),
+    "a parameter after a range": ("0-4;q=1", lambda n: 200),
+    "a range backwards": ("5-4", lambda n: 200),
+    "a negative position": ("-5-10", lambda n: 200),
+    "a plus sign": ("+1-2", lambda n: 200),
+    "a hex position": ("0x10-0x20", lambda n: 200),
+    "only commas": (",,,", lambda n: 200),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_hostile_ranges_get_rfc_answers(kind: str, tree: Path) -> None:
+    size = len(BIG)
+    with running(kind, tree) as port:
+        connection = Connection(port)
+        for name, (spec, expected_for) in HOSTILE_RANGES.items():
+            expected = expected_for(size)
+            for _ in range(2):  # the second time from the caches
+                response = connection.ask(request(b"/big.bin", b"Range: bytes=" + spec.encode()))
+                if isinstance(expected, int):
+                    assert response.status == expected, (name, response.raw[:300])
+                    if expected == 200:
+                        assert response.body == BIG, name
+                    else:
+                        assert response.header(b"content-range") == b"bytes */%d" % size, name
+                    continue
+                status, ranges = expected
+                assert response.status == status, (name, response.raw[:300])
+                if len(ranges) == 1:
+                    got = [content_range(response.header(b"content-range") or b"", size)]
+                    assert response.body == BIG[ranges[0][0]:ranges[0][1]], name
+                else:
+                    parts = multipart_parts(response, size)
+                    got = [part[0] for part in parts]
+                    assert all(data == BIG[start:stop] for (start, stop), _, data in parts), name
+                assert got == ranges, name
+        connection.close()
+
+
+# -- heads too large --------------------------------------------------------------------------
+
+
+def test_oversized_heads_are_refused_by_flashstatic_serve(tree: Path) -> None:
+    with flashstatic_serve(tree) as (_, port):
+        for data, status in ((request(b"/hello.txt", b"X-Big: " + b"b" * 100_000), 431),
+                             (request(b"/" + b"u" * 100_000), 414),
+                             (request(b"/hello.txt", *(b"X-%d: y" % i for i in range(20_000))), 431)):
+            connection = Connection(port)
+            connection.send(data)
+            response = connection.response()
+            connection.close()
+            assert response.status == status and response.header(b"connection") == b"close"
+        connection = Connection(port)
+        assert connection.ask(request(b"/hello.txt")).body == b"hello"  # and it goes on
+        connection.close()
