@@ -48,14 +48,15 @@ async def _fallback(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @contextlib.contextmanager
-def running(kind: str, root: Path, **options: Any) -> Iterator[int]:
-    """The port of ``root`` served one way: ``serve`` (the command), or FlashStatic in front of
-    an app under uvicorn with our ``httptools`` or ``h11`` protocol class."""
+def running(kind: str, root: Path, html: bool = False) -> Iterator[int]:
+    """The port of ``root`` served one way: ``serve`` (the command), or FlashStatic under
+    uvicorn with our ``httptools`` or ``h11`` protocol class: in front of an app, or, with
+    ``html``, alone with html=True (its misses answered by 404.html, or a plain 404)."""
     if kind == "serve":
-        with flashstatic_serve(root, "--no-html") as (_, port):
+        with flashstatic_serve(root, *([] if html else ["--no-html"])) as (_, port):
             yield port
         return
-    app = FlashStatic(_fallback, directory=root, **options)
+    app = FlashStatic(directory=root, html=True) if html else FlashStatic(_fallback, directory=root)
     protocol = HttpToolsProtocol if kind == "httptools" else H11Protocol
     try:
         with _uvicorn_in_thread(app, http=protocol) as url:
@@ -455,3 +456,48 @@ def test_oversized_heads_are_refused_by_flashstatic_serve(tree: Path) -> None:
         connection = Connection(port)
         assert connection.ask(request(b"/hello.txt")).body == b"hello"  # and it goes on
         connection.close()
+
+
+# -- what error answers carry -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_404_page_says_nosniff(kind: str, tree: Path) -> None:
+    # A 404.html is HTML by its name; a browser must not take it, or any page sent as a 404, for
+    # something else, as for every file (X-Content-Type-Options on the file's own responses).
+    (tree / "404.html").write_bytes(b"<h1>gone</h1>")
+    with running(kind, tree, html=True) as port:
+        connection = Connection(port)
+        for method in ("GET", "HEAD", "GET"):
+            response = connection.ask(request(b"/nothing-here", method=method.encode()), method)
+            assert response.status == 404 and response.header(b"content-type") == b"text/html; charset=utf-8"
+            assert response.header(b"x-content-type-options") == b"nosniff", response.raw[:400]
+            assert response.body == (b"<h1>gone</h1>" if method == "GET" else b"")
+        connection.close()
+
+
+ERRORS = [  # (request bytes, the status)
+    (request(b"/%2e%2e/secret.txt"), 400), (request(b"/a%00b"), 400), (request(b"/a%5cb"), 400),
+    (request(b"/%ff.txt"), 400), (request(b"/nothing-here"), 404), (request(b"/" + b"n" * 300), 404),
+    (request(b"/" + b"d/" * 3000), 404), (request(b"/hello.txt", method=b"POST"), 405),
+    (request(b"/hello.txt", method=b"DELETE"), 405), (request(b"/hello.txt", b"Range: bytes=99-"), 416),
+    (request(b"/hello.txt", b'If-Match: "nope"'), 412), (request(b"*", method=b"OPTIONS"), 400),
+    (request(b"/hel lo.txt"), 400), (request(b"/hello.txt", b"Bad Header: 1"), 400),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_error_answers_carry_no_paths_or_tracebacks(kind: str, tree: Path) -> None:
+    """The 4xx answers say what was wrong with the request, never where the files live or
+    what the code was doing."""
+    import flashstatic
+
+    leaks = [str(tree).encode(), str(tree.parent).encode(), str(Path(flashstatic.__file__).parent).encode(),
+             b"Traceback", b'File "', b".py", b"Errno"]
+    with running(kind, tree, html=True) as port:
+        for data, status in ERRORS:
+            connection = Connection(port)
+            response = connection.ask(data)
+            connection.close()
+            assert response.status == status, (data[:80], response.raw[:300])
+            assert not [leak for leak in leaks if leak in response.raw], (data[:80], response.raw[:400])
