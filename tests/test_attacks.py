@@ -501,3 +501,29 @@ def test_error_answers_carry_no_paths_or_tracebacks(kind: str, tree: Path) -> No
             connection.close()
             assert response.status == status, (data[:80], response.raw[:300])
             assert not [leak for leak in leaks if leak in response.raw], (data[:80], response.raw[:400])
+
+
+def test_oversized_heads_are_refused_under_h11(tree: Path) -> None:
+    # h11 bounds only a head still incomplete (16 KiB); one that arrives whole in a read was
+    # taken, and uvicorn answered h11's refusals with a 400 whatever the reason.
+    with running("h11", tree) as port:
+        for data, status in ((request(b"/hello.txt", b"X-Big: " + b"b" * 100_000), 431),
+                             (request(b"/" + b"u" * 100_000), 414),
+                             (request(b"/hello.txt", *(b"X-%d: y" % i for i in range(20_000))), 431)):
+            connection = Connection(port)
+            connection.send(data)
+            response = connection.response()
+            connection.close()
+            assert response.status == status and response.header(b"connection") == b"close", response.raw[:300]
+            assert b"the request head exceeds" in response.body
+        connection = Connection(port)
+        connection.send(b"GET /hello.txt HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        for _ in range(4):  # a head that keeps coming, read by read
+            connection.send(b"s" * 8192)
+        response = connection.response()
+        assert response.status == 431 and b"the request head exceeds" in response.body, response.raw[:300]
+        connection.close()
+        connection = Connection(port)
+        fat = b"X-Fat: " + b"f" * 15_000  # under h11's bound (16 KiB by default), in any reads
+        assert connection.ask(request(b"/hello.txt", fat)).body == b"hello"
+        connection.close()
