@@ -37,7 +37,7 @@ from .http.respond import (
     plan_redirect,
     plan_text,
 )
-from .metrics import LoopLagMonitor, plan_metrics, snapshot
+from .metrics import LoopLagMonitor, MetricsApp, plan_metrics, snapshot
 from .transmit.body import BodyMessages, MemoryReader, Receive, Send, SliceMessages, send_plan
 from .transmit.files import FileAnswer, FilePart, ResponseFile
 from .transmit.zerocopy import PATHSEND, ZEROCOPYSEND, PathMessage, ZeroCopyMessages
@@ -191,6 +191,14 @@ class FlashStatic:
         """stats() with this process's bytes by sendfile and by body messages and the loop's
         lag (None unless metrics_path is set): what the metrics endpoint shows."""
         return snapshot(self.stats(), self.loop_lag)
+
+    @property
+    def metrics_app(self) -> MetricsApp:
+        """What ``metrics_path`` serves, as an ASGI app to mount behind your own auth or run
+        on another listener; the loop-lag monitor runs from then on, even without metrics_path."""
+        if self.loop_lag is None:
+            self.loop_lag = LoopLagMonitor()
+        return MetricsApp(self.metrics, self.loop_lag)
 
     def _start_monitor(self) -> None:
         if self.loop_lag is not None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
 from .http.respond import ResponsePlan, plan_method_not_allowed
 from .server.accounting import TRAFFIC
+from .transmit.body import Receive, Send, send_plan
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -254,3 +255,35 @@ def plan_metrics(method: str, metrics: Mapping[str, Any]) -> ResponsePlan:
     headers = [(b"content-type", CONTENT_TYPE.encode("ascii")), (b"content-length", str(len(body)).encode("ascii")),
                (b"cache-control", b"no-store")]
     return ResponsePlan(200, headers, () if method == "HEAD" else (body,))
+
+
+class MetricsApp:
+    """The metrics endpoint as an ASGI app of its own (``FlashStatic.metrics_app``): the same
+    text as ``metrics_path``, at whatever path it is mounted, so that it can sit behind the
+    user's auth or on another listener. ``metrics_path`` is answered before the wrapped app,
+    where no middleware inside FlashStatic can guard it."""
+
+    def __init__(self, metrics: Callable[[], Mapping[str, Any]], monitor: LoopLagMonitor) -> None:
+        self._metrics = metrics
+        self._monitor = monitor
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            self._monitor.start()  # mounted apps get no lifespan: from the first scrape, then
+            await send_plan(send, receive, plan_metrics(scope["method"], self._metrics()), None)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        # Run alone on a listener: the monitor starts with it. The helpers are the FlashStatic
+        # app's, closed by its own lifespan or close().
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._monitor.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return

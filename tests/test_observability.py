@@ -275,6 +275,40 @@ def test_metrics_off_by_default(tree: Path, live_server) -> None:
     assert FlashStatic(directory=tree, metrics_path="_m/x").metrics_path == "/_m/x"
 
 
+def test_metrics_app_can_be_put_behind_auth(tree: Path, live_server) -> None:
+    from starlette.routing import Mount
+    from test_attacks import RequireToken
+
+    token = {"authorization": "Bearer let-me-in"}
+    # metrics_path is answered by FlashStatic before the app it wraps: an auth middleware inside
+    # it cannot protect that path (docs/usage.md says so), hence metrics_app.
+    inside = FlashStatic(RequireToken(PlainTextResponse("app")), directory=tree, prefix="/s", metrics_path="/_m")
+    with live_server(inside, http=HttpToolsProtocol) as url:
+        assert httpx.get(url + "/_m").status_code == 200 and httpx.get(url + "/app").status_code == 401
+
+    static = FlashStatic(directory=tree)
+    app = Starlette(routes=[Route("/metrics", RequireToken(static.metrics_app)), Mount("/s", app=static)])
+    with live_server(app, http=HttpToolsProtocol) as url, httpx.Client(timeout=10) as client:
+        assert client.get(url + "/s/app.js").status_code == 200
+        refused = client.get(url + "/metrics")
+        assert refused.status_code == 401 and "flashstatic" not in refused.text
+        r = client.get(url + "/metrics", headers=token)
+        assert r.status_code == 200 and r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+        assert r.headers["cache-control"] == "no-store"
+        assert parse(r.text)["flashstatic_file_responses_total"][(("transmission", "memory"),)] == 1
+        time.sleep(0.2)  # Starlette runs no lifespan for a route: the first scrape started the monitor
+        assert parse(client.get(url + "/metrics", headers=token).text)["flashstatic_loop_checks_total"][()] > 0
+        assert client.head(url + "/metrics", headers=token).content == b""
+        assert client.post(url + "/metrics", headers=token).status_code == 405
+        # Or on a listener of its own, with its lifespan.
+        with live_server(RequireToken(static.metrics_app), http=H11Protocol) as private:
+            assert client.get(private + "/anything").status_code == 401
+            again = parse(client.get(private + "/anything", headers=token).text)
+            assert again["flashstatic_file_responses_total"][(("transmission", "memory"),)] == 1
+    static.close()
+    assert static.loop_lag is not None and not static.loop_lag.running
+
+
 def test_loop_monitor_counts_a_stall() -> None:
     monitor = LoopLagMonitor(interval=0.01, threshold=0.1)
 

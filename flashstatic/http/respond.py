@@ -212,11 +212,14 @@ def plan_redirect(location: str, *, head: bool = False) -> ResponsePlan:
 
 
 def plan_not_found_page(rep: Representation, *, head: bool) -> ResponsePlan:
-    """html=True: a miss answered with 404.html. Not cacheable: the next deploy may fix it."""
+    """html=True: a miss answered with 404.html. Not cacheable: the next deploy may fix it.
+    nosniff as on every file response: the page is sent for any URL, so a browser must take
+    it as the type its name says and nothing else."""
     headers = [
         (b"content-type", rep.headers.content_type),
         (b"content-length", str(rep.size).encode("ascii")),
         (b"cache-control", b"no-cache"),
+        (b"x-content-type-options", b"nosniff"),
     ]
     body = () if head or rep.size == 0 else (FileSlice(0, rep.size),)
     return ResponsePlan(404, headers, body, rep)

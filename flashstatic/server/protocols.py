@@ -14,16 +14,18 @@ parsing it again (repeats.py); its keep-alive timeout is one timer per connectio
 from __future__ import annotations
 
 import asyncio
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
+import h11
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
 from .accounting import account_unfinished
 from .cached import CachedAnswersMixin
 from .cycle import PATHSEND, ZEROCOPYSEND, H11Cycle, H11ZeroCopyCycle, HttpToolsCycle, HttpToolsZeroCopyCycle
 from .direct import DirectFilesMixin
-from .headlimit import HeadLimitMixin
+from .headlimit import HeadLimitMixin, refusal_bytes
 from .keepalive import LazyKeepAliveMixin
 from .repeats import RepeatedRequestsMixin
 from .sendfile import zero_copy_possible
@@ -71,7 +73,64 @@ class HttpToolsProtocol(RepeatedRequestsMixin, HeadLimitMixin, CachedAnswersMixi
         account_unfinished(cycle)
 
 
+class CheckedConnection(h11.Connection):
+    """h11's connection, with two refusals it does not make itself.
+
+    A request with both Content-Length and Transfer-Encoding: h11 frames it by its chunked
+    body and keeps the connection open, so a proxy in front that framed it by Content-Length
+    would see a request hidden in the body answered (request smuggling). RFC 9112 section 6.3
+    allows refusing it; llhttp (the httptools protocol) does.
+
+    A head over the bound: h11 bounds only a head still incomplete, so one that arrives whole
+    in a read was taken whatever its size. The bound is h11's own (uvicorn's
+    ``h11_max_incomplete_event_size``) for both, so the answer does not depend on how the
+    bytes were split.
+    """
+
+    max_head_bytes = h11_impl.DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+    refused = 400  # the status for the request just refused
+
+    def next_event(self) -> Any:
+        try:
+            event = super().next_event()
+        except h11.RemoteProtocolError as exc:
+            self.refused = exc.error_status_hint  # 431 for a head still incomplete at the bound
+            raise
+        if type(event) is h11.Request:
+            self.refused = _refusal(event, self.max_head_bytes)
+            if self.refused:
+                raise h11.RemoteProtocolError(HTTPStatus(self.refused).phrase, error_status_hint=self.refused)
+        return event
+
+
+def _refusal(request: h11.Request, max_head_bytes: int) -> int:
+    """The status to refuse a parsed request with, or 0."""
+    names = {name for name, _ in request.headers}  # h11 gives them lowercased
+    if b"content-length" in names and b"transfer-encoding" in names:
+        return 400
+    size = len(request.target) + sum(len(name) + len(value) + 4 for name, value in request.headers)
+    if size <= max_head_bytes:
+        return 0
+    return 414 if len(request.target) > max_head_bytes // 2 else 431
+
+
 class H11Protocol(h11_impl.H11Protocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # uvicorn answers h11's protocol errors with a 400 (send_400_response) and closes.
+        self.conn.__class__ = CheckedConnection
+        configured = self.config.h11_max_incomplete_event_size
+        self.conn.max_head_bytes = configured if configured is not None else CheckedConnection.max_head_bytes
+
+    def send_400_response(self, msg: str) -> None:
+        status = self.conn.refused
+        if status not in (414, 431):
+            super().send_400_response(msg)
+            return
+        bound = self.conn.max_head_bytes
+        self.transport.write(refusal_bytes(status, f"{HTTPStatus(status).phrase}: the request head exceeds {bound} bytes"))
+        self.transport.close()
+
     def handle_events(self) -> None:
         before = self.cycle
         super().handle_events()

@@ -594,6 +594,7 @@ def test_plan_not_found_page() -> None:
         b"content-type": b"text/html; charset=utf-8",
         b"content-length": b"100",
         b"cache-control": b"no-cache",
+        b"x-content-type-options": b"nosniff",
     }
     assert result.body == (FileSlice(0, 100),)
     assert result.source is rep
