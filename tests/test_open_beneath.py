@@ -156,6 +156,18 @@ def test_wsgi_never_serves_outside_while_a_directory_is_swapped(racing_tree) -> 
         assert served > 0
 
 
+def test_the_component_walk_never_serves_outside_either(racing_tree, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Where openat2 is missing or refused: the same race against the O_NOFOLLOW walk.
+    from flashstatic import beneath
+
+    monkeypatch.setattr(beneath, "_syscall", None)
+    root, _ = racing_tree
+    with wsgiref_server(FlashStaticWSGI(directory=root, revalidate_interval=0)) as url:
+        with swapping(root):
+            served = assert_never_outside(url)
+        assert served > 0
+
+
 def test_follow_symlink_still_follows_a_swapped_directory(racing_tree, live_server) -> None:
     # Starlette's follow_symlink=True: links may point anywhere, so the outside file is served.
     root, _ = racing_tree
