@@ -155,5 +155,7 @@ def _open_component(directory: int, name: str, flags: int) -> int:
 
 
 def _refuse_climbing(relative: str) -> None:
+    if "\0" in relative:
+        raise ValueError("embedded null byte")  # as os.open says; C would cut the path there
     if relative.startswith("/") or ".." in relative.split("/"):
         raise OSError(errno.EXDEV, "path leads out of its base directory", relative)

@@ -144,3 +144,11 @@ def test_openat2_refused_falls_back_to_the_walk(tree: Path, monkeypatch: pytest.
     with pytest.raises(OSError) as refused_link:
         beneath.open_beneath(str(tree), "a/out/f.txt", os.O_RDONLY)
     assert refused_link.value.errno == errno.ELOOP and len(calls) == 1
+
+
+def test_a_null_byte_is_refused_not_cut_short(way: str, tree: Path) -> None:
+    # C would read "top.txt\0x" as "top.txt"; os.open refuses it, and so must openat2's caller.
+    with pytest.raises(ValueError):
+        beneath.open_beneath(str(tree), "top.txt\0x", os.O_RDONLY)
+    with pytest.raises(ValueError):
+        beneath.stat_beneath(str(tree), "a/b\0/f.txt")
