@@ -195,6 +195,15 @@ def _stat_servable(rules: TranslationRules, base: str, candidate: str) -> tuple[
 
 def _stat_inside(base: str, candidate: str) -> tuple[str, os.stat_result] | None:
     """Stat ``candidate``'s real path beneath ``base``; None if it is outside."""
+    relative = _relative_inside(base, candidate)
+    if relative is not None:
+        # Most paths hold no link: then the stat beneath, which refuses links, answers alone
+        # and realpath's lstat of every component is not needed.
+        try:
+            return candidate, stat_beneath(base, relative)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.EXDEV):
+                raise
     for _ in range(2):
         real = os.path.realpath(candidate)
         relative = _relative_inside(base, real)
