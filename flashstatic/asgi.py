@@ -313,7 +313,7 @@ class FlashStatic:
                     slices = BodyMessages(await self._small_body(plan.source), self.options.chunk_size)
                     self.transmissions["memory"] += 1
                 else:
-                    opened = ResponseFile(self.disk, await self.disk.open(plan.source.facts))
+                    opened = ResponseFile(self.disk, await self.disk.open(plan.source.facts, self._rules))
                     slices = self._slice_messages(scope, plan, opened)
             except (FileChanged, FileTruncated, FileNotFoundError, NotADirectoryError):
                 return False
@@ -352,7 +352,7 @@ class FlashStatic:
         facts = rep.facts
         body = self.bodies.get(facts)
         if body is None:
-            file = await self.disk.open(facts)
+            file = await self.disk.open(facts, self._rules)
             try:
                 body = await self.disk.read(file, 0, facts.size)
             finally:

@@ -3,16 +3,22 @@
 The only code that asks the filesystem what a URL names (realpath, stat). Everything it
 returns is plain picklable data, so that the AMPED layer can run it in a helper process when
 the metadata it needs may not be in memory.
+
+Without follow_symlink, the real path is stat'ed, and later opened (open_translated),
+beneath the root with every symlink refused: a directory swapped for a link to the outside
+after realpath looked is met as a link, never followed.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from .beneath import open_beneath, stat_beneath
 from .config import Root
 from .http.negotiate import SIBLING_SUFFIXES
 from .http.paths import SafePath, parse_request_path
@@ -96,12 +102,10 @@ def translate_in_root(rules: TranslationRules, root: Root, path: SafePath) -> Fo
         return None
     # realpath on every translation, so a root that is a symlink switched by a deploy is followed.
     base = os.path.realpath(root.directory)
-    target = _stat_inside(base, os.path.join(base, *path.segments), rules.follow_symlink)
+    target = _stat_servable(rules, base, os.path.join(base, *path.segments))
     if target is None:
         return None
     real_path, st = target
-    if not rules.allow_dotfiles and _hidden_below(base, real_path):
-        return None  # a link with a plain name to a dotfile is still a dotfile
     url = root.prefix + path.url_path
 
     if stat.S_ISREG(st.st_mode):
@@ -109,14 +113,14 @@ def translate_in_root(rules: TranslationRules, root: Root, path: SafePath) -> Fo
             return None  # a file is not a directory
         if rules.redirect_index and path.segments and path.segments[-1] == rules.index_file:
             return RedirectTo("directory")
-        return _found(base, url, real_path, st, rules.follow_symlink)
+        return _found(rules, base, url, real_path, st)
 
     if stat.S_ISDIR(st.st_mode) and rules.index_file:
-        index = _stat_inside(base, os.path.join(real_path, rules.index_file), rules.follow_symlink)
+        index = _stat_servable(rules, base, os.path.join(real_path, rules.index_file))
         if index is not None and stat.S_ISREG(index[1].st_mode):
             if not path.trailing_slash:
                 return RedirectTo("slash")
-            return _found(base, url, index[0], index[1], rules.follow_symlink)
+            return _found(rules, base, url, index[0], index[1])
     return None
 
 
@@ -132,30 +136,92 @@ def translate_not_found_page(rules: TranslationRules) -> FoundFile | None:
     return None
 
 
+def open_translated(rules: TranslationRules, path: str, flags: int) -> int:
+    """Open a FileFacts.path that translation under ``rules`` gave.
+
+    Without follow_symlink the path is real, so it is opened beneath the root it lies in with
+    every symlink refused: OSError(ELOOP) if one is met, OSError(EXDEV) if the path lies in
+    no root now (a root switched since). Either means the tree changed since translation.
+    """
+    if rules.follow_symlink:
+        return os.open(path, flags)  # links may lead anywhere: the path was never a real one
+    base, relative = _beneath_a_root(rules.roots, path)
+    return open_beneath(base, relative, flags)
+
+
+def _beneath_a_root(roots: tuple[Root, ...], path: str) -> tuple[str, str]:
+    """(root's real path, the rest) for the outermost root holding ``path``: the more of the
+    path lies below the base, the more of it is checked for links."""
+    best: tuple[str, str] | None = None
+    for root in roots:
+        base = os.path.realpath(root.directory)
+        relative = _relative_inside(base, path)
+        if relative is not None and (best is None or len(base) < len(best[0])):
+            best = base, relative
+    if best is None:
+        raise OSError(errno.EXDEV, "not inside a served root", path)
+    return best
+
+
+def _relative_inside(base: str, real: str) -> str | None:
+    """``real`` relative to ``base``; None if it is not inside."""
+    if real == base:
+        return ""
+    inside = base.rstrip(os.sep) + os.sep
+    return real[len(inside):] if real.startswith(inside) else None
+
+
 def _hidden_below(base: str, real_path: str) -> bool:
     relative = real_path[len(base):] if real_path.startswith(base) else real_path
     return any(part.startswith(".") for part in relative.split(os.sep))
 
 
-def _stat_inside(base: str, candidate: str, follow_symlink: bool) -> tuple[str, os.stat_result] | None:
-    """Stat ``candidate`` if it lies inside ``base``; None if absent or outside."""
+def _stat_servable(rules: TranslationRules, base: str, candidate: str) -> tuple[str, os.stat_result] | None:
+    """(path, stat) of ``candidate`` if it may be served: inside ``base`` (unless links may
+    point anywhere) and not hidden; None if absent or refused. Every file served (a request's
+    file, its index file, its precompressed siblings, the 404 page) is found through here."""
     try:
-        if follow_symlink:
+        if rules.follow_symlink:
             # Starlette's follow_symlink=True: links inside the root may point anywhere.
-            real = candidate
+            target: tuple[str, os.stat_result] | None = candidate, os.stat(candidate)
         else:
-            real = os.path.realpath(candidate)
-            if real != base and not real.startswith(base.rstrip(os.sep) + os.sep):
-                return None
-        return real, os.stat(real)
+            target = _stat_inside(base, candidate)
     except (OSError, ValueError):
         return None
+    if target is None or (not rules.allow_dotfiles and _hidden_below(base, target[0])):
+        return None  # a link with a plain name to a dotfile is still a dotfile
+    return target
 
 
-def _found(base: str, url: str, real_path: str, st: os.stat_result, follow_symlink: bool) -> FoundFile:
+def _stat_inside(base: str, candidate: str) -> tuple[str, os.stat_result] | None:
+    """Stat ``candidate``'s real path beneath ``base``; None if it is outside."""
+    relative = _relative_inside(base, candidate)
+    if relative is not None:
+        # Most paths hold no link: then the stat beneath, which refuses links, answers alone
+        # and realpath's lstat of every component is not needed.
+        try:
+            return candidate, stat_beneath(base, relative)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.EXDEV):
+                raise
+    for _ in range(2):
+        real = os.path.realpath(candidate)
+        relative = _relative_inside(base, real)
+        if relative is None:
+            return None
+        try:
+            return real, stat_beneath(base, relative)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            # A link where realpath saw none: the tree changed under us; look once more.
+    return None
+
+
+def _found(rules: TranslationRules, base: str, url: str, real_path: str, st: os.stat_result) -> FoundFile:
     siblings = []
     for suffix, coding in SIBLING_SUFFIXES.items():
-        sibling = _stat_inside(base, real_path + suffix, follow_symlink)
+        sibling = _stat_servable(rules, base, real_path + suffix)
         if sibling is not None and stat.S_ISREG(sibling[1].st_mode):
             siblings.append((coding, FileFacts.from_stat(*sibling)))
     return FoundFile(url, FileFacts.from_stat(real_path, st), tuple(siblings))

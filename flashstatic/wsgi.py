@@ -206,7 +206,7 @@ class FlashStaticWSGI:
                 self.transmissions["memory"] += 1
                 start_response(_STATUS_LINES[plan.status], native_headers(plan.headers))
                 return [body]
-            fd = open_checked(facts)
+            fd = open_checked(facts, self._rules)
         except (FileChanged, FileShrank, FileNotFoundError, NotADirectoryError):
             return None
         except PermissionError:
@@ -237,7 +237,7 @@ class FlashStaticWSGI:
         with self._lock:
             body = self.bodies.get(facts)
         if body is None:
-            fd = open_checked(facts)
+            fd = open_checked(facts, self._rules)
             try:
                 body = read_exactly(fd, 0, facts.size)
             finally:

@@ -177,7 +177,7 @@ def test_unreadable_file_is_403(tmp_path: Path) -> None:
     root = write_tree(tmp_path, {"locked.txt": "no"})
     app = FlashStatic(directory=root)
 
-    async def refuse(facts):
+    async def refuse(facts, rules):
         raise PermissionError(13, "Permission denied", facts.path)
 
     app.disk.open = refuse  # type: ignore[method-assign]

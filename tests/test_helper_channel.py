@@ -273,7 +273,7 @@ def test_a_descriptor_of_another_file_is_refused(tmp_path: Path, monkeypatch) ->
         assert isinstance(found, FoundFile)
         before = len(os.listdir("/proc/self/fd"))
         with pytest.raises(FileChanged):
-            await disk.open(found.facts)
+            await disk.open(found.facts, rules)
         assert len(os.listdir("/proc/self/fd")) == before  # the foreign descriptor was closed
 
     try:

@@ -118,10 +118,11 @@ def test_a_cancelled_open_leaks_no_descriptor(tmp_path: Path, backend: str) -> N
     pool = ProcessPool(1, 1) if backend == "process" else ThreadPool(1)
 
     async def scenario() -> int:
-        await pool.run("translate_not_found_page", (FlashStatic(directory=tmp_path).options.rules,))
+        rules = FlashStatic(directory=tmp_path).options.rules
+        await pool.run("translate_not_found_page", (rules,))
         before = len(os.listdir("/proc/self/fd"))
         for _ in range(20):
-            task = asyncio.ensure_future(pool.run("open", (facts,)))
+            task = asyncio.ensure_future(pool.run("open", (facts, rules)))
             await asyncio.sleep(0)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):

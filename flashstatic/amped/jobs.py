@@ -5,12 +5,21 @@ The same functions run in helper processes and in the thread backend.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
 from typing import Any
 
-from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
+from ..translate import (
+    FileFacts,
+    FoundFile,
+    Translation,
+    TranslationRules,
+    open_translated,
+    translate,
+    translate_not_found_page,
+)
 
 # Set by the server when it starts a helper, so that the helper notices if the server is gone
 # before PR_SET_PDEATHSIG took effect; comparing with 1 would fail under a PID-1 server.
@@ -24,13 +33,21 @@ class FileChanged(Exception):
     """The file on disk is no longer the one whose headers were chosen."""
 
 
-def open_checked(facts: FileFacts) -> int:
-    """Open and confirm by fstat that this is still the file the response was planned for.
+def open_checked(facts: FileFacts, rules: TranslationRules) -> int:
+    """Open the file translation under ``rules`` found, and confirm by fstat that it is still
+    the file the response was planned for.
 
+    Opened beneath its root, refusing symlinks (translate.open_translated): a link met there
+    means the tree changed since translation, as a different file would.
     O_NONBLOCK so that a FIFO swapped in for the file cannot block the open; it is ignored
     for the regular files we go on to read.
     """
-    fd = os.open(facts.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        fd = open_translated(rules, facts.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EXDEV):
+            raise FileChanged(facts.path) from exc
+        raise
     try:
         check_descriptor(fd, facts)
     except BaseException:

@@ -49,8 +49,9 @@ class DiskStrategy(Protocol):
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None: ...
     async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
         """Translate many paths at once (periodic revalidation); failures per path, as values."""
-    async def open(self, facts: FileFacts) -> OpenFile:
-        """The open file ``facts`` describe; raises FileChanged or OSError."""
+    async def open(self, facts: FileFacts, rules: TranslationRules) -> OpenFile:
+        """The open file ``facts`` (translated under ``rules``) describe; raises FileChanged
+        or OSError."""
     async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
         """Exactly ``count`` bytes at ``offset``, or raise FileTruncated."""
     async def make_resident(self, file: OpenFile, offset: int, count: int) -> None:
@@ -86,7 +87,7 @@ class _Strategy:
         # instead of each sending its own open (and overflowing the helper queue).
         self._opening: dict[FileFacts, asyncio.Future[None]] = {}
 
-    async def open(self, facts: FileFacts) -> OpenFile:
+    async def open(self, facts: FileFacts, rules: TranslationRules) -> OpenFile:
         file = self.open_files.acquire(facts)
         if file is not None:
             return file
@@ -101,13 +102,13 @@ class _Strategy:
         opened: asyncio.Future[None] = loop.create_future()
         self._opening[facts] = opened
         try:
-            return self.open_files.add(OpenFile(await self._open_fd(facts), facts))
+            return self.open_files.add(OpenFile(await self._open_fd(facts, rules), facts))
         finally:
             if self._opening.get(facts) is opened:
                 del self._opening[facts]
             opened.set_result(None)
 
-    async def _open_fd(self, facts: FileFacts) -> int:
+    async def _open_fd(self, facts: FileFacts, rules: TranslationRules) -> int:
         raise NotImplementedError
 
     def kept_open(self, facts: FileFacts) -> OpenFile | None:
@@ -160,8 +161,8 @@ class InlineDisk(_Strategy):
     async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
         return run_translate_many(rules, paths)
 
-    async def _open_fd(self, facts: FileFacts) -> int:
-        return open_checked(facts)
+    async def _open_fd(self, facts: FileFacts, rules: TranslationRules) -> int:
+        return open_checked(facts, rules)
 
     async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
         return read_exactly(file, offset, count)
@@ -195,8 +196,8 @@ class ThreadedDisk(_Strategy):
     async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
         return await self._run(run_translate_many, rules, paths)
 
-    async def _open_fd(self, facts: FileFacts) -> int:
-        opening = asyncio.get_running_loop().run_in_executor(self._threads.get(), open_checked, facts)
+    async def _open_fd(self, facts: FileFacts, rules: TranslationRules) -> int:
+        opening = asyncio.get_running_loop().run_in_executor(self._threads.get(), open_checked, facts, rules)
         try:
             return await asyncio.shield(opening)
         except asyncio.CancelledError:
@@ -262,8 +263,8 @@ class AmpedDisk(_Strategy):
     def backlogged(self) -> bool:
         return self.pool.counters.queue_depth > 0
 
-    async def _open_fd(self, facts: FileFacts) -> int:
-        fd: int = await self.pool.run("open", (facts,))
+    async def _open_fd(self, facts: FileFacts, rules: TranslationRules) -> int:
+        fd: int = await self.pool.run("open", (facts, rules))
         try:
             # A descriptor from another process is served only if it is the file asked for.
             check_descriptor(fd, facts)
@@ -272,8 +273,8 @@ class AmpedDisk(_Strategy):
             raise
         return fd
 
-    async def open(self, facts: FileFacts) -> OpenFile:
-        file = await super().open(facts)
+    async def open(self, facts: FileFacts, rules: TranslationRules) -> OpenFile:
+        file = await super().open(facts, rules)
         if file.probe is None:
             # fstat and a one-byte RWF_NOWAIT read never wait for the disk.
             file.probe = choose_probe(file.fd, os.fstat(file.fd), self._nowait)
