@@ -422,7 +422,7 @@ class FlashStatic:
     async def _translate(self, path: str, fresh: bool) -> Translation:
         if self._scanned is None or fresh:
             found = candidates(self._rules.roots, path)  # a path to refuse is refused here, not in a helper
-            if self._listings is None or fresh or not self.disk.backlogged():
+            if self._listings is None or fresh:
                 return await self.disk.translate(self._rules, path)
             verdict = await self._consult_listings(found)
             if verdict is Verdict.ABSENT:
@@ -438,15 +438,15 @@ class FlashStatic:
         return MISSING
 
     async def _consult_listings(self, found: list[tuple[Root, SafePath]]) -> Verdict:
-        """What the directory listings say of a path not in the pathname cache, asked only
-        while helpers have a backlog (a flood of misses, say): the listings on the path's way
-        are fetched first, one directory level at a time and once however many ask, so that
-        the path's own lookup can be ranked: absent (no lookup at all), present, or unknown
-        (the lesser lane)."""
+        """What the directory listings say of a path not in the pathname cache. Listings are
+        fetched only while helpers have a backlog (a flood of misses, say), and then first,
+        one directory level at a time and once however many ask, so that the path's own
+        lookup can be ranked: absent (no lookup at all), present, or unknown (the lesser
+        lane). Without a backlog, only listings still trusted are consulted."""
         assert self._listings is not None
         verdict, to_list = self._listings.verdict(self._rules.roots, found, time.monotonic())
         for _ in range(_MAX_LISTED_LEVELS):
-            if to_list is None:
+            if to_list is None or not self.disk.backlogged():
                 break
             await asyncio.shield(self._fetch_listing(to_list))
             verdict, to_list = self._listings.verdict(self._rules.roots, found, time.monotonic())
