@@ -130,7 +130,7 @@ def serve(args: argparse.Namespace) -> int:
 
     problem = version_problem(installed_version())
     if problem is not None:
-        print(f"flashstatic: {problem}", file=sys.stderr)
+        print(problem, file=sys.stderr)  # it names flashstatic already
         return 1
     if not os.path.isdir(args.directory):
         print(f"flashstatic: {args.directory!r} is not a directory", file=sys.stderr)
