@@ -126,6 +126,12 @@ def raise_open_file_limit() -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .server.uvicorn_range import installed_version, version_problem
+
+    problem = version_problem(installed_version())
+    if problem is not None:
+        print(problem, file=sys.stderr)  # it names flashstatic already
+        return 1
     if not os.path.isdir(args.directory):
         print(f"flashstatic: {args.directory!r} is not a directory", file=sys.stderr)
         return 2

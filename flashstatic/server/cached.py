@@ -4,7 +4,7 @@
 ASGI would add a scope, a task, a trip through the middleware stack and two send() coroutines,
 which together cost several times the decision itself. The protocol writes instead the bytes
 uvicorn's ``RequestResponseCycle.send`` writes for the same two messages: status line,
-uvicorn's default headers, ours, ``connection: close`` when the connection will close, the body
+uvicorn's default headers, ours, ``connection: close`` where uvicorn writes it, the body
 unless HEAD. tests/test_hot_path.py compares the two byte for byte.
 
 A GET for a file too large for the body cache, kept open and fresh, is answered here too: its
@@ -30,6 +30,7 @@ from ..http.headers import Header
 from ..transmit.files import FileAnswer, FilePart
 from .accesslog import ACCESS_LOGGER, log_response
 from .accounting import TRAFFIC
+from .uvicorn_range import installed_version, release
 
 if TYPE_CHECKING:
     from ..asgi import FlashStatic
@@ -178,13 +179,14 @@ class CachedAnswersMixin:
         response = self._answer(path, method_name, self.headers)
         http_version = parser.get_http_version()
         keep_alive = http_version != "1.0" and parser.should_keep_alive()
+        close = announces_close(http_version, keep_alive, self.headers)
         if response is None:
             return False
         if type(response) is FileAnswer:  # a large file kept open
             answer: FileAnswer = response  # type: ignore[assignment]
             hit = AnsweredHit(path, method_name, raw_path, query, http_version, self.headers, answer.status,
                               answer.stop - answer.start,
-                              response_tail((answer.status, answer.headers, b""), keep_alive=keep_alive, head=True),
+                              response_tail((answer.status, answer.headers, b""), announce_close=close, head=True),
                               keep_alive, FilePart(answer.file.facts, answer.start, answer.stop))
             if not self.send_file(hit, answer, STATUS_LINE[hit.status] + default_block(self.server_state.default_headers)
                                   + hit.tail):
@@ -193,7 +195,7 @@ class CachedAnswersMixin:
             return True
         head = method_name == "HEAD"
         hit = AnsweredHit(path, method_name, raw_path, query, http_version, self.headers, response[0],
-                          0 if head else len(response[2]), response_tail(response, keep_alive=keep_alive, head=head),
+                          0 if head else len(response[2]), response_tail(response, announce_close=close, head=head),
                           keep_alive)
         self.last_hit = hit
         self.send_hit(hit, STATUS_LINE[hit.status] + default_block(self.server_state.default_headers) + hit.tail)
@@ -232,17 +234,30 @@ def _forwarded(headers: list[Header]) -> bool:
     return any(name == b"x-forwarded-for" for name, _ in headers)
 
 
-def encode_response(response: CachedResponse, default_headers: list[Header], *, keep_alive: bool,
+def encode_response(response: CachedResponse, default_headers: list[Header], *, announce_close: bool,
                     head: bool) -> bytes:
     return (STATUS_LINE[response[0]] + default_block(default_headers)
-            + response_tail(response, keep_alive=keep_alive, head=head))
+            + response_tail(response, announce_close=announce_close, head=head))
 
 
-def response_tail(response: CachedResponse, *, keep_alive: bool, head: bool) -> bytes:
+# uvicorn's send() announces every close from 0.53 on; before, an HTTP/1.0 request's implied
+# close only when the request itself said "Connection: close" (compared as this exact pair).
+_ANNOUNCES_IMPLIED_CLOSE = release(installed_version()) >= (0, 53)
+_CLOSE_REQUESTED = (b"connection", b"close")
+
+
+def announces_close(http_version: str, keep_alive: bool, headers: list[Header]) -> bool:
+    """Whether uvicorn's own send() would write ``connection: close`` for this request."""
+    if keep_alive:
+        return False
+    return _ANNOUNCES_IMPLIED_CLOSE or http_version != "1.0" or _CLOSE_REQUESTED in headers
+
+
+def response_tail(response: CachedResponse, *, announce_close: bool, head: bool) -> bytes:
     """The response after uvicorn's default headers, which change every second (Date)."""
     _, headers, body = response
     content = [_header_block(headers)]
-    if not keep_alive:
+    if announce_close:
         content.append(b"connection: close\r\n")
     content.append(b"\r\n")
     if not head:

@@ -19,6 +19,13 @@ from typing import Any
 from urllib.parse import unquote
 
 import h11
+
+from .uvicorn_range import require_supported_uvicorn
+
+# Before anything of uvicorn's private layout is imported: outside the tested range, one clear
+# error instead of a server that starts and then fails or hangs on its first requests.
+require_supported_uvicorn()
+
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
 from .accounting import account_unfinished
