@@ -42,6 +42,9 @@ class HeadLimitMixin:
     _read_bytes = 0  # the size of the read being parsed
     _head_done = False  # between the end of a head and the end of its message
     _refused = False
+    loop: asyncio.AbstractEventLoop
+    # When the head being received became due (limits.py times it); None when none is.
+    _head_since: float | None = None
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -52,6 +55,8 @@ class HeadLimitMixin:
         # The parser sees this read first (one read is bounded by the transport); a head that
         # ends within it is measured exactly in on_headers_complete.
         super().data_received(data)  # type: ignore[misc]
+        if self._head_bytes and self._head_since is None:
+            self._head_since = self.loop.time()  # a head began and is not complete yet
         if (not self._refused and not self._head_done and self._head_bytes > self.max_head_bytes
                 and not self.transport.is_closing()):
             self._refuse_head()
@@ -68,6 +73,7 @@ class HeadLimitMixin:
             return
         self._head_done = True
         self._head_bytes = 0
+        self._head_since = None
         super().on_headers_complete()  # type: ignore[misc]
 
     def _measured_head(self) -> int:
