@@ -161,7 +161,7 @@ class ConnectionLimitsMixin:
     def head_begun(self) -> bool:
         raise NotImplementedError
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         flow = self.flow
         flow.__class__ = SendWatch  # uvicorn made it; the cycles and sendfile use the same object
