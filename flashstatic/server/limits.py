@@ -50,6 +50,9 @@ SEND_TIMEOUT = 60.0
 # How long a refused connection may read on (and have its bytes dropped) before it is closed,
 # so that the client gets the status line rather than a reset for what it was still sending.
 REFUSAL_LINGER = 1.0
+# Refusals are logged at most this often: a flood must not flood the log too.
+REFUSAL_LOG_INTERVAL = 10.0
+_last_refusal_logged = -REFUSAL_LOG_INTERVAL
 
 
 @functools.cache
@@ -169,6 +172,7 @@ class ConnectionLimitsMixin:
         now = self.loop.time()
         self._head_since = self._idle_since = now  # connected, silent, the first head due
         if not self._room_for_one_more():
+            self._log_refusal(now)
             self.refuse(503, "Service Unavailable: too many connections")
             return
         self._watchdog = self.loop.call_later(self._period(), self._look)
@@ -223,6 +227,13 @@ class ConnectionLimitsMixin:
             self.transport.write_eof()
         # abort at the end: a client that reads nothing must not keep the descriptor.
         self.loop.call_later(REFUSAL_LINGER, self.transport.abort)
+
+    def _log_refusal(self, now: float) -> None:
+        global _last_refusal_logged
+        if now - _last_refusal_logged >= REFUSAL_LOG_INTERVAL:
+            _last_refusal_logged = now
+            logger.warning("%d connections open and none idle: new connections get a 503 (max_connections)",
+                           self.max_connections or default_max_connections())
 
     def _room_for_one_more(self) -> bool:
         cap = self.max_connections or default_max_connections()
