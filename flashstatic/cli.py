@@ -93,9 +93,13 @@ def _seconds(value: str) -> float:
 
 
 def _count(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
-    return int(value)
+    return count
 
 
 def _default_parser() -> str:
