@@ -6,6 +6,7 @@ import argparse
 import copy
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,8 @@ logger = logging.getLogger("flashstatic")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .server.headlimit import HEADER_TIMEOUT, SEND_TIMEOUT
+
     parser = argparse.ArgumentParser(prog="flashstatic", description="Serve static files, fast and correctly.")
     parser.add_argument("--version", action="version", version=f"flashstatic {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics-path", default=None, metavar="PATH",
                        help="serve counters in Prometheus text format at this path (default: off), "
                             "e.g. /_flashstatic/metrics")
+    serve.add_argument("--header-timeout", type=_seconds, default=HEADER_TIMEOUT, metavar="SECONDS",
+                       help="a request head must arrive within this time, or a 408 and the connection is "
+                            "closed (default: %(default)g)")
+    serve.add_argument("--send-timeout", type=_seconds, default=SEND_TIMEOUT, metavar="SECONDS",
+                       help="a client that reads nothing of a response for this long has its connection "
+                            "closed (default: %(default)g)")
+    serve.add_argument("--max-connections", type=_count, default=None, metavar="N",
+                       help="connections per worker; past it the longest idle are closed, or a newcomer "
+                            "gets a 503 (default: from the descriptor limit)")
+    serve.add_argument("--server-header", action=argparse.BooleanOptionalAction, default=True,
+                       help="send uvicorn's 'Server: uvicorn' header (default: on; --no-server-header drops it)")
     serve.add_argument("--ssl-certfile", default=None, help="serve HTTPS with this certificate (PEM)")
     serve.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
 
@@ -68,6 +82,26 @@ def _parse_codings(value: str) -> list[str]:
     return parse_codings(value)
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (0 < seconds < math.inf):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {value!r}")
+    return seconds
+
+
+def _count(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
+    return count
+
+
 def _default_parser() -> str:
     try:
         import httptools  # noqa: F401
@@ -82,6 +116,7 @@ _PROTOCOLS = {"httptools": "flashstatic.server:HttpToolsProtocol", "h11": "flash
 # uvicorn starts each worker by importing an app factory, so the settings travel in the environment.
 _SETTINGS_VARIABLE = "FLASHSTATIC_SERVE_SETTINGS"
 _FACTS_VARIABLE = "FLASHSTATIC_SERVE_FACTS"
+_LIMITS_VARIABLE = "FLASHSTATIC_SERVE_LIMITS"
 
 
 def app_from_environment() -> Any:
@@ -90,11 +125,22 @@ def app_from_environment() -> Any:
     from .asgi import FlashStatic
     from .startup import ServeFacts, summary_lines
 
+    apply_limits(json.loads(os.environ.get(_LIMITS_VARIABLE, "{}")))
     app = FlashStatic(**json.loads(os.environ[_SETTINGS_VARIABLE]))
     facts = ServeFacts(**json.loads(os.environ[_FACTS_VARIABLE]))
     for line in summary_lines(app, facts):
         logger.info(line)
     return app
+
+
+def apply_limits(limits: dict[str, Any]) -> None:
+    """The command's timeouts and cap, set on the protocol classes of this worker process (it
+    serves nothing else)."""
+    from .server import H11Protocol, HttpToolsProtocol
+
+    for protocol in (HttpToolsProtocol, H11Protocol):
+        for name, value in limits.items():
+            setattr(protocol, name, value)
 
 
 def logging_config(log_level: str, access_log: bool) -> dict[str, Any]:
@@ -157,11 +203,15 @@ def serve(args: argparse.Namespace) -> int:
         "http": args.http, "tls": bool(args.ssl_certfile), "access_log": args.access_log,
         "metrics_path": args.metrics_path,
     })
+    os.environ[_LIMITS_VARIABLE] = json.dumps({
+        "header_timeout": args.header_timeout, "send_timeout": args.send_timeout,
+        "max_connections": args.max_connections,
+    })
     # uvicorn's own access line has no size and is written before the body: ours replaces it.
     uvicorn.run("flashstatic.cli:app_from_environment", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, http=_PROTOCOLS[args.http],
                 access_log=False, log_config=logging_config(args.log_level, args.access_log),
-                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
+                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile, server_header=args.server_header)
     return 0
 
 

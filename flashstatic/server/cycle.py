@@ -22,7 +22,7 @@ from uvicorn.protocols.http import h11_impl, httptools_impl
 from ..amped import jobs
 from ..amped.residency import cachestat_resident
 from .accounting import AccountingMixin
-from .sendfile import flush_transport, send_bytes, sendfile_resident
+from .sendfile import flush_transport, send_bytes, send_watch, sendfile_resident
 
 logger = logging.getLogger("flashstatic")
 
@@ -124,17 +124,19 @@ class ZeroCopyMixin:
                 self._raw_socket = self._transport_socket().dup()
             sock = self._raw_socket
             await _ensure_resident(loop, fd, offset, count)
+            watch = send_watch(self.flow)
             if prefix:
-                await send_bytes(loop, sock, prefix)
-            sent = await sendfile_resident(loop, sock, fd, offset, count, self.sent_by_sendfile)
+                await send_bytes(loop, sock, prefix, watch)
+            sent = await sendfile_resident(loop, sock, fd, offset, count, self.sent_by_sendfile, watch)
             if sent < count:
                 logger.warning("file ended %d bytes early during a response; closing the connection",
                                count - sent)
                 self._abandon()
                 return False
             if suffix:
-                await send_bytes(loop, sock, suffix)
-        except OSError:  # the client went away (EPIPE, ECONNRESET), or no descriptor for the dup
+                await send_bytes(loop, sock, suffix, watch)
+        except OSError:  # the client went away (EPIPE, ECONNRESET) or read nothing for the send
+            # timeout (TimeoutError), or no descriptor for the dup
             self._abandon()
             return False
         return True

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..transmit.body import BodyUnavailable
 from .accounting import TRAFFIC
-from .sendfile import flush_transport, send_bytes, sendfile_resident, zero_copy_possible
+from .sendfile import flush_transport, send_bytes, send_watch, sendfile_resident, zero_copy_possible
 
 if TYPE_CHECKING:
     from ..transmit.files import FileAnswer
@@ -93,14 +93,16 @@ class DirectResponse:
         loop = asyncio.get_running_loop()
         await flush_transport(transport, flow, lambda: self.disconnected)
         answer = self.answer
+        watch = send_watch(flow)  # a client that reads nothing for the send timeout: TimeoutError
         if self._head:
-            await send_bytes(loop, self.sock, bytes(self._head))
+            await send_bytes(loop, self.sock, bytes(self._head), watch)
             self._head = memoryview(b"")
         while self._offset < answer.stop and not self.disconnected:
             count = min(self.window, answer.stop - self._offset)
             if not answer.file.resident_now(self._offset, count):
                 await answer.file.make_resident(self._offset, count)
-            sent = await sendfile_resident(loop, self.sock, answer.file.fileno(), self._offset, count, self._sent)
+            sent = await sendfile_resident(loop, self.sock, answer.file.fileno(), self._offset, count, self._sent,
+                                           watch)
             if sent < count:
                 raise _shrank(answer, self._offset)
 

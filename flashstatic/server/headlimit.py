@@ -17,6 +17,11 @@ from typing import Any
 from ..http.respond import plan_text
 
 MAX_HEAD_BYTES = 64 * 1024
+# The timeouts' defaults (limits.py), here where `flashstatic serve --help` can read them without
+# importing uvicorn's protocol modules. A head is a few hundred bytes that every real client
+# sends at once; Apache's mod_reqtimeout allows 20 s too. nginx's send_timeout is 60 s.
+HEADER_TIMEOUT = 20.0
+SEND_TIMEOUT = 60.0
 # How long a refused connection is drained before it is closed (nginx's lingering_time is 30 s;
 # a client that keeps sending past this gets a reset, as it would there).
 LINGER_SECONDS = 2.0
@@ -42,6 +47,9 @@ class HeadLimitMixin:
     _read_bytes = 0  # the size of the read being parsed
     _head_done = False  # between the end of a head and the end of its message
     _refused = False
+    loop: asyncio.AbstractEventLoop
+    # When the head being received became due (limits.py times it); None when none is.
+    _head_since: float | None = None
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -52,6 +60,8 @@ class HeadLimitMixin:
         # The parser sees this read first (one read is bounded by the transport); a head that
         # ends within it is measured exactly in on_headers_complete.
         super().data_received(data)  # type: ignore[misc]
+        if self._head_bytes and self._head_since is None:
+            self._head_since = self.loop.time()  # a head began and is not complete yet
         if (not self._refused and not self._head_done and self._head_bytes > self.max_head_bytes
                 and not self.transport.is_closing()):
             self._refuse_head()
@@ -68,6 +78,7 @@ class HeadLimitMixin:
             return
         self._head_done = True
         self._head_bytes = 0
+        self._head_since = None
         super().on_headers_complete()  # type: ignore[misc]
 
     def _measured_head(self) -> int:

@@ -9,6 +9,8 @@ back to ordinary body messages. The httptools protocol also bounds the request h
 a FlashStatic app directly, answers its cache hits as soon as their headers are parsed,
 before any ASGI scope exists (cached.py), and a request repeated byte for byte without
 parsing it again (repeats.py); its keep-alive timeout is one timer per connection (keepalive.py).
+Both time request heads and stalled sends and cap the connections per process (limits.py):
+subclass and set ``header_timeout``, ``send_timeout`` or ``max_connections`` to change them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .cycle import PATHSEND, ZEROCOPYSEND, H11Cycle, H11ZeroCopyCycle, HttpTools
 from .direct import DirectFilesMixin
 from .headlimit import HeadLimitMixin, refusal_bytes
 from .keepalive import LazyKeepAliveMixin
+from .limits import ConnectionLimitsMixin
 from .repeats import RepeatedRequestsMixin
 from .sendfile import zero_copy_possible
 
@@ -66,10 +69,13 @@ def origin_form(scope: dict[str, Any]) -> None:
     scope["path"] = root_path + unquote(path.decode("ascii"))
 
 
-class HttpToolsProtocol(RepeatedRequestsMixin, HeadLimitMixin, CachedAnswersMixin, DirectFilesMixin,
-                        LazyKeepAliveMixin, httptools_impl.HttpToolsProtocol):
+class HttpToolsProtocol(ConnectionLimitsMixin, RepeatedRequestsMixin, HeadLimitMixin, CachedAnswersMixin,
+                        DirectFilesMixin, LazyKeepAliveMixin, httptools_impl.HttpToolsProtocol):
     # The order matters: a head over the limit is refused before the cache may answer it, and
     # a repeated request is only recognised once the head limit and the cache passed it.
+    def head_begun(self) -> bool:
+        return self._head_bytes > 0  # HeadLimitMixin's count of the bytes of the head so far
+
     def _start_asgi_task(self, cycle: httptools_impl.RequestResponseCycle, app: Any) -> None:
         _offer_zero_copy(cycle, HttpToolsZeroCopyCycle, HttpToolsCycle, self.transport)
         super()._start_asgi_task(cycle, app)
@@ -121,7 +127,9 @@ def _refusal(request: h11.Request, max_head_bytes: int) -> int:
     return 414 if len(request.target) > max_head_bytes // 2 else 431
 
 
-class H11Protocol(h11_impl.H11Protocol):
+class H11Protocol(ConnectionLimitsMixin, h11_impl.H11Protocol):
+    _head_bytes = 0  # of the head being received
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # uvicorn answers h11's protocol errors with a 400 (send_400_response) and closes.
@@ -137,6 +145,28 @@ class H11Protocol(h11_impl.H11Protocol):
         bound = self.conn.max_head_bytes
         self.transport.write(refusal_bytes(status, f"{HTTPStatus(status).phrase}: the request head exceeds {bound} bytes"))
         self.transport.close()
+
+    def head_begun(self) -> bool:
+        return self._head_bytes > 0
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # answered already; closing soon
+        self._idle_since = None
+        head = self.conn.their_state is h11.IDLE  # these are bytes of a request head
+        if head:
+            self._head_bytes += len(data)
+            if self._head_since is None:
+                self._head_since = self.loop.time()
+        super().data_received(data)
+        if head and self.conn.their_state is not h11.IDLE:
+            self._head_since = None  # complete: the request is under way
+            self._head_bytes = 0
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self._idle_since = self.loop.time()  # kept alive, waiting for the next request
 
     def handle_events(self) -> None:
         before = self.cycle

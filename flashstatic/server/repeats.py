@@ -122,6 +122,7 @@ class RepeatedRequestsMixin:
     send_file: Any
     _unset_keepalive_if_required: Any
     _refused: bool  # HeadLimitMixin's: the connection is being closed for an oversized head
+    _head_since: float | None  # HeadLimitMixin's
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -164,6 +165,7 @@ class RepeatedRequestsMixin:
                 and not self.pipeline and not self.flow.write_paused and not self.transport.is_closing())
 
     def _answer_again(self, repeat: Repeat) -> bool:
+        self._head_since = None  # a whole head arrived: none is due (limits.py)
         hit = repeat.hit
         static = self._shortcut.static
         if hit.file is not None:

@@ -12,6 +12,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from .limits import SendWatch
+
 
 def zero_copy_possible(transport: asyncio.BaseTransport | None) -> bool:
     """Plain TCP: under TLS, sendfile would bypass the encryption."""
@@ -19,28 +21,40 @@ def zero_copy_possible(transport: asyncio.BaseTransport | None) -> bool:
             and transport.get_extra_info("socket") is not None)
 
 
-async def writable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+def send_watch(flow: Any) -> SendWatch | None:
+    """The connection's SendWatch (its flow control under our protocols), which times the waits
+    below: a client that reads nothing for the send timeout fails them with TimeoutError."""
+    return flow if isinstance(flow, SendWatch) else None
+
+
+async def writable(loop: asyncio.AbstractEventLoop, sock: socket.socket, watch: SendWatch | None = None) -> None:
     waiter = loop.create_future()
     loop.add_writer(sock.fileno(), lambda: waiter.done() or waiter.set_result(None))
+    if watch is not None:
+        watch.waiting(waiter)
     try:
         await waiter
     finally:
         loop.remove_writer(sock.fileno())
+        if watch is not None:
+            watch.waited()
 
 
-async def send_bytes(loop: asyncio.AbstractEventLoop, sock: socket.socket, data: bytes) -> None:
+async def send_bytes(loop: asyncio.AbstractEventLoop, sock: socket.socket, data: bytes,
+                     watch: SendWatch | None = None) -> None:
     view = memoryview(data)
     while view:
         try:
             sent = sock.send(view)
         except BlockingIOError:
-            await writable(loop, sock)
+            await writable(loop, sock, watch)
             continue
         view = view[sent:]
 
 
 async def sendfile_resident(loop: asyncio.AbstractEventLoop, sock: socket.socket, fd: int,
-                            offset: int, count: int, on_sent: Callable[[int], None] | None = None) -> int:
+                            offset: int, count: int, on_sent: Callable[[int], None] | None = None,
+                            watch: SendWatch | None = None) -> int:
     """Send [offset, offset+count) of ``fd``; returns the bytes sent, fewer if the file ended.
     ``on_sent`` hears of each call's bytes, so a transfer cut by an error is counted too.
 
@@ -51,7 +65,7 @@ async def sendfile_resident(loop: asyncio.AbstractEventLoop, sock: socket.socket
         try:
             sent = os.sendfile(sock.fileno(), fd, offset + done, count - done)
         except BlockingIOError:
-            await writable(loop, sock)
+            await writable(loop, sock, watch)
             continue
         if sent == 0:
             break  # end of file: it is shorter than the response promised
