@@ -7,41 +7,30 @@ One class serves as middleware (``FlashStatic(app, ...)``), as a mountable app
 from __future__ import annotations
 
 import asyncio
-import errno
 import itertools
 import logging
 import os
 import resource
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from .amped.pool import HelperFailed, JobTooLarge, PoolBusy
 from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, make_strategy
-from .cache.bodies import BodyCache
 from .cache.directories import DirectoryKey, DirectoryListings, Verdict
 from .cache.entry import FileEntry, Representation
-from .cache.pathname import Answer, PathnameCache
-from .cache.responses import CacheAnswers, CachedResponse, single_slice
+from .cache.pathname import Answer
+from .cache.responses import CachedResponse, single_slice
 from .config import AddHeadersFunction, ImmutableTest, Root, static_options
+from .core import StaticCore, busy_plan, changing_plan, open_failure_plan, rejected_plan
 from .http.paths import PathRejected, SafePath
 from .http.redirects import relative_redirect
-from .http.respond import (
-    FileSlice,
-    ResponsePlan,
-    file_request,
-    plan_file_response,
-    plan_not_found_page,
-    plan_redirect,
-    plan_text,
-)
+from .http.respond import FileSlice, ResponsePlan, file_request, plan_not_found_page, plan_redirect, plan_text
 from .metrics import LoopLagMonitor, MetricsApp, plan_metrics, snapshot
 from .transmit.body import BodyMessages, MemoryReader, Receive, Send, SliceMessages, send_plan
 from .transmit.files import FileAnswer, FilePart, ResponseFile
 from .transmit.zerocopy import PATHSEND, ZEROCOPYSEND, PathMessage, ZeroCopyMessages
-from .translate import MISSING, RedirectTo, Translation, candidates, scan
+from .translate import MISSING, RedirectTo, Translation, candidates
 
 Scope = dict[str, Any]
 
@@ -140,15 +129,10 @@ class FlashStatic:
         self._configure()
 
     def _configure(self) -> None:
-        self.pathnames = PathnameCache(self.options)
-        # html=True's 404.html, cached on its own: no request path can reach this entry.
-        self.not_found_page = PathnameCache(replace(self.options, pathname_cache_size=1))
-        self.bodies = BodyCache(self.options.small_file_max, self.options.small_file_cache_bytes)
-        self.answers = CacheAnswers(self.pathnames, self.bodies, max_ranges=self.options.max_ranges)
-        self._rules = self.options.rules
-        self._scanned = scan(self._rules) if self.options.scan_once else None
+        self.core = StaticCore(self.options)
         # Stale paths waiting for the revalidation batch (a dict keeps their order).
         self._stale: dict[str, None] = {}
+        self._revalidation: asyncio.Future[None] | None = None
         # What directories hold, so that while helpers are backlogged a request for a name that
         # is not there is a 404 without a helper. Trusted for at most a second, so that a file
         # added during a flood is found soon; not used with revalidate_interval=0, which asks
@@ -156,12 +140,6 @@ class FlashStatic:
         interval = min(self.options.revalidate_interval, _LISTING_TRUSTED)
         self._listings = DirectoryListings(interval) if interval > 0 and not self.options.scan_once else None
         self._listing: dict[DirectoryKey, asyncio.Future[None]] = {}  # listings under way
-        self.misses_listed = 0  # misses answered from the listings
-        self._revalidation: asyncio.Future[None] | None = None
-        self.revalidations = 0
-        self.revalidations_deferred = 0  # stale hits not queued: the queue was full
-        # File responses by how their bytes went out.
-        self.transmissions: Counter[str] = Counter()
 
     def close(self) -> None:
         """Stop the helpers and close cached files (also done at interpreter exit)."""
@@ -174,17 +152,9 @@ class FlashStatic:
         await self.disk.aclose()
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """Counters of Flash's three caches (a later release exposes them over HTTP)."""
-        pathname = self.pathnames.counters.as_dict()
-        pathname["revalidations"] = self.revalidations
-        pathname["revalidations_deferred"] = self.revalidations_deferred
-        pathname["misses_listed"] = self.misses_listed
-        pathname["entries"] = len(self.pathnames)
-        bodies = self.bodies.counters.as_dict()
-        bodies["bytes"] = self.bodies.bytes_held
-        stats = {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies,
-                 "disk": self.disk.stats(), "transmissions": dict(self.transmissions)}
-        self.answers.add_counts(stats)
+        """Counters of Flash's caches, the disk strategy and the ways file bodies went out."""
+        stats = self.core.stats()
+        stats["disk"] = self.disk.stats()
         return stats
 
     def metrics(self) -> dict[str, Any]:
@@ -215,8 +185,8 @@ class FlashStatic:
             await self._not_http(scope, receive, send)
             return
         # The hot path; route_path is called only when the app is mounted below a root_path.
-        response = self.answers.response(route_path(scope) if scope.get("root_path") else scope["path"],
-                                         scope["method"], scope["headers"])
+        response = self.core.answers.response(route_path(scope) if scope.get("root_path") else scope["path"],
+                                              scope["method"], scope["headers"])
         if response is not None:
             status, headers, body = response
             await send({"type": "http.response.start", "status": status, "headers": list(headers)})
@@ -229,21 +199,19 @@ class FlashStatic:
             await send_plan(send, receive, plan_metrics(scope["method"], self.metrics()), None)
             return
         try:
-            if self._covers(path):
+            if self.core.covers(path):
                 await self._serve(scope, receive, send, path)
             else:
                 await self._miss(scope, receive, send)
         except (PoolBusy, HelperFailed) as exc:
             # Raised only before a response starts: say so plainly and let the client come back.
-            plan = plan_text(503, f"Service Unavailable: {exc}", [(b"retry-after", b"1")], head=head)
-            await send_plan(send, receive, plan, None)
+            await send_plan(send, receive, busy_plan(exc, head=head), None)
         except PathRejected as rejected:
             if self.app is not None:
                 # Not a file we could serve, so the app decides, as for any other miss.
                 await self.app(scope, receive, send)
             else:
-                plan = plan_text(rejected.status, f"{_REASONS[rejected.status]}: {rejected.reason}", head=head)
-                await send_plan(send, receive, plan, None)
+                await send_plan(send, receive, rejected_plan(rejected, head=head), None)
 
     def answer_or_file(self, path: str, method: str,
                        headers: list[tuple[bytes, bytes]]) -> CachedResponse | FileAnswer | None:
@@ -252,23 +220,23 @@ class FlashStatic:
         scope): a response whose body is one slice of a file too large for the body cache,
         from a fresh entry and a file kept open, so that nothing waits, is a FileAnswer, whose
         file the caller closes."""
-        plan = self.answers.plan(path, method, headers)
+        plan = self.core.answers.plan(path, method, headers)
         if plan is None:
             return None
-        return self.answers.response_from(plan) or self._file_answer(plan)
+        return self.core.answers.response_from(plan) or self._file_answer(plan)
 
     def _file_answer(self, plan: ResponsePlan) -> FileAnswer | None:
         part = single_slice(plan)
         if part is None:
             return None
         facts = plan.source.facts  # type: ignore[union-attr]
-        if self.bodies.cacheable(facts):
+        if self.core.bodies.cacheable(facts):
             return None  # the body cache's way, once it holds the bytes
         kept = self.disk.kept_open(facts)
         if kept is None:
             return None
-        self.answers.count_hit()
-        self.transmissions["direct"] += 1
+        self.core.answers.count_hit()
+        self.core.transmissions["direct"] += 1
         return FileAnswer(plan.status, plan.headers, ResponseFile(self.disk, kept), part.start, part.stop)
 
     def file_again(self, path: str, entry: FileEntry, part: FilePart, status: int) -> FileAnswer | None:
@@ -277,31 +245,28 @@ class FlashStatic:
         kept = self.disk.kept_open(part.facts)
         if kept is None:
             return None
-        if not self.answers.answered_again(path, entry, body=False):
+        if not self.core.answers.answered_again(path, entry, body=False):
             self.disk.release(kept)
             return None
-        self.transmissions["direct"] += 1
+        self.core.transmissions["direct"] += 1
         return FileAnswer(status, (), ResponseFile(self.disk, kept), part.start, part.stop)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        head = scope["method"] == "HEAD"
         # Two attempts: a file that changed between translation and open is translated afresh.
         for attempt in range(2):
             answer = await self._answer(path, fresh=attempt > 0)
             if isinstance(answer, RedirectTo):
-                plan = plan_redirect(redirect_location(scope, answer.kind), head=scope["method"] == "HEAD")
-                await send_plan(send, receive, plan, None)
+                await send_plan(send, receive, plan_redirect(redirect_location(scope, answer.kind), head=head), None)
                 return
             if not isinstance(answer, FileEntry):
                 await self._miss(scope, receive, send)
                 return
-            request = file_request(scope["method"], scope["headers"])
-            plan = plan_file_response(request, answer, max_ranges=self.options.max_ranges, now=int(time.time()))
+            plan = self.core.plan(file_request(scope["method"], scope["headers"]), answer)
             if await self._transmit(scope, receive, send, plan):
                 return
-            self.pathnames.forget(path)
-        plan = plan_text(503, "Service Unavailable: the file is changing", [(b"retry-after", b"1")],
-                         head=scope["method"] == "HEAD")
-        await send_plan(send, receive, plan, None)
+            self.core.forget(path)
+        await send_plan(send, receive, changing_plan(head=head), None)
 
     async def _transmit(self, scope: Scope, receive: Receive, send: Send, plan: ResponsePlan) -> bool:
         """Send ``plan``; False if its file changed before the first byte went out."""
@@ -309,23 +274,19 @@ class FlashStatic:
         opened: ResponseFile | None = None
         if plan.body and plan.source is not None:
             try:
-                if self.bodies.cacheable(plan.source.facts):
+                if self.core.bodies.cacheable(plan.source.facts):
                     slices = BodyMessages(await self._small_body(plan.source), self.options.chunk_size)
-                    self.transmissions["memory"] += 1
+                    self.core.transmissions["memory"] += 1
                 else:
-                    opened = ResponseFile(self.disk, await self.disk.open(plan.source.facts, self._rules))
+                    opened = ResponseFile(self.disk, await self.disk.open(plan.source.facts, self.core.rules))
                     slices = self._slice_messages(scope, plan, opened)
-            except (FileChanged, FileTruncated, FileNotFoundError, NotADirectoryError):
+            except (FileChanged, FileTruncated):
                 return False
-            except PermissionError:
-                plan = plan_text(403, "Forbidden", head=scope["method"] == "HEAD")
             except OSError as exc:
-                if exc.errno not in (errno.EMFILE, errno.ENFILE):
-                    raise
-                # Out of descriptors: a passing condition (connections close, cached files are
-                # evicted), so the client is told to come back, as for a busy helper pool.
-                plan = plan_text(503, "Service Unavailable: no file descriptor left", [(b"retry-after", b"1")],
-                                 head=scope["method"] == "HEAD")
+                failure = open_failure_plan(exc, head=scope["method"] == "HEAD")
+                if failure is None:
+                    return False
+                plan = failure
         try:
             await send_plan(send, receive, plan, slices)
         finally:
@@ -337,35 +298,33 @@ class FlashStatic:
         """The best way the server offers: zero-copy, a whole file by path, or body messages."""
         extensions = scope.get("extensions") or {}
         if ZEROCOPYSEND in extensions:
-            self.transmissions["zerocopysend"] += 1
+            self.core.transmissions["zerocopysend"] += 1
             return ZeroCopyMessages(opened, opened.make_resident, self.options.sendfile_chunk)
         assert plan.source is not None
         if PATHSEND in extensions and plan.body == (FileSlice(0, plan.source.size),):
-            self.transmissions["pathsend"] += 1
+            self.core.transmissions["pathsend"] += 1
             # The descriptor we checked, by a path that cannot be swapped under us; it stays
             # open until the response is over.
             return PathMessage(f"/proc/self/fd/{opened.fileno()}")
-        self.transmissions["body"] += 1
+        self.core.transmissions["body"] += 1
         return BodyMessages(opened, self.options.chunk_size)
 
     async def _small_body(self, rep: Representation) -> MemoryReader:
         facts = rep.facts
-        body = self.bodies.get(facts)
+        body = self.core.bodies.get(facts)
         if body is None:
-            file = await self.disk.open(facts, self._rules)
+            file = await self.disk.open(facts, self.core.rules)
             try:
                 body = await self.disk.read(file, 0, facts.size)
             finally:
                 self.disk.release(file)
-            self.bodies.put(facts, body)
+            self.core.bodies.put(facts, body)
         return MemoryReader(body)
 
     async def _answer(self, path: str, *, fresh: bool = False) -> Answer:
         now = time.monotonic()
         if not fresh:
-            answer, stale = self.pathnames.lookup(path, now)
-            if isinstance(answer, FileEntry):
-                self.pathnames.header_counters.hits += 1  # its encoded headers will be reused
+            answer, stale = self.core.lookup(path, now)
             if answer is not None and not stale:
                 return answer
             if answer is not None and self.options.revalidate_interval > 0:
@@ -374,7 +333,7 @@ class FlashStatic:
                 # for every request to see the disk, so that case waits.
                 self._revalidate_later(path)
                 return answer
-        return self.pathnames.store(path, await self._translate(path, fresh), now)
+        return self.core.store(path, await self._translate(path, fresh), now)
 
     def _revalidate_later(self, path: str) -> None:
         """Queue a stale path; one batch at a time revalidates what has queued up, so under
@@ -383,7 +342,7 @@ class FlashStatic:
         past it a stale path is served stale a little longer and queued on a later hit."""
         if path not in self._stale:
             if len(self._stale) >= _MAX_STALE:
-                self.revalidations_deferred += 1
+                self.core.revalidations_deferred += 1
                 return
             self._stale[path] = None
         running = self._revalidation
@@ -394,7 +353,7 @@ class FlashStatic:
         while self._stale:
             paths = list(itertools.islice(self._stale, _REVALIDATION_BATCH))
             try:
-                results = await self.disk.translate_many(self._rules, paths)
+                results = await self.disk.translate_many(self.core.rules, paths)
             except (PoolBusy, HelperFailed) as exc:
                 # Nothing learnt: the batch leaves the queue, and its paths, still served
                 # from the cache, are queued again when next requested.
@@ -410,32 +369,28 @@ class FlashStatic:
             now = time.monotonic()
             for path, result in zip(paths, results):
                 self._stale.pop(path, None)
-                self.revalidations += 1
+                self.core.revalidations += 1
                 if isinstance(result, BaseException):
                     if isinstance(result, JobTooLarge):
                         logger.warning("a path of %d bytes cannot be revalidated in a batch (%s); "
                                        "it is translated afresh when next requested", len(path), result)
-                    self.pathnames.forget(path)  # refused now: translate afresh on next use
+                    self.core.forget(path)  # refused now: translate afresh on next use
                 else:
-                    self.pathnames.store(path, result, now)
+                    self.core.store(path, result, now)
 
     async def _translate(self, path: str, fresh: bool) -> Translation:
-        if self._scanned is None or fresh:
-            found = candidates(self._rules.roots, path)  # a path to refuse is refused here, not in a helper
-            if self._listings is None or fresh:
-                return await self.disk.translate(self._rules, path)
-            verdict = await self._consult_listings(found)
-            if verdict is Verdict.ABSENT:
-                self.misses_listed += 1
-                return MISSING
-            return await self.disk.translate(self._rules, path, speculative=verdict is Verdict.UNKNOWN)
-        # autorefresh=False: the start-up scan knows every file, and the disk is asked again
-        # only about a file that an open showed to have changed (fresh=True).
-        for root, safe in candidates(self.options.roots, path):
-            found = self._scanned[root].get(safe.url_path)
-            if found is not None:
-                return found
-        return MISSING
+        if not fresh:
+            known = self.core.from_scan(path)
+            if known is not None:
+                return known
+        found = candidates(self.core.rules.roots, path)  # a path to refuse is refused here, not in a helper
+        if self._listings is None or fresh:
+            return await self.disk.translate(self.core.rules, path)
+        verdict = await self._consult_listings(found)
+        if verdict is Verdict.ABSENT:
+            self.core.misses_listed += 1
+            return MISSING
+        return await self.disk.translate(self.core.rules, path, speculative=verdict is Verdict.UNKNOWN)
 
     async def _consult_listings(self, found: list[tuple[Root, SafePath]]) -> Verdict:
         """What the directory listings say of a path not in the pathname cache. Listings are
@@ -444,12 +399,12 @@ class FlashStatic:
         lookup can be ranked: absent (no lookup at all), present, or unknown (the lesser
         lane). Without a backlog, only listings still trusted are consulted."""
         assert self._listings is not None
-        verdict, to_list = self._listings.verdict(self._rules.roots, found, time.monotonic())
+        verdict, to_list = self._listings.verdict(self.core.rules.roots, found, time.monotonic())
         for _ in range(_MAX_LISTED_LEVELS):
             if to_list is None or not self.disk.backlogged():
                 break
             await asyncio.shield(self._fetch_listing(to_list))
-            verdict, to_list = self._listings.verdict(self._rules.roots, found, time.monotonic())
+            verdict, to_list = self._listings.verdict(self.core.rules.roots, found, time.monotonic())
         return verdict
 
     def _fetch_listing(self, key: DirectoryKey) -> asyncio.Future[None]:
@@ -464,13 +419,10 @@ class FlashStatic:
     async def _list(self, key: DirectoryKey) -> None:
         assert self._listings is not None
         try:
-            names = await self.disk.list_directory(self._rules, *key)
+            names = await self.disk.list_directory(self.core.rules, *key)
         except (PoolBusy, HelperFailed, JobTooLarge):
             names = None  # not known for a while: lookups below it take the lesser lane
         self._listings.store(key, names, time.monotonic())
-
-    def _covers(self, path: str) -> bool:
-        return any(root.covers(path) for root in self.options.roots)
 
     async def _miss(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.app is not None:
@@ -478,22 +430,17 @@ class FlashStatic:
             return
         head = scope["method"] == "HEAD"
         page = await self._not_found_page()
-        if page is None:
-            await send_plan(send, receive, plan_text(404, "Not Found", head=head), None)
+        if page is not None and await self._transmit(scope, receive, send, plan_not_found_page(page, head=head)):
             return
-        if not await self._transmit(scope, receive, send, plan_not_found_page(page, head=head)):
-            self.not_found_page.forget("")
-            await send_plan(send, receive, plan_text(404, "Not Found", head=head), None)
+        if page is not None:
+            self.core.not_found_page_changed()
+        await send_plan(send, receive, plan_text(404, "Not Found", head=head), None)
 
     async def _not_found_page(self) -> Representation | None:
-        if self.options.not_found_file is None:
-            return None
         now = time.monotonic()
-        answer, stale = self.not_found_page.lookup("", now)
-        if answer is None or stale:
-            found = await self.disk.translate_not_found_page(self._rules)
-            answer = self.not_found_page.store("", found or MISSING, now)
-        return answer.identity if isinstance(answer, FileEntry) else None
+        if self.core.not_found_page_due(now):
+            self.core.not_found_page_found(await self.disk.translate_not_found_page(self.core.rules), now)
+        return self.core.not_found_representation()
 
     async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.app is not None and scope["type"] == "lifespan":
@@ -526,7 +473,6 @@ class FlashStatic:
         return wrapped
 
 
-_REASONS = {400: "Bad Request", 404: "Not Found"}
 # Paths per revalidation job. Storing a batch's results runs on the loop: 256 took ~1.8 ms
 # there in the disk-bound benchmark and showed in the probe's p99; 64 keeps each store short
 # while one helper round trip still covers many stale paths.

@@ -8,43 +8,38 @@ cache operation runs under one lock (held for microseconds; never across disk ac
 
 from __future__ import annotations
 
-import errno
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
 
 from .amped.jobs import FileChanged, open_checked
-from .cache.bodies import BodyCache
 from .cache.entry import FileEntry, Representation
-from .cache.pathname import Answer, PathnameCache
-from .cache.responses import CacheAnswers, assemble_body
+from .cache.pathname import Answer
+from .cache.responses import assemble_body
 from .config import static_options
+from .core import StaticCore, changing_plan, open_failure_plan, rejected_plan
 from .http.headers import Header
 from .http.paths import PathRejected
 from .http.redirects import relative_redirect
 from .http.respond import (
     RequestFields,
     ResponsePlan,
-    plan_file_response,
     plan_not_found_page,
     plan_redirect,
     plan_text,
     request_from_fields,
 )
 from .transmit.iterables import FileShrank, file_body, read_exactly
-from .translate import MISSING, RedirectTo, Translation, candidates, scan, translate, translate_not_found_page
+from .translate import RedirectTo, Translation, translate, translate_not_found_page
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 Body = Iterable[bytes]
 
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
-_REASONS = {400: "Bad Request", 404: "Not Found"}
 
 
 def request_fields_from_environ(method: str, environ: Environ) -> RequestFields:
@@ -113,43 +108,25 @@ class FlashStaticWSGI:
         self._configure()
 
     def _configure(self) -> None:
-        self.pathnames = PathnameCache(self.options)
-        self.not_found_page = PathnameCache(replace(self.options, pathname_cache_size=1))
-        self.bodies = BodyCache(self.options.small_file_max, self.options.small_file_cache_bytes)
-        self.answers = CacheAnswers(self.pathnames, self.bodies, max_ranges=self.options.max_ranges,
-                                    read_fields=request_fields_from_environ)
-        self._rules = self.options.rules
-        self._scanned = scan(self._rules) if self.options.scan_once else None
-        self.revalidations = 0
-        self.transmissions: Counter[str] = Counter()
+        self.core = StaticCore(self.options, read_fields=request_fields_from_environ)
 
     def close(self) -> None:
         """Nothing to stop: no helpers, and every response closes its own file."""
 
     def stats(self) -> dict[str, dict[str, int]]:
-        pathname = self.pathnames.counters.as_dict()
-        pathname["revalidations"] = self.revalidations
-        # Revalidation here is inline, without a queue to defer from, and without helpers
-        # there is no backlog for directory listings to relieve.
-        pathname["revalidations_deferred"] = 0
-        pathname["misses_listed"] = 0
-        pathname["entries"] = len(self.pathnames)
-        bodies = self.bodies.counters.as_dict()
-        bodies["bytes"] = self.bodies.bytes_held
-        stats = {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies,
-                 "transmissions": dict(self.transmissions)}
+        """Counters of Flash's caches and of the ways file bodies went out."""
         with self._lock:
-            self.answers.add_counts(stats)
-        return stats
+            return self.core.stats()
 
     # -- WSGI ---------------------------------------------------------------------------------
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Body:
         path = route_path(environ)
         method = environ["REQUEST_METHOD"]
+        answers = self.core.answers
         with self._lock:
-            plan = self.answers.plan(path, method, environ)
-            response = None if plan is None else self.answers.response_from(plan)
+            plan = answers.plan(path, method, environ)
+            response = None if plan is None else answers.response_from(plan)
         if response is not None:
             status, response_headers, body = response
             start_response(_STATUS_LINES[status], native_headers(response_headers))
@@ -160,39 +137,36 @@ class FlashStaticWSGI:
             answered = self._transmit(environ, start_response, plan)
             if answered is not None:
                 with self._lock:
-                    self.answers.count_hit()
+                    answers.count_hit()
                 return answered
         head = method == "HEAD"
         try:
-            if any(root.covers(path) for root in self.options.roots):
+            if self.core.covers(path):
                 return self._serve(environ, start_response, path, method)
             return self._miss(environ, start_response)
         except PathRejected as rejected:
             if self.app is not None:
                 return self.app(environ, start_response)
-            plan = plan_text(rejected.status, f"{_REASONS[rejected.status]}: {rejected.reason}", head=head)
-            return self._respond(start_response, plan)
+            return self._respond(start_response, rejected_plan(rejected, head=head))
 
     def _serve(self, environ: Environ, start_response: StartResponse, path: str, method: str) -> Body:
+        head = method == "HEAD"
         # Two attempts: a file that changed between translation and open is translated afresh.
         for attempt in range(2):
             answer = self._answer(path, fresh=attempt > 0)
             if isinstance(answer, RedirectTo):
                 location = relative_redirect(answer.kind, raw_path(environ), path,
                                              environ.get("QUERY_STRING", "").encode("latin-1"))
-                return self._respond(start_response, plan_redirect(location, head=method == "HEAD"))
+                return self._respond(start_response, plan_redirect(location, head=head))
             if not isinstance(answer, FileEntry):
                 return self._miss(environ, start_response)
-            request = request_from_fields(request_fields_from_environ(method, environ))
-            plan = plan_file_response(request, answer, max_ranges=self.options.max_ranges, now=int(time.time()))
+            plan = self.core.plan(request_from_fields(request_fields_from_environ(method, environ)), answer)
             body = self._transmit(environ, start_response, plan)
             if body is not None:
                 return body
             with self._lock:
-                self.pathnames.forget(path)
-        plan = plan_text(503, "Service Unavailable: the file is changing", [(b"retry-after", b"1")],
-                         head=method == "HEAD")
-        return self._respond(start_response, plan)
+                self.core.forget(path)
+        return self._respond(start_response, changing_plan(head=head))
 
     def _transmit(self, environ: Environ, start_response: StartResponse, plan: ResponsePlan) -> Body | None:
         """Start ``plan``'s response; None if its file changed before anything was sent."""
@@ -201,25 +175,20 @@ class FlashStaticWSGI:
             return self._respond(start_response, plan)
         facts = plan.source.facts  # type: ignore[attr-defined]
         try:
-            if self.bodies.cacheable(facts):
+            if self.core.bodies.cacheable(facts):
                 body = assemble_body(plan, self._small_body(plan.source))
-                self.transmissions["memory"] += 1
+                self.core.transmissions["memory"] += 1
                 start_response(_STATUS_LINES[plan.status], native_headers(plan.headers))
                 return [body]
-            fd = open_checked(facts, self._rules)
-        except (FileChanged, FileShrank, FileNotFoundError, NotADirectoryError):
+            fd = open_checked(facts, self.core.rules)
+        except (FileChanged, FileShrank):
             return None
-        except PermissionError:
-            return self._respond(start_response, plan_text(403, "Forbidden", head=head))
         except OSError as exc:
-            if exc.errno not in (errno.EMFILE, errno.ENFILE):
-                raise
-            # Out of descriptors: a passing condition, so the client is told to come back.
-            return self._respond(start_response, plan_text(
-                503, "Service Unavailable: no file descriptor left", [(b"retry-after", b"1")], head=head))
+            failure = open_failure_plan(exc, head=head)
+            return None if failure is None else self._respond(start_response, failure)
         wrapper = environ.get("wsgi.file_wrapper")
         body = file_body(fd, plan.body, wrapper, self.options.chunk_size)  # owns fd from here
-        self.transmissions["file_wrapper" if wrapper is not None and len(plan.body) == 1 else "iterator"] += 1
+        self.core.transmissions["file_wrapper" if wrapper is not None and len(plan.body) == 1 else "iterator"] += 1
         try:
             start_response(_STATUS_LINES[plan.status], native_headers(plan.headers))
         except BaseException:
@@ -235,24 +204,22 @@ class FlashStaticWSGI:
     def _small_body(self, rep: Representation) -> bytes:
         facts = rep.facts
         with self._lock:
-            body = self.bodies.get(facts)
+            body = self.core.bodies.get(facts)
         if body is None:
-            fd = open_checked(facts, self._rules)
+            fd = open_checked(facts, self.core.rules)
             try:
                 body = read_exactly(fd, 0, facts.size)
             finally:
                 os.close(fd)
             with self._lock:
-                self.bodies.put(facts, body)
+                self.core.bodies.put(facts, body)
         return body
 
     def _answer(self, path: str, *, fresh: bool = False) -> Answer:
         now = time.monotonic()
         if not fresh:
             with self._lock:
-                answer, stale = self.pathnames.lookup(path, now)
-                if isinstance(answer, FileEntry):
-                    self.pathnames.header_counters.hits += 1
+                answer, stale = self.core.lookup(path, now)
             if answer is not None and not stale:
                 return answer
             if answer is not None and self.options.revalidate_interval > 0:
@@ -260,7 +227,7 @@ class FlashStaticWSGI:
                 if not self._revalidating.acquire(blocking=False):
                     return answer
                 try:
-                    self.revalidations += 1
+                    self.core.revalidations += 1
                     return self._store(path, self._translate(path, fresh), now)
                 finally:
                     self._revalidating.release()
@@ -268,18 +235,11 @@ class FlashStaticWSGI:
 
     def _store(self, path: str, translation: Translation, now: float) -> Answer:
         with self._lock:
-            return self.pathnames.store(path, translation, now)
+            return self.core.store(path, translation, now)
 
     def _translate(self, path: str, fresh: bool) -> Translation:
-        if self._scanned is None or fresh:
-            return translate(self._rules, path)
-        # autorefresh=False: the start-up scan knows every file, and the disk is asked again
-        # only about a file that an open showed to have changed (fresh=True).
-        for root, safe in candidates(self.options.roots, path):
-            found = self._scanned[root].get(safe.url_path)
-            if found is not None:
-                return found
-        return MISSING
+        known = None if fresh else self.core.from_scan(path)
+        return translate(self.core.rules, path) if known is None else known
 
     def _miss(self, environ: Environ, start_response: StartResponse) -> Body:
         if self.app is not None:
@@ -291,17 +251,16 @@ class FlashStaticWSGI:
             if body is not None:
                 return body
             with self._lock:
-                self.not_found_page.forget("")
+                self.core.not_found_page_changed()
         return self._respond(start_response, plan_text(404, "Not Found", head=head))
 
     def _not_found_page(self) -> Representation | None:
-        if self.options.not_found_file is None:
-            return None
         now = time.monotonic()
         with self._lock:
-            answer, stale = self.not_found_page.lookup("", now)
-        if answer is None or stale:
-            found = translate_not_found_page(self._rules)
+            due = self.core.not_found_page_due(now)
+        if due:
+            found = translate_not_found_page(self.core.rules)
             with self._lock:
-                answer = self.not_found_page.store("", found or MISSING, now)
-        return answer.identity if isinstance(answer, FileEntry) else None
+                self.core.not_found_page_found(found, now)
+        with self._lock:
+            return self.core.not_found_representation()

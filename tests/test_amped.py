@@ -154,7 +154,7 @@ def test_every_probe_serves_cold_files_through_helpers(cold: Path, probe: Probe)
     app = amped_app(cold)
 
     async def scenario() -> None:
-        file = await app.disk.open(app.pathnames.store("/b.bin", await app.disk.translate(app.options.rules, "/b.bin"),
+        file = await app.disk.open(app.core.store("/b.bin", await app.disk.translate(app.options.rules, "/b.bin"),
                                                        0).identity.facts, app.options.rules)
         file.probe = probe  # as the strategy would pick for a filesystem without RWF_NOWAIT
         data = await app.disk.read(file, 0, MIB)

@@ -448,7 +448,7 @@ def test_counters_same_as_asgi(tmp_path: Path) -> None:
                 asyncio.run(call_asgi(asgi, path, headers))
                 environ = {"HTTP_" + name.upper(): value for name, value in headers.items()}
                 _call(wsgi, path, **environ)
-        etag = asgi.answers.entry("/small.txt").identity.etag  # type: ignore[union-attr]
+        etag = asgi.core.answers.entry("/small.txt").identity.etag  # type: ignore[union-attr]
         asyncio.run(call_asgi(asgi, "/small.txt", {"if-none-match": etag}))
         assert _call(wsgi, "/small.txt", HTTP_IF_NONE_MATCH=etag)[0] == "304 Not Modified"
         counted = ("pathname", "headers", "bodies")

@@ -48,20 +48,21 @@ def open_checked(facts: FileFacts, rules: TranslationRules) -> int:
         if exc.errno in (errno.ELOOP, errno.EXDEV):
             raise FileChanged(facts.path) from exc
         raise
+    return checked_descriptor(fd, facts)
+
+
+def checked_descriptor(fd: int, facts: FileFacts) -> int:
+    """``fd``, if it is the regular file ``facts`` describe (the same inode, size and
+    modification time); otherwise it is closed and FileChanged raised. fstat of an open
+    descriptor reads the in-memory inode."""
     try:
-        check_descriptor(fd, facts)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or FileFacts.from_stat(facts.path, st) != facts:
+            raise FileChanged(facts.path)
     except BaseException:
         os.close(fd)
         raise
     return fd
-
-
-def check_descriptor(fd: int, facts: FileFacts) -> None:
-    """Raise FileChanged unless ``fd`` is the regular file ``facts`` describe (the same inode,
-    size and modification time). fstat of an open descriptor reads the in-memory inode."""
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or FileFacts.from_stat(facts.path, st) != facts:
-        raise FileChanged(facts.path)
 
 
 def page_in(fd: int, offset: int, count: int) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
-from .jobs import FileChanged, check_descriptor, open_checked, page_in, run_list_directory, run_translate_many
+from .jobs import FileChanged, checked_descriptor, open_checked, page_in, run_list_directory, run_translate_many
 from .mapped import MappedChunks
 from .openfiles import OpenFile, OpenFiles
 from .pool import DEFAULT_JOB_TIMEOUT, HelperPool, JobTooLarge, ProcessPool, ThreadExecutor, ThreadPool, close_opened_fd
@@ -264,14 +264,8 @@ class AmpedDisk(_Strategy):
         return self.pool.counters.queue_depth > 0
 
     async def _open_fd(self, facts: FileFacts, rules: TranslationRules) -> int:
-        fd: int = await self.pool.run("open", (facts, rules))
-        try:
-            # A descriptor from another process is served only if it is the file asked for.
-            check_descriptor(fd, facts)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        # A descriptor from another process is served only if it is the file asked for.
+        return checked_descriptor(await self.pool.run("open", (facts, rules)), facts)
 
     async def open(self, facts: FileFacts, rules: TranslationRules) -> OpenFile:
         file = await super().open(facts, rules)

@@ -1,6 +1,6 @@
 """Cache hits written straight to the connection, framed as uvicorn itself frames them.
 
-``FlashStatic.answers.response`` knows a hit's whole response before any await; going through
+``FlashStatic.core.answers.response`` knows a hit's whole response before any await; going through
 ASGI would add a scope, a task, a trip through the middleware stack and two send() coroutines,
 which together cost several times the decision itself. The protocol writes instead the bytes
 uvicorn's ``RequestResponseCycle.send`` writes for the same two messages: status line,
@@ -74,7 +74,7 @@ def find_cache_shortcut(app: Any) -> CacheShortcut | None:
     while isinstance(app, ProxyHeadersMiddleware):
         app, proxied = app.app, True
     if isinstance(app, FlashStatic):
-        return CacheShortcut(app, app.answers.response, app.answer_or_file, proxied)
+        return CacheShortcut(app, app.core.answers.response, app.answer_or_file, proxied)
     return None
 
 

@@ -145,7 +145,7 @@ class RepeatedRequestsMixin:
         hit = self.last_hit
         if (hit is not None and whole and self._messages_begun == 1 and self._between_messages
                 and repeatable(data, hit) and not self.transport.is_closing() and repeats.seen_before(data)):
-            entry = self._shortcut.static.answers.entry(hit.path)
+            entry = self._shortcut.static.core.answers.entry(hit.path)
             if entry is not None:
                 repeats.remember(data, hit, entry)
 
@@ -177,7 +177,7 @@ class RepeatedRequestsMixin:
             # As uvicorn does when a request arrives: no keep-alive timeout while it is answered.
             self._unset_keepalive_if_required()
             return self.send_file(hit, answer, repeat.wire_for(self.server_state.default_headers))
-        if not static.answers.answered_again(hit.path, repeat.entry, body=hit.sent > 0):
+        if not static.core.answers.answered_again(hit.path, repeat.entry, body=hit.sent > 0):
             return False
         self.send_hit(hit, repeat.wire_for(self.server_state.default_headers))
         # on_response_complete, less what _idle() already ruled out (a pipeline, paused reads).

@@ -1,0 +1,151 @@
+"""The static core: what every way in (ASGI, WSGI, the protocol's shortcut) shares, and no I/O.
+
+It owns the options, Flash's caches (pathname, response headers inside the entries, small
+bodies, the 404 page), the start-up scan, the decisions that turn a cache answer or a failed
+open into a response plan, and the counters. A driver asks it, does whatever disk or network
+work the answer calls for in its own way (awaiting a disk strategy, or a direct call under a
+lock), and tells it what it learnt: so every way in gives the same statuses, headers and bytes,
+and a decision is written once.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from .cache.bodies import BodyCache
+from .cache.entry import FileEntry, Representation
+from .cache.pathname import Answer, PathnameCache
+from .cache.responses import CacheAnswers
+from .config import Options
+from .http.paths import PathRejected
+from .http.respond import FileRequest, RequestFields, ResponsePlan, plan_file_response, plan_text, request_fields
+from .translate import MISSING, FoundFile, Translation, candidates, scan
+
+_REASONS = {400: "Bad Request", 404: "Not Found"}
+_RETRY = [(b"retry-after", b"1")]
+
+
+class StaticCore:
+    def __init__(self, options: Options, read_fields: Callable[[str, Any], RequestFields] = request_fields) -> None:
+        self.options = options
+        self.rules = options.rules
+        self.pathnames = PathnameCache(options)
+        # html=True's 404.html, cached on its own: no request path can reach this entry.
+        self.not_found_page = PathnameCache(replace(options, pathname_cache_size=1))
+        self.bodies = BodyCache(options.small_file_max, options.small_file_cache_bytes)
+        # The hot path; ``read_fields`` reads the driver's request headers (ASGI's list, an environ).
+        self.answers = CacheAnswers(self.pathnames, self.bodies, max_ranges=options.max_ranges,
+                                    read_fields=read_fields)
+        # autorefresh=False: every servable path, translated once at start.
+        self.scanned = scan(self.rules) if options.scan_once else None
+        self.revalidations = 0
+        self.revalidations_deferred = 0  # stale hits not queued for revalidation: the queue was full
+        self.misses_listed = 0  # misses answered from directory listings
+        # File responses by how their bytes went out.
+        self.transmissions: Counter[str] = Counter()
+
+    def covers(self, path: str) -> bool:
+        return any(root.covers(path) for root in self.options.roots)
+
+    # -- pathname translation ---------------------------------------------------------------
+
+    def lookup(self, path: str, now: float) -> tuple[Answer | None, bool]:
+        """The cached answer for ``path`` (None if none) and whether it is due for revalidation."""
+        answer, stale = self.pathnames.lookup(path, now)
+        if isinstance(answer, FileEntry):
+            self.pathnames.header_counters.hits += 1  # its encoded headers will be reused
+        return answer, stale
+
+    def from_scan(self, path: str) -> Translation | None:
+        """autorefresh=False's answer from the start-up scan; None when the disk must be asked.
+        The disk is asked again, with a scan, only about a file an open showed to have changed."""
+        if self.scanned is None:
+            return None
+        for root, safe in candidates(self.options.roots, path):
+            found = self.scanned[root].get(safe.url_path)
+            if found is not None:
+                return found
+        return MISSING
+
+    def store(self, path: str, translation: Translation, now: float) -> Answer:
+        return self.pathnames.store(path, translation, now)
+
+    def forget(self, path: str) -> None:
+        """The file an answer named changed before it could be sent: translate afresh."""
+        self.pathnames.forget(path)
+
+    # -- the 404 page -----------------------------------------------------------------------
+
+    def not_found_page_due(self, now: float) -> bool:
+        """Whether html=True's 404.html must be looked for on disk before it can be answered."""
+        if self.options.not_found_file is None:
+            return False
+        answer, stale = self.not_found_page.lookup("", now)
+        return answer is None or stale
+
+    def not_found_page_found(self, found: FoundFile | None, now: float) -> None:
+        self.not_found_page.store("", found or MISSING, now)
+
+    def not_found_representation(self) -> Representation | None:
+        """The 404 page to send, as last found (None: a plain 404)."""
+        if self.options.not_found_file is None:
+            return None
+        answer, _ = self.not_found_page.lookup("", time.monotonic())
+        return answer.identity if isinstance(answer, FileEntry) else None
+
+    def not_found_page_changed(self) -> None:
+        self.not_found_page.forget("")
+
+    # -- plans ------------------------------------------------------------------------------
+
+    def plan(self, request: FileRequest, entry: FileEntry) -> ResponsePlan:
+        return plan_file_response(request, entry, max_ranges=self.options.max_ranges, now=int(time.time()))
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Counters of Flash's caches and of the ways file bodies went out (the driver adds its
+        disk's counters, if it has a disk strategy)."""
+        pathname = self.pathnames.counters.as_dict()
+        pathname["revalidations"] = self.revalidations
+        pathname["revalidations_deferred"] = self.revalidations_deferred
+        pathname["misses_listed"] = self.misses_listed
+        pathname["entries"] = len(self.pathnames)
+        bodies = self.bodies.counters.as_dict()
+        bodies["bytes"] = self.bodies.bytes_held
+        stats = {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies,
+                 "transmissions": dict(self.transmissions)}
+        self.answers.add_counts(stats)
+        return stats
+
+
+def rejected_plan(rejected: PathRejected, *, head: bool) -> ResponsePlan:
+    """A path no root could serve, for a driver without an app to hand it to."""
+    return plan_text(rejected.status, f"{_REASONS[rejected.status]}: {rejected.reason}", head=head)
+
+
+def changing_plan(*, head: bool) -> ResponsePlan:
+    """A file that changed under two attempts in a row: the client is told to come back."""
+    return plan_text(503, "Service Unavailable: the file is changing", _RETRY, head=head)
+
+
+def busy_plan(reason: object, *, head: bool) -> ResponsePlan:
+    """No helper to do the disk work now (a full queue, or helpers that failed)."""
+    return plan_text(503, f"Service Unavailable: {reason}", _RETRY, head=head)
+
+
+def open_failure_plan(error: OSError, *, head: bool) -> ResponsePlan | None:
+    """The answer to a failed open: None when the file vanished or changed (translate it
+    again), a plan for a passing or permanent condition, or ``error`` raised again."""
+    if isinstance(error, (FileNotFoundError, NotADirectoryError)):
+        return None
+    if isinstance(error, PermissionError):
+        return plan_text(403, "Forbidden", head=head)
+    if error.errno in (errno.EMFILE, errno.ENFILE):
+        # Out of descriptors: a passing condition (connections close, cached files are
+        # evicted), so the client is told to come back, as for a busy helper pool.
+        return plan_text(503, "Service Unavailable: no file descriptor left", _RETRY, head=head)
+    raise error
