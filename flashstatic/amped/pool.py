@@ -109,8 +109,8 @@ class HelperPool:
             if shared is not None and shared.get_loop() is loop and not shared.done():
                 self.counters.coalesced += 1
                 return await asyncio.shield(shared)
-        if bounded and (self._backlog(speculative) >= self.max_speculative if speculative
-                        else self._backlog(False) >= self.max_queue):
+        if bounded and (self._backlog(False) >= self.max_queue
+                        or speculative and self._backlog(True) >= self.max_speculative):
             self.counters.rejected += 1
             raise PoolBusy(f"{self.counters.queue_depth} helper jobs waiting")
         future = self._submit(kind, args, fd, speculative)
@@ -128,7 +128,8 @@ class HelperPool:
             raise
 
     def _backlog(self, speculative: bool) -> int:
-        """Jobs waiting in the lane (all of them for the main lane) when none could start now."""
+        """Jobs waiting, when none could start now: in the speculative lane, or in both (the
+        queue's bound counts every waiting job; the speculative lane's, its own)."""
         raise NotImplementedError
 
     def _submit(self, kind: str, args: tuple[Any, ...], fd: int | None, speculative: bool) -> asyncio.Future[Any]:
