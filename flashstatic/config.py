@@ -22,10 +22,17 @@ if TYPE_CHECKING:
 ImmutableTest = Callable[[str, str], bool]
 AddHeadersFunction = Callable[[Headers, str, str], None]
 
-# A content hash in a file name: "app.3f2a9c1d7b4e.js", "main-8e0d62a0.chunk.js". At least
-# eight lowercase hex digits, one of them a digit, so that words like "facade" never match:
-# marking a file immutable by mistake pins it in browsers for a year.
-_HASHED_NAME = re.compile(r"[.-](?=[0-9a-f]*[0-9])[0-9a-f]{8,64}\.")
+# A content hash in a file name, in the forms bundlers and Django write: marking a file
+# immutable by mistake pins it in browsers for a year, so dates, version numbers and words
+# must not match.
+_HASHED_NAME = re.compile(
+    # Hex, 8 to 64 digits with both a digit and a letter (a date or a number is not a hash):
+    # Django's manifest (app.3f2a9c1d7b4e.js), webpack and Parcel (main-8e0d62a0.chunk.js).
+    r"[.-](?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8,64}\."
+    # Eight base64url characters after a dash, an upper-case letter among them and not a
+    # capitalised word: Vite and Rollup (main-BZ2F3x9a.css), esbuild (app-4YPQJQXW.js).
+    r"|-(?![A-Z][a-z]{7}\.)(?=[\w-]{0,7}[A-Z])(?=[\w-]{0,7}[a-z0-9])[A-Za-z0-9_-]{8}\."
+)
 
 ONE_YEAR = 31536000
 
