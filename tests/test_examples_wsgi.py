@@ -23,10 +23,27 @@ def test_flask_under_gunicorn() -> None:
         css = httpx.get(url + "/static/style.css", timeout=20)
         missing = httpx.get(url + "/static/nope.css", timeout=20)
     assert page.status_code == 200 and "Hello from Flask" in page.text
+    assert 'href="/static/style.css"' in page.text  # url_for("static", ...) still builds
     assert css.status_code == 200 and css.content == (here / "static" / "style.css").read_bytes()
     assert css.headers["content-type"] == "text/css; charset=utf-8"
     assert "etag" in css.headers
     assert missing.status_code == 404  # Flask's 404 page: the path is not a file
+
+
+def test_flask_url_for_static_still_builds() -> None:
+    flask = pytest.importorskip("flask")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("flask_example", EXAMPLES / "flask_gunicorn" / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # Flask finds the app's folder through its module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    with module.app.test_request_context():
+        assert flask.url_for("static", filename="style.css") == "/static/style.css"
 
 
 @pytest.fixture(scope="module")
