@@ -188,8 +188,8 @@ def finish_wrk(proc: subprocess.Popen[str], duration: float) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         stop_group(proc, term_wait=2)
         out, _ = proc.communicate()
-        raise RuntimeError("wrk did not finish in time")
-    m = re.search(r"^WRK_JSON (\{.*\})$", out, re.M)
+        raise RuntimeError("wrk did not finish in time") from None
+    m = re.search(r"^WRK_JSON (\{.*\})$", out, re.MULTILINE)
     if not m:
         raise RuntimeError(f"wrk printed no summary (exit {proc.returncode}):\n{out[-2000:]}")
     data: dict[str, Any] = json.loads(m.group(1))
@@ -215,7 +215,7 @@ def finish_probe(proc: subprocess.Popen[str], duration: float) -> dict[str, Any]
         out, err = proc.communicate(timeout=duration + 30)
     except subprocess.TimeoutExpired:
         stop_group(proc, term_wait=2)
-        raise RuntimeError("probe did not finish in time")
+        raise RuntimeError("probe did not finish in time") from None
     if proc.returncode != 0:
         raise RuntimeError(f"probe failed ({proc.returncode}): {err[-2000:]}")
     return json.loads(out)
@@ -547,7 +547,7 @@ def plots(results: dict[str, Any], outdir: str) -> list[str]:
             xs = [i + k * width for i in range(len(names))]
             axes[0].bar(xs, [runs.get(n, {}).get("static", {}).get("rps", 0) for n in names], width, label=arch)
             axes[1].bar(xs, [runs.get(n, {}).get("static", {}).get("mib_s", 0) for n in names], width, label=arch)
-        for ax, title in zip(axes, ("static requests/s", "static MiB/s")):
+        for ax, title in zip(axes, ("static requests/s", "static MiB/s"), strict=True):
             ax.set_xticks([i + width * (len(archs) - 1) / 2 for i in range(len(names))], names)
             ax.set_title(title)
             ax.legend()
@@ -558,15 +558,15 @@ def plots(results: dict[str, Any], outdir: str) -> list[str]:
         plt.close(fig)
         written.append(path)
 
-        groups = ["idle"] + names
+        groups = ["idle", *names]
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         for k, arch in enumerate(archs):
             r = results["archs"][arch]
             xs = [i + k * width for i in range(len(groups))]
-            for ax, key in zip(axes, ("p50_ms", "p99_ms")):
+            for ax, key in zip(axes, ("p50_ms", "p99_ms"), strict=True):
                 vals = [(r.get("idle") if g == "idle" else r["runs"].get(g, {}).get("dynamic", {})) or {} for g in groups]
                 ax.bar(xs, [max(v.get(key) or 0, 1e-3) for v in vals], width, label=arch)
-        for ax, title in zip(axes, ("/dynamic p50 latency (ms)", "/dynamic p99 latency (ms)")):
+        for ax, title in zip(axes, ("/dynamic p50 latency (ms)", "/dynamic p99 latency (ms)"), strict=True):
             ax.set_xticks([i + width * (len(archs) - 1) / 2 for i in range(len(groups))], groups)
             ax.set_yscale("log")
             ax.set_title(title)

@@ -351,12 +351,13 @@ class Flood:
     async def ramped(self, timeout: float = 10) -> None:
         """Until every attacker connection is open (or timeout): the flood is at full strength."""
         deadline = time.monotonic() + timeout
-        while self.connected.value < self.concurrency and time.monotonic() < deadline:
+        # The counters live in another process: no asyncio.Event can be set from there, so poll.
+        while self.connected.value < self.concurrency and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
     async def answered_404(self, count: int, deadline: float) -> None:
         """Until more than count misses were answered 404 (or the deadline, or the flood ended)."""
-        while self.not_found.value <= count and time.monotonic() < deadline and self.process.is_alive():
+        while self.not_found.value <= count and time.monotonic() < deadline and self.process.is_alive():  # noqa: ASYNC110
             await asyncio.sleep(0.1)
 
     async def finish(self) -> dict[str, Any]:

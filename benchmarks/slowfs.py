@@ -282,13 +282,10 @@ class SlowFS:
                *([] if self.zero_open else ["--open-roundtrip"])]
         env = dict(os.environ)
         env["PYTHONPATH"] = repo_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        log = open(self.log_file, "wb")
-        try:
+        with open(self.log_file, "wb") as log:
             # Own session: a Ctrl-C in the terminal reaches us, and we unmount in order.
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                          cwd=repo_root, env=env, start_new_session=True)
-        finally:
-            log.close()
         deadline = time.monotonic() + self.mount_timeout
         try:
             while time.monotonic() < deadline:
@@ -322,11 +319,10 @@ class SlowFS:
     def close(self) -> None:
         proc, self.proc = self.proc, None
         try:
-            if is_fuse_mounted(self.mountpoint):
-                if not unmount(self.mountpoint):
-                    # Something still has files open (a server we failed to stop): detach now,
-                    # the kernel finishes the unmount when the last user goes.
-                    unmount(self.mountpoint, lazy=True)
+            if is_fuse_mounted(self.mountpoint) and not unmount(self.mountpoint):
+                # Something still has files open (a server we failed to stop): detach now,
+                # the kernel finishes the unmount when the last user goes.
+                unmount(self.mountpoint, lazy=True)
         finally:
             if proc is not None:
                 for sig, wait in ((None, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):

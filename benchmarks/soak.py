@@ -144,7 +144,7 @@ def check(response_status: int, headers: dict[bytes, bytes], body: bytes, rng_ra
         expected = data
     if body != expected:
         tally.wrong += 1
-        tally.wrong_bytes += sum(a != b for a, b in zip(body, expected)) + abs(len(body) - len(expected))
+        tally.wrong_bytes += sum(a != b for a, b in zip(body, expected, strict=False)) + abs(len(body) - len(expected))
 
 
 async def client(port: int, names: list[str], versions: Versions, phase: list[PhaseTally],
@@ -222,7 +222,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir="/var/tmp") as directory:
         root = Path(directory)
         names = [f"f{i:02d}.bin" for i in range(len(SIZES))]
-        for name, size in zip(names, SIZES):
+        for name, size in zip(names, SIZES, strict=True):
             write_version(root, name, size, versions)
         stop, cold = threading.Event(), threading.Event()
         threads = [threading.Thread(target=writer, args=(root, names, versions, args.rewrite_ms / 1000, stop, counts)),

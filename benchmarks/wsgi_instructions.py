@@ -91,7 +91,7 @@ def worker_instructions(spec: str, root: Path, path: str, headers: dict[str, str
             server.wait(300)
         totals = []
         for dump in Path(out).glob("cg.*"):
-            match = re.search(r"^(?:summary|totals):\s*(\d+)", dump.read_text(errors="replace"), re.M)
+            match = re.search(r"^(?:summary|totals):\s*(\d+)", dump.read_text(errors="replace"), re.MULTILINE)
             if match:
                 totals.append(int(match.group(1)))
         print(f"  {spec} | {status} | {count} requests | {max(totals):,} instructions", flush=True)

@@ -152,11 +152,11 @@ def print_summary(cases: list[Case], results: Results) -> None:
     print("|---|---|---|---|---|---|---|")
     for case, _, _ in cases:
         ours_runs, theirs_runs = results[(case, "flashstatic")], results[(case, "WhiteNoise")]
-        ours = [statistics.median(v) for v in zip(*ours_runs)]
-        theirs = [statistics.median(v) for v in zip(*theirs_runs)]
+        ours = [statistics.median(v) for v in zip(*ours_runs, strict=True)]
+        theirs = [statistics.median(v) for v in zip(*theirs_runs, strict=True)]
         by = 1 if case in BY_BYTES else 0
         # Paired by repeat: both servers ran the case back to back.
-        paired = [a[by] / b[by] for a, b in zip(ours_runs, theirs_runs)]
+        paired = [a[by] / b[by] for a, b in zip(ours_runs, theirs_runs, strict=True)]
         unit = " MiB/s" if by else ""
         print(f"| {case} | {ours[by]:.0f}{unit} | {theirs[by]:.0f}{unit} | {ours[by] / theirs[by]:.2f} | "
               f"{statistics.median(paired):.2f} ({min(paired):.2f}-{max(paired):.2f}) | "

@@ -172,7 +172,7 @@ def _relative_inside(base: str, real: str) -> str | None:
 
 
 def _hidden_below(base: str, real_path: str) -> bool:
-    relative = real_path[len(base):] if real_path.startswith(base) else real_path
+    relative = real_path.removeprefix(base)
     return any(part.startswith(".") for part in relative.split(os.sep))
 
 
@@ -268,7 +268,7 @@ def _walk(top: str, follow_symlink: bool) -> Iterator[tuple[tuple[str, ...], boo
             continue
         yield prefix, True
         for entry in entries:
-            segments = prefix + (entry.name,)
+            segments = (*prefix, entry.name)
             try:
                 if entry.is_dir():
                     if not follow_symlink and entry.is_symlink() and \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -13,12 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import os
-
 import httpx
 import pytest
 import uvicorn
 from blockbuster import BlockBuster, BlockBusterFunction, blockbuster_ctx
+
 from support import write_tree
 
 # Calls blockbuster does not watch by default that can wait for a disk, with the places where

@@ -54,7 +54,7 @@ def parse(raw: bytes, method: str = "GET") -> Response:
     headers = []
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
-        if not colon or not _TOKEN.fullmatch(name) or any(c < 0x20 and c != 9 or c == 0x7f for c in value):
+        if not colon or not _TOKEN.fullmatch(name) or any((c < 0x20 and c != 9) or c == 0x7f for c in value):
             raise Malformed(f"bad header line {line!r}")
         headers.append((name.lower(), value.strip(b" \t")))
     response = Response(int(match.group(1)), headers, body, raw)

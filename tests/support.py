@@ -156,7 +156,7 @@ def flashstatic_serve(root, *flags: str, nofile: int | None = None):
                 break
             except OSError:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("flashstatic serve did not start")
+                    raise RuntimeError("flashstatic serve did not start") from None
                 time.sleep(0.05)
         yield process, port
     finally:

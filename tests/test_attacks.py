@@ -257,7 +257,7 @@ def test_smuggled_requests_get_no_response(kind: str, tree: Path) -> None:
                 assert [(r.status, r.body) for r in after] == [(200, b"hello")], name
             else:
                 # Refused, or answered and closed (RFC 9112 section 6.3): nothing more.
-                assert 400 <= first.status < 500 or not may_go_on and first.status == 200, name
+                assert 400 <= first.status < 500 or (not may_go_on and first.status == 200), name
                 assert after == [], (name, [r.raw[:200] for r in after])
 
 
@@ -302,7 +302,7 @@ VARIANTS: list[tuple[str, bytes, Callable[[Response], None]]] = [
     ("a large file", request(b"/big.bin", b"User-Agent: t/1"),
      lambda r: r.body == BIG or pytest.fail(r.raw[:300].decode())),
     ("a Range of it", request(b"/big.bin", b"User-Agent: t/1", b"Range: bytes=1000-1999"),
-     lambda r: content_range(r.header(b"content-range") or b"", len(BIG)) == (1000, 2000) and r.body == BIG[1000:2000]
+     lambda r: (content_range(r.header(b"content-range") or b"", len(BIG)) == (1000, 2000) and r.body == BIG[1000:2000])
      or pytest.fail(r.raw[:300].decode())),
     ("another Range of it", request(b"/big.bin", b"User-Agent: t/1", b"Range: bytes=2000-2999"),
      lambda r: r.body == BIG[2000:3000] or pytest.fail(r.raw[:300].decode())),
@@ -321,12 +321,12 @@ def test_repeats_answer_only_the_same_bytes(kind: str, tree: Path) -> None:
         variants[2] = ("If-None-Match that matches",
                        request(b"/page.html", b"User-Agent: t/1", b"If-None-Match: " + etag),
                        lambda r: (r.status, r.body) == (304, b"") or pytest.fail(r.raw[:300].decode()))
-        for name, data, check in variants:
+        for _name, data, check in variants:
             method = "HEAD" if data.startswith(b"HEAD") else "GET"
             for _ in range(5):
                 check(connection.ask(data, method))
         for _ in range(2):
-            for name, data, check in variants:
+            for _name, data, check in variants:
                 check(connection.ask(data, "HEAD" if data.startswith(b"HEAD") else "GET"))
         connection.close()
     if kind == "httptools":

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from cdp import Browser, chromium, find_chromium
 from support import ServerProcess
 

@@ -16,7 +16,6 @@ import zstandard
 
 from flashstatic import FlashStatic
 from flashstatic.compress import ProgressBar, run
-
 from support import write_tree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +56,7 @@ def test_writes_siblings_that_decompress_to_the_original(tmp_path: Path) -> None
     # Already compressed, incompressible, too small, hidden: no siblings.
     for name in ("logo.png", "random.bin", "tiny.js", ".hidden.js"):
         assert not any((root / (name + suffix)).exists() for suffix in DECODE)
-    assert not [p for p in root.rglob("*.tmp")]  # temp files renamed or removed
+    assert not list(root.rglob("*.tmp"))  # temp files renamed or removed
 
 
 def test_idempotent_and_stale_siblings_rewritten(tmp_path: Path) -> None:
@@ -144,7 +143,7 @@ def test_a_file_that_fails_fails_alone(tmp_path: Path, monkeypatch: pytest.Monke
     summary = run([str(root)], jobs=1, codings=["gzip"])
     assert summary.outcomes["failed"] == 1 and "app.js" in summary.errors[0]
     assert summary.outcomes["written"] == 2 and (root / "css/site.css.gz").exists()
-    assert not [p for p in root.rglob("*.tmp")]
+    assert not list(root.rglob("*.tmp"))
 
 
 def test_served_end_to_end(tmp_path: Path, live_server, http: httpx.Client) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from support import ServerProcess
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from wsgi_servers import WORKTREE, gunicorn, uvicorn_process
 
 EXAMPLES = WORKTREE / "examples"

@@ -50,7 +50,7 @@ def test_all_helpers_killed_mid_transfer(tmp_path: Path, live_server, monkeypatc
             time.sleep(0.05)
         for thread in threads:
             thread.join(30)
-        for name, result in zip("abcd", results):
+        for name, result in zip("abcd", results, strict=True):
             # Whole and right (a retry on a fresh helper), or cut: never wrong bytes, never a hang.
             if "response" in result:
                 response = result["response"]

@@ -13,6 +13,7 @@ derandomized, no example database, so CI runs the same cases every time.
 from __future__ import annotations
 
 import email.utils
+import itertools
 import json
 import os
 import re
@@ -160,7 +161,7 @@ DECORATIONS = st.sampled_from(["", "./", "/", "sub/../", "%2e/", "a.txt/../", "s
 
 
 def _encode_some(text: str, mask: list[bool]) -> str:
-    return "".join(f"%{ord(c):02X}" if flag and ord(c) < 128 else c for c, flag in zip(text, mask))
+    return "".join(f"%{ord(c):02X}" if flag and ord(c) < 128 else c for c, flag in zip(text, mask, strict=True))
 
 
 @st.composite
@@ -238,7 +239,7 @@ def ranges_for(size: int) -> st.SearchStrategy[str]:
         st.tuples(number, number).map(lambda p: f"{min(p)}-{max(p)}"),
         number.map(lambda n: f"{n}-"), number.map(lambda n: f"-{n}"), SPEC)
     disjoint = st.lists(near, min_size=2, max_size=16, unique=True).map(sorted).map(
-        lambda cuts: "bytes=" + ",".join(f"{a}-{b - 1}" if b > a else f"{a}-{a}" for a, b in zip(cuts[::2], cuts[1::2])))
+        lambda cuts: "bytes=" + ",".join(f"{a}-{b - 1}" if b > a else f"{a}-{a}" for a, b in zip(cuts[::2], cuts[1::2], strict=False)))
     touching = st.lists(near, min_size=3, max_size=3).map(sorted).map(
         lambda c: f"bytes={c[1] + 1}-{c[2]},{c[0]}-{c[1]}")  # adjacent: must be merged into one
     return st.one_of(disjoint, disjoint, touching, st.lists(spec, min_size=1, max_size=6).map(lambda specs: "bytes=" + ",".join(specs)),
@@ -248,7 +249,7 @@ def ranges_for(size: int) -> st.SearchStrategy[str]:
 def _conditional_strategies(tree: Tree, name: str) -> dict[str, st.SearchStrategy[str | None]]:
     reps = [tree.etag(name)] + [tree.etag(name, coding) for coding in ENCODED.get(name, {})]
     other = '"1-2"'
-    tag = st.sampled_from(reps + [other])
+    tag = st.sampled_from([*reps, other])
     mtime = os.stat(tree.root / name).st_mtime
     dates = st.sampled_from([tree.last_modified(name), email.utils.formatdate(mtime - 1, usegmt=True),
                              email.utils.formatdate(mtime + 3600, usegmt=True),
@@ -342,7 +343,7 @@ _Q = {"": 1.0, ";q=0": 0.0, ";q=1": 1.0, ";q=0.5": 0.5, ";q=0.001": 0.001, ";q=1
       ";q=abc": None, "; q=0.8": 0.8, ";level=1": 1.0}
 
 
-def oracle_coding(accept: str | None, sizes: dict[str | None, int]) -> str | None | bool:
+def oracle_coding(accept: str | None, sizes: dict[str | None, int]) -> str | bool | None:
     """The content-coding RFC 9110 section 12.5.3 picks (smallest acceptable, identity when none
     is), for headers built from CODING and QVALUE; False when the header is junk (any answer)."""
     if accept is None:
@@ -446,7 +447,7 @@ def check_file_response(tree: Tree, name: str, method: str, headers: dict[str, s
             got = [part[0] for part in parts]
             for (start, stop), _, part in parts:
                 assert part == content[start:stop]
-            assert all(a[1] < b[0] for a, b in zip(got, got[1:])), "parts overlap, touch or are unsorted"
+            assert all(a[1] < b[0] for a, b in itertools.pairwise(got)), "parts overlap, touch or are unsorted"
             assert len(got) <= 32
         if ranges != "whole":
             assert got == ranges, f"sent {got}, asked {ranges}"

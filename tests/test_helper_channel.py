@@ -8,7 +8,6 @@ stops for good, and every descriptor a helper sends is checked against what was 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import sys
@@ -23,9 +22,9 @@ from flashstatic.amped import wire
 from flashstatic.amped.jobs import FileChanged
 from flashstatic.amped.pool import JobTooLarge, ProcessPool
 from flashstatic.amped.strategy import AmpedDisk
+from flashstatic.config import Root
 from flashstatic.http.paths import PathRejected
 from flashstatic.translate import MISSING, FileFacts, FoundFile, RedirectTo, TranslationRules, translate
-from flashstatic.config import Root
 from support import write_tree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +41,7 @@ def _get_all_at_once(url: str, paths: list[str]) -> list[int]:
     host, port = url.removeprefix("http://").split(":")
     sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in paths]
     try:
-        for sock, path in zip(sockets, paths):
+        for sock, path in zip(sockets, paths, strict=True):
             sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         statuses = []
         for sock in sockets:

@@ -26,12 +26,12 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from support import read_responses, write_tree
 
 from flashstatic import FlashStatic
-from flashstatic.server import HttpToolsProtocol
-from flashstatic.server import cached
+from flashstatic.server import HttpToolsProtocol, cached
 from flashstatic.server.uvicorn_range import release
+from support import read_responses, write_tree
+
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
@@ -450,7 +450,7 @@ def test_one_keep_alive_timer_per_connection_keeps_uvicorns_timeout(live_server:
 
 def test_a_request_split_across_reads_or_pipelined_is_not_a_repeat(servers: Any) -> None:
     """Only a read holding exactly one whole request is remembered or repeated."""
-    stock, ours, written = servers
+    stock, ours, _ = servers
     request = _request(b"/static/small.txt")
     with counting_repeats() as repeated:
         for url in (stock, ours):

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from flashstatic import FlashStatic
 from flashstatic.amped.pool import ProcessPool

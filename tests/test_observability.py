@@ -24,7 +24,6 @@ from starlette.routing import Route
 from flashstatic import FlashStatic
 from flashstatic.metrics import LoopLagMonitor
 from flashstatic.server import H11Protocol, HttpToolsProtocol
-
 from support import write_tree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,14 +112,14 @@ def test_access_log_lines(tree: Path, cli, http: httpx.Client) -> None:
     r = http.get(url + "/index.html", headers={"if-none-match": r.headers["etag"]})
     assert r.status_code == 304
     assert server.access_line("GET /index.html HTTP/1.1")["status"] == "200"
-    assert server.wait_for(server.stdout, lambda l: '"GET /index.html HTTP/1.1" 304 -' in l)
+    assert server.wait_for(server.stdout, lambda line: '"GET /index.html HTTP/1.1" 304 -' in line)
     # 206: the range's bytes only.
     assert http.get(url + "/big.bin", headers={"range": "bytes=10-109"}).status_code == 206
     line = server.access_line("GET /big.bin HTTP/1.1")
     assert (line["status"], line["size"]) == ("206", "100")
     # Zero copy: the whole file left through sendfile, and it is counted all the same.
     assert len(http.get(url + "/big.bin").content) == BIG
-    assert server.wait_for(server.stdout, lambda l: f'"GET /big.bin HTTP/1.1" 200 {BIG} ' in l)
+    assert server.wait_for(server.stdout, lambda line: f'"GET /big.bin HTTP/1.1" 200 {BIG} ' in line)
     # HEAD sends no body; a miss is the 404 page; the request line is logged as sent.
     http.head(url + "/big.bin")
     assert server.access_line("HEAD /big.bin HTTP/1.1")["size"] == "-"
@@ -151,7 +150,7 @@ def test_start_up_summary(tree: Path, cli) -> None:
     assert "access log: on; metrics: /_m" in summary
     # Once per worker, each with its own pid.
     server = cli(str(tree), "--workers", "2", "--architecture", "mt", "--prefix", "/files")
-    server.wait_for(server.stderr, lambda line: len([l for l in server.stderr if "worker" in l and "serving" in l]) == 2)
+    server.wait_for(server.stderr, lambda line: len([text for text in server.stderr if "worker" in text and "serving" in text]) == 2)
     server.stop()
     lines = [line for line in server.stderr if "serving" in line]
     assert len({re.search(r"worker (\d+)", line)[1] for line in lines}) == 2
@@ -171,7 +170,7 @@ def test_tls_summary_says_why_zero_copy_is_off(tree: Path, cli, certificate) -> 
     # Counted and logged without zero copy: every byte went out as a body message.
     assert metrics["flashstatic_sent_bytes_total"][(("via", "sendfile"),)] == 0
     assert metrics["flashstatic_sent_bytes_total"][(("via", "body"),)] >= BIG
-    assert server.wait_for(server.stdout, lambda l: f'"GET /big.bin HTTP/1.1" 200 {BIG} ' in l)
+    assert server.wait_for(server.stdout, lambda line: f'"GET /big.bin HTTP/1.1" 200 {BIG} ' in line)
     server.stop()
     assert any(re.search(r"with TLS; zero copy off \(TLS is on and sendfile would bypass the encryption", line)
                for line in server.stderr)
@@ -277,6 +276,7 @@ def test_metrics_off_by_default(tree: Path, live_server) -> None:
 
 def test_metrics_app_can_be_put_behind_auth(tree: Path, live_server) -> None:
     from starlette.routing import Mount
+
     from test_attacks import RequireToken
 
     token = {"authorization": "Bearer let-me-in"}
@@ -315,7 +315,7 @@ def test_loop_monitor_counts_a_stall() -> None:
     async def main() -> None:
         monitor.start()
         await asyncio.sleep(0.1)
-        time.sleep(0.3)  # the loop is blocked: the monitor's callback runs late
+        time.sleep(0.3)  # noqa: ASYNC251 - the loop is blocked: the monitor's callback runs late
         await asyncio.sleep(0.05)
         monitor.stop()
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import flashstatic_serve, raw_request, write_tree
-from wsgi_servers import wsgiref_server
 
 from flashstatic import FlashStatic, FlashStaticWSGI
 from flashstatic.http.conditional import make_etag
+from support import flashstatic_serve, raw_request, write_tree
+from wsgi_servers import wsgiref_server
 
 SECRET = b"TOP-SECRET-DECOY"
 PLAIN = b"plain text, larger than the secret " * 4  # so a sibling holding the secret is chosen

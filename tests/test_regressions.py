@@ -85,8 +85,8 @@ def test_test_client_without_with_across_revalidations(tmp_path: Path) -> None:
 
 
 def test_a_full_queue_never_cuts_a_started_response(tmp_path: Path, live_server, monkeypatch) -> None:
-    from test_amped import SLOW_HELPER, evict
     from flashstatic.amped.strategy import AmpedDisk
+    from test_amped import SLOW_HELPER, evict
 
     monkeypatch.setenv("SLOW_HELPER_DELAY", "0.3")
     for name in "abcde":
@@ -105,7 +105,7 @@ def test_a_full_queue_never_cuts_a_started_response(tmp_path: Path, live_server,
             async with httpx.AsyncClient(timeout=60) as client:
                 return await asyncio.gather(*(client.get(url + f"/{name}.bin") for name in "abcde"))
 
-        for name, response in zip("abcde", asyncio.run(fetch_all())):
+        for name, response in zip("abcde", asyncio.run(fetch_all()), strict=True):
             assert response.status_code == 200 and response.content == (tmp_path / f"{name}.bin").read_bytes()
 
 
@@ -225,7 +225,7 @@ def test_nul_path_cannot_reach_the_404_page(tmp_path: Path, live_server) -> None
     write_tree(tmp_path, {"404.html": "custom 404"})
     with live_server(FlashStatic(directory=tmp_path, html=True), http=H11Protocol) as url:
         assert raw_request(url, b"/nope")[0] == 404
-        status, reply = raw_request(url, b"%00404")
+        status, _ = raw_request(url, b"%00404")
         assert status == 400
 
 

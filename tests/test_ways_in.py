@@ -22,7 +22,6 @@ from starlette.websockets import WebSocket
 from websockets.sync.client import connect as ws_connect
 
 from flashstatic import FlashStatic
-
 from support import write_tree
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from wsgi_servers import gunicorn
 
 SIZE = 5 * 1024 * 1024

@@ -12,9 +12,9 @@ from urllib.parse import urljoin
 from wsgiref.util import setup_testing_defaults
 
 import pytest
-from support import write_tree
 
 from flashstatic import FlashStaticWSGI
+from support import write_tree
 
 whitenoise = pytest.importorskip("whitenoise")
 

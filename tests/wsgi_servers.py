@@ -42,9 +42,9 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes] | None = None,
             return
         except httpx.TransportError:
             if process is not None and process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}")
+                raise RuntimeError(f"the server exited with {process.returncode}") from None
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not answer within {timeout} s")
+                raise RuntimeError(f"{url} did not answer within {timeout} s") from None
             time.sleep(0.05)
 
 

@@ -16,7 +16,6 @@ from ..http.mediatypes import media_type_for
 from ..http.respond import RequestFields, ResponsePlan
 from ..translate import FileFacts, FoundFile
 
-
 logger = logging.getLogger("flashstatic")
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 from enum import Enum
+from typing import NamedTuple
 
 from .dates import parse_http_date
 
@@ -62,10 +62,7 @@ def _matches(header: str, etag: str, weak_comparison: bool) -> bool:
     tags = parse_etag_list(header)
     if tags is None:
         return True  # "*": the representation exists, or we would not be here
-    for tag in tags:
-        if tag.opaque == etag and (weak_comparison or not tag.weak):
-            return True
-    return False
+    return any(tag.opaque == etag and (weak_comparison or not tag.weak) for tag in tags)
 
 
 class Conditions(NamedTuple):

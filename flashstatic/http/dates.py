@@ -48,7 +48,7 @@ def parse_http_date(value: str, current_year: int | None = None) -> int | None:
     if not (1 <= fields[2] <= calendar.monthrange(fields[0], month_number)[1]
             and fields[3] < 24 and fields[4] < 60 and fields[5] < 61):
         return None  # 31 Feb is not a date, not 2 or 3 March
-    return calendar.timegm(fields + (0, 0, 0))
+    return calendar.timegm((*fields, 0, 0, 0))
 
 
 def _four_digit_year(yy: int, current_year: int) -> int:

@@ -271,7 +271,7 @@ def log_access(logger: logging.Logger, client: tuple[str, int] | None, method: s
     target = urllib.parse.quote(path)
     if query:
         target = f"{target}?{query.decode('ascii')}"
-    logger.info('%s - "%s %s HTTP/%s" %d', "%s:%d" % client if client else "", method, target, http_version, status)
+    logger.info('%s - "%s %s HTTP/%s" %d', f"{client[0]}:{client[1]}" if client else "", method, target, http_version, status)
 
 
 # uvicorn's default headers: a new list each second (for Date), the same list in between.

@@ -41,7 +41,7 @@ MAX_SEEN = 4096
 
 
 class Repeat:
-    __slots__ = ("hit", "entry", "defaults", "wire")
+    __slots__ = ("defaults", "entry", "hit", "wire")
 
     def __init__(self, hit: AnsweredHit, entry: FileEntry) -> None:
         self.hit = hit

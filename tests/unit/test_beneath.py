@@ -7,7 +7,6 @@ import errno
 import os
 import stat
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,13 @@ from flashstatic import beneath
 
 
 @pytest.fixture(params=["openat2", "walk"])
-def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "openat2":
         if not beneath.openat2_in_use():
             pytest.skip("openat2 is not available here")
     else:
         monkeypatch.setattr(beneath, "_syscall", None)
-    yield request.param
+    return request.param
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from flashstatic.config import Root
 from flashstatic.startup import count_files, zero_copy_status
-
 from support import write_tree
 
 
