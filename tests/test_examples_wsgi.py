@@ -34,9 +34,14 @@ def test_flask_under_gunicorn() -> None:
 def collected(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("django")
     root = tmp_path_factory.mktemp("django") / "collected"
-    done = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=EXAMPLES / "django_site",
-                          env={**os.environ, "DJANGO_STATIC_ROOT": str(root)}, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=EXAMPLES / "django_site",
+        env={**os.environ, "DJANGO_STATIC_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return root
 

@@ -51,7 +51,7 @@ def parse_etag_list(value: str) -> list[EntityTag] | None:
         end = value.find('"', i + 1)
         if end < 0:
             return tags
-        tags.append(EntityTag(value[i:end + 1], weak))
+        tags.append(EntityTag(value[i : end + 1], weak))
         i = end + 1
     return tags
 
@@ -76,9 +76,7 @@ class Conditions(NamedTuple):
     if_unmodified_since: str | None = None
 
 
-def evaluate_preconditions(
-    method: str, conditions: Conditions, etag: str, last_modified: int
-) -> Precondition:
+def evaluate_preconditions(method: str, conditions: Conditions, etag: str, last_modified: int) -> Precondition:
     """RFC 9110 section 13.2.2, steps 1 to 4, for a representation that exists.
 
     ``etag`` is our (strong) validator; ``last_modified`` is in whole seconds.

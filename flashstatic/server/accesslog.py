@@ -32,8 +32,10 @@ def log_time(now: float) -> str:
     offset = local.tm_gmtoff or 0
     sign = "-" if offset < 0 else "+"
     hours, minutes = divmod(abs(offset) // 60, 60)
-    return (f"{local.tm_mday:02d}/{_MONTHS[local.tm_mon - 1]}/{local.tm_year}:"
-            f"{local.tm_hour:02d}:{local.tm_min:02d}:{local.tm_sec:02d} {sign}{hours:02d}{minutes:02d}")
+    return (
+        f"{local.tm_mday:02d}/{_MONTHS[local.tm_mon - 1]}/{local.tm_year}:"
+        f"{local.tm_hour:02d}:{local.tm_min:02d}:{local.tm_sec:02d} {sign}{hours:02d}{minutes:02d}"
+    )
 
 
 def request_line(scope: dict[str, Any]) -> str:
@@ -58,8 +60,10 @@ def combined_line(scope: dict[str, Any], status: int, sent: int, now: float) -> 
     client = scope.get("client")
     host = client[0] if client else "-"
     size = str(sent) if sent else "-"
-    return (f'{host} - - [{log_time(now)}] "{escape(request_line(scope))}" {status or "-"} {size} '
-            f'"{_header(scope, b"referer")}" "{_header(scope, b"user-agent")}"')
+    return (
+        f'{host} - - [{log_time(now)}] "{escape(request_line(scope))}" {status or "-"} {size} '
+        f'"{_header(scope, b"referer")}" "{_header(scope, b"user-agent")}"'
+    )
 
 
 def log_response(scope: dict[str, Any], status: int, sent: int) -> None:

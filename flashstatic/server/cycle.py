@@ -52,8 +52,12 @@ class ZeroCopyMixin:
             self._cork(True)
         try:
             if kind == ZEROCOPYSEND:
-                await self._send_file(message["file"].fileno(), message.get("offset"), message.get("count"),
-                                      message.get("more_body", False))
+                await self._send_file(
+                    message["file"].fileno(),
+                    message.get("offset"),
+                    message.get("count"),
+                    message.get("more_body", False),
+                )
             elif kind == PATHSEND:
                 await self._send_path(message["path"])
             else:
@@ -129,8 +133,7 @@ class ZeroCopyMixin:
                 await send_bytes(loop, sock, prefix, watch)
             sent = await sendfile_resident(loop, sock, fd, offset, count, self.sent_by_sendfile, watch)
             if sent < count:
-                logger.warning("file ended %d bytes early during a response; closing the connection",
-                               count - sent)
+                logger.warning("file ended %d bytes early during a response; closing the connection", count - sent)
                 self._abandon()
                 return False
             if suffix:
@@ -208,4 +211,4 @@ class H11ZeroCopyCycle(ZeroCopyMixin, H11Cycle):
         placeholder = _Length(count)
         pieces = self.conn.send_with_data_passthrough(h11.Data(data=placeholder)) or []
         at = next(i for i, piece in enumerate(pieces) if piece is placeholder)
-        return b"".join(pieces[:at]), b"".join(pieces[at + 1:])
+        return b"".join(pieces[:at]), b"".join(pieces[at + 1 :])

@@ -56,8 +56,9 @@ class LazyKeepAliveMixin:
         caller that knows nothing else is in flight and reading is not paused (repeats.py)."""
         self._idle_since = self.loop.time()
         if self.timeout_keep_alive_task is None:
-            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
-                                                                self.timeout_keep_alive_handler)
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     def timeout_keep_alive_handler(self) -> None:
         self.timeout_keep_alive_task = None

@@ -60,7 +60,7 @@ def origin_form(scope: dict[str, Any]) -> None:
     a server must accept, reduced to its path, as uvicorn's httptools protocol already does;
     its h11 protocol passes the whole URL on as the path."""
     root_path: str = scope.get("root_path", "")
-    target: bytes = (scope.get("raw_path") or b"")[len(root_path.encode("ascii")):]
+    target: bytes = (scope.get("raw_path") or b"")[len(root_path.encode("ascii")) :]
     scheme, sep, rest = target.partition(b"://")
     if not sep or scheme.lower() not in (b"http", b"https"):
         return
@@ -69,8 +69,15 @@ def origin_form(scope: dict[str, Any]) -> None:
     scope["path"] = root_path + unquote(path.decode("ascii"))
 
 
-class HttpToolsProtocol(ConnectionLimitsMixin, RepeatedRequestsMixin, HeadLimitMixin, CachedAnswersMixin,
-                        DirectFilesMixin, LazyKeepAliveMixin, httptools_impl.HttpToolsProtocol):
+class HttpToolsProtocol(
+    ConnectionLimitsMixin,
+    RepeatedRequestsMixin,
+    HeadLimitMixin,
+    CachedAnswersMixin,
+    DirectFilesMixin,
+    LazyKeepAliveMixin,
+    httptools_impl.HttpToolsProtocol,
+):
     # The order matters: a head over the limit is refused before the cache may answer it, and
     # a repeated request is only recognised once the head limit and the cache passed it.
     def head_begun(self) -> bool:
@@ -143,7 +150,9 @@ class H11Protocol(ConnectionLimitsMixin, h11_impl.H11Protocol):
             super().send_400_response(msg)
             return
         bound = self.conn.max_head_bytes
-        self.transport.write(refusal_bytes(status, f"{HTTPStatus(status).phrase}: the request head exceeds {bound} bytes"))
+        self.transport.write(
+            refusal_bytes(status, f"{HTTPStatus(status).phrase}: the request head exceeds {bound} bytes")
+        )
         self.transport.close()
 
     def head_begun(self) -> bool:

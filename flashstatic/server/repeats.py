@@ -143,8 +143,15 @@ class RepeatedRequestsMixin:
         self.last_hit = None
         super().data_received(data)  # type: ignore[misc]
         hit = self.last_hit
-        if (hit is not None and whole and self._messages_begun == 1 and self._between_messages
-                and repeatable(data, hit) and not self.transport.is_closing() and repeats.seen_before(data)):
+        if (
+            hit is not None
+            and whole
+            and self._messages_begun == 1
+            and self._between_messages
+            and repeatable(data, hit)
+            and not self.transport.is_closing()
+            and repeats.seen_before(data)
+        ):
             entry = self._shortcut.static.answers.entry(hit.path)
             if entry is not None:
                 repeats.remember(data, hit, entry)
@@ -161,8 +168,14 @@ class RepeatedRequestsMixin:
     def _idle(self) -> bool:
         """Nothing in flight: no response going out, none queued, no request half read."""
         cycle = self.cycle
-        return (self._between_messages and not self._refused and (cycle is None or cycle.response_complete)
-                and not self.pipeline and not self.flow.write_paused and not self.transport.is_closing())
+        return (
+            self._between_messages
+            and not self._refused
+            and (cycle is None or cycle.response_complete)
+            and not self.pipeline
+            and not self.flow.write_paused
+            and not self.transport.is_closing()
+        )
 
     def _answer_again(self, repeat: Repeat) -> bool:
         self._head_since = None  # a whole head arrived: none is due (limits.py)

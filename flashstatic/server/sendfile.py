@@ -17,8 +17,11 @@ from .limits import SendWatch
 
 def zero_copy_possible(transport: asyncio.BaseTransport | None) -> bool:
     """Plain TCP: under TLS, sendfile would bypass the encryption."""
-    return (transport is not None and transport.get_extra_info("sslcontext") is None
-            and transport.get_extra_info("socket") is not None)
+    return (
+        transport is not None
+        and transport.get_extra_info("sslcontext") is None
+        and transport.get_extra_info("socket") is not None
+    )
 
 
 def send_watch(flow: Any) -> SendWatch | None:
@@ -40,8 +43,9 @@ async def writable(loop: asyncio.AbstractEventLoop, sock: socket.socket, watch: 
             watch.waited()
 
 
-async def send_bytes(loop: asyncio.AbstractEventLoop, sock: socket.socket, data: bytes,
-                     watch: SendWatch | None = None) -> None:
+async def send_bytes(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, data: bytes, watch: SendWatch | None = None
+) -> None:
     view = memoryview(data)
     while view:
         try:
@@ -52,9 +56,15 @@ async def send_bytes(loop: asyncio.AbstractEventLoop, sock: socket.socket, data:
         view = view[sent:]
 
 
-async def sendfile_resident(loop: asyncio.AbstractEventLoop, sock: socket.socket, fd: int,
-                            offset: int, count: int, on_sent: Callable[[int], None] | None = None,
-                            watch: SendWatch | None = None) -> int:
+async def sendfile_resident(
+    loop: asyncio.AbstractEventLoop,
+    sock: socket.socket,
+    fd: int,
+    offset: int,
+    count: int,
+    on_sent: Callable[[int], None] | None = None,
+    watch: SendWatch | None = None,
+) -> int:
     """Send [offset, offset+count) of ``fd``; returns the bytes sent, fewer if the file ended.
     ``on_sent`` hears of each call's bytes, so a transfer cut by an error is counted too.
 

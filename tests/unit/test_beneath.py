@@ -80,8 +80,10 @@ def test_a_link_as_the_last_component_is_refused_even_for_o_path(way: str, tree:
 
 @pytest.mark.parametrize("relative", ["../outside/f.txt", "a/../../outside/f.txt", "/etc/passwd", ".."])
 def test_climbing_out_is_refused(way: str, tree: Path, relative: str) -> None:
-    for call in (lambda: beneath.open_beneath(str(tree), relative, os.O_RDONLY),
-                 lambda: beneath.stat_beneath(str(tree), relative)):
+    for call in (
+        lambda: beneath.open_beneath(str(tree), relative, os.O_RDONLY),
+        lambda: beneath.stat_beneath(str(tree), relative),
+    ):
         with pytest.raises(OSError) as refused:
             call()
         assert refused.value.errno == errno.EXDEV

@@ -65,8 +65,18 @@ def test_parse_accept_encoding(value: str, expected: dict) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["gzip;q=2", "gzip;q=abc", "gzip;q=1.5", "gzip;q=1.0001", "gzip;q=0.1234", "gzip;q=-1", "gzip;q=", "gzip;q=.5",
-     "gzip;q=1e0", "gzip;q=0x1"],
+    [
+        "gzip;q=2",
+        "gzip;q=abc",
+        "gzip;q=1.5",
+        "gzip;q=1.0001",
+        "gzip;q=0.1234",
+        "gzip;q=-1",
+        "gzip;q=",
+        "gzip;q=.5",
+        "gzip;q=1e0",
+        "gzip;q=0x1",
+    ],
 )
 def test_invalid_qvalue_drops_the_member(value: str) -> None:
     assert parse_accept_encoding(value) == {}
