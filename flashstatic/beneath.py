@@ -54,7 +54,7 @@ def _load_syscall() -> Callable[..., Any] | None:
     except (OSError, AttributeError):
         return None
     function.restype = ctypes.c_long
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 # None once the kernel has said openat2 is not there (or not allowed): walk from then on.

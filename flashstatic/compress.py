@@ -181,11 +181,18 @@ class Compressor(Protocol):
     def flush(self) -> bytes: ...
 
 
+class _BrotliCompressor(Protocol):
+    """What brotli's Compressor (which has no type information) is used for."""
+
+    def process(self, data: bytes) -> bytes: ...
+    def finish(self) -> bytes: ...
+
+
 class _Brotli:
     def __init__(self) -> None:
         import brotli
 
-        self._compressor = brotli.Compressor(quality=11)
+        self._compressor: _BrotliCompressor = brotli.Compressor(quality=11)
 
     def compress(self, data: bytes) -> bytes:
         return self._compressor.process(data)

@@ -252,21 +252,28 @@ class AmpedDisk(_Strategy):
         self.probes: dict[str, int] = {probe.value: 0 for probe in Probe}
 
     async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
-        return await self.pool.run("translate", (rules, path), key=("translate", rules, path), speculative=speculative)
+        # The helpers answer with what the job returned: typed here, at the boundary.
+        translation: Translation = await self.pool.run(
+            "translate", (rules, path), key=("translate", rules, path), speculative=speculative
+        )
+        return translation
 
     async def list_directory(
         self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
     ) -> list[str] | None:
-        return await self.pool.run(
+        names: list[str] | None = await self.pool.run(
             "list_directory", (rules, root_index, segments), key=("list", rules, root_index, segments)
         )
+        return names
 
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
-        return await self.pool.run("translate_not_found_page", (rules,), key=("404", rules))
+        page: FoundFile | None = await self.pool.run("translate_not_found_page", (rules,), key=("404", rules))
+        return page
 
     async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
         try:
-            return await self.pool.run("translate_many", (rules, paths))
+            translations: list[Translation | Exception] = await self.pool.run("translate_many", (rules, paths))
+            return translations
         except JobTooLarge as too_large:
             # Long paths: the batch, or its answer, does not fit one message. Halves until
             # each fits; a path that does not fit alone fails alone.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 ACCESS_LOGGER = logging.getLogger("flashstatic.access")
@@ -38,7 +39,7 @@ def log_time(now: float) -> str:
     )
 
 
-def request_line(scope: dict[str, Any]) -> str:
+def request_line(scope: Mapping[str, Any]) -> str:
     """The request line as the client sent it (raw path, so percent-escapes stay escaped)."""
     raw = scope.get("raw_path")
     target = raw.decode("latin-1") if raw else scope["path"]
@@ -48,14 +49,14 @@ def request_line(scope: dict[str, Any]) -> str:
     return f"{scope['method']} {target} HTTP/{scope.get('http_version', '1.1')}"
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str:
+def _header(scope: Mapping[str, Any], name: bytes) -> str:
     for key, value in scope.get("headers", ()):
         if key == name:
             return escape(value.decode("latin-1"))
     return "-"
 
 
-def combined_line(scope: dict[str, Any], status: int, sent: int, now: float) -> str:
+def combined_line(scope: Mapping[str, Any], status: int, sent: int, now: float) -> str:
     """One Combined Log Format line; ``sent`` counts body bytes only ("-" for none)."""
     client = scope.get("client")
     host = client[0] if client else "-"
@@ -66,6 +67,6 @@ def combined_line(scope: dict[str, Any], status: int, sent: int, now: float) -> 
     )
 
 
-def log_response(scope: dict[str, Any], status: int, sent: int) -> None:
+def log_response(scope: Mapping[str, Any], status: int, sent: int) -> None:
     if ACCESS_LOGGER.isEnabledFor(logging.INFO):
         ACCESS_LOGGER.info(combined_line(scope, status, sent, time.time()))

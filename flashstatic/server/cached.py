@@ -113,7 +113,7 @@ class CachedAnswersMixin:
         # Chosen when the connection is made; cache answers only until then.
         self._answer: Answerer = self._shortcut.answer if self._shortcut is not None else _no_answer
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         if self._shortcut is not None:
             # Files are sent from here only where sendfile may be used (not under TLS).
@@ -187,7 +187,7 @@ class CachedAnswersMixin:
         if response is None:
             return False
         if type(response) is FileAnswer:  # a large file kept open
-            answer: FileAnswer = response  # type: ignore[assignment]
+            answer: FileAnswer = response
             hit = AnsweredHit(
                 path,
                 method_name,

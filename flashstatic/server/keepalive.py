@@ -25,7 +25,7 @@ class LazyKeepAliveMixin:
     flow: Any
     pipeline: Any
     server_state: Any
-    timeout_keep_alive: float
+    timeout_keep_alive: int
     timeout_keep_alive_task: asyncio.TimerHandle | None
     _start_asgi_task: Any
 
@@ -65,6 +65,7 @@ class LazyKeepAliveMixin:
         if self.transport.is_closing():
             return
         idle_since = self._idle_since
+        wait: float
         if idle_since is None:
             wait = self.timeout_keep_alive  # busy: a whole timeout again, counted from its end
         else:

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import h11
+from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 
 from .uvicorn_range import require_supported_uvicorn
 
@@ -107,7 +108,7 @@ class CheckedConnection(h11.Connection):
     bytes were split.
     """
 
-    max_head_bytes = h11_impl.DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+    max_head_bytes = DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
     refused = 400  # the status for the request just refused
 
     def next_event(self) -> Any:
@@ -135,6 +136,7 @@ def _refusal(request: h11.Request, max_head_bytes: int) -> int:
 
 
 class H11Protocol(ConnectionLimitsMixin, h11_impl.H11Protocol):
+    conn: CheckedConnection  # uvicorn's h11.Connection, given our class in __init__
     _head_bytes = 0  # of the head being received
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

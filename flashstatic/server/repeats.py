@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
@@ -31,6 +32,7 @@ from .cached import AnsweredHit, default_block
 if TYPE_CHECKING:
     from ..asgi import FlashStatic
     from ..cache.entry import FileEntry
+    from ..transmit.files import FileAnswer
 
 # Bounds on what is kept per app: a client inventing header values cannot grow it further,
 # only make it start over.
@@ -119,7 +121,7 @@ class RepeatedRequestsMixin:
     server_state: Any
     send_hit: Any
     idle_from_now: Any  # LazyKeepAliveMixin's
-    send_file: Any
+    send_file: Callable[[AnsweredHit, FileAnswer, bytes], bool]  # DirectFilesMixin's
     _unset_keepalive_if_required: Any
     _refused: bool  # HeadLimitMixin's: the connection is being closed for an oversized head
     _head_since: float | None  # HeadLimitMixin's

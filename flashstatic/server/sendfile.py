@@ -31,8 +31,13 @@ def send_watch(flow: Any) -> SendWatch | None:
 
 
 async def writable(loop: asyncio.AbstractEventLoop, sock: socket.socket, watch: SendWatch | None = None) -> None:
-    waiter = loop.create_future()
-    loop.add_writer(sock.fileno(), lambda: waiter.done() or waiter.set_result(None))
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    loop.add_writer(sock.fileno(), wake)
     if watch is not None:
         watch.waiting(waiter)
     try:
