@@ -54,7 +54,8 @@ def create_app() -> Any:
 
     from flashstatic import FlashStatic
 
-    static = FlashStatic(Starlette(routes=routes), directory=directory, prefix="/static",
-                         architecture=arch, max_age=60, **extra)
+    static = FlashStatic(
+        Starlette(routes=routes), directory=directory, prefix="/static", architecture=arch, max_age=60, **extra
+    )
     holder["static"] = static
     return static

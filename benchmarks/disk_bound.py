@@ -114,15 +114,46 @@ class Server:
 
     def start(self, timeout: float = 30.0) -> None:
         self.log_path = os.path.join(self.logdir, f"server-{self.arch}-{time.monotonic_ns()}.log")
-        env = dict(os.environ, BENCH_ARCH=self.arch, BENCH_DIR=self.directory,
-                   BENCH_OPTIONS=json.dumps(self.options), PYTHONUNBUFFERED="1")
+        env = dict(
+            os.environ,
+            BENCH_ARCH=self.arch,
+            BENCH_DIR=self.directory,
+            BENCH_OPTIONS=json.dumps(self.options),
+            PYTHONUNBUFFERED="1",
+        )
         env["PYTHONPATH"] = REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        cmd = [sys.executable, "-m", "uvicorn", "benchmarks.bench_app:create_app", "--factory",
-               "--host", "127.0.0.1", "--port", "0", "--http", "httptools", "--loop", "uvloop",
-               "--workers", "1", "--no-access-log", "--log-level", "info", "--timeout-keep-alive", "60"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "benchmarks.bench_app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "info",
+            "--timeout-keep-alive",
+            "60",
+        ]
         with open(self.log_path, "wb") as out:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         pattern = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -174,12 +205,34 @@ def _error_line(text: str) -> str:
 # -- load generators ------------------------------------------------------------------------------
 
 
-def start_wrk(port: int, paths_file: str, *, threads: int, connections: int, duration: float,
-              timeout_s: float = 10.0) -> subprocess.Popen[str]:
-    cmd = ["wrk", "-t", str(threads), "-c", str(max(connections, threads)), "-d", f"{max(1, round(duration))}s",
-           "--timeout", f"{int(timeout_s)}s", "-s", LUA, f"http://127.0.0.1:{port}", "--", paths_file, str(threads)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+def start_wrk(
+    port: int, paths_file: str, *, threads: int, connections: int, duration: float, timeout_s: float = 10.0
+) -> subprocess.Popen[str]:
+    cmd = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(max(connections, threads)),
+        "-d",
+        f"{max(1, round(duration))}s",
+        "--timeout",
+        f"{int(timeout_s)}s",
+        "-s",
+        LUA,
+        f"http://127.0.0.1:{port}",
+        "--",
+        paths_file,
+        str(threads),
+    ]
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def finish_wrk(proc: subprocess.Popen[str], duration: float) -> dict[str, Any]:
@@ -188,26 +241,44 @@ def finish_wrk(proc: subprocess.Popen[str], duration: float) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         stop_group(proc, term_wait=2)
         out, _ = proc.communicate()
-        raise RuntimeError("wrk did not finish in time")
-    m = re.search(r"^WRK_JSON (\{.*\})$", out, re.M)
+        raise RuntimeError("wrk did not finish in time") from None
+    m = re.search(r"^WRK_JSON (\{.*\})$", out, re.MULTILINE)
     if not m:
         raise RuntimeError(f"wrk printed no summary (exit {proc.returncode}):\n{out[-2000:]}")
     data: dict[str, Any] = json.loads(m.group(1))
     secs = data["duration_us"] / 1e6
     data["rps"] = data["requests"] / secs if secs else 0.0
     data["mib_s"] = data["bytes"] / MiB / secs if secs else 0.0
-    data["errors"] = sum(data[k] for k in ("errors_connect", "errors_read", "errors_write", "errors_status",
-                                           "errors_timeout"))
+    data["errors"] = sum(
+        data[k] for k in ("errors_connect", "errors_read", "errors_write", "errors_status", "errors_timeout")
+    )
     return data
 
 
 def start_probe(port: int, *, rate: float, duration: float) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "benchmarks.probe", "--port", str(port), "--rate", str(rate),
-           "--duration", str(duration)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.probe",
+        "--port",
+        str(port),
+        "--rate",
+        str(rate),
+        "--duration",
+        str(duration),
+    ]
     env = dict(os.environ)
     env["PYTHONPATH"] = REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def finish_probe(proc: subprocess.Popen[str], duration: float) -> dict[str, Any]:
@@ -215,7 +286,7 @@ def finish_probe(proc: subprocess.Popen[str], duration: float) -> dict[str, Any]
         out, err = proc.communicate(timeout=duration + 30)
     except subprocess.TimeoutExpired:
         stop_group(proc, term_wait=2)
-        raise RuntimeError("probe did not finish in time")
+        raise RuntimeError("probe did not finish in time") from None
     if proc.returncode != 0:
         raise RuntimeError(f"probe failed ({proc.returncode}): {err[-2000:]}")
     return json.loads(out)
@@ -314,12 +385,14 @@ class Runner:
             probe_file = FileSet(self.backing, 1, a.seed).relpath(0, 1, 4)
             status, body = server.get(f"/static/{probe_file}")
             if status != 200 or len(body) != os.path.getsize(os.path.join(self.backing, probe_file)):
-                raise ServerFailed(f"/static/{probe_file} answered {status} with {len(body)} bytes",
-                                   server.log()[-2000:])
+                raise ServerFailed(
+                    f"/static/{probe_file} answered {status} with {len(body)} bytes", server.log()[-2000:]
+                )
             if first:
                 log(f"  idle /dynamic probe, {a.idle_duration:g}s at {a.rate:g}/s")
-                result["idle"] = _strip(finish_probe(start_probe(server.port, rate=a.rate, duration=a.idle_duration),
-                                                     a.idle_duration))
+                result["idle"] = _strip(
+                    finish_probe(start_probe(server.port, rate=a.rate, duration=a.idle_duration), a.idle_duration)
+                )
 
             # The sequence and its files.
             hot_seq, hot_file = self.sequence(Workload("warmup", wl.dirs), self.requests_needed(arch, a.warmup))
@@ -334,8 +407,10 @@ class Runner:
 
             # Warm-up load (hot files only): fills the server's own caches.
             if a.warmup > 0:
-                wu = finish_wrk(start_wrk(server.port, hot_file, threads=a.threads, connections=a.connections,
-                                          duration=a.warmup), a.warmup)
+                wu = finish_wrk(
+                    start_wrk(server.port, hot_file, threads=a.threads, connections=a.connections, duration=a.warmup),
+                    a.warmup,
+                )
                 result["warmup_rps"] = round(wu["rps"], 1)
 
             # Make the misses misses: evict the cold copies (under the mount and in the backing dir).
@@ -347,17 +422,22 @@ class Runner:
                 "hit_files": round(pagecache.residency(sample(hit_mnt, 400)), 4),
                 "cold_files": round(pagecache.residency(sample(cold_mnt, 400)), 4) if cold_mnt else None,
             }
-            result["sequence"] = {"requests": len(seq.paths), "misses": seq.misses,
-                                  "miss_ratio": round(seq.miss_ratio, 5), "hit_files": len(seq.hit_files),
-                                  "cold_files": len(cold_rel)}
+            result["sequence"] = {
+                "requests": len(seq.paths),
+                "misses": seq.misses,
+                "miss_ratio": round(seq.miss_ratio, 5),
+                "hit_files": len(seq.hit_files),
+                "cold_files": len(cold_rel),
+            }
 
             before = self.fs.stats()
             probe = start_probe(server.port, rate=a.rate, duration=a.duration)
             wrk = start_wrk(server.port, seq_file, threads=a.threads, connections=a.connections, duration=a.duration)
             try:
                 evict_every = a.evict_every if wl.name != "cached" else 0.0
-                with Evictor(everything + [os.path.join(self.backing, p) for p in cold_rel], evict_every,
-                             a.duration) as evictor:
+                with Evictor(
+                    everything + [os.path.join(self.backing, p) for p in cold_rel], evict_every, a.duration
+                ) as evictor:
                     w = finish_wrk(wrk, a.duration)
                 p = finish_probe(probe, a.duration)
             finally:
@@ -366,18 +446,35 @@ class Runner:
                         stop_group(proc, term_wait=2)
             after = self.fs.stats()
             result["evictions"] = evictor.rounds
-            result["static"] = {k: w[k] for k in ("rps", "mib_s", "requests", "bytes", "errors", "errors_status",
-                                                  "errors_timeout", "latency_p50_us", "latency_p99_us",
-                                                  "latency_max_us", "issued", "wraps")}
+            result["static"] = {
+                k: w[k]
+                for k in (
+                    "rps",
+                    "mib_s",
+                    "requests",
+                    "bytes",
+                    "errors",
+                    "errors_status",
+                    "errors_timeout",
+                    "latency_p50_us",
+                    "latency_p99_us",
+                    "latency_max_us",
+                    "issued",
+                    "wraps",
+                )
+            }
             result["dynamic"] = _strip(p)
             result["dynamic_samples"] = p.get("samples", [])
             reads = after.get("reads", 0) - before.get("reads", 0)
             busy = after.get("delayed_s", 0.0) - before.get("delayed_s", 0.0)
-            result["disk"] = {"reads": reads, "mib": round((after.get("bytes", 0) - before.get("bytes", 0)) / MiB, 2),
-                              "reads_per_request": round(reads / w["requests"], 5) if w["requests"] else None,
-                              # Little's law: reads in their delay at once, on average (the "disk
-                              # heads" the server kept busy).
-                              "mean_inflight": round(busy / (w["duration_us"] / 1e6), 3)}
+            result["disk"] = {
+                "reads": reads,
+                "mib": round((after.get("bytes", 0) - before.get("bytes", 0)) / MiB, 2),
+                "reads_per_request": round(reads / w["requests"], 5) if w["requests"] else None,
+                # Little's law: reads in their delay at once, on average (the "disk
+                # heads" the server kept busy).
+                "mean_inflight": round(busy / (w["duration_us"] / 1e6), 3),
+            }
             # The requests actually sent, and how many of them went to cold copies.
             issued = min(w["issued"], len(seq.paths))
             sent_misses = sum(1 for path in seq.paths[:issued] if "/cold/" in path)
@@ -398,14 +495,22 @@ class Runner:
         a = self.args
         out: dict[str, Any] = {"arch": arch, "status": "ok", "runs": {}}
         log(f"== {arch}: mounting slowfs ({a.delay_ms:g} ms per read)")
-        with SlowFS(self.backing, self.mountpoint, delay_ms=a.delay_ms, threads=a.fuse_threads,
-                    disk_queue=a.disk_queue, workdir=self.rundir) as fs:
+        with SlowFS(
+            self.backing,
+            self.mountpoint,
+            delay_ms=a.delay_ms,
+            threads=a.fuse_threads,
+            disk_queue=a.disk_queue,
+            workdir=self.rundir,
+        ) as fs:
             self.fs = fs
             try:
                 for i, wl in enumerate(workloads):
-                    log(f"  {arch} / {wl.name}: {wl.dirs} dirs"
+                    log(
+                        f"  {arch} / {wl.name}: {wl.dirs} dirs"
                         + (f", miss ratio {wl.miss_ratio:g}" if wl.miss_ratio else "")
-                        + (f", LRU memory {wl.memory_bytes // MiB} MiB" if wl.memory_bytes else ""))
+                        + (f", LRU memory {wl.memory_bytes // MiB} MiB" if wl.memory_bytes else "")
+                    )
                     try:
                         r = self.measure(arch, wl, first=(i == 0))
                     except ServerFailed as exc:
@@ -423,10 +528,12 @@ class Runner:
                     out["runs"][wl.name] = r
                     if "static" in r:
                         s, d = r["static"], r["dynamic"]
-                        log(f"    {s['rps']:.0f} req/s, {s['mib_s']:.1f} MiB/s, errors {s['errors']}, "
+                        log(
+                            f"    {s['rps']:.0f} req/s, {s['mib_s']:.1f} MiB/s, errors {s['errors']}, "
                             f"disk reads/request {r['disk']['reads_per_request']}, "
                             f"reads in flight {r['disk']['mean_inflight']}; /dynamic p50 "
-                            f"{_fmt(d['p50_ms'])} p99 {_fmt(d['p99_ms'])} max {_fmt(d['max_ms'])} ms")
+                            f"{_fmt(d['p50_ms'])} p99 {_fmt(d['p99_ms'])} max {_fmt(d['max_ms'])} ms"
+                        )
             finally:
                 self.fs = None
         return out
@@ -464,16 +571,23 @@ def markdown(results: dict[str, Any]) -> str:
         for name in r.get("runs", {}):
             if name not in names:
                 names.append(name)
-    lines = [f"# Disk-bound benchmark, {results['started']}", "",
-             f"slowfs {cfg['delay_ms']:g} ms per read; wrk -t{cfg['threads']} -c{cfg['connections']} "
-             f"-d{cfg['duration']:g}s; /dynamic probe at {cfg['rate']:g}/s; file set {cfg['dirs']} dirs "
-             f"({cfg['dirs'] * 5119488 / MiB:.0f} MiB); disk-bound miss ratio {cfg['miss_ratio']:g}.", ""]
+    lines = [
+        f"# Disk-bound benchmark, {results['started']}",
+        "",
+        f"slowfs {cfg['delay_ms']:g} ms per read; wrk -t{cfg['threads']} -c{cfg['connections']} "
+        f"-d{cfg['duration']:g}s; /dynamic probe at {cfg['rate']:g}/s; file set {cfg['dirs']} dirs "
+        f"({cfg['dirs'] * 5119488 / MiB:.0f} MiB); disk-bound miss ratio {cfg['miss_ratio']:g}.",
+        "",
+    ]
     skipped = [f"- **{a}**: skipped: {r.get('reason')}" for a, r in archs.items() if r.get("status") != "ok"]
     for name in names:
-        lines += [f"## {name}", "",
-                  "| architecture | static req/s | MiB/s | static p99 ms | errors | miss ratio sent | disk reads/req "
-                  "| reads in flight | /dynamic p50 ms | p99 ms | max ms | p99 / idle p99 |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"## {name}",
+            "",
+            "| architecture | static req/s | MiB/s | static p99 ms | errors | miss ratio sent | disk reads/req "
+            "| reads in flight | /dynamic p50 ms | p99 ms | max ms | p99 / idle p99 |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         rps: dict[str, float] = {}
         for arch, r in archs.items():
             run = r.get("runs", {}).get(name)
@@ -490,20 +604,31 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {_fmt(run.get('sent_miss_ratio'), 3)} | {_fmt(run['disk']['reads_per_request'], 3)} "
                 f"| {_fmt(run['disk']['mean_inflight'], 2)} "
                 f"| {_fmt(d['p50_ms'])} | {_fmt(d['p99_ms'])} | {_fmt(d['max_ms'])} "
-                f"| {ratio(d['p99_ms'], idle.get('p99_ms'))} |")
-        lines += ["", f"Throughput ratios: AMPED/SPED {ratio(rps.get('amped'), rps.get('sped'))}, "
-                      f"AMPED/MT {ratio(rps.get('amped'), rps.get('mt'))}, "
-                      f"AMPED/starlette {ratio(rps.get('amped'), rps.get('starlette'))}, "
-                      f"MT/SPED {ratio(rps.get('mt'), rps.get('sped'))}.", ""]
-        warnings = [f"- {arch}: {r['runs'][name]['warning']}" for arch, r in archs.items()
-                    if r.get("runs", {}).get(name, {}).get("warning")]
+                f"| {ratio(d['p99_ms'], idle.get('p99_ms'))} |"
+            )
+        lines += [
+            "",
+            f"Throughput ratios: AMPED/SPED {ratio(rps.get('amped'), rps.get('sped'))}, "
+            f"AMPED/MT {ratio(rps.get('amped'), rps.get('mt'))}, "
+            f"AMPED/starlette {ratio(rps.get('amped'), rps.get('starlette'))}, "
+            f"MT/SPED {ratio(rps.get('mt'), rps.get('sped'))}.",
+            "",
+        ]
+        warnings = [
+            f"- {arch}: {r['runs'][name]['warning']}"
+            for arch, r in archs.items()
+            if r.get("runs", {}).get(name, {}).get("warning")
+        ]
         lines += warnings + ([""] if warnings else [])
     sweep = results.get("sweep")
     ok = [a for a, r in archs.items() if r.get("status") == "ok"]
     if sweep and ok:
-        lines += [f"## Sweep summary (emulated page cache {sweep['memory_mib']:g} MiB, LRU)", "",
-                  "| data set MiB | miss ratio | " + " | ".join(f"{a} req/s | {a} dyn p99 ms" for a in ok) + " |",
-                  "|---:|---:|" + "---:|---:|" * len(ok)]
+        lines += [
+            f"## Sweep summary (emulated page cache {sweep['memory_mib']:g} MiB, LRU)",
+            "",
+            "| data set MiB | miss ratio | " + " | ".join(f"{a} req/s | {a} dyn p99 ms" for a in ok) + " |",
+            "|---:|---:|" + "---:|---:|" * len(ok),
+        ]
         for d in sweep["dirs"]:
             name = f"sweep-{d}"
             runs = [archs[a]["runs"].get(name, {}) for a in ok]
@@ -514,15 +639,24 @@ def markdown(results: dict[str, Any]) -> str:
                     cells.append(f"{r['static']['rps']:.0f} | {_fmt(r['dynamic']['p99_ms'])}")
                 else:
                     cells.append("failed | ")
-            lines.append(f"| {d * 5119488 / MiB:.0f} | {_fmt(seq['miss_ratio'] if seq else None, 4)} | "
-                         + " | ".join(cells) + " |")
+            lines.append(
+                f"| {d * 5119488 / MiB:.0f} | {_fmt(seq['miss_ratio'] if seq else None, 4)} | "
+                + " | ".join(cells)
+                + " |"
+            )
         lines.append("")
-    lines += ["## Idle /dynamic latency (no static load)", "", "| architecture | p50 ms | p99 ms | max ms |",
-              "|---|---:|---:|---:|"]
+    lines += [
+        "## Idle /dynamic latency (no static load)",
+        "",
+        "| architecture | p50 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|",
+    ]
     for arch, r in archs.items():
         idle = r.get("idle")
         if idle:
-            lines.append(f"| {arch} | {_fmt(idle['p50_ms'], 2)} | {_fmt(idle['p99_ms'], 2)} | {_fmt(idle['max_ms'], 2)} |")
+            lines.append(
+                f"| {arch} | {_fmt(idle['p50_ms'], 2)} | {_fmt(idle['p99_ms'], 2)} | {_fmt(idle['max_ms'], 2)} |"
+            )
         else:
             lines.append(f"| {arch} | {r.get('status')} | | |")
     if skipped:
@@ -547,7 +681,7 @@ def plots(results: dict[str, Any], outdir: str) -> list[str]:
             xs = [i + k * width for i in range(len(names))]
             axes[0].bar(xs, [runs.get(n, {}).get("static", {}).get("rps", 0) for n in names], width, label=arch)
             axes[1].bar(xs, [runs.get(n, {}).get("static", {}).get("mib_s", 0) for n in names], width, label=arch)
-        for ax, title in zip(axes, ("static requests/s", "static MiB/s")):
+        for ax, title in zip(axes, ("static requests/s", "static MiB/s"), strict=True):
             ax.set_xticks([i + width * (len(archs) - 1) / 2 for i in range(len(names))], names)
             ax.set_title(title)
             ax.legend()
@@ -558,15 +692,17 @@ def plots(results: dict[str, Any], outdir: str) -> list[str]:
         plt.close(fig)
         written.append(path)
 
-        groups = ["idle"] + names
+        groups = ["idle", *names]
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         for k, arch in enumerate(archs):
             r = results["archs"][arch]
             xs = [i + k * width for i in range(len(groups))]
-            for ax, key in zip(axes, ("p50_ms", "p99_ms")):
-                vals = [(r.get("idle") if g == "idle" else r["runs"].get(g, {}).get("dynamic", {})) or {} for g in groups]
+            for ax, key in zip(axes, ("p50_ms", "p99_ms"), strict=True):
+                vals = [
+                    (r.get("idle") if g == "idle" else r["runs"].get(g, {}).get("dynamic", {})) or {} for g in groups
+                ]
                 ax.bar(xs, [max(v.get(key) or 0, 1e-3) for v in vals], width, label=arch)
-        for ax, title in zip(axes, ("/dynamic p50 latency (ms)", "/dynamic p99 latency (ms)")):
+        for ax, title in zip(axes, ("/dynamic p50 latency (ms)", "/dynamic p99 latency (ms)"), strict=True):
             ax.set_xticks([i + width * (len(archs) - 1) / 2 for i in range(len(groups))], groups)
             ax.set_yscale("log")
             ax.set_title(title)
@@ -582,9 +718,11 @@ def plots(results: dict[str, Any], outdir: str) -> list[str]:
     if sweep and archs:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         for arch in archs:
-            pts = [(p["data_set_mib"], p["static"]["rps"], p["dynamic"]["p99_ms"] or 0)
-                   for name, p in sorted(results["archs"][arch]["runs"].items()) if name.startswith("sweep-")
-                   and "static" in p]
+            pts = [
+                (p["data_set_mib"], p["static"]["rps"], p["dynamic"]["p99_ms"] or 0)
+                for name, p in sorted(results["archs"][arch]["runs"].items())
+                if name.startswith("sweep-") and "static" in p
+            ]
             pts.sort()
             if pts:
                 axes[0].plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=arch)
@@ -592,9 +730,16 @@ def plots(results: dict[str, Any], outdir: str) -> list[str]:
         first = results["archs"][archs[0]]["runs"]
         for name, p in first.items():
             if name.startswith("sweep-") and "sequence" in p:
-                axes[0].annotate(f"{100 * p['sequence']['miss_ratio']:.1f}% miss", (p["data_set_mib"], 0),
-                                 xycoords=("data", "axes fraction"), xytext=(0, 4), textcoords="offset points",
-                                 ha="center", fontsize=8, color="gray")
+                axes[0].annotate(
+                    f"{100 * p['sequence']['miss_ratio']:.1f}% miss",
+                    (p["data_set_mib"], 0),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(0, 4),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=8,
+                    color="gray",
+                )
         axes[0].set_ylim(bottom=0)
         axes[0].set_title("static requests/s")
         axes[1].set_title("/dynamic p99 ms")
@@ -615,18 +760,24 @@ def plots(results: dict[str, Any], outdir: str) -> list[str]:
 
 
 def environment() -> dict[str, Any]:
-    env: dict[str, Any] = {"python": sys.version.split()[0], "kernel": platform.release(),
-                           "cpus": os.cpu_count(), "machine": platform.machine()}
+    env: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+    }
     for mod in ("uvicorn", "starlette", "uvloop", "httptools", "mfusepy"):
         with contextlib.suppress(Exception):
             env[mod] = __import__(mod).__version__
     with contextlib.suppress(Exception):
         env["wrk"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=5).stdout.split("\n")[0]
     with contextlib.suppress(Exception):
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                             timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "flashstatic"], cwd=REPO, capture_output=True,
-                               text=True, timeout=5).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "flashstatic"], cwd=REPO, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
         env["flashstatic_git"] = rev + ("+dirty" if dirty else "")
     return env
 
@@ -647,37 +798,58 @@ def check_prerequisites() -> list[str]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.disk_bound",
-                                description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.disk_bound",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--archs", default=DEFAULT_ARCHS, help="comma-separated: amped, sped, mt, starlette")
     p.add_argument("--delay-ms", type=float, default=5.0, help="slowfs sleep before each FUSE read")
     p.add_argument("--duration", type=float, default=15.0, help="seconds of measured load per run")
     p.add_argument("--connections", type=int, default=32, help="wrk connections")
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
-    p.add_argument("--dirs", type=int, default=None,
-                   help="file set size in SPECweb99 directories of 5 MB (default: SPECweb99's count for "
-                        "--connections)")
-    p.add_argument("--miss-ratio", type=float, default=0.1,
-                   help="disk-bound workload: fraction of requests sent to never-touched, evicted files")
+    p.add_argument(
+        "--dirs",
+        type=int,
+        default=None,
+        help="file set size in SPECweb99 directories of 5 MB (default: SPECweb99's count for --connections)",
+    )
+    p.add_argument(
+        "--miss-ratio",
+        type=float,
+        default=0.1,
+        help="disk-bound workload: fraction of requests sent to never-touched, evicted files",
+    )
     p.add_argument("--workloads", default="cached,disk-bound", help="which of: cached, disk-bound")
     p.add_argument("--rate", type=float, default=50.0, help="/dynamic probe requests per second")
     p.add_argument("--idle-duration", type=float, default=5.0, help="seconds of idle /dynamic baseline")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of hot-only wrk load before each run")
-    p.add_argument("--evict-every", type=float, default=0.0,
-                   help="also evict the whole file set every K seconds during disk-bound runs (0: never)")
-    p.add_argument("--sweep", action="store_true",
-                   help="also run the data-set-size sweep (LRU-emulated memory, see README)")
+    p.add_argument(
+        "--evict-every",
+        type=float,
+        default=0.0,
+        help="also evict the whole file set every K seconds during disk-bound runs (0: never)",
+    )
+    p.add_argument(
+        "--sweep", action="store_true", help="also run the data-set-size sweep (LRU-emulated memory, see README)"
+    )
     p.add_argument("--sweep-dirs", default="10,20,40,80,160", help="data-set sizes of the sweep, in directories")
     p.add_argument("--memory-mb", type=float, default=32.0, help="emulated page-cache size for the sweep")
     p.add_argument("--fuse-threads", type=int, default=16, help="slowfs libfuse threads")
     p.add_argument("--disk-queue", type=int, default=0, help="slowfs: reads in their delay at once (0: no limit)")
     p.add_argument("--options", type=json.loads, default={}, help="JSON of extra FlashStatic keyword arguments")
-    p.add_argument("--rate-guess", type=float, default=8000.0,
-                   help="req/s assumed to size request sequences before a cached run has measured one")
+    p.add_argument(
+        "--rate-guess",
+        type=float,
+        default=8000.0,
+        help="req/s assumed to size request sequences before a cached run has measured one",
+    )
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "flashstatic-bench"),
-                   help="where the file set (reused between runs) and the mount live")
+    p.add_argument(
+        "--workdir",
+        default=os.path.join(tempfile.gettempdir(), "flashstatic-bench"),
+        help="where the file set (reused between runs) and the mount live",
+    )
     p.add_argument("--out", default=os.path.join(HERE, "results"), help="output directory")
     p.add_argument("--quick", action="store_true", help="tiny settings for a smoke run")
     args = p.parse_args(argv)
@@ -717,8 +889,9 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.workdir, exist_ok=True)
 
-    workloads = [Workload(w, args.dirs, miss_ratio=args.miss_ratio if w == "disk-bound" else 0.0)
-                 for w in args.workload_list]
+    workloads = [
+        Workload(w, args.dirs, miss_ratio=args.miss_ratio if w == "disk-bound" else 0.0) for w in args.workload_list
+    ]
     sweep_dirs = [int(x) for x in args.sweep_dirs.split(",") if x.strip()] if args.sweep else []
     workloads += [Workload(f"sweep-{d}", d, memory_bytes=int(args.memory_mb * MiB)) for d in sweep_dirs]
 
@@ -726,8 +899,10 @@ def main(argv: list[str] | None = None) -> int:
     fset = FileSet(os.path.join(args.workdir, "files"), max_dirs, args.seed)
     t0 = time.monotonic()
     written = fset.build()
-    log(f"file set: {max_dirs} dirs, {fset.total_bytes / MiB:.0f} MiB in {fset.root} "
-        f"({written} files written in {time.monotonic() - t0:.1f}s); mean request {mean_request_bytes():.0f} B")
+    log(
+        f"file set: {max_dirs} dirs, {fset.total_bytes / MiB:.0f} MiB in {fset.root} "
+        f"({written} files written in {time.monotonic() - t0:.1f}s); mean request {mean_request_bytes():.0f} B"
+    )
 
     results: dict[str, Any] = {
         "started": dt.datetime.now().isoformat(timespec="seconds"),
@@ -748,8 +923,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         runner.cleanup()
 
-    samples = {a: {n: run.pop("dynamic_samples", None) for n, run in r.get("runs", {}).items()}
-               for a, r in results["archs"].items()}
+    samples = {
+        a: {n: run.pop("dynamic_samples", None) for n, run in r.get("runs", {}).items()}
+        for a, r in results["archs"].items()
+    }
     stamp = time.strftime("%Y%m%d-%H%M%S")
     md = markdown(results)
     with open(os.path.join(args.out, "results.json"), "w") as f:

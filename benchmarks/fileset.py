@@ -70,8 +70,11 @@ _IN_CLASS_TOTAL = sum(_IN_CLASS_WEIGHTS)
 
 def mean_request_bytes() -> float:
     """The expected response body size of one request (about 14.7 KB)."""
-    return sum(CLASS_SHARES[c] * _IN_CLASS_WEIGHTS[i] / _IN_CLASS_TOTAL * file_size(c, i)
-               for c in range(CLASSES) for i in range(FILES_PER_CLASS))
+    return sum(
+        CLASS_SHARES[c] * _IN_CLASS_WEIGHTS[i] / _IN_CLASS_TOTAL * file_size(c, i)
+        for c in range(CLASSES)
+        for i in range(FILES_PER_CLASS)
+    )
 
 
 def _pseudo_random_bytes(seed: int, key: str, size: int) -> bytes:
@@ -168,9 +171,16 @@ def _draws(fileset: FileSet, rng: random.Random) -> Iterator[tuple[int, int, int
         yield d, c, i
 
 
-def request_sequence(fileset: FileSet, n: int, *, prefix: str = "/static", seed: int | None = None,
-                     miss_ratio: float = 0.0, memory_bytes: int | None = None,
-                     lru_warmup: int | None = None) -> RequestSequence:
+def request_sequence(
+    fileset: FileSet,
+    n: int,
+    *,
+    prefix: str = "/static",
+    seed: int | None = None,
+    miss_ratio: float = 0.0,
+    memory_bytes: int | None = None,
+    lru_warmup: int | None = None,
+) -> RequestSequence:
     """n requests, SPECweb99-distributed; see the module docstring for how misses are chosen.
 
     Prefix-stable: the first n requests of a longer sequence (same arguments otherwise) are the
@@ -218,8 +228,9 @@ def request_sequence(fileset: FileSet, n: int, *, prefix: str = "/static", seed:
     return RequestSequence(paths, misses, cold_counts, hit_files)
 
 
-def _lru_touch(lru: OrderedDict[tuple[int, int, int], int], key: tuple[int, int, int], held: int,
-               capacity: int) -> tuple[bool, int]:
+def _lru_touch(
+    lru: OrderedDict[tuple[int, int, int], int], key: tuple[int, int, int], held: int, capacity: int
+) -> tuple[bool, int]:
     if key in lru:
         lru.move_to_end(key)
         return True, held
@@ -252,8 +263,13 @@ def main(argv: list[str] | None = None) -> None:
     dirs = args.dirs or (dirs_for_bytes(int(args.bytes)) if args.bytes else 10)
     fs = FileSet(args.root, dirs, args.seed)
     written = fs.build()
-    info: dict[str, object] = {"root": fs.root, "dirs": dirs, "bytes": fs.total_bytes, "written": written,
-                               "mean_request_bytes": round(mean_request_bytes(), 1)}
+    info: dict[str, object] = {
+        "root": fs.root,
+        "dirs": dirs,
+        "bytes": fs.total_bytes,
+        "written": written,
+        "mean_request_bytes": round(mean_request_bytes(), 1),
+    }
     if args.requests:
         seq = request_sequence(fs, args.requests, miss_ratio=args.miss_ratio)
         info["cold_written"] = fs.build_cold(seq.cold_counts)

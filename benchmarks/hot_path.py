@@ -41,27 +41,52 @@ UNIQUE = str(Path(__file__).with_name("unique.lua"))
 def middleware(root: Path) -> Server:
     """FlashStatic wrapping a tiny app, under stock uvicorn."""
     port = free_port()
-    code = ("import sys, uvicorn\n"
-            "from flashstatic import FlashStatic\n"
-            "async def app(scope, receive, send):\n"
-            "    if scope['type'] != 'http': return\n"
-            "    await send({'type': 'http.response.start', 'status': 404, 'headers': []})\n"
-            "    await send({'type': 'http.response.body', 'body': b''})\n"
-            "uvicorn.run(FlashStatic(app, directory=sys.argv[1], prefix='/static'), host='127.0.0.1',\n"
-            "            port=int(sys.argv[2]), log_level='warning', http='httptools', loop='uvloop',\n"
-            "            access_log=False)\n")
+    code = (
+        "import sys, uvicorn\n"
+        "from flashstatic import FlashStatic\n"
+        "async def app(scope, receive, send):\n"
+        "    if scope['type'] != 'http': return\n"
+        "    await send({'type': 'http.response.start', 'status': 404, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': b''})\n"
+        "uvicorn.run(FlashStatic(app, directory=sys.argv[1], prefix='/static'), host='127.0.0.1',\n"
+        "            port=int(sys.argv[2]), log_level='warning', http='httptools', loop='uvloop',\n"
+        "            access_log=False)\n"
+    )
     return Server("middleware, stock uvicorn", [sys.executable, "-c", code, str(root / "static"), str(port)], port)
 
 
 def serve(root: Path, workers: int = 1, cpus: str = "0") -> Server:
     port = free_port()
-    command = [sys.executable, "-m", "flashstatic", "serve", str(root / "static"), "--prefix", "/static",
-               "--port", str(port), "--log-level", "warning", "--workers", str(workers), "--no-access-log"]
+    command = [
+        sys.executable,
+        "-m",
+        "flashstatic",
+        "serve",
+        str(root / "static"),
+        "--prefix",
+        "/static",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--workers",
+        str(workers),
+        "--no-access-log",
+    ]
     return Server(f"flashstatic serve ({workers} worker{'s' if workers > 1 else ''})", command, port, cpus=cpus)
 
 
-def wrk(port: int, path: str, connections: int, duration: int, *, headers: list[str] = (),
-        paths_file: str | None = None, script: str | None = None, cpus: str | None = "1") -> float:
+def wrk(
+    port: int,
+    path: str,
+    connections: int,
+    duration: int,
+    *,
+    headers: list[str] = (),
+    paths_file: str | None = None,
+    script: str | None = None,
+    cpus: str | None = "1",
+) -> float:
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
     for header in headers:
         command += ["-H", header]
@@ -95,8 +120,9 @@ def workloads(paths_file: str) -> dict[str, dict[str, object]]:
     }
 
 
-def measure(server: Server, loads: dict[str, dict[str, object]], connections: int, duration: int,
-            wrk_cpus: str | None = "1") -> dict[str, tuple[float, float]]:
+def measure(
+    server: Server, loads: dict[str, dict[str, object]], connections: int, duration: int, wrk_cpus: str | None = "1"
+) -> dict[str, tuple[float, float]]:
     """Per workload: (requests/s, the server's CPU microseconds per request, helpers and workers
     included). CPU per request moves less than throughput when something else shares the machine."""
     results = {}
@@ -107,11 +133,18 @@ def measure(server: Server, loads: dict[str, dict[str, object]], connections: in
             paths_file = load.get("paths_file")
             script = load.get("script")
             # Warm: fills the caches (and for the mix, every file of the sequence once).
-            wrk(server.port, path, connections, 2, headers=headers, paths_file=paths_file, script=script,
-                cpus=wrk_cpus)
+            wrk(server.port, path, connections, 2, headers=headers, paths_file=paths_file, script=script, cpus=wrk_cpus)
             cpu_before = cpu_seconds(server.pid)
-            rate = wrk(server.port, path, connections, duration, headers=headers, paths_file=paths_file,
-                       script=script, cpus=wrk_cpus)
+            rate = wrk(
+                server.port,
+                path,
+                connections,
+                duration,
+                headers=headers,
+                paths_file=paths_file,
+                script=script,
+                cpus=wrk_cpus,
+            )
             cpu = cpu_seconds(server.pid) - cpu_before
             results[name] = (rate, cpu / (rate * duration) * 1e6)
     return results
@@ -149,9 +182,17 @@ def main() -> None:
             raw_loads = {"1 KiB": {"path": "/"}, "1 KiB, no two requests alike": {"path": "/", "script": UNIQUE}}
             for name, value in measure(raw, raw_loads, args.connections, args.duration).items():
                 rows.setdefault(raw.name, {}).setdefault(name, []).append(value)
-            print(f"round {round_number + 1}: " + "; ".join(
-                f"{server}: " + ", ".join(f"{name} {values[-1][0]:,.0f}/s {values[-1][1]:.1f} us" for name, values in results.items())
-                for server, results in rows.items()), file=sys.stderr)
+            print(
+                f"round {round_number + 1}: "
+                + "; ".join(
+                    f"{server}: "
+                    + ", ".join(
+                        f"{name} {values[-1][0]:,.0f}/s {values[-1][1]:.1f} us" for name, values in results.items()
+                    )
+                    for server, results in rows.items()
+                ),
+                file=sys.stderr,
+            )
 
         def rate(server: str, name: str) -> float:
             return statistics.median(value[0] for value in rows[server][name])
@@ -159,8 +200,10 @@ def main() -> None:
         def cpu(server: str, name: str) -> float:
             return statistics.median(value[1] for value in rows[server][name])
 
-        print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s, server on core 0, wrk on core 1; median of "
-              f"{args.rounds} rounds: requests/s (min-max), and the server's CPU time per request\n")
+        print(
+            f"\nwrk -t1 -c{args.connections} -d{args.duration}s, server on core 0, wrk on core 1; median of "
+            f"{args.rounds} rounds: requests/s (min-max), and the server's CPU time per request\n"
+        )
         names = list(loads)
         print("| server | " + " | ".join(names) + " |")
         print("|---|" + "---|" * len(names))
@@ -179,12 +222,23 @@ def main() -> None:
 
         def raw_for(name: str) -> str:
             return name if name in rows[raw] else "1 KiB"
+
         print("\n| ratio (requests/s; CPU per request in brackets, lower is better) | " + " | ".join(names) + " |")
         print("|---|" + "---|" * len(names))
-        print("| flashstatic serve / nginx | " + " | ".join(
-            f"{rate(ours, n) / rate('nginx', n):.2f} ({cpu(ours, n) / cpu('nginx', n):.1f}x)" for n in names) + " |")
-        print("| middleware / raw ASGI app (1 KiB) | " + " | ".join(
-            f"{rate(mw, n) / rate(raw, raw_for(n)):.2f} ({cpu(mw, n) / cpu(raw, raw_for(n)):.1f}x)" for n in names) + " |")
+        print(
+            "| flashstatic serve / nginx | "
+            + " | ".join(
+                f"{rate(ours, n) / rate('nginx', n):.2f} ({cpu(ours, n) / cpu('nginx', n):.1f}x)" for n in names
+            )
+            + " |"
+        )
+        print(
+            "| middleware / raw ASGI app (1 KiB) | "
+            + " | ".join(
+                f"{rate(mw, n) / rate(raw, raw_for(n)):.2f} ({cpu(mw, n) / cpu(raw, raw_for(n)):.1f}x)" for n in names
+            )
+            + " |"
+        )
 
         if not args.no_workers:
             print_scaling(root, loads, args)
@@ -196,8 +250,10 @@ def print_scaling(root: Path, loads: dict[str, dict[str, object]], args: argpars
     machine lets any server gain, and ours is read against it."""
     cores = os.cpu_count() or 1
     names = ["1 KiB", "1 KiB, no two requests alike"]
-    print(f"\nN workers, nothing pinned (wrk shares the {cores} cores); median of {args.rounds} rounds, "
-          "requests/s and x its own 1 worker\n")
+    print(
+        f"\nN workers, nothing pinned (wrk shares the {cores} cores); median of {args.rounds} rounds, "
+        "requests/s and x its own 1 worker\n"
+    )
     print("| workers | " + " | ".join(f"flashstatic serve: {n} | nginx: {n}" for n in names) + " |")
     print("|---|" + "---|---|" * len(names))
     everywhere = ",".join(str(core) for core in range(cores))
@@ -205,7 +261,10 @@ def print_scaling(root: Path, loads: dict[str, dict[str, object]], args: argpars
     for workers in range(1, cores + 1):
         samples: dict[tuple[str, str], list[float]] = {}
         for round_number in range(args.rounds):
-            servers = [("serve", serve(root, workers, cpus=everywhere)), ("nginx", nginx(root, workers, cpus=everywhere))]
+            servers = [
+                ("serve", serve(root, workers, cpus=everywhere)),
+                ("nginx", nginx(root, workers, cpus=everywhere)),
+            ]
             if round_number % 2:
                 servers.reverse()
             for kind, server in servers:

@@ -18,19 +18,35 @@ from pathlib import Path
 
 from .serverproc import Server, cpu_seconds, flashstatic, nginx, starlette
 
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 UNIQUE = str(Path(__file__).with_name("unique.lua"))
 
 
-def run_wrk(port: int, path: str, connections: int, duration: int, scheme: str = "http",
-            script: str | None = None) -> tuple[float, float]:
+def run_wrk(
+    port: int, path: str, connections: int, duration: int, scheme: str = "http", script: str | None = None
+) -> tuple[float, float]:
     options = ["-s", script] if script else []
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "60s", *options,
-         f"{scheme}://127.0.0.1:{port}{path}"],
-        capture_output=True, text=True, timeout=duration + 60, check=True).stdout
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "60s",
+            *options,
+            f"{scheme}://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=True,
+    ).stdout
     requests = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     value, unit = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out).groups()
     scale = {"B": 1 / 2**20, "KB": 1 / 1024, "MB": 1, "GB": 1024}[unit]
@@ -39,8 +55,9 @@ def run_wrk(port: int, path: str, connections: int, duration: int, scheme: str =
     return requests, float(value) * scale
 
 
-def measure(server: Server, path: str, connections: int, duration: int, scheme: str = "http",
-            script: str | None = None) -> dict[str, float]:
+def measure(
+    server: Server, path: str, connections: int, duration: int, scheme: str = "http", script: str | None = None
+) -> dict[str, float]:
     with server:
         run_wrk(server.port, path, connections, 2, scheme, script)  # warm the page cache and the server's caches
         cpu_before = cpu_seconds(server.pid)
@@ -54,8 +71,11 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--sizes", default="1,100", help="file sizes in MiB")
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--vary-requests", action="store_true",
-                        help="a different header in every request (benchmarks/unique.lua): no repeats")
+    parser.add_argument(
+        "--vary-requests",
+        action="store_true",
+        help="a different header in every request (benchmarks/unique.lua): no repeats",
+    )
     args = parser.parse_args()
     script = UNIQUE if args.vary_requests else None
 
@@ -64,18 +84,24 @@ def main() -> None:
         sizes = [int(s) for s in args.sizes.split(",")]
         for size in sizes:
             (root / f"{size}mib.bin").write_bytes(os.urandom(size * 2**20))
-        print(f"wrk -t1 -c{args.connections} -d{args.duration}s{' -s unique.lua' if script else ''}, server pinned "
-              "to core 0, wrk to core 1\n")
+        print(
+            f"wrk -t1 -c{args.connections} -d{args.duration}s{' -s unique.lua' if script else ''}, server pinned "
+            "to core 0, wrk to core 1\n"
+        )
         print("| file | server | req/s | MiB/s | server CPU s per GiB | x nginx | x Starlette |")
         print("|---|---|---|---|---|---|---|")
         for size in sizes:
             path = f"/{size}mib.bin"
-            results = {server.name: measure(server, path, args.connections, args.duration, script=script)
-                       for server in (nginx(root), flashstatic(root), starlette(root))}
+            results = {
+                server.name: measure(server, path, args.connections, args.duration, script=script)
+                for server in (nginx(root), flashstatic(root), starlette(root))
+            }
             ref, base = results["nginx"]["MiB/s"], results["Starlette StaticFiles"]["MiB/s"]
             for name, r in results.items():
-                print(f"| {size} MiB | {name} | {r['req/s']:.1f} | {r['MiB/s']:.0f} | {r['cpu s/GiB']:.3f} "
-                      f"| {r['MiB/s'] / ref:.2f} | {r['MiB/s'] / base:.1f} |")
+                print(
+                    f"| {size} MiB | {name} | {r['req/s']:.1f} | {r['MiB/s']:.0f} | {r['cpu s/GiB']:.3f} "
+                    f"| {r['MiB/s'] / ref:.2f} | {r['MiB/s'] / base:.1f} |"
+                )
 
 
 if __name__ == "__main__":

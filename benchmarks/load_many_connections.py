@@ -27,8 +27,12 @@ from .serverproc import flashstatic, rss_bytes
 
 MIB = 1024 * 1024
 # (name pattern, count, size, share of requests)
-FILE_CLASSES = [("s{}.txt", 20, 1024, 0.50), ("m{}.js", 10, 16 * 1024, 0.30),
-                ("l{}.bin", 8, 100 * 1024, 0.14), ("xl{}.bin", 2, MIB, 0.01)]
+FILE_CLASSES = [
+    ("s{}.txt", 20, 1024, 0.50),
+    ("m{}.js", 10, 16 * 1024, 0.30),
+    ("l{}.bin", 8, 100 * 1024, 0.14),
+    ("xl{}.bin", 2, MIB, 0.01),
+]
 REVALIDATE_SHARE = 0.03
 RANGE_SHARE = 0.02
 
@@ -73,7 +77,7 @@ class Workload:
             return None if status == 304 and not body else f"expected 304, got {status}"
         if kind.startswith("206"):
             _, start, stop = kind.split(":")
-            expected = self.files[name][int(start):int(stop) + 1]
+            expected = self.files[name][int(start) : int(stop) + 1]
             return None if status == 206 and body == expected else f"range: status {status}, wrong bytes"
         if status != 200:
             return f"status {status}"
@@ -94,8 +98,9 @@ class Tally:
         self.errors[what] = self.errors.get(what, 0) + 1
 
 
-async def connection_loop(port: int, workload: Workload, tally: Tally, connected: asyncio.Semaphore,
-                          deadline: float, measure_from: float) -> None:
+async def connection_loop(
+    port: int, workload: Workload, tally: Tally, connected: asyncio.Semaphore, deadline: float, measure_from: float
+) -> None:
     async with connected:
         try:
             conn = await Connection.open(port)
@@ -132,24 +137,34 @@ async def sample_rss(pid: int, seconds: float, curve: list[tuple[float, float, f
         await asyncio.sleep(1)
 
 
-async def run(port: int, pid: int, files: dict[str, bytes], connections: int, seconds: float,
-              warmup: float) -> dict[str, object]:
+async def run(
+    port: int, pid: int, files: dict[str, bytes], connections: int, seconds: float, warmup: float
+) -> dict[str, object]:
     workload = Workload(files, seed=1)
     tally = Tally()
     curve: list[tuple[float, float, float]] = []
     start = time.monotonic()
     sampler = asyncio.ensure_future(sample_rss(pid, seconds + 1, curve))
     connected = asyncio.Semaphore(100)
-    await asyncio.gather(*(connection_loop(port, workload, tally, connected, start + seconds, start + warmup)
-                           for _ in range(connections)))
+    await asyncio.gather(
+        *(
+            connection_loop(port, workload, tally, connected, start + seconds, start + warmup)
+            for _ in range(connections)
+        )
+    )
     await sampler
     measured = seconds - warmup
     after_warmup = [rss for t, rss, _ in curve if t >= warmup]
     return {
-        "connections": connections, "seconds": seconds, "warmup": warmup,
-        "requests": tally.requests, "req/s": tally.requests / measured,
-        "MiB/s": tally.bytes / measured / MIB, "errors": tally.errors,
-        "p50 ms": percentile(tally.latencies, 50) * 1000, "p99 ms": percentile(tally.latencies, 99) * 1000,
+        "connections": connections,
+        "seconds": seconds,
+        "warmup": warmup,
+        "requests": tally.requests,
+        "req/s": tally.requests / measured,
+        "MiB/s": tally.bytes / measured / MIB,
+        "errors": tally.errors,
+        "p50 ms": percentile(tally.latencies, 50) * 1000,
+        "p99 ms": percentile(tally.latencies, 99) * 1000,
         "max ms": max(tally.latencies, default=0) * 1000,
         "rss at warm-up end MiB": after_warmup[0] if after_warmup else None,
         "rss at end MiB": after_warmup[-1] if after_warmup else None,

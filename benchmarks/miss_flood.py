@@ -55,6 +55,7 @@ PINNED = shutil.which("taskset") is not None and len(os.sched_getaffinity(0)) >=
 
 # -- the tree ------------------------------------------------------------------------------------
 
+
 def make_tree(root: Path, count: int, seed: int) -> list[str]:
     """count small files spread over the directories, plus one warm-up file; their URL paths."""
     rng = random.Random(seed)
@@ -73,6 +74,7 @@ def make_tree(root: Path, count: int, seed: int) -> list[str]:
 
 # -- the server ----------------------------------------------------------------------------------
 
+
 @dataclass
 class FlashServer(Server):
     """Server pinned to core 0 where taskset exists, unpinned where it does not, started in the
@@ -82,8 +84,9 @@ class FlashServer(Server):
 
     def __enter__(self) -> FlashServer:
         prefix = ["taskset", "-c", self.cpus] if PINNED else []
-        self.process = subprocess.Popen([*prefix, *self.command], cwd=self.cwd,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [*prefix, *self.command], cwd=self.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_listening(self.port)
         return self
 
@@ -94,20 +97,40 @@ def server_env(pythonpath: Path) -> dict[str, str]:
 
 def describe_checkout(python: str, pythonpath: Path) -> dict[str, str]:
     """Which flashstatic the server will import, and the commit of its checkout, if any."""
-    imported = subprocess.run([python, "-c", "import flashstatic; print(flashstatic.__file__)"],
-                              env=server_env(pythonpath), cwd=pythonpath, capture_output=True, text=True,
-                              check=True).stdout.strip()
+    imported = subprocess.run(
+        [python, "-c", "import flashstatic; print(flashstatic.__file__)"],
+        env=server_env(pythonpath),
+        cwd=pythonpath,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     if not Path(imported).resolve().is_relative_to(pythonpath.resolve()):
         raise SystemExit(f"with PYTHONPATH={pythonpath}, {python} imports flashstatic from {imported}")
-    commit = subprocess.run(["git", "-C", str(pythonpath), "log", "-1", "--format=%h %s"],
-                            capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(pythonpath), "log", "-1", "--format=%h %s"], capture_output=True, text=True
+    ).stdout.strip()
     return {"pythonpath": str(pythonpath.resolve()), "imports": imported, "commit": commit[:72]}
 
 
 def start_server(root: Path, python: str, pythonpath: Path) -> FlashServer:
     port = free_port()
-    command = ["env", f"PYTHONPATH={pythonpath}", python, "-m", "flashstatic", "serve", str(root),
-               "--port", str(port), "--log-level", "warning", "--no-access-log", "--metrics-path", METRICS_PATH]
+    command = [
+        "env",
+        f"PYTHONPATH={pythonpath}",
+        python,
+        "-m",
+        "flashstatic",
+        "serve",
+        str(root),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--metrics-path",
+        METRICS_PATH,
+    ]
     return FlashServer("flashstatic serve", command, port, cwd=pythonpath)
 
 
@@ -166,6 +189,7 @@ async def wait_queue_drained(port: int, timeout: float = 10) -> None:
 
 # -- the legitimate client -----------------------------------------------------------------------
 
+
 @dataclass
 class PhaseTally:
     statuses: Counter[str] = field(default_factory=Counter)
@@ -173,10 +197,14 @@ class PhaseTally:
 
     def summary(self) -> dict[str, Any]:
         total = sum(self.statuses.values())
-        return {"requests": total, "statuses": dict(self.statuses),
-                "success %": 100 * self.statuses["200"] / total if total else float("nan"),
-                "p50 ms": percentile(self.latencies, 50) * 1000, "p99 ms": percentile(self.latencies, 99) * 1000,
-                "max ms": max(self.latencies, default=float("nan")) * 1000}
+        return {
+            "requests": total,
+            "statuses": dict(self.statuses),
+            "success %": 100 * self.statuses["200"] / total if total else float("nan"),
+            "p50 ms": percentile(self.latencies, 50) * 1000,
+            "p99 ms": percentile(self.latencies, 99) * 1000,
+            "max ms": max(self.latencies, default=float("nan")) * 1000,
+        }
 
 
 class LegitClient:
@@ -254,6 +282,7 @@ class LegitClient:
 
 # -- the attacker (its own process) -----------------------------------------------------------------
 
+
 def miss_path(rng: random.Random, serial: int) -> str:
     """A path nothing answers: a fresh name in an existing directory, or in a made-up one."""
     name = f"{serial:x}{rng.getrandbits(40):010x}"
@@ -266,8 +295,16 @@ def miss_path(rng: random.Random, serial: int) -> str:
     return f"/{name}/{name}.css"
 
 
-async def flood(port: int, concurrency: int, max_requests: int, timeout: float, stop: Any,
-                not_found: Synchronized[int], connected: Synchronized[int], seed: int) -> dict[str, Any]:
+async def flood(
+    port: int,
+    concurrency: int,
+    max_requests: int,
+    timeout: float,
+    stop: Any,
+    not_found: Synchronized[int],
+    connected: Synchronized[int],
+    seed: int,
+) -> dict[str, Any]:
     rng = random.Random(seed)
     statuses: Counter[str] = Counter()
     sent = 0
@@ -318,13 +355,27 @@ async def flood(port: int, concurrency: int, max_requests: int, timeout: float, 
     await asyncio.gather(*tasks, return_exceptions=True)
     seconds = time.monotonic() - started
     total = sum(statuses.values())
-    return {"concurrency": concurrency, "sent": sent, "answered": total, "statuses": dict(statuses),
-            "seconds": seconds, "req/s": total / seconds}
+    return {
+        "concurrency": concurrency,
+        "sent": sent,
+        "answered": total,
+        "statuses": dict(statuses),
+        "seconds": seconds,
+        "req/s": total / seconds,
+    }
 
 
-def attacker_process(port: int, concurrency: int, max_requests: int, timeout: float, stop: Any,
-                     not_found: Synchronized[int], connected: Synchronized[int], seed: int,
-                     results: Any) -> None:
+def attacker_process(
+    port: int,
+    concurrency: int,
+    max_requests: int,
+    timeout: float,
+    stop: Any,
+    not_found: Synchronized[int],
+    connected: Synchronized[int],
+    seed: int,
+    results: Any,
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us (stop event, then kill)
     use_uvloop()
     results.put(asyncio.run(flood(port, concurrency, max_requests, timeout, stop, not_found, connected, seed)))
@@ -340,9 +391,21 @@ class Flood:
         self.not_found: Synchronized[int] = context.Value("q", 0)  # type: ignore[assignment]
         self.connected: Synchronized[int] = context.Value("q", 0)  # type: ignore[assignment]
         self.results = context.Queue()
-        self.process = context.Process(target=attacker_process, daemon=True, args=(
-            port, concurrency, args.flood_requests, args.flood_timeout, self.stop,
-            self.not_found, self.connected, seed, self.results))
+        self.process = context.Process(
+            target=attacker_process,
+            daemon=True,
+            args=(
+                port,
+                concurrency,
+                args.flood_requests,
+                args.flood_timeout,
+                self.stop,
+                self.not_found,
+                self.connected,
+                seed,
+                self.results,
+            ),
+        )
 
     def __enter__(self) -> Flood:
         self.process.start()
@@ -351,12 +414,13 @@ class Flood:
     async def ramped(self, timeout: float = 10) -> None:
         """Until every attacker connection is open (or timeout): the flood is at full strength."""
         deadline = time.monotonic() + timeout
-        while self.connected.value < self.concurrency and time.monotonic() < deadline:
+        # The counters live in another process: no asyncio.Event can be set from there, so poll.
+        while self.connected.value < self.concurrency and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
     async def answered_404(self, count: int, deadline: float) -> None:
         """Until more than count misses were answered 404 (or the deadline, or the flood ended)."""
-        while self.not_found.value <= count and time.monotonic() < deadline and self.process.is_alive():
+        while self.not_found.value <= count and time.monotonic() < deadline and self.process.is_alive():  # noqa: ASYNC110
             await asyncio.sleep(0.1)
 
     async def finish(self) -> dict[str, Any]:
@@ -377,8 +441,10 @@ class Flood:
 
 # -- one run against one checkout ------------------------------------------------------------------
 
-async def phase(client: LegitClient, paths: list[str], args: argparse.Namespace,
-                before: dict[str, float]) -> dict[str, Any]:
+
+async def phase(
+    client: LegitClient, paths: list[str], args: argparse.Namespace, before: dict[str, float]
+) -> dict[str, Any]:
     result = await client.run(paths, args.rate)
     result["server"] = metric_changes(before, await read_metrics(client.port))
     return result
@@ -394,7 +460,7 @@ async def fresh_connections(client: LegitClient, count: int) -> None:
 async def measure(server: Server, files: list[str], args: argparse.Namespace) -> dict[str, Any]:
     port = server.port
     per_phase = int(args.rate * args.seconds)
-    baseline_files, flood_files = files[:per_phase], files[per_phase:2 * per_phase]
+    baseline_files, flood_files = files[:per_phase], files[per_phase : 2 * per_phase]
     client = LegitClient(port, args.timeout)
     phases: dict[str, dict[str, Any]] = {}
     try:
@@ -413,8 +479,7 @@ async def measure(server: Server, files: list[str], args: argparse.Namespace) ->
         not_found = flood.get("statuses", {}).get("404", 0)
         if not_found <= args.pathname_cache_size:
             with Flood(port, args.topup_concurrency, args.seed + 1, args) as attack:
-                await attack.answered_404(args.pathname_cache_size - not_found,
-                                          time.monotonic() + args.topup_seconds)
+                await attack.answered_404(args.pathname_cache_size - not_found, time.monotonic() + args.topup_seconds)
                 flood["top-up"] = await attack.finish()
         phases["2 flood"]["attacker"] = flood
         await wait_queue_drained(port)
@@ -433,12 +498,16 @@ def run_one(root: Path, files: list[str], python: str, pythonpath: Path, args: a
     with start_server(root, python, pythonpath) as server:
         phases = asyncio.run(measure(server, files, args))
     for name, phase in phases.items():
-        print(f"   {name}: {phase['requests']} requests, {phase['success %']:.1f} % 200, "
-              f"p50 {phase['p50 ms']:.1f} ms, p99 {phase['p99 ms']:.1f} ms", flush=True)
+        print(
+            f"   {name}: {phase['requests']} requests, {phase['success %']:.1f} % 200, "
+            f"p50 {phase['p50 ms']:.1f} ms, p99 {phase['p99 ms']:.1f} ms",
+            flush=True,
+        )
     return {"checkout": checkout, "phases": phases}
 
 
 # -- the table -----------------------------------------------------------------------------------
+
 
 def rows(run: dict[str, Any]) -> list[tuple[str, float | None]]:
     """(label, value) for every line of the table, in order."""
@@ -450,8 +519,10 @@ def rows(run: dict[str, Any]) -> list[tuple[str, float | None]]:
             (f"{name}: legitimate p50 ms", phase["p50 ms"]),
             (f"{name}: legitimate p99 ms", phase["p99 ms"]),
             (f"{name}: legitimate 503", statuses.get("503", 0)),
-            (f"{name}: legitimate timeouts/errors",
-             sum(count for outcome, count in statuses.items() if outcome.startswith(("timeout", "error")))),
+            (
+                f"{name}: legitimate timeouts/errors",
+                sum(count for outcome, count in statuses.items() if outcome.startswith(("timeout", "error"))),
+            ),
         ]
         attacker = phase.get("attacker")
         if attacker and "statuses" in attacker:
@@ -466,8 +537,10 @@ def rows(run: dict[str, Any]) -> list[tuple[str, float | None]]:
             ]
             topup = attacker.get("top-up", {})
             lines += [
-                (f"{name}: top-up 404 ({topup.get('concurrency', 0)} in flight)",
-                 topup.get("statuses", {}).get("404", 0)),
+                (
+                    f"{name}: top-up 404 ({topup.get('concurrency', 0)} in flight)",
+                    topup.get("statuses", {}).get("404", 0),
+                ),
                 (f"{name}: top-up seconds", topup.get("seconds", 0)),
                 (f"{name}: pathname cache evictions", server["pathname evictions"]),
             ]
@@ -489,8 +562,9 @@ def fmt(value: float | None) -> str:
 
 
 def table(runs: list[dict[str, Any]]) -> str:
-    labels = [f"{Path(run['checkout']['pythonpath']).name} {run['checkout']['commit'].split(' ')[0]}".strip()
-              for run in runs]
+    labels = [
+        f"{Path(run['checkout']['pythonpath']).name} {run['checkout']['commit'].split(' ')[0]}".strip() for run in runs
+    ]
     header = "| | " + " | ".join(labels) + (" | B/A |" if len(runs) == 2 else " |")
     out = [header, "|---" * (len(runs) + 1 + (len(runs) == 2)) + "|"]
     columns = [rows(run) for run in runs]
@@ -506,26 +580,45 @@ def table(runs: list[dict[str, Any]]) -> str:
 
 # -- main ----------------------------------------------------------------------------------------
 
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15, help="legitimate traffic per phase (default 15)")
     parser.add_argument("--rate", type=float, default=100, help="legitimate requests per second (default 100)")
-    parser.add_argument("--connections", type=int, default=8,
-                        help="legitimate keep-alive connections opened first; more when all are busy (default 8)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=8,
+        help="legitimate keep-alive connections opened first; more when all are busy (default 8)",
+    )
     parser.add_argument("--timeout", type=float, default=5, help="a legitimate request failing after (s)")
     parser.add_argument("--flood-concurrency", type=int, default=1500, help="miss requests in flight (default 1500)")
     parser.add_argument("--flood-requests", type=int, default=500_000, help="at most this many miss requests")
     parser.add_argument("--flood-timeout", type=float, default=10, help="a miss request failing after (s)")
-    parser.add_argument("--topup-concurrency", type=int, default=64,
-                        help="misses in flight after the flood, until the 404s exceed the pathname cache (default 64)")
+    parser.add_argument(
+        "--topup-concurrency",
+        type=int,
+        default=64,
+        help="misses in flight after the flood, until the 404s exceed the pathname cache (default 64)",
+    )
     parser.add_argument("--topup-seconds", type=float, default=30, help="at most this long (default 30)")
-    parser.add_argument("--pathname-cache-size", type=int, default=10_000,
-                        help="the server's pathname cache size: phase 2 sends more misses than this")
+    parser.add_argument(
+        "--pathname-cache-size",
+        type=int,
+        default=10_000,
+        help="the server's pathname cache size: phase 2 sends more misses than this",
+    )
     parser.add_argument("--python", default=sys.executable, help="interpreter for the server")
-    parser.add_argument("--pythonpath", type=Path, default=HERE,
-                        help="checkout the server imports flashstatic from (default: this one)")
-    parser.add_argument("--compare", nargs=2, type=Path, metavar=("DIR_A", "DIR_B"),
-                        help="run against two checkouts, one after the other, and print ratios B/A")
+    parser.add_argument(
+        "--pythonpath", type=Path, default=HERE, help="checkout the server imports flashstatic from (default: this one)"
+    )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("DIR_A", "DIR_B"),
+        help="run against two checkouts, one after the other, and print ratios B/A",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
@@ -556,13 +649,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="miss-flood-") as directory:
         root = Path(directory)
         files = make_tree(root, max(2000, 2 * per_phase), args.seed)
-        print(f"{len(files)} files; {per_phase} legitimate requests per phase at {args.rate:g}/s on "
-              f"{args.connections} connections; flood of {args.flood_concurrency} in flight; "
-              f"{'server on core 0, clients on core 1' if PINNED else 'unpinned'}", flush=True)
+        print(
+            f"{len(files)} files; {per_phase} legitimate requests per phase at {args.rate:g}/s on "
+            f"{args.connections} connections; flood of {args.flood_concurrency} in flight; "
+            f"{'server on core 0, clients on core 1' if PINNED else 'unpinned'}",
+            flush=True,
+        )
         runs = [run_one(root, files, args.python, checkout, args) for checkout in checkouts]
-    result = {"settings": {key: str(value) if isinstance(value, Path) else value
-                           for key, value in vars(args).items()},
-              "files": len(files), "runs": runs}
+    result = {
+        "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
+        "files": len(files),
+        "runs": runs,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "miss_flood.json").write_text(json.dumps(result, indent=1, default=str))
     print()

@@ -29,14 +29,31 @@ VARIANTS = {
 
 def start(root: Path, name: str, flags: list[str]) -> Server:
     port = free_port()
-    return Server(name, [sys.executable, "-m", "flashstatic", "serve", str(root), "--port", str(port),
-                         "--log-level", "warning", *flags], port)
+    return Server(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "flashstatic",
+            "serve",
+            str(root),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            *flags,
+        ],
+        port,
+    )
 
 
 def run_wrk(port: int, path: str, connections: int, duration: int) -> float:
     out = subprocess.run(
         ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", f"http://127.0.0.1:{port}{path}"],
-        capture_output=True, text=True, check=True).stdout
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk saw errors:\n{out}")
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -59,8 +76,10 @@ def main() -> None:
                 with start(root, name, flags) as server:
                     run_wrk(server.port, "/small.css", args.connections, 2)  # warm up
                     results[name].append(run_wrk(server.port, "/small.css", args.connections, args.duration))
-    print(f"wrk -t1 -c{args.connections} -d{args.duration}s on a 1 KiB file, best of {args.rounds}; "
-          "server on core 0, wrk on core 1\n")
+    print(
+        f"wrk -t1 -c{args.connections} -d{args.duration}s on a 1 KiB file, best of {args.rounds}; "
+        "server on core 0, wrk on core 1\n"
+    )
     baseline = max(results["baseline (--no-access-log)"])
     print("| variant | req/s | vs baseline |\n|---|---|---|")
     for name, rates in results.items():

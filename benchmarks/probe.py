@@ -57,8 +57,9 @@ async def _fetch(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], reques
         raise RuntimeError(f"status {status}")
 
 
-async def run(host: str, port: int, path: str, rate: float, duration: float, connections: int,
-              timeout: float) -> dict[str, object]:
+async def run(
+    host: str, port: int, path: str, rate: float, duration: float, connections: int, timeout: float
+) -> dict[str, object]:
     request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
     planned = max(1, int(rate * duration))
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
@@ -123,8 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit("the probe only talks to this machine (127.0.0.1)")
     t0 = time.time()
-    result = asyncio.run(run(args.host, args.port, args.path, args.rate, args.duration, args.connections,
-                             args.timeout))
+    result = asyncio.run(run(args.host, args.port, args.path, args.rate, args.duration, args.connections, args.timeout))
     result["wall_s"] = round(time.time() - t0, 3)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

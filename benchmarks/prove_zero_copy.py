@@ -28,12 +28,29 @@ _LINE = re.compile(r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?(\w+)\((.*)\)\s+=\s+(-?\d+)")
 def traced(command: list[str], port: int, url_path: str, trace: Path) -> dict[str, list[int]]:
     """Run ``command`` under strace, fetch one URL, return {syscall: [calls, bytes]}."""
     server = subprocess.Popen(
-        ["strace", "-f", "-qq", "-yy", "-e", "trace=" + ",".join(SEND_CALLS), "-e", "signal=none",
-         "-o", str(trace), *command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-yy",
+            "-e",
+            "trace=" + ",".join(SEND_CALLS),
+            "-e",
+            "signal=none",
+            "-o",
+            str(trace),
+            *command,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_listening(port)
-        subprocess.run(["curl", "-s", "-o", "/dev/null", "--noproxy", "*", f"http://127.0.0.1:{port}{url_path}"],
-                       check=True, timeout=120)
+        subprocess.run(
+            ["curl", "-s", "-o", "/dev/null", "--noproxy", "*", f"http://127.0.0.1:{port}{url_path}"],
+            check=True,
+            timeout=120,
+        )
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -62,16 +79,34 @@ def main() -> None:
         runs = {}
         port = free_port()
         runs["flashstatic serve"] = traced(
-            [sys.executable, "-m", "flashstatic", "serve", str(root), "--port", str(port), "--log-level", "warning",
-             "--no-access-log"],
-            port, "/big.bin", Path(directory) / "flashstatic.trace")
+            [
+                sys.executable,
+                "-m",
+                "flashstatic",
+                "serve",
+                str(root),
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            port,
+            "/big.bin",
+            Path(directory) / "flashstatic.trace",
+        )
         port = free_port()
-        starlette = ("import sys, uvicorn; from starlette.staticfiles import StaticFiles; "
-                     "uvicorn.run(StaticFiles(directory=sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
-                     "log_level='warning')")
+        starlette = (
+            "import sys, uvicorn; from starlette.staticfiles import StaticFiles; "
+            "uvicorn.run(StaticFiles(directory=sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
+            "log_level='warning')"
+        )
         runs["Starlette StaticFiles, stock uvicorn"] = traced(
-            [sys.executable, "-c", starlette, str(root), str(port)], port, "/big.bin",
-            Path(directory) / "starlette.trace")
+            [sys.executable, "-c", starlette, str(root), str(port)],
+            port,
+            "/big.bin",
+            Path(directory) / "starlette.trace",
+        )
 
     print(f"One GET of a {args.size_mib} MiB file; syscalls that wrote to TCP sockets (server and helpers):\n")
     print("| server | syscall | calls | bytes returned |")

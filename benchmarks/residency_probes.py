@@ -60,8 +60,11 @@ def main() -> None:
         os.fsync(fd)
         os.pread(fd, chunk, offset)
         warm = {name: median_us(work, args.samples) for name, work in probes.items()}
-        cold = {name: median_us(work, max(50, args.samples // 10), before=evict)
-                for name, work in probes.items() if not name.startswith("pread ")}
+        cold = {
+            name: median_us(work, max(50, args.samples // 10), before=evict)
+            for name, work in probes.items()
+            if not name.startswith("pread ")
+        }
         mapped.close()
         os.close(fd)
 

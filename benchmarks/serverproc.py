@@ -84,8 +84,9 @@ class Server:
     cleanup: list[Path] = field(default_factory=list)
 
     def __enter__(self) -> Server:
-        self.process = subprocess.Popen(["taskset", "-c", self.cpus, *self.command],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            ["taskset", "-c", self.cpus, *self.command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_listening(self.port)
         return self
 
@@ -109,30 +110,49 @@ class Server:
 def flashstatic(root: Path, **flags: str) -> Server:
     port = free_port()
     extra = [item for key, value in flags.items() for item in (f"--{key.replace('_', '-')}", value)]
-    return Server("flashstatic serve", [sys.executable, "-m", "flashstatic", "serve", str(root), "--port", str(port),
-                                        "--log-level", "warning", "--no-access-log", *extra], port)
+    return Server(
+        "flashstatic serve",
+        [
+            sys.executable,
+            "-m",
+            "flashstatic",
+            "serve",
+            str(root),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            *extra,
+        ],
+        port,
+    )
 
 
 def starlette(root: Path) -> Server:
     port = free_port()
-    code = ("import sys, uvicorn; from starlette.staticfiles import StaticFiles; "
-            "uvicorn.run(StaticFiles(directory=sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
-            "log_level='warning', http='httptools', loop='uvloop', access_log=False)")
+    code = (
+        "import sys, uvicorn; from starlette.staticfiles import StaticFiles; "
+        "uvicorn.run(StaticFiles(directory=sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
+        "log_level='warning', http='httptools', loop='uvloop', access_log=False)"
+    )
     return Server("Starlette StaticFiles", [sys.executable, "-c", code, str(root), str(port)], port)
 
 
 def raw_asgi(body_size: int) -> Server:
     """An ASGI app answering every request with body_size bytes from memory: the server's ceiling."""
     port = free_port()
-    code = ("import sys, uvicorn\n"
-            "body = b'x' * int(sys.argv[1])\n"
-            "headers = [(b'content-type', b'text/plain'), (b'content-length', str(len(body)).encode())]\n"
-            "async def app(scope, receive, send):\n"
-            "    if scope['type'] != 'http': return\n"
-            "    await send({'type': 'http.response.start', 'status': 200, 'headers': headers})\n"
-            "    await send({'type': 'http.response.body', 'body': body})\n"
-            "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning', "
-            "http='httptools', loop='uvloop', access_log=False, lifespan='off')\n")
+    code = (
+        "import sys, uvicorn\n"
+        "body = b'x' * int(sys.argv[1])\n"
+        "headers = [(b'content-type', b'text/plain'), (b'content-length', str(len(body)).encode())]\n"
+        "async def app(scope, receive, send):\n"
+        "    if scope['type'] != 'http': return\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': headers})\n"
+        "    await send({'type': 'http.response.body', 'body': body})\n"
+        "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning', "
+        "http='httptools', loop='uvloop', access_log=False, lifespan='off')\n"
+    )
     return Server("raw ASGI app", [sys.executable, "-c", code, str(body_size), str(port)], port)
 
 

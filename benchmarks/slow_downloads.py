@@ -60,9 +60,14 @@ async def measure(server: Server, clients: int, seconds: int) -> dict[str, float
         peak = max(peak, rss_bytes(server.pid))
         main_peak = max(main_peak, rss_bytes(server.pid, descendants=False))
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"baseline MiB": baseline / MIB, "peak MiB": peak / MIB, "growth MiB": (peak - baseline) / MIB,
-            "main growth MiB": (main_peak - main_baseline) / MIB,
-            "client MiB read": stats["bytes"] / MIB, "cut early": stats["closed"]}
+    return {
+        "baseline MiB": baseline / MIB,
+        "peak MiB": peak / MIB,
+        "growth MiB": (peak - baseline) / MIB,
+        "main growth MiB": (main_peak - main_baseline) / MIB,
+        "client MiB read": stats["bytes"] / MIB,
+        "cut early": stats["closed"],
+    }
 
 
 def main() -> None:
@@ -74,17 +79,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         with open(root / "big.bin", "wb") as f:
-            f.truncate(int(args.size_gib * 1024 ** 3))  # sparse: reading it costs no disk
+            f.truncate(int(args.size_gib * 1024**3))  # sparse: reading it costs no disk
         print(f"{args.clients} clients, each reading 64 KiB/s of a {args.size_gib:g} GiB file for {args.seconds} s\n")
-        print("| server | idle RSS MiB (with helpers) | peak RSS MiB | growth MiB | of which the server process | "
-              "read by clients MiB | cut early |")
+        print(
+            "| server | idle RSS MiB (with helpers) | peak RSS MiB | growth MiB | of which the server process | "
+            "read by clients MiB | cut early |"
+        )
         print("|---|---|---|---|---|---|---|")
         for server in (flashstatic(root), starlette(root)):
             with server:
                 result = asyncio.run(measure(server, args.clients, args.seconds))
-            print(f"| {server.name} | {result['baseline MiB']:.1f} | {result['peak MiB']:.1f} | "
-                  f"{result['growth MiB']:.1f} | {result['main growth MiB']:.1f} | "
-                  f"{result['client MiB read']:.0f} | {result['cut early']} |")
+            print(
+                f"| {server.name} | {result['baseline MiB']:.1f} | {result['peak MiB']:.1f} | "
+                f"{result['growth MiB']:.1f} | {result['main growth MiB']:.1f} | "
+                f"{result['client MiB read']:.0f} | {result['cut early']} |"
+            )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,12 @@ async def normal_client(port: int, files: dict[str, bytes], seconds: float) -> d
         wrong += response.status != 200 or response.body != files[name]
         await asyncio.sleep(0.01)
     conn.close()
-    return {"p50 ms": percentile(latencies, 50) * 1000, "p99 ms": percentile(latencies, 99) * 1000,
-            "requests": len(latencies), "wrong": wrong}
+    return {
+        "p50 ms": percentile(latencies, 50) * 1000,
+        "p99 ms": percentile(latencies, 99) * 1000,
+        "requests": len(latencies),
+        "wrong": wrong,
+    }
 
 
 async def slow_reader(port: int, stop: asyncio.Event, stats: dict[str, int]) -> None:
@@ -90,9 +94,15 @@ async def measure(server: Server, files: dict[str, bytes], readers: int, seconds
     together = await together_task
     stop.set()
     await asyncio.gather(*tasks)
-    return {"alone": alone, "with readers": together, "readers": stats,
-            "rss baseline MiB": baseline / MIB, "rss peak MiB": peak / MIB, "growth MiB": (peak - baseline) / MIB,
-            "main growth MiB": (main_peak - main_baseline) / MIB}
+    return {
+        "alone": alone,
+        "with readers": together,
+        "readers": stats,
+        "rss baseline MiB": baseline / MIB,
+        "rss peak MiB": peak / MIB,
+        "growth MiB": (peak - baseline) / MIB,
+        "main growth MiB": (main_peak - main_baseline) / MIB,
+    }
 
 
 def main() -> None:
@@ -110,21 +120,30 @@ def main() -> None:
         for name, data in files.items():
             (root / name).write_bytes(data)
         with open(root / "big.bin", "wb") as f:
-            f.truncate(1024 ** 3)  # sparse: its pages cost no disk
-        print(f"{args.readers} readers at 1 KiB/s, normal client measured {args.seconds:g} s alone and "
-              f"{args.seconds:g} s with them\n")
-        print("| server | p50 ms alone | p99 ms alone | p50 ms with readers | p99 ms with readers | p99 ratio | "
-              "wrong bodies | readers connected / cut | RSS idle MiB | RSS peak MiB | growth MiB | of which the server process |")
+            f.truncate(1024**3)  # sparse: its pages cost no disk
+        print(
+            f"{args.readers} readers at 1 KiB/s, normal client measured {args.seconds:g} s alone and "
+            f"{args.seconds:g} s with them\n"
+        )
+        print(
+            "| server | p50 ms alone | p99 ms alone | p50 ms with readers | p99 ms with readers | p99 ratio | "
+            "wrong bodies | readers connected / cut | RSS idle MiB | RSS peak MiB | growth MiB | "
+            "of which the server process |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         makers = {"flashstatic": flashstatic, "starlette": starlette}
         for name in args.servers.split(","):
             with makers[name](root) as server:
                 r = asyncio.run(measure(server, files, args.readers, args.seconds))
             alone, together, readers = r["alone"], r["with readers"], r["readers"]
-            print(f"| {server.name} | {alone['p50 ms']:.2f} | {alone['p99 ms']:.2f} | {together['p50 ms']:.2f} | "
-                  f"{together['p99 ms']:.2f} | {together['p99 ms'] / alone['p99 ms']:.2f} | "
-                  f"{alone['wrong'] + together['wrong']} | {readers['connected']} / {readers['cut']} | "
-                  f"{r['rss baseline MiB']:.1f} | {r['rss peak MiB']:.1f} | {r['growth MiB']:.1f} | {r['main growth MiB']:.1f} |", flush=True)
+            print(
+                f"| {server.name} | {alone['p50 ms']:.2f} | {alone['p99 ms']:.2f} | {together['p50 ms']:.2f} | "
+                f"{together['p99 ms']:.2f} | {together['p99 ms'] / alone['p99 ms']:.2f} | "
+                f"{alone['wrong'] + together['wrong']} | {readers['connected']} / {readers['cut']} | "
+                f"{r['rss baseline MiB']:.1f} | {r['rss peak MiB']:.1f} | {r['growth MiB']:.1f} | "
+                f"{r['main growth MiB']:.1f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,7 @@ FUSERMOUNT = "fusermount3"
 # -- the filesystem (runs in the daemon process) -------------------------------------------------
 
 
-def _make_operations(backing: str, delay_s: float, disk_queue: int, stats_file: str | None,
-                     zero_open: bool = True):
+def _make_operations(backing: str, delay_s: float, disk_queue: int, stats_file: str | None, zero_open: bool = True):
     # Imported here so that the context manager below works without mfusepy in the parent.
     import mfusepy
 
@@ -105,10 +104,17 @@ def _make_operations(backing: str, delay_s: float, disk_queue: int, stats_file: 
         def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
             st = os.lstat(self._full(path))
             return {
-                "st_mode": st.st_mode, "st_nlink": st.st_nlink, "st_size": st.st_size,
-                "st_uid": st.st_uid, "st_gid": st.st_gid, "st_ino": st.st_ino,
-                "st_atime": st.st_atime_ns, "st_mtime": st.st_mtime_ns, "st_ctime": st.st_ctime_ns,
-                "st_blocks": st.st_blocks, "st_blksize": st.st_blksize,
+                "st_mode": st.st_mode,
+                "st_nlink": st.st_nlink,
+                "st_size": st.st_size,
+                "st_uid": st.st_uid,
+                "st_gid": st.st_gid,
+                "st_ino": st.st_ino,
+                "st_atime": st.st_atime_ns,
+                "st_mtime": st.st_mtime_ns,
+                "st_ctime": st.st_ctime_ns,
+                "st_blocks": st.st_blocks,
+                "st_blksize": st.st_blksize,
             }
 
         def readdir(self, path: str, fh: int) -> list[str]:
@@ -119,9 +125,21 @@ def _make_operations(backing: str, delay_s: float, disk_queue: int, stats_file: 
 
         def statfs(self, path: str) -> dict[str, int]:
             sv = os.statvfs(self._full(path))
-            return {key: getattr(sv, key) for key in (
-                "f_bavail", "f_bfree", "f_blocks", "f_bsize", "f_favail", "f_ffree", "f_files",
-                "f_flag", "f_frsize", "f_namemax")}
+            return {
+                key: getattr(sv, key)
+                for key in (
+                    "f_bavail",
+                    "f_bfree",
+                    "f_blocks",
+                    "f_bsize",
+                    "f_favail",
+                    "f_ffree",
+                    "f_files",
+                    "f_flag",
+                    "f_frsize",
+                    "f_namemax",
+                )
+            }
 
         def open(self, path: str, flags: int) -> int:
             if flags & (os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_TRUNC | os.O_CREAT):
@@ -179,8 +197,17 @@ def _make_operations(backing: str, delay_s: float, disk_queue: int, stats_file: 
     return SlowOps()
 
 
-def serve(backing: str, mountpoint: str, *, delay_ms: float = 5.0, threads: int = 16, disk_queue: int = 0,
-          stats_file: str | None = None, zero_open: bool = True, debug: bool = False) -> None:
+def serve(
+    backing: str,
+    mountpoint: str,
+    *,
+    delay_ms: float = 5.0,
+    threads: int = 16,
+    disk_queue: int = 0,
+    stats_file: str | None = None,
+    zero_open: bool = True,
+    debug: bool = False,
+) -> None:
     """Mount and serve in the foreground until unmounted (fusermount3 -u) or SIGINT/SIGTERM."""
     import warnings
 
@@ -247,9 +274,18 @@ class SlowFS:
     escalating to SIGTERM and SIGKILL with timeouts. It runs on errors and KeyboardInterrupt.
     """
 
-    def __init__(self, backing: str, mountpoint: str, *, delay_ms: float = 5.0, threads: int = 16,
-                 disk_queue: int = 0, zero_open: bool = True, mount_timeout: float = 15.0,
-                 workdir: str | None = None) -> None:
+    def __init__(
+        self,
+        backing: str,
+        mountpoint: str,
+        *,
+        delay_ms: float = 5.0,
+        threads: int = 16,
+        disk_queue: int = 0,
+        zero_open: bool = True,
+        mount_timeout: float = 15.0,
+        workdir: str | None = None,
+    ) -> None:
         self.backing = os.path.abspath(backing)
         self.mountpoint = os.path.abspath(mountpoint)
         self.delay_ms = delay_ms
@@ -272,23 +308,40 @@ class SlowFS:
 
     def mount(self) -> None:
         if is_fuse_mounted(self.mountpoint):
-            raise RuntimeError(f"{self.mountpoint} already has a FUSE mount; unmount it first "
-                               f"({FUSERMOUNT} -u {self.mountpoint})")
+            raise RuntimeError(
+                f"{self.mountpoint} already has a FUSE mount; unmount it first ({FUSERMOUNT} -u {self.mountpoint})"
+            )
         os.makedirs(self.mountpoint, exist_ok=True)
         repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        cmd = [sys.executable, "-m", "benchmarks.slowfs", self.backing, self.mountpoint,
-               "--delay-ms", str(self.delay_ms), "--threads", str(self.threads),
-               "--disk-queue", str(self.disk_queue), "--stats-file", self.stats_file,
-               *([] if self.zero_open else ["--open-roundtrip"])]
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.slowfs",
+            self.backing,
+            self.mountpoint,
+            "--delay-ms",
+            str(self.delay_ms),
+            "--threads",
+            str(self.threads),
+            "--disk-queue",
+            str(self.disk_queue),
+            "--stats-file",
+            self.stats_file,
+            *([] if self.zero_open else ["--open-roundtrip"]),
+        ]
         env = dict(os.environ)
         env["PYTHONPATH"] = repo_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        log = open(self.log_file, "wb")
-        try:
+        with open(self.log_file, "wb") as log:
             # Own session: a Ctrl-C in the terminal reaches us, and we unmount in order.
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         cwd=repo_root, env=env, start_new_session=True)
-        finally:
-            log.close()
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=repo_root,
+                env=env,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + self.mount_timeout
         try:
             while time.monotonic() < deadline:
@@ -322,11 +375,10 @@ class SlowFS:
     def close(self) -> None:
         proc, self.proc = self.proc, None
         try:
-            if is_fuse_mounted(self.mountpoint):
-                if not unmount(self.mountpoint):
-                    # Something still has files open (a server we failed to stop): detach now,
-                    # the kernel finishes the unmount when the last user goes.
-                    unmount(self.mountpoint, lazy=True)
+            if is_fuse_mounted(self.mountpoint) and not unmount(self.mountpoint):
+                # Something still has files open (a server we failed to stop): detach now,
+                # the kernel finishes the unmount when the last user goes.
+                unmount(self.mountpoint, lazy=True)
         finally:
             if proc is not None:
                 for sig, wait in ((None, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
@@ -361,16 +413,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("mountpoint")
     parser.add_argument("--delay-ms", type=float, default=5.0, help="sleep before each read (default 5)")
     parser.add_argument("--threads", type=int, default=16, help="libfuse worker threads (max_threads)")
-    parser.add_argument("--disk-queue", type=int, default=0,
-                        help="at most N reads in their delay at once (0: unlimited)")
+    parser.add_argument(
+        "--disk-queue", type=int, default=0, help="at most N reads in their delay at once (0: unlimited)"
+    )
     parser.add_argument("--stats-file", help="write counters here as JSON, every 0.1 s")
-    parser.add_argument("--open-roundtrip", action="store_true",
-                        help="send every open() to this process (default: zero-message opens)")
+    parser.add_argument(
+        "--open-roundtrip", action="store_true", help="send every open() to this process (default: zero-message opens)"
+    )
     parser.add_argument("--debug", action="store_true", help="libfuse debug output")
     args = parser.parse_args(argv)
-    serve(args.backing, args.mountpoint, delay_ms=args.delay_ms, threads=args.threads,
-          disk_queue=args.disk_queue, stats_file=args.stats_file, zero_open=not args.open_roundtrip,
-          debug=args.debug)
+    serve(
+        args.backing,
+        args.mountpoint,
+        delay_ms=args.delay_ms,
+        threads=args.threads,
+        disk_queue=args.disk_queue,
+        stats_file=args.stats_file,
+        zero_open=not args.open_roundtrip,
+        debug=args.debug,
+    )
 
 
 if __name__ == "__main__":

@@ -78,8 +78,9 @@ def write_version(root: Path, name: str, size: int, versions: Versions) -> None:
     os.replace(scratch, root / name)
 
 
-def writer(root: Path, names: list[str], versions: Versions, every: float, stop: threading.Event,
-           counts: dict[str, int]) -> None:
+def writer(
+    root: Path, names: list[str], versions: Versions, every: float, stop: threading.Event, counts: dict[str, int]
+) -> None:
     rng = random.Random(2)
     while not stop.wait(every):
         name = rng.choice(names)
@@ -89,8 +90,9 @@ def writer(root: Path, names: list[str], versions: Versions, every: float, stop:
         counts["rewrites"] += 1
 
 
-def evictor(root: Path, cold: threading.Event, stop: threading.Event, drop_caches: bool,
-            counts: dict[str, int]) -> None:
+def evictor(
+    root: Path, cold: threading.Event, stop: threading.Event, drop_caches: bool, counts: dict[str, int]
+) -> None:
     while not stop.wait(1):
         if not cold.is_set():
             continue
@@ -122,8 +124,14 @@ class PhaseTally:
         self.latencies: list[float] = []
 
 
-def check(response_status: int, headers: dict[bytes, bytes], body: bytes, rng_range: tuple[int, int] | None,
-          versions: Versions, tally: PhaseTally) -> None:
+def check(
+    response_status: int,
+    headers: dict[bytes, bytes],
+    body: bytes,
+    rng_range: tuple[int, int] | None,
+    versions: Versions,
+    tally: PhaseTally,
+) -> None:
     if response_status == 503:
         tally.unavailable += 1
         return
@@ -139,16 +147,17 @@ def check(response_status: int, headers: dict[bytes, bytes], body: bytes, rng_ra
         return
     if response_status == 206:
         first, last = headers[b"content-range"].split(b" ")[1].split(b"/")[0].split(b"-")
-        expected = data[int(first):int(last) + 1]
+        expected = data[int(first) : int(last) + 1]
     else:
         expected = data
     if body != expected:
         tally.wrong += 1
-        tally.wrong_bytes += sum(a != b for a, b in zip(body, expected)) + abs(len(body) - len(expected))
+        tally.wrong_bytes += sum(a != b for a, b in zip(body, expected, strict=False)) + abs(len(body) - len(expected))
 
 
-async def client(port: int, names: list[str], versions: Versions, phase: list[PhaseTally],
-                 deadline: float, seed: int) -> None:
+async def client(
+    port: int, names: list[str], versions: Versions, phase: list[PhaseTally], deadline: float, seed: int
+) -> None:
     rng = random.Random(seed)
     conn = await Connection.open(port)
     try:
@@ -176,12 +185,21 @@ async def client(port: int, names: list[str], versions: Versions, phase: list[Ph
         conn.close()
 
 
-async def run(args: argparse.Namespace, root: Path, names: list[str], versions: Versions, port: int, pid: int,
-              cold: threading.Event) -> list[dict[str, object]]:
+async def run(
+    args: argparse.Namespace,
+    root: Path,
+    names: list[str],
+    versions: Versions,
+    port: int,
+    pid: int,
+    cold: threading.Event,
+) -> list[dict[str, object]]:
     deadline = time.monotonic() + args.minutes * 60
     current = [PhaseTally()]
-    clients = [asyncio.ensure_future(client(port, names, versions, current, deadline, seed))
-               for seed in range(args.connections)]
+    clients = [
+        asyncio.ensure_future(client(port, names, versions, current, deadline, seed))
+        for seed in range(args.connections)
+    ]
     results = []
     kind = "cached"
     while time.monotonic() < deadline:
@@ -191,13 +209,23 @@ async def run(args: argparse.Namespace, root: Path, names: list[str], versions: 
         await asyncio.sleep(min(args.phase, max(0.0, deadline - time.monotonic())))
         tally, current[0] = current[0], PhaseTally()
         elapsed = time.monotonic() - phase_started
-        results.append({"phase": kind, "seconds": round(elapsed, 1), "requests": tally.requests,
-                        "req/s": round(tally.requests / elapsed, 1), "wrong": tally.wrong,
-                        "wrong bytes": tally.wrong_bytes, "cut": tally.cut, "503": tally.unavailable,
-                        "unknown version": tally.unknown, "other status": tally.other,
-                        "p99 ms": round(percentile(tally.latencies, 99) * 1000, 1),
-                        "disk read MiB": round((disk_read_bytes(pid) - read_before) / MIB, 1),
-                        "rss MiB": round(rss_bytes(pid) / MIB, 1)})
+        results.append(
+            {
+                "phase": kind,
+                "seconds": round(elapsed, 1),
+                "requests": tally.requests,
+                "req/s": round(tally.requests / elapsed, 1),
+                "wrong": tally.wrong,
+                "wrong bytes": tally.wrong_bytes,
+                "cut": tally.cut,
+                "503": tally.unavailable,
+                "unknown version": tally.unknown,
+                "other status": tally.other,
+                "p99 ms": round(percentile(tally.latencies, 99) * 1000, 1),
+                "disk read MiB": round((disk_read_bytes(pid) - read_before) / MIB, 1),
+                "rss MiB": round(rss_bytes(pid) / MIB, 1),
+            }
+        )
         print(json.dumps(results[-1]), flush=True)
         kind = "cold" if kind == "cached" else "cached"
     await asyncio.gather(*clients)
@@ -222,11 +250,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir="/var/tmp") as directory:
         root = Path(directory)
         names = [f"f{i:02d}.bin" for i in range(len(SIZES))]
-        for name, size in zip(names, SIZES):
+        for name, size in zip(names, SIZES, strict=True):
             write_version(root, name, size, versions)
         stop, cold = threading.Event(), threading.Event()
-        threads = [threading.Thread(target=writer, args=(root, names, versions, args.rewrite_ms / 1000, stop, counts)),
-                   threading.Thread(target=evictor, args=(root, cold, stop, args.drop_caches, counts))]
+        threads = [
+            threading.Thread(target=writer, args=(root, names, versions, args.rewrite_ms / 1000, stop, counts)),
+            threading.Thread(target=evictor, args=(root, cold, stop, args.drop_caches, counts)),
+        ]
         with flashstatic(root) as server:
             for thread in threads:
                 thread.start()
@@ -236,8 +266,10 @@ def main() -> None:
                 stop.set()
                 for thread in threads:
                     thread.join()
-    totals = {key: sum(r[key] for r in results) for key in  # type: ignore[misc]
-              ("requests", "wrong", "wrong bytes", "cut", "503", "unknown version", "other status")}
+    totals = {
+        key: sum(r[key] for r in results)
+        for key in ("requests", "wrong", "wrong bytes", "cut", "503", "unknown version", "other status")  # type: ignore[misc]
+    }
     summary = {"minutes": args.minutes, "connections": args.connections, **counts, **totals, "phases": results}
     (args.out / "soak.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "phases"}, indent=1))

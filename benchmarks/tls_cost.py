@@ -24,18 +24,38 @@ from .serverproc import Server, free_port, nginx
 
 def certificate(directory: Path) -> tuple[Path, Path]:
     key, cert = directory / "key.pem", directory / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return key, cert
 
 
 def flashstatic_uvicorn(root: Path, tls: tuple[Path, Path] | None) -> Server:
     port = free_port()
     ssl = f", ssl_keyfile={str(tls[0])!r}, ssl_certfile={str(tls[1])!r}" if tls else ""
-    code = ("import sys, uvicorn; from flashstatic import FlashStatic; "
-            "from flashstatic.server import HttpToolsProtocol; "
-            "uvicorn.run(FlashStatic(directory=sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
-            f"log_level='warning', http=HttpToolsProtocol, loop='uvloop', access_log=False{ssl})")
+    code = (
+        "import sys, uvicorn; from flashstatic import FlashStatic; "
+        "from flashstatic.server import HttpToolsProtocol; "
+        "uvicorn.run(FlashStatic(directory=sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
+        f"log_level='warning', http=HttpToolsProtocol, loop='uvloop', access_log=False{ssl})"
+    )
     return Server("flashstatic under uvicorn", [sys.executable, "-c", code, str(root), str(port)], port)
 
 
@@ -43,9 +63,12 @@ def nginx_tls(root: Path, tls: tuple[Path, Path]) -> Server:
     """The benchmark's nginx, its listener switched to TLS (sendfile cannot apply there)."""
     server = nginx(root)
     conf = Path(server.command[2])
-    conf.write_text(conf.read_text().replace(
-        f"listen 127.0.0.1:{server.port};",
-        f"listen 127.0.0.1:{server.port} ssl; ssl_certificate {tls[1]}; ssl_certificate_key {tls[0]};"))
+    conf.write_text(
+        conf.read_text().replace(
+            f"listen 127.0.0.1:{server.port};",
+            f"listen 127.0.0.1:{server.port} ssl; ssl_certificate {tls[1]}; ssl_certificate_key {tls[0]};",
+        )
+    )
     return server
 
 
@@ -68,13 +91,20 @@ def main() -> None:
         print("|---|---|---:|---:|---:|---:|")
         for size in sizes:
             path = f"/{size}mib.bin"
-            pairs = [(flashstatic_uvicorn(root, None), flashstatic_uvicorn(root, tls)), (nginx(root), nginx_tls(root, tls))]
+            pairs = [
+                (flashstatic_uvicorn(root, None), flashstatic_uvicorn(root, tls)),
+                (nginx(root), nginx_tls(root, tls)),
+            ]
             for plain_server, tls_server in pairs:
                 plain = measure(plain_server, path, args.connections, args.duration)
                 secure = measure(tls_server, path, args.connections, args.duration, scheme="https")
-                print(f"| {size} MiB | {plain_server.name}, plain | {plain['MiB/s']:.0f} | {plain['cpu s/GiB']:.3f} | | |")
-                print(f"| {size} MiB | {tls_server.name}, TLS | {secure['MiB/s']:.0f} | {secure['cpu s/GiB']:.3f} "
-                      f"| {secure['MiB/s'] / plain['MiB/s']:.2f} | {secure['cpu s/GiB'] / plain['cpu s/GiB']:.1f} |")
+                print(
+                    f"| {size} MiB | {plain_server.name}, plain | {plain['MiB/s']:.0f} | {plain['cpu s/GiB']:.3f} | | |"
+                )
+                print(
+                    f"| {size} MiB | {tls_server.name}, TLS | {secure['MiB/s']:.0f} | {secure['cpu s/GiB']:.3f} "
+                    f"| {secure['MiB/s'] / plain['MiB/s']:.2f} | {secure['cpu s/GiB'] / plain['cpu s/GiB']:.1f} |"
+                )
 
 
 if __name__ == "__main__":

@@ -69,10 +69,14 @@ def main() -> None:
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     everywhere = ",".join(str(core) for core in range(cores))
-    loads = {"1 KiB": {"path": "/static/one.bin"},
-             "1 KiB, no two requests alike": {"path": "/static/one.bin", "script": UNIQUE}}
-    makers = {"flashstatic serve": lambda root, n: serve(root, n, cpus=everywhere),
-              "nginx": lambda root, n: nginx(root, n, cpus=everywhere)}
+    loads = {
+        "1 KiB": {"path": "/static/one.bin"},
+        "1 KiB, no two requests alike": {"path": "/static/one.bin", "script": UNIQUE},
+    }
+    makers = {
+        "flashstatic serve": lambda root, n: serve(root, n, cpus=everywhere),
+        "nginx": lambda root, n: nginx(root, n, cpus=everywhere),
+    }
 
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
@@ -87,22 +91,31 @@ def main() -> None:
                     order.reverse()
                 for name, make in order:
                     with cpu_quota(workers * args.share) as procs:
-                        results = measure(in_group(make(root, workers), procs), loads, args.connections,
-                                          args.duration, wrk_cpus=None)
+                        results = measure(
+                            in_group(make(root, workers), procs), loads, args.connections, args.duration, wrk_cpus=None
+                        )
                     for load, (rate, _) in results.items():
                         samples.setdefault((name, load), []).append(rate)
             for (name, load), values in samples.items():
                 rates[(name, load, workers)] = statistics.median(values)
-            print(f"{workers} worker(s): " + ", ".join(f"{name} {load} {statistics.median(v):,.0f}/s"
-                                                  for (name, load), v in samples.items()), file=sys.stderr)
+            print(
+                f"{workers} worker(s): "
+                + ", ".join(f"{name} {load} {statistics.median(v):,.0f}/s" for (name, load), v in samples.items()),
+                file=sys.stderr,
+            )
 
-    print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s outside the cgroup; the server's cgroup gets "
-          f"{args.share} of a core per worker; median of {args.rounds} rounds: requests/s (x 1 worker)\n")
+    print(
+        f"\nwrk -t1 -c{args.connections} -d{args.duration}s outside the cgroup; the server's cgroup gets "
+        f"{args.share} of a core per worker; median of {args.rounds} rounds: requests/s (x 1 worker)\n"
+    )
     print("| workers (CPU quota) | " + " | ".join(f"{name}: {load}" for name in makers for load in loads) + " |")
     print("|---|" + "---|" * (len(makers) * len(loads)))
     for workers in range(1, cores + 1):
-        cells = [f"{rates[(name, load, workers)]:,.0f}/s ({rates[(name, load, workers)] / rates[(name, load, 1)]:.2f}x)"
-                 for name in makers for load in loads]
+        cells = [
+            f"{rates[(name, load, workers)]:,.0f}/s ({rates[(name, load, workers)] / rates[(name, load, 1)]:.2f}x)"
+            for name in makers
+            for load in loads
+        ]
         print(f"| {workers} ({workers * args.share:.2f} cores) | " + " | ".join(cells) + " |")
 
 

@@ -74,12 +74,36 @@ def worker_instructions(spec: str, root: Path, path: str, headers: dict[str, str
     processes callgrind saw: the master idles, and start-up helpers are short)."""
     with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as out:
         port = free_port()
-        env = dict(os.environ, BENCH_ROOT=str(root), PYTHONHASHSEED="0",
-                   PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-        command = ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}/cg.%p",
-                   sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-                   "--worker-class", "gthread", "--threads", "4", "--log-level", "warning",
-                   "--keep-alive", "600", "--timeout", "600", spec]
+        env = dict(
+            os.environ,
+            BENCH_ROOT=str(root),
+            PYTHONHASHSEED="0",
+            PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        )
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--trace-children=yes",
+            f"--callgrind-out-file={out}/cg.%p",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+            "--keep-alive",
+            "600",
+            "--timeout",
+            "600",
+            spec,
+        ]
         server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
         try:
             wait_listening(port, timeout=300)
@@ -91,7 +115,7 @@ def worker_instructions(spec: str, root: Path, path: str, headers: dict[str, str
             server.wait(300)
         totals = []
         for dump in Path(out).glob("cg.*"):
-            match = re.search(r"^(?:summary|totals):\s*(\d+)", dump.read_text(errors="replace"), re.M)
+            match = re.search(r"^(?:summary|totals):\s*(\d+)", dump.read_text(errors="replace"), re.MULTILINE)
             if match:
                 totals.append(int(match.group(1)))
         print(f"  {spec} | {status} | {count} requests | {max(totals):,} instructions", flush=True)
@@ -106,8 +130,13 @@ def per_request(spec: str, root: Path, case: tuple[str, str, dict[str, str]], co
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", nargs="+", default=["304", "1 KiB"], metavar="NAME",
-                        help=f"cases whose names contain one of these; all: {[case[0] for case in CASES]}")
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        default=["304", "1 KiB"],
+        metavar="NAME",
+        help=f"cases whose names contain one of these; all: {[case[0] for case in CASES]}",
+    )
     parser.add_argument("--requests", nargs=2, type=int, default=[500, 3000], metavar=("N1", "N2"))
     parser.add_argument("--replay", action="store_true", help="also run each app answering with a replayed response")
     args = parser.parse_args()

@@ -58,7 +58,7 @@ def make_tree(root: Path) -> None:
     (root / "10k.txt").write_bytes(bytes(rng.choice(b"abcdefgh\n") for _ in range(10 * KIB)))
     (root / "1m.bin").write_bytes(rng.randbytes(MIB))
     (root / "100m.bin").write_bytes(os.urandom(100 * MIB))
-    script = b"".join(b"function f%d(a, b) { return a + b * %d; }\n" % (i, i) for i in range(7000))[:300 * KIB]
+    script = b"".join(b"function f%d(a, b) { return a + b * %d; }\n" % (i, i) for i in range(7000))[: 300 * KIB]
     (root / "app.js").write_bytes(script)
     (root / "app.js.gz").write_bytes(gzip.compress(script, 9, mtime=0))
     # A stand-in for brotli output (brotli itself is not a dependency): smaller than the .gz.
@@ -67,12 +67,28 @@ def make_tree(root: Path) -> None:
 
 def gunicorn(name: str, root: Path, threads: int) -> Server:
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-               "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning",
-               "--keep-alive", "30", APPS[name]]
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        "--keep-alive",
+        "30",
+        APPS[name],
+    ]
     os.environ["BENCH_ROOT"] = str(root)
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent),
-                                                os.environ.get("PYTHONPATH", "")])
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]
+    )
     return Server(f"gunicorn + {name}", command, port)
 
 
@@ -83,9 +99,25 @@ def etag(port: int, path: str) -> str:
 
 def run_wrk(port: int, path: str, headers: dict[str, str], connections: int, duration: int) -> tuple[float, float]:
     flags = [item for name, value in headers.items() for item in ("-H", f"{name}: {value}")]
-    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "60s",
-                          *flags, f"http://127.0.0.1:{port}{path}"],
-                         capture_output=True, text=True, timeout=duration + 90, check=True).stdout
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "60s",
+            *flags,
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 90,
+        check=True,
+    ).stdout
     if re.search(r"Socket errors", out) or (re.search(r"Non-2xx", out) and "If-None-Match" not in headers):
         raise RuntimeError(f"wrk saw errors:\n{out}")
     requests = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -142,25 +174,32 @@ def run_repeat(repeat: int, cases: list[Case], root: Path, args: argparse.Namesp
                 status = check_status(server.port, path, sent)
                 measured = measure(server, path, sent, args)
                 results.setdefault((case, name), []).append(measured)
-                print(f"repeat {repeat + 1} | {name} | {case} | {status} | {measured[0]:.0f} req/s | "
-                      f"{measured[1]:.1f} MiB/s | {measured[2]:.1f} us CPU per request", flush=True)
+                print(
+                    f"repeat {repeat + 1} | {name} | {case} | {status} | {measured[0]:.0f} req/s | "
+                    f"{measured[1]:.1f} MiB/s | {measured[2]:.1f} us CPU per request",
+                    flush=True,
+                )
 
 
 def print_summary(cases: list[Case], results: Results) -> None:
-    print("\n| case | flashstatic req/s | WhiteNoise req/s | ratio of medians | paired ratios: median "
-          "(range) | CPU us per request, flashstatic / WhiteNoise | ratio per repeat |")
+    print(
+        "\n| case | flashstatic req/s | WhiteNoise req/s | ratio of medians | paired ratios: median "
+        "(range) | CPU us per request, flashstatic / WhiteNoise | ratio per repeat |"
+    )
     print("|---|---|---|---|---|---|---|")
     for case, _, _ in cases:
         ours_runs, theirs_runs = results[(case, "flashstatic")], results[(case, "WhiteNoise")]
-        ours = [statistics.median(v) for v in zip(*ours_runs)]
-        theirs = [statistics.median(v) for v in zip(*theirs_runs)]
+        ours = [statistics.median(v) for v in zip(*ours_runs, strict=True)]
+        theirs = [statistics.median(v) for v in zip(*theirs_runs, strict=True)]
         by = 1 if case in BY_BYTES else 0
         # Paired by repeat: both servers ran the case back to back.
-        paired = [a[by] / b[by] for a, b in zip(ours_runs, theirs_runs)]
+        paired = [a[by] / b[by] for a, b in zip(ours_runs, theirs_runs, strict=True)]
         unit = " MiB/s" if by else ""
-        print(f"| {case} | {ours[by]:.0f}{unit} | {theirs[by]:.0f}{unit} | {ours[by] / theirs[by]:.2f} | "
-              f"{statistics.median(paired):.2f} ({min(paired):.2f}-{max(paired):.2f}) | "
-              f"{ours[2]:.0f} / {theirs[2]:.0f} | {' '.join(f'{r:.2f}' for r in paired)} |")
+        print(
+            f"| {case} | {ours[by]:.0f}{unit} | {theirs[by]:.0f}{unit} | {ours[by] / theirs[by]:.2f} | "
+            f"{statistics.median(paired):.2f} ({min(paired):.2f}-{max(paired):.2f}) | "
+            f"{ours[2]:.0f} / {theirs[2]:.0f} | {' '.join(f'{r:.2f}' for r in paired)} |"
+        )
 
 
 def main() -> None:
@@ -178,8 +217,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         make_tree(root)
-        print(f"gunicorn -w 1 -k gthread --threads {args.threads} on core 0; "
-              f"wrk -t1 -c{args.connections} -d{args.duration}s on core 1; seed {args.seed}\n")
+        print(
+            f"gunicorn -w 1 -k gthread --threads {args.threads} on core 0; "
+            f"wrk -t1 -c{args.connections} -d{args.duration}s on core 1; seed {args.seed}\n"
+        )
         for repeat in range(args.repeats):
             run_repeat(repeat, cases, root, args, results)
     print_summary(cases, results)

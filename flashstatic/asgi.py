@@ -22,20 +22,19 @@ from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer
 from .cache.responses import CachedResponse, single_slice
 from .config import AddHeadersFunction, ImmutableTest, Root, static_options
-from .core import StaticCore, busy_plan, changing_plan, open_failure_plan, rejected_plan
+from .core import StaticCore, busy_plan, changing_plan, file_of, open_failure_plan, rejected_plan
 from .http.paths import PathRejected, SafePath
 from .http.redirects import relative_redirect
 from .http.respond import FileSlice, ResponsePlan, file_request, plan_not_found_page, plan_redirect, plan_text
 from .metrics import LoopLagMonitor, MetricsApp, plan_metrics, snapshot
+from .translate import MISSING, RedirectTo, Translation, candidates
 from .transmit.body import BodyMessages, MemoryReader, Receive, Send, SliceMessages, send_plan
 from .transmit.files import FileAnswer, FilePart, ResponseFile
 from .transmit.zerocopy import PATHSEND, ZEROCOPYSEND, PathMessage, ZeroCopyMessages
-from .translate import MISSING, RedirectTo, Translation, candidates
 
 Scope = dict[str, Any]
 
 logger = logging.getLogger("flashstatic")
-
 
 
 def default_open_files() -> int:
@@ -53,7 +52,7 @@ def route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root_path: str = scope.get("root_path", "")
     if root_path and path.startswith(root_path) and (len(path) == len(root_path) or path[len(root_path)] == "/"):
-        return path[len(root_path):]
+        return path[len(root_path) :]
     return path
 
 
@@ -101,22 +100,44 @@ class FlashStatic:
         metrics_path: str | None = None,
     ) -> None:
         if isinstance(app, (str, os.PathLike)):
-            raise TypeError("FlashStatic's first argument is the ASGI app to wrap; "
-                            "pass the directory as directory=...")
+            raise TypeError("FlashStatic's first argument is the ASGI app to wrap; pass the directory as directory=...")
         self.app = app
         self.options = static_options(
-            directory, prefix, root=root, packages=packages, html=html, check_dir=check_dir,
-            follow_symlink=follow_symlink, allow_dotfiles=allow_dotfiles, max_age=max_age,
-            index_file=index_file, redirect_index=redirect_index, mimetypes=mimetypes, charset=charset,
-            add_headers_function=add_headers_function, allow_all_origins=allow_all_origins,
-            immutable_file_test=immutable_file_test, autorefresh=autorefresh,
-            revalidate_interval=revalidate_interval, pathname_cache_size=pathname_cache_size,
-            small_file_max=small_file_max, small_file_cache_bytes=small_file_cache_bytes,
-            chunk_size=chunk_size, sendfile_chunk=sendfile_chunk, max_ranges=max_ranges)
+            directory,
+            prefix,
+            root=root,
+            packages=packages,
+            html=html,
+            check_dir=check_dir,
+            follow_symlink=follow_symlink,
+            allow_dotfiles=allow_dotfiles,
+            max_age=max_age,
+            index_file=index_file,
+            redirect_index=redirect_index,
+            mimetypes=mimetypes,
+            charset=charset,
+            add_headers_function=add_headers_function,
+            allow_all_origins=allow_all_origins,
+            immutable_file_test=immutable_file_test,
+            autorefresh=autorefresh,
+            revalidate_interval=revalidate_interval,
+            pathname_cache_size=pathname_cache_size,
+            small_file_max=small_file_max,
+            small_file_cache_bytes=small_file_cache_bytes,
+            chunk_size=chunk_size,
+            sendfile_chunk=sendfile_chunk,
+            max_ranges=max_ranges,
+        )
         self.disk: DiskStrategy = make_strategy(
-            architecture, helper_backend=helper_backend, min_helpers=min_helpers, max_helpers=max_helpers,
-            helper_queue=helper_queue, helper_timeout=helper_timeout, page_in_size=page_in_size,
-            open_files=default_open_files() if open_files is None else open_files)
+            architecture,
+            helper_backend=helper_backend,
+            min_helpers=min_helpers,
+            max_helpers=max_helpers,
+            helper_queue=helper_queue,
+            helper_timeout=helper_timeout,
+            page_in_size=page_in_size,
+            open_files=default_open_files() if open_files is None else open_files,
+        )
         # Prometheus text at this path (below the mount point), and the loop-lag monitor that
         # only runs when someone may read it.
         self.metrics_path = "/" + metrics_path.lstrip("/") if metrics_path is not None else None
@@ -185,8 +206,9 @@ class FlashStatic:
             await self._not_http(scope, receive, send)
             return
         # The hot path; route_path is called only when the app is mounted below a root_path.
-        response = self.core.answers.response(route_path(scope) if scope.get("root_path") else scope["path"],
-                                              scope["method"], scope["headers"])
+        response = self.core.answers.response(
+            route_path(scope) if scope.get("root_path") else scope["path"], scope["method"], scope["headers"]
+        )
         if response is not None:
             status, headers, body = response
             await send({"type": "http.response.start", "status": status, "headers": list(headers)})
@@ -213,8 +235,9 @@ class FlashStatic:
             else:
                 await send_plan(send, receive, rejected_plan(rejected, head=head), None)
 
-    def answer_or_file(self, path: str, method: str,
-                       headers: list[tuple[bytes, bytes]]) -> CachedResponse | FileAnswer | None:
+    def answer_or_file(
+        self, path: str, method: str, headers: list[tuple[bytes, bytes]]
+    ) -> CachedResponse | FileAnswer | None:
         """The cached response (``answers.response``), for a caller that also sends files
         itself (the uvicorn protocol of ``flashstatic serve``, which answers before it builds a
         scope): a response whose body is one slice of a file too large for the body cache,
@@ -229,7 +252,7 @@ class FlashStatic:
         part = single_slice(plan)
         if part is None:
             return None
-        facts = plan.source.facts  # type: ignore[union-attr]
+        facts = file_of(plan).facts  # type: ignore[union-attr]
         if self.core.bodies.cacheable(facts):
             return None  # the body cache's way, once it holds the bytes
         kept = self.disk.kept_open(facts)
@@ -272,13 +295,14 @@ class FlashStatic:
         """Send ``plan``; False if its file changed before the first byte went out."""
         slices: SliceMessages | None = None
         opened: ResponseFile | None = None
-        if plan.body and plan.source is not None:
+        source = file_of(plan)
+        if plan.body and source is not None:
             try:
-                if self.core.bodies.cacheable(plan.source.facts):
-                    slices = BodyMessages(await self._small_body(plan.source), self.options.chunk_size)
+                if self.core.bodies.cacheable(source.facts):
+                    slices = BodyMessages(await self._small_body(source), self.options.chunk_size)
                     self.core.transmissions["memory"] += 1
                 else:
-                    opened = ResponseFile(self.disk, await self.disk.open(plan.source.facts, self.core.rules))
+                    opened = ResponseFile(self.disk, await self.disk.open(source.facts, self.core.rules))
                     slices = self._slice_messages(scope, plan, opened)
             except (FileChanged, FileTruncated):
                 return False
@@ -360,20 +384,25 @@ class FlashStatic:
                 for path in paths:
                     self._stale.pop(path, None)
                 if isinstance(exc, HelperFailed):
-                    logger.warning("revalidating %d paths failed (%s); they are retried when next requested",
-                                   len(paths), exc)
+                    logger.warning(
+                        "revalidating %d paths failed (%s); they are retried when next requested", len(paths), exc
+                    )
                 return
             except Exception:
                 logger.exception("revalidating %d paths failed; they will be translated afresh", len(paths))
                 results = [RuntimeError("revalidation failed")] * len(paths)
             now = time.monotonic()
-            for path, result in zip(paths, results):
+            for path, result in zip(paths, results, strict=True):
                 self._stale.pop(path, None)
                 self.core.revalidations += 1
                 if isinstance(result, BaseException):
                     if isinstance(result, JobTooLarge):
-                        logger.warning("a path of %d bytes cannot be revalidated in a batch (%s); "
-                                       "it is translated afresh when next requested", len(path), result)
+                        logger.warning(
+                            "a path of %d bytes cannot be revalidated in a batch (%s); "
+                            "it is translated afresh when next requested",
+                            len(path),
+                            result,
+                        )
                     self.core.forget(path)  # refused now: translate afresh on next use
                 else:
                     self.core.store(path, result, now)

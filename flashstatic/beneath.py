@@ -54,7 +54,7 @@ def _load_syscall() -> Callable[..., Any] | None:
     except (OSError, AttributeError):
         return None
     function.restype = ctypes.c_long
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 # None once the kernel has said openat2 is not there (or not allowed): walk from then on.
@@ -110,8 +110,7 @@ def _open_at(base_fd: int, relative: str, flags: int) -> int:
     global _syscall
     if _syscall is not None:
         how = _OpenHow(flags | os.O_CLOEXEC, 0, _RESOLVE)
-        fd = _syscall(_SYS_OPENAT2, base_fd, os.fsencode(relative or "."), ctypes.byref(how),
-                      ctypes.sizeof(how))
+        fd = _syscall(_SYS_OPENAT2, base_fd, os.fsencode(relative or "."), ctypes.byref(how), ctypes.sizeof(how))
         if fd >= 0:
             return int(fd)
         code = ctypes.get_errno()

@@ -30,48 +30,103 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
     serve.add_argument("--prefix", default="/", help="URL prefix the files appear under (default: %(default)s)")
-    serve.add_argument("--max-age", type=int, default=60, help="Cache-Control max-age in seconds (default: %(default)s)")
-    serve.add_argument("--no-html", dest="html", action="store_false",
-                       help="do not answer directories with index.html or misses with 404.html")
+    serve.add_argument(
+        "--max-age", type=int, default=60, help="Cache-Control max-age in seconds (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--no-html",
+        dest="html",
+        action="store_false",
+        help="do not answer directories with index.html or misses with 404.html",
+    )
     serve.add_argument("--dotfiles", action="store_true", help="serve files and directories whose names start with '.'")
     serve.add_argument("--follow-symlinks", action="store_true", help="follow symlinks that lead out of the directory")
-    serve.add_argument("--workers", type=int, default=1,
-                       help="server processes sharing the port, each with its own helpers (default: %(default)s)")
-    serve.add_argument("--architecture", choices=ARCHITECTURES, default="amped",
-                       help="how the disk is reached: amped (default), sped (reads on the event loop) "
-                            "or mt (every read in a thread), as in the Flash paper's comparison")
-    serve.add_argument("--max-helpers", type=int, default=4,
-                       help="AMPED helper processes per worker, at most (default: %(default)s)")
-    serve.add_argument("--http", choices=("httptools", "h11"), default=_default_parser(),
-                       help="HTTP parser; both send files with zero-copy sendfile (default: %(default)s)")
-    serve.add_argument("--log-level", default="info", help="uvicorn's and flashstatic's log level (default: %(default)s)")
-    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
-                       help="one Combined Log Format line per response on stdout (default: on; "
-                            "--no-access-log for load tests)")
-    serve.add_argument("--metrics-path", default=None, metavar="PATH",
-                       help="serve counters in Prometheus text format at this path (default: off), "
-                            "e.g. /_flashstatic/metrics")
-    serve.add_argument("--header-timeout", type=_seconds, default=HEADER_TIMEOUT, metavar="SECONDS",
-                       help="a request head must arrive within this time, or a 408 and the connection is "
-                            "closed (default: %(default)g)")
-    serve.add_argument("--send-timeout", type=_seconds, default=SEND_TIMEOUT, metavar="SECONDS",
-                       help="a client that reads nothing of a response for this long has its connection "
-                            "closed (default: %(default)g)")
-    serve.add_argument("--max-connections", type=_count, default=None, metavar="N",
-                       help="connections per worker; past it the longest idle are closed, or a newcomer "
-                            "gets a 503 (default: from the descriptor limit)")
-    serve.add_argument("--server-header", action=argparse.BooleanOptionalAction, default=True,
-                       help="send uvicorn's 'Server: uvicorn' header (default: on; --no-server-header drops it)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port, each with its own helpers (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--architecture",
+        choices=ARCHITECTURES,
+        default="amped",
+        help="how the disk is reached: amped (default), sped (reads on the event loop) "
+        "or mt (every read in a thread), as in the Flash paper's comparison",
+    )
+    serve.add_argument(
+        "--max-helpers", type=int, default=4, help="AMPED helper processes per worker, at most (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--http",
+        choices=("httptools", "h11"),
+        default=_default_parser(),
+        help="HTTP parser; both send files with zero-copy sendfile (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--log-level", default="info", help="uvicorn's and flashstatic's log level (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one Combined Log Format line per response on stdout (default: on; --no-access-log for load tests)",
+    )
+    serve.add_argument(
+        "--metrics-path",
+        default=None,
+        metavar="PATH",
+        help="serve counters in Prometheus text format at this path (default: off), e.g. /_flashstatic/metrics",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        default=HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="a request head must arrive within this time, or a 408 and the connection is "
+        "closed (default: %(default)g)",
+    )
+    serve.add_argument(
+        "--send-timeout",
+        type=_seconds,
+        default=SEND_TIMEOUT,
+        metavar="SECONDS",
+        help="a client that reads nothing of a response for this long has its connection closed (default: %(default)g)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="connections per worker; past it the longest idle are closed, or a newcomer "
+        "gets a 503 (default: from the descriptor limit)",
+    )
+    serve.add_argument(
+        "--server-header",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="send uvicorn's 'Server: uvicorn' header (default: on; --no-server-header drops it)",
+    )
     serve.add_argument("--ssl-certfile", default=None, help="serve HTTPS with this certificate (PEM)")
     serve.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
 
     compress = commands.add_parser(
-        "compress", help="write .br, .zst and .gz siblings for the compressible files of a directory")
+        "compress", help="write .br, .zst and .gz siblings for the compressible files of a directory"
+    )
     compress.add_argument("directories", nargs="+", metavar="directory", help="the directory to compress")
-    compress.add_argument("--codings", type=_parse_codings, default=None,
-                          help="content codings to write, comma-separated (default: br,zstd,gzip)")
-    compress.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
-                          help="worker processes (default: the number of cores, %(default)s)")
+    compress.add_argument(
+        "--codings",
+        type=_parse_codings,
+        default=None,
+        help="content codings to write, comma-separated (default: br,zstd,gzip)",
+    )
+    compress.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: the number of cores, %(default)s)",
+    )
     compress.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser
 
@@ -150,11 +205,17 @@ def logging_config(log_level: str, access_log: bool) -> dict[str, Any]:
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config["formatters"]["flashstatic_access"] = {"format": "%(message)s"}
-    config["handlers"]["flashstatic_access"] = {"class": "logging.StreamHandler", "formatter": "flashstatic_access",
-                                                "stream": "ext://sys.stdout"}
+    config["handlers"]["flashstatic_access"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "flashstatic_access",
+        "stream": "ext://sys.stdout",
+    }
     config["loggers"]["flashstatic"] = {"handlers": ["default"], "level": log_level.upper(), "propagate": False}
-    config["loggers"]["flashstatic.access"] = {"handlers": ["flashstatic_access"] if access_log else [],
-                                               "level": "INFO" if access_log else "CRITICAL", "propagate": False}
+    config["loggers"]["flashstatic.access"] = {
+        "handlers": ["flashstatic_access"] if access_log else [],
+        "level": "INFO" if access_log else "CRITICAL",
+        "propagate": False,
+    }
     return config
 
 
@@ -188,30 +249,49 @@ def serve(args: argparse.Namespace) -> int:
         print("flashstatic: --ssl-certfile and --ssl-keyfile go together", file=sys.stderr)
         return 2
     raise_open_file_limit()
-    os.environ[_SETTINGS_VARIABLE] = json.dumps({
-        "directory": os.path.abspath(args.directory),
-        "prefix": args.prefix,
-        "html": args.html,
-        "max_age": args.max_age,
-        "allow_dotfiles": args.dotfiles,
-        "follow_symlink": args.follow_symlinks,
-        "architecture": args.architecture,
-        "max_helpers": args.max_helpers,
-        "metrics_path": args.metrics_path,
-    })
-    os.environ[_FACTS_VARIABLE] = json.dumps({
-        "http": args.http, "tls": bool(args.ssl_certfile), "access_log": args.access_log,
-        "metrics_path": args.metrics_path,
-    })
-    os.environ[_LIMITS_VARIABLE] = json.dumps({
-        "header_timeout": args.header_timeout, "send_timeout": args.send_timeout,
-        "max_connections": args.max_connections,
-    })
+    os.environ[_SETTINGS_VARIABLE] = json.dumps(
+        {
+            "directory": os.path.abspath(args.directory),
+            "prefix": args.prefix,
+            "html": args.html,
+            "max_age": args.max_age,
+            "allow_dotfiles": args.dotfiles,
+            "follow_symlink": args.follow_symlinks,
+            "architecture": args.architecture,
+            "max_helpers": args.max_helpers,
+            "metrics_path": args.metrics_path,
+        }
+    )
+    os.environ[_FACTS_VARIABLE] = json.dumps(
+        {
+            "http": args.http,
+            "tls": bool(args.ssl_certfile),
+            "access_log": args.access_log,
+            "metrics_path": args.metrics_path,
+        }
+    )
+    os.environ[_LIMITS_VARIABLE] = json.dumps(
+        {
+            "header_timeout": args.header_timeout,
+            "send_timeout": args.send_timeout,
+            "max_connections": args.max_connections,
+        }
+    )
     # uvicorn's own access line has no size and is written before the body: ours replaces it.
-    uvicorn.run("flashstatic.cli:app_from_environment", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, http=_PROTOCOLS[args.http],
-                access_log=False, log_config=logging_config(args.log_level, args.access_log),
-                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile, server_header=args.server_header)
+    uvicorn.run(
+        "flashstatic.cli:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        http=_PROTOCOLS[args.http],
+        access_log=False,
+        log_config=logging_config(args.log_level, args.access_log),
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+        server_header=args.server_header,
+    )
     return 0
 
 

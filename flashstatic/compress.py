@@ -41,15 +41,38 @@ _READ_CHUNK = 1024 * 1024
 # Formats that are compressed already: another pass saves nothing and costs CPU.
 _COMPRESSED_TYPES = ("image/", "audio/", "video/", "font/woff")
 _STILL_COMPRESSIBLE = ("image/svg+xml", "image/bmp", "image/vnd.microsoft.icon", "image/x-icon")
-_COMPRESSED_SUFFIXES = frozenset({
-    ".gz", ".tgz", ".br", ".zst", ".zip", ".bz2", ".tbz", ".xz", ".txz", ".lz", ".lzma", ".7z",
-    ".rar", ".jar", ".whl", ".apk", ".docx", ".xlsx", ".pptx", ".odt", ".epub", ".pdf",
-})
+_COMPRESSED_SUFFIXES = frozenset(
+    {
+        ".gz",
+        ".tgz",
+        ".br",
+        ".zst",
+        ".zip",
+        ".bz2",
+        ".tbz",
+        ".xz",
+        ".txz",
+        ".lz",
+        ".lzma",
+        ".7z",
+        ".rar",
+        ".jar",
+        ".whl",
+        ".apk",
+        ".docx",
+        ".xlsx",
+        ".pptx",
+        ".odt",
+        ".epub",
+        ".pdf",
+    }
+)
 
 EXTRA_HINT = "pip install 'flashstatic[compress]'"
 
 
 # -- decisions ----------------------------------------------------------------------------------
+
 
 def skip_reason(name: str, size: int) -> str | None:
     """Why a file called ``name`` of ``size`` bytes gets no siblings, or None if it may."""
@@ -68,8 +91,12 @@ def skip_reason(name: str, size: int) -> str | None:
 
 def up_to_date(source: os.stat_result, sibling: os.stat_result | None) -> bool:
     """A sibling is trusted when it is a non-empty regular file no older than its source."""
-    return (sibling is not None and stat.S_ISREG(sibling.st_mode) and sibling.st_size > 0
-            and sibling.st_mtime_ns >= source.st_mtime_ns)
+    return (
+        sibling is not None
+        and stat.S_ISREG(sibling.st_mode)
+        and sibling.st_size > 0
+        and sibling.st_mtime_ns >= source.st_mtime_ns
+    )
 
 
 def pays(original: int, compressed: int) -> bool:
@@ -148,16 +175,24 @@ def plan(roots: Iterable[str], codings: Sequence[str]) -> Plan:
 
 # -- compression ---------------------------------------------------------------------------------
 
+
 class Compressor(Protocol):
     def compress(self, data: bytes) -> bytes: ...
     def flush(self) -> bytes: ...
+
+
+class _BrotliCompressor(Protocol):
+    """What brotli's Compressor (which has no type information) is used for."""
+
+    def process(self, data: bytes) -> bytes: ...
+    def finish(self) -> bytes: ...
 
 
 class _Brotli:
     def __init__(self) -> None:
         import brotli
 
-        self._compressor = brotli.Compressor(quality=11)
+        self._compressor: _BrotliCompressor = brotli.Compressor(quality=11)
 
     def compress(self, data: bytes) -> bytes:
         return self._compressor.process(data)
@@ -179,7 +214,9 @@ def _gzip(size: int) -> Compressor:
 
 
 _COMPRESSORS: dict[str, Callable[[int], Compressor]] = {
-    "br": lambda size: _Brotli(), "zstd": _zstd, "gzip": _gzip,
+    "br": lambda size: _Brotli(),
+    "zstd": _zstd,
+    "gzip": _gzip,
 }
 _MODULES = {"br": "brotli", "zstd": "zstandard"}
 
@@ -197,8 +234,9 @@ def check_codecs(codings: Iterable[str]) -> None:
         try:
             __import__(module)
         except ImportError:
-            raise MissingCodec(f"{coding} needs the {module!r} package: {EXTRA_HINT}, "
-                               f"or leave {coding} out of --codings") from None
+            raise MissingCodec(
+                f"{coding} needs the {module!r} package: {EXTRA_HINT}, or leave {coding} out of --codings"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -247,6 +285,7 @@ def _remove(path: str) -> None:
 
 # -- running it ----------------------------------------------------------------------------------
 
+
 @dataclass
 class Summary:
     files: int
@@ -261,10 +300,12 @@ class Summary:
     def line(self) -> str:
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items())) or "none"
         ratio = f" ({self.bytes_out / self.bytes_in:.0%} of {_human(self.bytes_in)})" if self.bytes_in else ""
-        return (f"{self.files} files: {self.outcomes['written']} siblings written{ratio}, "
-                f"{self.fresh} up to date, {self.outcomes['not worth it']} not worth it, "
-                f"{self.outcomes['changed']} changed while read, {self.outcomes['failed']} failed; "
-                f"files skipped: {skipped}; {self.seconds:.1f}s")
+        return (
+            f"{self.files} files: {self.outcomes['written']} siblings written{ratio}, "
+            f"{self.fresh} up to date, {self.outcomes['not worth it']} not worth it, "
+            f"{self.outcomes['changed']} changed while read, {self.outcomes['failed']} failed; "
+            f"files skipped: {skipped}; {self.seconds:.1f}s"
+        )
 
 
 def _human(count: float) -> str:
@@ -298,8 +339,9 @@ class ProgressBar:
             self.stream.flush()
 
 
-def run(roots: Sequence[str], codings: Sequence[str] = ALL_CODINGS, jobs: int | None = None,
-        progress: TextIO | None = None) -> Summary:
+def run(
+    roots: Sequence[str], codings: Sequence[str] = ALL_CODINGS, jobs: int | None = None, progress: TextIO | None = None
+) -> Summary:
     """Compress every eligible file under ``roots``; ``progress`` gets a bar if given."""
     check_codecs(codings)
     started = time.monotonic()
@@ -319,8 +361,9 @@ def run(roots: Sequence[str], codings: Sequence[str] = ALL_CODINGS, jobs: int | 
             bar.advance()
     if bar is not None:
         bar.close()
-    return Summary(work.files, work.skipped, work.fresh, outcomes, bytes_in, bytes_out, errors,
-                   time.monotonic() - started)
+    return Summary(
+        work.files, work.skipped, work.fresh, outcomes, bytes_in, bytes_out, errors, time.monotonic() - started
+    )
 
 
 def _execute(jobs: list[Job], workers: int | None) -> Iterator[Outcome]:
@@ -342,8 +385,7 @@ def main(directories: Sequence[str], codings: Sequence[str], jobs: int | None, q
             print(f"flashstatic: {directory!r} is not a directory", file=sys.stderr)
             return 2
     try:
-        summary = run(directories, codings, jobs,
-                      progress=sys.stderr if sys.stderr.isatty() and not quiet else None)
+        summary = run(directories, codings, jobs, progress=sys.stderr if sys.stderr.isatty() and not quiet else None)
     except MissingCodec as exc:
         print(f"flashstatic: {exc}", file=sys.stderr)
         return 2

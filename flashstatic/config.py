@@ -87,11 +87,17 @@ class Options:
     def rules(self) -> TranslationRules:
         from .translate import TranslationRules
 
-        return TranslationRules(self.roots, self.follow_symlink, self.allow_dotfiles,
-                                self.index_file, self.redirect_index, self.not_found_file)
+        return TranslationRules(
+            self.roots,
+            self.follow_symlink,
+            self.allow_dotfiles,
+            self.index_file,
+            self.redirect_index,
+            self.not_found_file,
+        )
 
     def with_root(self, directory: str, prefix: str | None) -> Options:
-        return replace(self, roots=self.roots + (Root(os.fspath(directory), normalize_prefix(prefix)),))
+        return replace(self, roots=(*self.roots, Root(os.fspath(directory), normalize_prefix(prefix))))
 
 
 def package_directory(package: str | tuple[str, str]) -> str:

@@ -39,8 +39,7 @@ class StaticCore:
         self.not_found_page = PathnameCache(replace(options, pathname_cache_size=1))
         self.bodies = BodyCache(options.small_file_max, options.small_file_cache_bytes)
         # The hot path; ``read_fields`` reads the driver's request headers (ASGI's list, an environ).
-        self.answers = CacheAnswers(self.pathnames, self.bodies, max_ranges=options.max_ranges,
-                                    read_fields=read_fields)
+        self.answers = CacheAnswers(self.pathnames, self.bodies, max_ranges=options.max_ranges, read_fields=read_fields)
         # autorefresh=False: every servable path, translated once at start.
         self.scanned = scan(self.rules) if options.scan_once else None
         self.revalidations = 0
@@ -116,10 +115,24 @@ class StaticCore:
         pathname["entries"] = len(self.pathnames)
         bodies = self.bodies.counters.as_dict()
         bodies["bytes"] = self.bodies.bytes_held
-        stats = {"pathname": pathname, "headers": self.pathnames.header_counters.as_dict(), "bodies": bodies,
-                 "transmissions": dict(self.transmissions)}
+        stats = {
+            "pathname": pathname,
+            "headers": self.pathnames.header_counters.as_dict(),
+            "bodies": bodies,
+            "transmissions": dict(self.transmissions),
+        }
         self.answers.add_counts(stats)
         return stats
+
+
+def file_of(plan: ResponsePlan) -> Representation | None:
+    """The cached representation whose bytes ``plan`` sends, if any: the plans made here are
+    over cache entries, whose representations know the file they came from."""
+    source = plan.source
+    if source is None:
+        return None
+    assert isinstance(source, Representation)
+    return source
 
 
 def rejected_plan(rejected: PathRejected, *, head: bool) -> ResponsePlan:

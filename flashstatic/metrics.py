@@ -77,12 +77,18 @@ class LoopLagMonitor:
             self.stalls += 1
 
     def as_dict(self) -> dict[str, Any]:
-        return {"running": self.running, "checks": self.checks, "stalls": self.stalls,
-                "max_lag_seconds": self.max_lag, "lag_seconds_total": self.total_lag,
-                "stall_threshold_seconds": self.threshold}
+        return {
+            "running": self.running,
+            "checks": self.checks,
+            "stalls": self.stalls,
+            "max_lag_seconds": self.max_lag,
+            "lag_seconds_total": self.total_lag,
+            "stall_threshold_seconds": self.threshold,
+        }
 
 
 # -- the exposition format -----------------------------------------------------------------------
+
 
 @dataclass
 class Family:
@@ -137,12 +143,17 @@ def render(families: Iterable[Family]) -> str:
 
 # -- from the stats to the families --------------------------------------------------------------
 
+
 def _cache_families(stats: Mapping[str, Any]) -> list[Family]:
     hits = Family("flashstatic_cache_hits_total", "counter", "Lookups answered by a cache.")
     misses = Family("flashstatic_cache_misses_total", "counter", "Lookups a cache could not answer.")
     evictions = Family("flashstatic_cache_evictions_total", "counter", "Entries a cache dropped to stay in bounds.")
-    caches = {"pathname": stats["pathname"], "headers": stats["headers"], "bodies": stats["bodies"],
-              "open_files": stats["disk"].get("open_files", {})}
+    caches = {
+        "pathname": stats["pathname"],
+        "headers": stats["headers"],
+        "bodies": stats["bodies"],
+        "open_files": stats["disk"].get("open_files", {}),
+    }
     for cache, counters in caches.items():
         if "hits" in counters:
             hits.add(counters["hits"], cache=cache)
@@ -150,14 +161,20 @@ def _cache_families(stats: Mapping[str, Any]) -> list[Family]:
         if "evictions" in counters and cache != "headers":  # headers leave with their pathname entry
             evictions.add(counters["evictions"], cache=cache)
     return [
-        hits, misses, evictions,
-        Family("flashstatic_pathname_cache_entries", "gauge", "Paths in the pathname translation cache.")
-        .add(stats["pathname"]["entries"]),
-        Family("flashstatic_pathname_revalidations_total", "counter",
-               "Pathname cache entries checked again by stat after revalidate_interval.")
-        .add(stats["pathname"]["revalidations"]),
-        Family("flashstatic_body_cache_bytes", "gauge", "Bytes of small files held in memory.")
-        .add(stats["bodies"]["bytes"]),
+        hits,
+        misses,
+        evictions,
+        Family("flashstatic_pathname_cache_entries", "gauge", "Paths in the pathname translation cache.").add(
+            stats["pathname"]["entries"]
+        ),
+        Family(
+            "flashstatic_pathname_revalidations_total",
+            "counter",
+            "Pathname cache entries checked again by stat after revalidate_interval.",
+        ).add(stats["pathname"]["revalidations"]),
+        Family("flashstatic_body_cache_bytes", "gauge", "Bytes of small files held in memory.").add(
+            stats["bodies"]["bytes"]
+        ),
     ]
 
 
@@ -171,13 +188,21 @@ _POOL_COUNTERS = {
 
 
 def _disk_families(disk: Mapping[str, Any]) -> list[Family]:
-    families = [Family("flashstatic_info", "gauge", "The running flashstatic: version and disk architecture.")
-                .add(1, version=__version__, architecture=str(disk.get("architecture", "")))]
+    families = [
+        Family("flashstatic_info", "gauge", "The running flashstatic: version and disk architecture.").add(
+            1, version=__version__, architecture=str(disk.get("architecture", ""))
+        )
+    ]
     if "resident_reads" in disk:
         families.append(
-            Family("flashstatic_disk_reads_total", "counter",
-                   "File reads by who made them: the loop (pages known resident) or a helper.")
-            .add(disk["resident_reads"], by="loop").add(disk["helper_reads"], by="helper"))
+            Family(
+                "flashstatic_disk_reads_total",
+                "counter",
+                "File reads by who made them: the loop (pages known resident) or a helper.",
+            )
+            .add(disk["resident_reads"], by="loop")
+            .add(disk["helper_reads"], by="helper")
+        )
     probes = disk.get("probes")
     if probes:
         family = Family("flashstatic_residency_probes_total", "counter", "Files opened, by residency probe chosen.")
@@ -187,43 +212,65 @@ def _disk_families(disk: Mapping[str, Any]) -> list[Family]:
     pool = disk.get("helpers")
     if pool:
         for name, help_text in _POOL_COUNTERS.items():
-            families.append(Family(f"flashstatic_helper_jobs_{name}_total" if name != "lost" else
-                                   "flashstatic_helpers_lost_total", "counter", help_text).add(pool[name]))
-        families.append(Family("flashstatic_helper_queue_depth", "gauge", "Helper jobs waiting now.")
-                        .add(pool["queue_depth"]))
-        families.append(Family("flashstatic_helper_queue_peak", "gauge", "Most helper jobs ever waiting at once.")
-                        .add(pool["queue_peak"]))
+            families.append(
+                Family(
+                    f"flashstatic_helper_jobs_{name}_total" if name != "lost" else "flashstatic_helpers_lost_total",
+                    "counter",
+                    help_text,
+                ).add(pool[name])
+            )
+        families.append(
+            Family("flashstatic_helper_queue_depth", "gauge", "Helper jobs waiting now.").add(pool["queue_depth"])
+        )
+        families.append(
+            Family("flashstatic_helper_queue_peak", "gauge", "Most helper jobs ever waiting at once.").add(
+                pool["queue_peak"]
+            )
+        )
     return families
 
 
 def _transmission_families(transmissions: Mapping[str, int], traffic: Mapping[str, int]) -> list[Family]:
-    responses = Family("flashstatic_file_responses_total", "counter",
-                       "File bodies flashstatic sent, by how: from memory, zerocopysend, pathsend or body "
-                       "messages, or direct (sendfile by flashstatic's protocol).")
+    responses = Family(
+        "flashstatic_file_responses_total",
+        "counter",
+        "File bodies flashstatic sent, by how: from memory, zerocopysend, pathsend or body "
+        "messages, or direct (sendfile by flashstatic's protocol).",
+    )
     for way in ("memory", "zerocopysend", "pathsend", "body", "direct"):
         responses.add(transmissions.get(way, 0), transmission=way)
     return [
         responses,
-        Family("flashstatic_server_responses_total", "counter",
-               "Responses (any app's) finished or cut short on flashstatic's uvicorn protocols in this process.")
-        .add(traffic["responses"]),
-        Family("flashstatic_sent_bytes_total", "counter",
-               "Body bytes sent on flashstatic's uvicorn protocols in this process: by sendfile (zero copy) "
-               "or from body messages.")
-        .add(traffic["sendfile_bytes"], via="sendfile").add(traffic["body_bytes"], via="body"),
+        Family(
+            "flashstatic_server_responses_total",
+            "counter",
+            "Responses (any app's) finished or cut short on flashstatic's uvicorn protocols in this process.",
+        ).add(traffic["responses"]),
+        Family(
+            "flashstatic_sent_bytes_total",
+            "counter",
+            "Body bytes sent on flashstatic's uvicorn protocols in this process: by sendfile (zero copy) "
+            "or from body messages.",
+        )
+        .add(traffic["sendfile_bytes"], via="sendfile")
+        .add(traffic["body_bytes"], via="body"),
     ]
 
 
 def _loop_families(loop: Mapping[str, Any]) -> list[Family]:
     return [
         Family("flashstatic_loop_checks_total", "counter", "Loop-lag measurements taken.").add(loop["checks"]),
-        Family("flashstatic_loop_stalls_total", "counter",
-               f"Measurements late by more than {loop['stall_threshold_seconds']:g} s: the loop did not yield.")
-        .add(loop["stalls"]),
-        Family("flashstatic_loop_lag_seconds_total", "counter", "Summed lateness of the loop-lag callback.")
-        .add(loop["lag_seconds_total"]),
-        Family("flashstatic_loop_lag_max_seconds", "gauge", "Largest lateness of the loop-lag callback seen.")
-        .add(loop["max_lag_seconds"]),
+        Family(
+            "flashstatic_loop_stalls_total",
+            "counter",
+            f"Measurements late by more than {loop['stall_threshold_seconds']:g} s: the loop did not yield.",
+        ).add(loop["stalls"]),
+        Family("flashstatic_loop_lag_seconds_total", "counter", "Summed lateness of the loop-lag callback.").add(
+            loop["lag_seconds_total"]
+        ),
+        Family("flashstatic_loop_lag_max_seconds", "gauge", "Largest lateness of the loop-lag callback seen.").add(
+            loop["max_lag_seconds"]
+        ),
     ]
 
 
@@ -252,8 +299,11 @@ def plan_metrics(method: str, metrics: Mapping[str, Any]) -> ResponsePlan:
     if method not in ("GET", "HEAD"):
         return plan_method_not_allowed()
     body = prometheus_text(metrics).encode("utf-8")
-    headers = [(b"content-type", CONTENT_TYPE.encode("ascii")), (b"content-length", str(len(body)).encode("ascii")),
-               (b"cache-control", b"no-store")]
+    headers = [
+        (b"content-type", CONTENT_TYPE.encode("ascii")),
+        (b"content-length", str(len(body)).encode("ascii")),
+        (b"cache-control", b"no-store"),
+    ]
     return ResponsePlan(200, headers, () if method == "HEAD" else (body,))
 
 

@@ -88,8 +88,11 @@ def summary_lines(app: FlashStatic, facts: ServeFacts) -> list[str]:
     options = app.options
     files, capped = count_files(options.roots, options.allow_dotfiles)
     active, why = zero_copy_status(facts.tls)
-    zero_copy = (f"on ({why}: files over {options.small_file_max} bytes in {options.sendfile_chunk}-byte chunks)"
-                 if active else f"off ({why})")
+    zero_copy = (
+        f"on ({why}: files over {options.small_file_max} bytes in {options.sendfile_chunk}-byte chunks)"
+        if active
+        else f"off ({why})"
+    )
     roots = ", ".join(f"{root.directory} at {root.prefix or '/'}" for root in options.roots)
     return [
         f"flashstatic {__version__}, worker {os.getpid()}: serving {roots}",

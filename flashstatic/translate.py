@@ -84,7 +84,7 @@ def candidates(roots: tuple[Root, ...], route_path: str) -> list[tuple[Root, Saf
     found: list[tuple[Root, SafePath]] = []
     for root in roots:
         if root.covers(route_path):
-            found.append((root, parse_request_path(route_path[len(root.prefix):])))
+            found.append((root, parse_request_path(route_path[len(root.prefix) :])))
     return found
 
 
@@ -168,11 +168,11 @@ def _relative_inside(base: str, real: str) -> str | None:
     if real == base:
         return ""
     inside = base.rstrip(os.sep) + os.sep
-    return real[len(inside):] if real.startswith(inside) else None
+    return real[len(inside) :] if real.startswith(inside) else None
 
 
 def _hidden_below(base: str, real_path: str) -> bool:
-    relative = real_path[len(base):] if real_path.startswith(base) else real_path
+    relative = real_path.removeprefix(base)
     return any(part.startswith(".") for part in relative.split(os.sep))
 
 
@@ -268,11 +268,14 @@ def _walk(top: str, follow_symlink: bool) -> Iterator[tuple[tuple[str, ...], boo
             continue
         yield prefix, True
         for entry in entries:
-            segments = prefix + (entry.name,)
+            segments = (*prefix, entry.name)
             try:
                 if entry.is_dir():
-                    if not follow_symlink and entry.is_symlink() and \
-                            not os.path.realpath(entry.path).startswith(inside):
+                    if (
+                        not follow_symlink
+                        and entry.is_symlink()
+                        and not os.path.realpath(entry.path).startswith(inside)
+                    ):
                         continue
                     pending.append((entry.path, segments, ancestors | {identity}))
                 elif entry.is_file():

@@ -20,7 +20,7 @@ from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer
 from .cache.responses import assemble_body
 from .config import static_options
-from .core import StaticCore, changing_plan, open_failure_plan, rejected_plan
+from .core import StaticCore, changing_plan, file_of, open_failure_plan, rejected_plan
 from .http.headers import Header
 from .http.paths import PathRejected
 from .http.redirects import relative_redirect
@@ -32,8 +32,8 @@ from .http.respond import (
     plan_text,
     request_from_fields,
 )
-from .transmit.iterables import FileShrank, file_body, read_exactly
 from .translate import RedirectTo, Translation, translate, translate_not_found_page
+from .transmit.iterables import FileShrank, file_body, read_exactly
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -46,8 +46,16 @@ def request_fields_from_environ(method: str, environ: Environ) -> RequestFields:
     """RequestFields, read straight from the environ: its values are already the native
     strings they hold (and repeated fields already joined by the server)."""
     get = environ.get
-    return (method, get("HTTP_ACCEPT_ENCODING"), get("HTTP_IF_MATCH"), get("HTTP_IF_NONE_MATCH"),
-            get("HTTP_IF_MODIFIED_SINCE"), get("HTTP_IF_UNMODIFIED_SINCE"), get("HTTP_RANGE"), get("HTTP_IF_RANGE"))
+    return (
+        method,
+        get("HTTP_ACCEPT_ENCODING"),
+        get("HTTP_IF_MATCH"),
+        get("HTTP_IF_NONE_MATCH"),
+        get("HTTP_IF_MODIFIED_SINCE"),
+        get("HTTP_IF_UNMODIFIED_SINCE"),
+        get("HTTP_RANGE"),
+        get("HTTP_IF_RANGE"),
+    )
 
 
 def route_path(environ: Environ) -> str:
@@ -90,11 +98,17 @@ class FlashStaticWSGI:
     """``FlashStaticWSGI(app, directory=..., prefix=...)``: the ASGI FlashStatic's arguments
     about what to serve (config.static_options), and WhiteNoise's ``root``/``prefix``."""
 
-    def __init__(self, app: Any = None, directory: str | os.PathLike[str] | None = None,
-                 prefix: str | None = None, **arguments: Any) -> None:
+    def __init__(
+        self,
+        app: Any = None,
+        directory: str | os.PathLike[str] | None = None,
+        prefix: str | None = None,
+        **arguments: Any,
+    ) -> None:
         if isinstance(app, (str, os.PathLike)):
-            raise TypeError("FlashStaticWSGI's first argument is the WSGI app to wrap; "
-                            "pass the directory as directory=...")
+            raise TypeError(
+                "FlashStaticWSGI's first argument is the WSGI app to wrap; pass the directory as directory=..."
+            )
         self.app = app
         self.options = static_options(directory, prefix, **arguments)
         self._lock = threading.Lock()
@@ -146,7 +160,7 @@ class FlashStaticWSGI:
             return self._miss(environ, start_response)
         except PathRejected as rejected:
             if self.app is not None:
-                return self.app(environ, start_response)
+                return self._to_app(environ, start_response)
             return self._respond(start_response, rejected_plan(rejected, head=head))
 
     def _serve(self, environ: Environ, start_response: StartResponse, path: str, method: str) -> Body:
@@ -155,8 +169,9 @@ class FlashStaticWSGI:
         for attempt in range(2):
             answer = self._answer(path, fresh=attempt > 0)
             if isinstance(answer, RedirectTo):
-                location = relative_redirect(answer.kind, raw_path(environ), path,
-                                             environ.get("QUERY_STRING", "").encode("latin-1"))
+                location = relative_redirect(
+                    answer.kind, raw_path(environ), path, environ.get("QUERY_STRING", "").encode("latin-1")
+                )
                 return self._respond(start_response, plan_redirect(location, head=head))
             if not isinstance(answer, FileEntry):
                 return self._miss(environ, start_response)
@@ -171,12 +186,13 @@ class FlashStaticWSGI:
     def _transmit(self, environ: Environ, start_response: StartResponse, plan: ResponsePlan) -> Body | None:
         """Start ``plan``'s response; None if its file changed before anything was sent."""
         head = environ["REQUEST_METHOD"] == "HEAD"
-        if not plan.body or plan.source is None:
+        source = file_of(plan)
+        if not plan.body or source is None:
             return self._respond(start_response, plan)
-        facts = plan.source.facts  # type: ignore[attr-defined]
+        facts = source.facts
         try:
             if self.core.bodies.cacheable(facts):
-                body = assemble_body(plan, self._small_body(plan.source))
+                body = assemble_body(plan, self._small_body(source))
                 self.core.transmissions["memory"] += 1
                 start_response(_STATUS_LINES[plan.status], native_headers(plan.headers))
                 return [body]
@@ -187,13 +203,18 @@ class FlashStaticWSGI:
             failure = open_failure_plan(exc, head=head)
             return None if failure is None else self._respond(start_response, failure)
         wrapper = environ.get("wsgi.file_wrapper")
-        body = file_body(fd, plan.body, wrapper, self.options.chunk_size)  # owns fd from here
+        stream = file_body(fd, plan.body, wrapper, self.options.chunk_size)  # owns fd from here
         self.core.transmissions["file_wrapper" if wrapper is not None and len(plan.body) == 1 else "iterator"] += 1
         try:
             start_response(_STATUS_LINES[plan.status], native_headers(plan.headers))
         except BaseException:
-            body.close()
+            stream.close()
             raise
+        return stream
+
+    def _to_app(self, environ: Environ, start_response: StartResponse) -> Body:
+        """Not a file we serve: the wrapped app answers."""
+        body: Body = self.app(environ, start_response)
         return body
 
     def _respond(self, start_response: StartResponse, plan: ResponsePlan) -> Body:
@@ -243,7 +264,7 @@ class FlashStaticWSGI:
 
     def _miss(self, environ: Environ, start_response: StartResponse) -> Body:
         if self.app is not None:
-            return self.app(environ, start_response)
+            return self._to_app(environ, start_response)
         head = environ["REQUEST_METHOD"] == "HEAD"
         page = self._not_found_page()
         if page is not None:

@@ -21,9 +21,17 @@ from pathlib import Path
 from typing import Any
 
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-extensions", "--mute-audio", "--autoplay-policy=no-user-gesture-required",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--mute-audio",
+    "--autoplay-policy=no-user-gesture-required",
     "--remote-debugging-pipe",
 ]
 
@@ -102,8 +110,9 @@ class Browser:
 
     def evaluate(self, expression: str, timeout: float = 15) -> Any:
         """The value of a JavaScript expression in the page (promises awaited)."""
-        result = self.call("Runtime.evaluate", timeout=timeout, expression=expression,
-                           awaitPromise=True, returnByValue=True)
+        result = self.call(
+            "Runtime.evaluate", timeout=timeout, expression=expression, awaitPromise=True, returnByValue=True
+        )
         if "exceptionDetails" in result:
             raise CDPError(f"{expression!r} threw: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -140,8 +149,12 @@ def chromium(executable: str, profile: Path) -> Iterator[Browser]:
 
     proc = subprocess.Popen(
         [executable, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        close_fds=False, preexec_fn=onto_fds_3_and_4, start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        close_fds=False,
+        preexec_fn=onto_fds_3_and_4,
+        start_new_session=True,
     )
     os.close(child_in)
     os.close(child_out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -13,12 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import os
-
 import httpx
 import pytest
 import uvicorn
 from blockbuster import BlockBuster, BlockBusterFunction, blockbuster_ctx
+
 from support import write_tree
 
 # Calls blockbuster does not watch by default that can wait for a disk, with the places where
@@ -30,18 +30,26 @@ _DISK_CALLS: dict[str, list[tuple[str, set[str]]]] = {
     # preadv with RWF_NOWAIT: the kernel answers EAGAIN instead of waiting for the disk.
     "preadv": [("flashstatic/amped/residency.py", {"read_if_resident", "choose_probe"})],
     # fstat of an open descriptor reads the in-memory inode.
-    "fstat": [("flashstatic/amped/openfiles.py", {"_unchanged"}),
-              ("flashstatic/amped/strategy.py", {"open", "_open_fd", "_read_nowait"}),
-              ("flashstatic/server/cycle.py", {"_send_file"})],
+    "fstat": [
+        ("flashstatic/amped/openfiles.py", {"_unchanged"}),
+        ("flashstatic/amped/strategy.py", {"open", "_open_fd", "_read_nowait"}),
+        ("flashstatic/server/cycle.py", {"_send_file"}),
+    ],
     "open": [],
     "lstat": [],
 }
 
 
 def _watch_disk_calls(bb: BlockBuster) -> list[BlockBusterFunction]:
-    extra = [BlockBusterFunction(os, name, scanned_modules=["flashstatic"],
-                                 can_block_functions=[*allowed, ("flashstatic/translate.py", {"scan"})])
-             for name, allowed in _DISK_CALLS.items()]
+    extra = [
+        BlockBusterFunction(
+            os,
+            name,
+            scanned_modules=["flashstatic"],
+            can_block_functions=[*allowed, ("flashstatic/translate.py", {"scan"})],
+        )
+        for name, allowed in _DISK_CALLS.items()
+    ]
     for function in extra:
         function.activate()
     return extra
@@ -65,7 +73,8 @@ def blocking_detector(request: pytest.FixtureRequest) -> Iterator[None]:
         # sendfile on the loop only for pages made resident first (cycle._ensure_resident, or
         # the middleware's AMPED make_resident before each zerocopysend message).
         bb.functions["os.sendfile"].can_block_functions.append(
-            ("flashstatic/server/sendfile.py", {"sendfile_resident"}))
+            ("flashstatic/server/sendfile.py", {"sendfile_resident"})
+        )
         # The protocol's own file responses: each window after resident_now() said yes.
         bb.functions["os.sendfile"].can_block_functions.append(("flashstatic/server/direct.py", {"send_now"}))
         extra = _watch_disk_calls(bb)
@@ -74,6 +83,7 @@ def blocking_detector(request: pytest.FixtureRequest) -> Iterator[None]:
         finally:
             for function in extra:
                 function.deactivate()
+
 
 ServerFactory = Callable[..., contextlib.AbstractContextManager[str]]
 
@@ -120,18 +130,21 @@ def http() -> Iterator[httpx.Client]:
 def site(tmp_path: Path) -> Path:
     """A small served tree with the cases most tests need."""
     root = tmp_path / "site"
-    write_tree(root, {
-        "hello.txt": "hello, world\n",
-        "app.js": "console.log('app');\n" * 50,
-        "style.css": "body { color: red; }\n" * 40,
-        "data.bin": bytes(range(256)) * 1024,  # 256 KiB: larger than the small-file cache limit
-        "index.html": "<h1>home</h1>",
-        "docs/index.html": "<h1>docs</h1>",
-        "docs/page.html": "<p>page</p>",
-        "empty.txt": "",
-        "404.html": "<h1>custom 404</h1>",
-        "app.3f2a9c1d7b4e.js": "console.log('hashed');\n",
-    })
+    write_tree(
+        root,
+        {
+            "hello.txt": "hello, world\n",
+            "app.js": "console.log('app');\n" * 50,
+            "style.css": "body { color: red; }\n" * 40,
+            "data.bin": bytes(range(256)) * 1024,  # 256 KiB: larger than the small-file cache limit
+            "index.html": "<h1>home</h1>",
+            "docs/index.html": "<h1>docs</h1>",
+            "docs/page.html": "<p>page</p>",
+            "empty.txt": "",
+            "404.html": "<h1>custom 404</h1>",
+            "app.3f2a9c1d7b4e.js": "console.log('hashed');\n",
+        },
+    )
     return root
 
 
@@ -142,9 +155,27 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         pytest.skip("openssl is not installed")
     directory = tmp_path_factory.mktemp("tls")
     key, cert = directory / "key.pem", directory / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return key, cert
 
 

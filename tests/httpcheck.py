@@ -54,7 +54,7 @@ def parse(raw: bytes, method: str = "GET") -> Response:
     headers = []
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
-        if not colon or not _TOKEN.fullmatch(name) or any(c < 0x20 and c != 9 or c == 0x7f for c in value):
+        if not colon or not _TOKEN.fullmatch(name) or any((c < 0x20 and c != 9) or c == 0x7F for c in value):
             raise Malformed(f"bad header line {line!r}")
         headers.append((name.lower(), value.strip(b" \t")))
     response = Response(int(match.group(1)), headers, body, raw)
@@ -101,9 +101,9 @@ def multipart_parts(response: Response, size: int) -> list[tuple[tuple[int, int]
         head_end = body.find(b"\r\n\r\n", at)
         if not body.startswith(b"\r\n", at) or head_end < 0:
             raise Malformed(f"bad part head at {at}")
-        part_headers = dict(line.split(b": ", 1) for line in body[at + 2:head_end].split(b"\r\n"))
+        part_headers = dict(line.split(b": ", 1) for line in body[at + 2 : head_end].split(b"\r\n"))
         start, stop = content_range(part_headers[b"Content-Range"], size)
-        data = body[head_end + 4:head_end + 4 + stop - start]
+        data = body[head_end + 4 : head_end + 4 + stop - start]
         if len(data) != stop - start:
             raise Malformed("part shorter than its Content-Range")
         parts.append(((start, stop), part_headers[b"Content-Type"], data))
@@ -119,9 +119,9 @@ class Decoys:
     WINDOW = 16
 
     def __init__(self, contents: list[bytes]) -> None:
-        self._windows = {data[i:i + self.WINDOW] for data in contents for i in range(len(data) - self.WINDOW + 1)}
+        self._windows = {data[i : i + self.WINDOW] for data in contents for i in range(len(data) - self.WINDOW + 1)}
 
     def leaked(self, raw: bytes) -> bool:
         windows = self._windows
         width = self.WINDOW
-        return any(raw[i:i + width] in windows for i in range(len(raw) - width + 1))
+        return any(raw[i : i + width] in windows for i in range(len(raw) - width + 1))

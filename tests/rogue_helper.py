@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from flashstatic.amped import wire  # noqa: E402
+from flashstatic.amped import wire
 
 
 class _Mark:

@@ -10,7 +10,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from flashstatic.amped import helper, jobs  # noqa: E402
+from flashstatic.amped import helper, jobs
 
 _page_in = jobs.page_in
 

@@ -28,7 +28,9 @@ def raw_request(url: str, target: bytes, method: bytes = b"GET", extra: bytes = 
 
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        sock.sendall(method + b" " + target + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" + extra + b"\r\n")
+        sock.sendall(
+            method + b" " + target + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" + extra + b"\r\n"
+        )
         reply = b""
         while chunk := sock.recv(65536):
             reply += chunk
@@ -36,8 +38,14 @@ def raw_request(url: str, target: bytes, method: bytes = b"GET", extra: bytes = 
     return int(status_line.split()[1]), reply
 
 
-async def call_asgi(app, path: str, headers: dict[str, str] | None = None, method: str = "GET",
-                    on_send=None, disconnect_after: int | None = None) -> list[dict]:
+async def call_asgi(
+    app,
+    path: str,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    on_send=None,
+    disconnect_after: int | None = None,
+) -> list[dict]:
     """Run one http request through ``app`` in-process and return every message it sent.
 
     ``on_send(message)`` runs after each message; ``disconnect_after=N`` makes receive()
@@ -67,10 +75,18 @@ async def call_asgi(app, path: str, headers: dict[str, str] | None = None, metho
             on_send(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
         "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-        "client": ("127.0.0.1", 1234), "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 80),
     }
     await app(scope, receive, send)
     return sent
@@ -146,8 +162,22 @@ def flashstatic_serve(root, *flags: str, nofile: int | None = None):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "flashstatic", "serve", str(root), "--port", str(port),
-                                "--log-level", "warning", *flags], preexec_fn=limit, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flashstatic",
+            "serve",
+            str(root),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            *flags,
+        ],
+        preexec_fn=limit,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -156,7 +186,7 @@ def flashstatic_serve(root, *flags: str, nofile: int | None = None):
                 break
             except OSError:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("flashstatic serve did not start")
+                    raise RuntimeError("flashstatic serve did not start") from None
                 time.sleep(0.05)
         yield process, port
     finally:
@@ -174,8 +204,14 @@ class ServerProcess:
         self.log: list[str] = []
         self._started = threading.Event()
         self.url = ""
-        self.proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         # Drained to the end, so that a chatty server never blocks on a full pipe.
         threading.Thread(target=self._drain, daemon=True).start()
         if not self._started.wait(timeout):

@@ -103,8 +103,13 @@ def test_non_owner_never_trusts_mincore() -> None:
         path.write_bytes(os.urandom(2 * MIB))
         os.chmod(path, 0o644)
         evict(path)
-        out = subprocess.run([sys.executable, "-c", _AS_NOBODY, str(path), str(REPO)],
-                             capture_output=True, text=True, timeout=60, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", _AS_NOBODY, str(path), str(REPO)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         result = json.loads(out.stdout)
         assert result["truthful"] is False
         assert result["cachestat"] is None  # the kernel refuses cachestat to a non-owner
@@ -121,8 +126,11 @@ def amped_app(root: Path, backend: str = "process", slow: bool = False, **pool: 
     if backend == "process":
         command = SLOW_HELPER if slow else (sys.executable, "-m", "flashstatic.amped.helper")
         app.disk.close()
-        app.disk = AmpedDisk(256, ProcessPool(pool.get("min", 1), pool.get("max", 4), pool.get("queue", 256),
-                                              command=command), 512 * 1024)
+        app.disk = AmpedDisk(
+            256,
+            ProcessPool(pool.get("min", 1), pool.get("max", 4), pool.get("queue", 256), command=command),
+            512 * 1024,
+        )
     else:
         app.disk.close()
         app.disk = AmpedDisk(256, ThreadPool(pool.get("max", 4), pool.get("queue", 256)), 512 * 1024)
@@ -154,8 +162,10 @@ def test_every_probe_serves_cold_files_through_helpers(cold: Path, probe: Probe)
     app = amped_app(cold)
 
     async def scenario() -> None:
-        file = await app.disk.open(app.core.store("/b.bin", await app.disk.translate(app.options.rules, "/b.bin"),
-                                                       0).identity.facts, app.options.rules)
+        file = await app.disk.open(
+            app.core.store("/b.bin", await app.disk.translate(app.options.rules, "/b.bin"), 0).identity.facts,
+            app.options.rules,
+        )
         file.probe = probe  # as the strategy would pick for a filesystem without RWF_NOWAIT
         data = await app.disk.read(file, 0, MIB)
         assert data == (cold / "b.bin").read_bytes()[:MIB]
@@ -181,8 +191,9 @@ def _fetch_in_thread(url: str, results: dict[str, object]) -> threading.Thread:
         try:
             with httpx.Client(timeout=30) as client:
                 results["response"] = client.get(url)
-        except Exception as exc:  # noqa: BLE001 - recorded for the assertion
+        except Exception as exc:  # recorded for the assertion
             results["error"] = exc
+
     thread = threading.Thread(target=fetch)
     thread.start()
     return thread
@@ -338,8 +349,22 @@ def _free_port() -> int:
 def test_each_uvicorn_worker_has_its_own_pool(cold: Path) -> None:
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "worker_app:app", "--app-dir", str(REPO / "tests"),
-         "--workers", "2", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "worker_app:app",
+            "--app-dir",
+            str(REPO / "tests"),
+            "--workers",
+            "2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         env={**os.environ, "FLASHSTATIC_TEST_ROOT": str(cold)},
     )
     try:
@@ -357,8 +382,7 @@ def test_each_uvicorn_worker_has_its_own_pool(cold: Path) -> None:
         workers = _children(server.pid)
         assert len(workers) >= 2
         ours = set(workers) | {server.pid}
-        helpers = [pid for pid in _all_pids()
-                   if b"flashstatic.amped.helper" in _cmdline(pid) and _parent(pid) in ours]
+        helpers = [pid for pid in _all_pids() if b"flashstatic.amped.helper" in _cmdline(pid) and _parent(pid) in ours]
         assert helpers
         assert server.pid not in {_parent(pid) for pid in helpers}  # workers own them, not the supervisor
     finally:
@@ -396,9 +420,8 @@ def test_the_detector_catches_sped(cold: Path) -> None:
     from blockbuster import BlockingError, blockbuster_ctx
 
     app = FlashStatic(directory=cold, architecture="sped", small_file_max=0)
-    with blockbuster_ctx(scanned_modules=["flashstatic"]):
-        with pytest.raises(BlockingError):
-            asyncio.run(call_asgi(app, "/a.bin"))
+    with blockbuster_ctx(scanned_modules=["flashstatic"]), pytest.raises(BlockingError):
+        asyncio.run(call_asgi(app, "/a.bin"))
 
 
 def test_a_helper_stuck_past_the_deadline_is_replaced(cold: Path, monkeypatch) -> None:
@@ -411,7 +434,7 @@ def test_a_helper_stuck_past_the_deadline_is_replaced(cold: Path, monkeypatch) -
         fd = os.open(cold / "a.bin", os.O_RDONLY)
         try:
             started = time.monotonic()
-            with pytest.raises(HelperFailed, match="no answer from a helper in 0.5 s"):
+            with pytest.raises(HelperFailed, match=r"no answer from a helper in 0\.5 s"):
                 await pool.run("page_in", (0, MIB), fd=fd, bounded=False)
             waited = time.monotonic() - started
             counters = pool.stats()
@@ -435,5 +458,5 @@ def test_a_helper_stuck_past_the_deadline_is_replaced(cold: Path, monkeypatch) -
         pool.close()
     assert 0.5 <= waited < 5
     assert stuck == 1 and len(victims) == 1
-    assert getattr(answer, "facts").size == 2 * MIB
+    assert answer.facts.size == 2 * MIB
     assert not _alive(victims[0])

@@ -37,10 +37,19 @@ BIG = bytes(range(256)) * 1200  # over the small-body cache's limit: sent by sen
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     (tmp_path / "secret.txt").write_bytes(SECRET)
-    return write_tree(tmp_path / "root", {
-        "hello.txt": "hello", "hidden.txt": HIDDEN, "page.html": PAGE, "a.txt": "AAAAAAAA", "b.txt": "BBBBBBBB",
-        "app.js": SCRIPT, "app.js.gz": gzip.compress(SCRIPT, mtime=0), "big.bin": BIG,
-    })
+    return write_tree(
+        tmp_path / "root",
+        {
+            "hello.txt": "hello",
+            "hidden.txt": HIDDEN,
+            "page.html": PAGE,
+            "a.txt": "AAAAAAAA",
+            "b.txt": "BBBBBBBB",
+            "app.js": SCRIPT,
+            "app.js.gz": gzip.compress(SCRIPT, mtime=0),
+            "big.bin": BIG,
+        },
+    )
 
 
 async def _fallback(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -142,7 +151,8 @@ def parse_any(raw: bytes, method: str = "GET") -> Response:
     h11 protocol frames its 400 for a request it could not parse)."""
     head, _, body = raw.partition(b"\r\n\r\n")
     if re.search(rb"(?im)^(content-length|transfer-encoding):", head) or not re.search(
-            rb"(?im)^connection: close\r?$", head):
+        rb"(?im)^connection: close\r?$", head
+    ):
         return parse(raw, method)
     framed = parse(head + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body, method)
     return Response(framed.status, framed.headers[:-1], body, raw)
@@ -171,12 +181,27 @@ def warm(port: int, data: bytes, times: int = 6) -> None:
 
 # Spellings test_security.TRAVERSALS lacks, without its /static prefix.
 MORE_TRAVERSALS = [
-    b"/%2E%2e/secret.txt", b"/%2e%2E%2fsecret.txt", b"/.%2E/.%2e/secret.txt", b"/..%2f..%2fsecret.txt",
-    b"/%2e%2e%5c%2e%2e%5csecret.txt", b"/..\\secret.txt", b"/%c0%ae%c0%ae%c0%afsecret.txt",
-    b"/%e0%80%ae%e0%80%ae/secret.txt", b"/%c0%2e%c0%2e/secret.txt", b"/hello.txt%00", b"/%00/../../secret.txt",
-    b"/C:/secret.txt", b"/C:%2f..%2fsecret.txt", b"/c:\\secret.txt", b"//secret.txt", b"///../secret.txt",
-    b"//..//..//secret.txt", b"/hello.txt/../../secret.txt", b"http://localhost/..%2fsecret.txt",
-    b"http://localhost//../secret.txt", b"https://localhost/%2e%2e/secret.txt",
+    b"/%2E%2e/secret.txt",
+    b"/%2e%2E%2fsecret.txt",
+    b"/.%2E/.%2e/secret.txt",
+    b"/..%2f..%2fsecret.txt",
+    b"/%2e%2e%5c%2e%2e%5csecret.txt",
+    b"/..\\secret.txt",
+    b"/%c0%ae%c0%ae%c0%afsecret.txt",
+    b"/%e0%80%ae%e0%80%ae/secret.txt",
+    b"/%c0%2e%c0%2e/secret.txt",
+    b"/hello.txt%00",
+    b"/%00/../../secret.txt",
+    b"/C:/secret.txt",
+    b"/C:%2f..%2fsecret.txt",
+    b"/c:\\secret.txt",
+    b"//secret.txt",
+    b"///../secret.txt",
+    b"//..//..//secret.txt",
+    b"/hello.txt/../../secret.txt",
+    b"http://localhost/..%2fsecret.txt",
+    b"http://localhost//../secret.txt",
+    b"https://localhost/%2e%2e/secret.txt",
 ]
 
 
@@ -209,25 +234,49 @@ def test_traversal_spellings_never_escape_our_protocols(kind: str, served: Path)
 HIDDEN_REQUEST = request(b"/hidden.txt")
 # (request bytes, whether the server may take it as one request and go on with the connection)
 SMUGGLING = {
-    "Content-Length and chunked": (request(b"/hello.txt", b"Content-Length: %d" % (5 + len(HIDDEN_REQUEST)),
-                                           b"Transfer-Encoding: chunked") + b"0\r\n\r\n" + HIDDEN_REQUEST, False),
-    "chunked and Content-Length": (request(b"/hello.txt", b"Transfer-Encoding: chunked", b"Content-Length: 4")
-                                   + b"%x\r\n" % len(HIDDEN_REQUEST) + HIDDEN_REQUEST + b"\r\n0\r\n\r\n", False),
-    "two Content-Lengths": (request(b"/hello.txt", b"Content-Length: 0", b"Content-Length: %d" % len(HIDDEN_REQUEST))
-                            + HIDDEN_REQUEST, False),
-    "a Content-Length list": (request(b"/hello.txt", b"Content-Length: 0, %d" % len(HIDDEN_REQUEST))
-                              + HIDDEN_REQUEST, False),
-    "chunked GET hiding a request": (request(b"/hello.txt", b"Transfer-Encoding: chunked")
-                                     + b"%x\r\n" % len(HIDDEN_REQUEST) + HIDDEN_REQUEST + b"\r\n0\r\n\r\n", True),
-    "a body hiding a request": (request(b"/hello.txt", b"Content-Length: %d" % len(HIDDEN_REQUEST))
-                                + HIDDEN_REQUEST, True),
+    "Content-Length and chunked": (
+        request(b"/hello.txt", b"Content-Length: %d" % (5 + len(HIDDEN_REQUEST)), b"Transfer-Encoding: chunked")
+        + b"0\r\n\r\n"
+        + HIDDEN_REQUEST,
+        False,
+    ),
+    "chunked and Content-Length": (
+        request(b"/hello.txt", b"Transfer-Encoding: chunked", b"Content-Length: 4")
+        + b"%x\r\n" % len(HIDDEN_REQUEST)
+        + HIDDEN_REQUEST
+        + b"\r\n0\r\n\r\n",
+        False,
+    ),
+    "two Content-Lengths": (
+        request(b"/hello.txt", b"Content-Length: 0", b"Content-Length: %d" % len(HIDDEN_REQUEST)) + HIDDEN_REQUEST,
+        False,
+    ),
+    "a Content-Length list": (
+        request(b"/hello.txt", b"Content-Length: 0, %d" % len(HIDDEN_REQUEST)) + HIDDEN_REQUEST,
+        False,
+    ),
+    "chunked GET hiding a request": (
+        request(b"/hello.txt", b"Transfer-Encoding: chunked")
+        + b"%x\r\n" % len(HIDDEN_REQUEST)
+        + HIDDEN_REQUEST
+        + b"\r\n0\r\n\r\n",
+        True,
+    ),
+    "a body hiding a request": (
+        request(b"/hello.txt", b"Content-Length: %d" % len(HIDDEN_REQUEST)) + HIDDEN_REQUEST,
+        True,
+    ),
     "bare LF line ends": (b"GET /hello.txt HTTP/1.1\nHost: localhost\n\n", True),
-    "a bare LF hiding Content-Length": (b"GET /hello.txt HTTP/1.1\r\nHost: localhost\nContent-Length: %d\r\n\r\n"
-                                        % len(HIDDEN_REQUEST) + HIDDEN_REQUEST, True),
-    "an obfuscated Transfer-Encoding": (request(b"/hello.txt", b"Transfer-Encoding: xchunked") + HIDDEN_REQUEST,
-                                        False),
-    "a space before the colon": (request(b"/hello.txt", b"Transfer-Encoding : chunked") + b"0\r\n\r\n"
-                                 + HIDDEN_REQUEST, False),
+    "a bare LF hiding Content-Length": (
+        b"GET /hello.txt HTTP/1.1\r\nHost: localhost\nContent-Length: %d\r\n\r\n" % len(HIDDEN_REQUEST)
+        + HIDDEN_REQUEST,
+        True,
+    ),
+    "an obfuscated Transfer-Encoding": (request(b"/hello.txt", b"Transfer-Encoding: xchunked") + HIDDEN_REQUEST, False),
+    "a space before the colon": (
+        request(b"/hello.txt", b"Transfer-Encoding : chunked") + b"0\r\n\r\n" + HIDDEN_REQUEST,
+        False,
+    ),
 }
 
 
@@ -257,7 +306,7 @@ def test_smuggled_requests_get_no_response(kind: str, tree: Path) -> None:
                 assert [(r.status, r.body) for r in after] == [(200, b"hello")], name
             else:
                 # Refused, or answered and closed (RFC 9112 section 6.3): nothing more.
-                assert 400 <= first.status < 500 or not may_go_on and first.status == 200, name
+                assert 400 <= first.status < 500 or (not may_go_on and first.status == 200), name
                 assert after == [], (name, [r.raw[:200] for r in after])
 
 
@@ -272,40 +321,93 @@ VARIANTS: list[tuple[str, bytes, Callable[[Response], None]]] = [
     ("the same", request(b"/page.html", b"User-Agent: t/1"), _expect_page),
     ("another header", request(b"/page.html", b"User-Agent: t/2"), _expect_page),
     ("If-None-Match that matches", b"", lambda r: None),  # filled in with the ETag below
-    ("If-None-Match that does not", request(b"/page.html", b"User-Agent: t/1", b'If-None-Match: "other"'),
-     _expect_page),
-    ("a Range", request(b"/page.html", b"User-Agent: t/1", b"Range: bytes=0-4"),
-     lambda r: (r.status, r.body, r.header(b"content-range")) == (206, PAGE[:5], b"bytes 0-4/%d" % len(PAGE))
-     or pytest.fail(r.raw[:300].decode())),
-    ("another Range", request(b"/page.html", b"User-Agent: t/1", b"Range: bytes=5-9"),
-     lambda r: (r.status, r.body) == (206, PAGE[5:10]) or pytest.fail(r.raw[:300].decode())),
-    ("two Ranges", request(b"/page.html", b"User-Agent: t/1", b"Range: bytes=0-1,-2"),
-     lambda r: [part[2] for part in multipart_parts(r, len(PAGE))] == [PAGE[:2], PAGE[-2:]]
-     or pytest.fail("wrong parts")),
-    ("an unsatisfiable Range", request(b"/page.html", b"User-Agent: t/1", b"Range: bytes=9999-"),
-     lambda r: (r.status, r.header(b"content-range")) == (416, b"bytes */%d" % len(PAGE))
-     or pytest.fail(r.raw[:300].decode())),
-    ("HEAD", request(b"/page.html", b"User-Agent: t/1", method=b"HEAD"),
-     lambda r: (r.status, r.body, r.header(b"content-length")) == (200, b"", b"%d" % len(PAGE))
-     or pytest.fail(r.raw[:300].decode())),
-    ("a name of the same length", request(b"/b.txt", b"User-Agent: t/1"),
-     lambda r: r.body == b"BBBBBBBB" or pytest.fail(r.raw[:300].decode())),
-    ("the first name", request(b"/a.txt", b"User-Agent: t/1"),
-     lambda r: r.body == b"AAAAAAAA" or pytest.fail(r.raw[:300].decode())),
-    ("gzip", request(b"/app.js", b"User-Agent: t/1", b"Accept-Encoding: gzip"),
-     lambda r: (r.header(b"content-encoding"), gzip.decompress(r.body)) == (b"gzip", SCRIPT)
-     or pytest.fail(r.raw[:300].decode())),
-    ("no gzip", request(b"/app.js", b"User-Agent: t/1", b"Accept-Encoding: identity"),
-     lambda r: (r.header(b"content-encoding"), r.body) == (None, SCRIPT) or pytest.fail(r.raw[:300].decode())),
-    ("gzip refused", request(b"/app.js", b"User-Agent: t/1", b"Accept-Encoding: gzip;q=0"),
-     lambda r: (r.header(b"content-encoding"), r.body) == (None, SCRIPT) or pytest.fail(r.raw[:300].decode())),
-    ("a large file", request(b"/big.bin", b"User-Agent: t/1"),
-     lambda r: r.body == BIG or pytest.fail(r.raw[:300].decode())),
-    ("a Range of it", request(b"/big.bin", b"User-Agent: t/1", b"Range: bytes=1000-1999"),
-     lambda r: content_range(r.header(b"content-range") or b"", len(BIG)) == (1000, 2000) and r.body == BIG[1000:2000]
-     or pytest.fail(r.raw[:300].decode())),
-    ("another Range of it", request(b"/big.bin", b"User-Agent: t/1", b"Range: bytes=2000-2999"),
-     lambda r: r.body == BIG[2000:3000] or pytest.fail(r.raw[:300].decode())),
+    (
+        "If-None-Match that does not",
+        request(b"/page.html", b"User-Agent: t/1", b'If-None-Match: "other"'),
+        _expect_page,
+    ),
+    (
+        "a Range",
+        request(b"/page.html", b"User-Agent: t/1", b"Range: bytes=0-4"),
+        lambda r: (
+            (r.status, r.body, r.header(b"content-range")) == (206, PAGE[:5], b"bytes 0-4/%d" % len(PAGE))
+            or pytest.fail(r.raw[:300].decode())
+        ),
+    ),
+    (
+        "another Range",
+        request(b"/page.html", b"User-Agent: t/1", b"Range: bytes=5-9"),
+        lambda r: (r.status, r.body) == (206, PAGE[5:10]) or pytest.fail(r.raw[:300].decode()),
+    ),
+    (
+        "two Ranges",
+        request(b"/page.html", b"User-Agent: t/1", b"Range: bytes=0-1,-2"),
+        lambda r: (
+            [part[2] for part in multipart_parts(r, len(PAGE))] == [PAGE[:2], PAGE[-2:]] or pytest.fail("wrong parts")
+        ),
+    ),
+    (
+        "an unsatisfiable Range",
+        request(b"/page.html", b"User-Agent: t/1", b"Range: bytes=9999-"),
+        lambda r: (
+            (r.status, r.header(b"content-range")) == (416, b"bytes */%d" % len(PAGE))
+            or pytest.fail(r.raw[:300].decode())
+        ),
+    ),
+    (
+        "HEAD",
+        request(b"/page.html", b"User-Agent: t/1", method=b"HEAD"),
+        lambda r: (
+            (r.status, r.body, r.header(b"content-length")) == (200, b"", b"%d" % len(PAGE))
+            or pytest.fail(r.raw[:300].decode())
+        ),
+    ),
+    (
+        "a name of the same length",
+        request(b"/b.txt", b"User-Agent: t/1"),
+        lambda r: r.body == b"BBBBBBBB" or pytest.fail(r.raw[:300].decode()),
+    ),
+    (
+        "the first name",
+        request(b"/a.txt", b"User-Agent: t/1"),
+        lambda r: r.body == b"AAAAAAAA" or pytest.fail(r.raw[:300].decode()),
+    ),
+    (
+        "gzip",
+        request(b"/app.js", b"User-Agent: t/1", b"Accept-Encoding: gzip"),
+        lambda r: (
+            (r.header(b"content-encoding"), gzip.decompress(r.body)) == (b"gzip", SCRIPT)
+            or pytest.fail(r.raw[:300].decode())
+        ),
+    ),
+    (
+        "no gzip",
+        request(b"/app.js", b"User-Agent: t/1", b"Accept-Encoding: identity"),
+        lambda r: (r.header(b"content-encoding"), r.body) == (None, SCRIPT) or pytest.fail(r.raw[:300].decode()),
+    ),
+    (
+        "gzip refused",
+        request(b"/app.js", b"User-Agent: t/1", b"Accept-Encoding: gzip;q=0"),
+        lambda r: (r.header(b"content-encoding"), r.body) == (None, SCRIPT) or pytest.fail(r.raw[:300].decode()),
+    ),
+    (
+        "a large file",
+        request(b"/big.bin", b"User-Agent: t/1"),
+        lambda r: r.body == BIG or pytest.fail(r.raw[:300].decode()),
+    ),
+    (
+        "a Range of it",
+        request(b"/big.bin", b"User-Agent: t/1", b"Range: bytes=1000-1999"),
+        lambda r: (
+            (content_range(r.header(b"content-range") or b"", len(BIG)) == (1000, 2000) and r.body == BIG[1000:2000])
+            or pytest.fail(r.raw[:300].decode())
+        ),
+    ),
+    (
+        "another Range of it",
+        request(b"/big.bin", b"User-Agent: t/1", b"Range: bytes=2000-2999"),
+        lambda r: r.body == BIG[2000:3000] or pytest.fail(r.raw[:300].decode()),
+    ),
 ]
 
 
@@ -318,15 +420,17 @@ def test_repeats_answer_only_the_same_bytes(kind: str, tree: Path) -> None:
         etag = connection.ask(VARIANTS[0][1]).header(b"etag")
         assert etag is not None
         variants = list(VARIANTS)
-        variants[2] = ("If-None-Match that matches",
-                       request(b"/page.html", b"User-Agent: t/1", b"If-None-Match: " + etag),
-                       lambda r: (r.status, r.body) == (304, b"") or pytest.fail(r.raw[:300].decode()))
-        for name, data, check in variants:
+        variants[2] = (
+            "If-None-Match that matches",
+            request(b"/page.html", b"User-Agent: t/1", b"If-None-Match: " + etag),
+            lambda r: (r.status, r.body) == (304, b"") or pytest.fail(r.raw[:300].decode()),
+        )
+        for _name, data, check in variants:
             method = "HEAD" if data.startswith(b"HEAD") else "GET"
             for _ in range(5):
                 check(connection.ask(data, method))
         for _ in range(2):
-            for name, data, check in variants:
+            for _name, data, check in variants:
                 check(connection.ask(data, "HEAD" if data.startswith(b"HEAD") else "GET"))
         connection.close()
     if kind == "httptools":
@@ -346,8 +450,13 @@ class RequireToken:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and TOKEN not in scope["headers"]:
-            await send({"type": "http.response.start", "status": 401,
-                        "headers": [(b"content-length", b"0"), (b"www-authenticate", b"Bearer")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [(b"content-length", b"0"), (b"www-authenticate", b"Bearer")],
+                }
+            )
             await send({"type": "http.response.body", "body": b""})
             return
         await self.app(scope, receive, send)
@@ -356,13 +465,20 @@ class RequireToken:
 @pytest.mark.parametrize("protocol", [HttpToolsProtocol, H11Protocol], ids=["httptools", "h11"])
 def test_the_cache_shortcut_never_bypasses_an_auth_middleware(protocol: type, tree: Path) -> None:
     static = FlashStatic(directory=tree, metrics_path="/_m")
-    allowed = [request(b"/hello.txt", b"Authorization: Bearer let-me-in"),
-               request(b"/big.bin", b"Authorization: Bearer let-me-in"),
-               request(b"/page.html", b"Authorization: Bearer let-me-in", b"Range: bytes=0-4"),
-               request(b"/_m", b"Authorization: Bearer let-me-in")]
-    refused = [request(b"/hello.txt"), request(b"/big.bin"), request(b"/page.html", b"Range: bytes=0-4"),
-               request(b"/hello.txt", b"Authorization: Bearer wrong"), request(b"/hello.txt", method=b"HEAD"),
-               request(b"/_m")]
+    allowed = [
+        request(b"/hello.txt", b"Authorization: Bearer let-me-in"),
+        request(b"/big.bin", b"Authorization: Bearer let-me-in"),
+        request(b"/page.html", b"Authorization: Bearer let-me-in", b"Range: bytes=0-4"),
+        request(b"/_m", b"Authorization: Bearer let-me-in"),
+    ]
+    refused = [
+        request(b"/hello.txt"),
+        request(b"/big.bin"),
+        request(b"/page.html", b"Range: bytes=0-4"),
+        request(b"/hello.txt", b"Authorization: Bearer wrong"),
+        request(b"/hello.txt", method=b"HEAD"),
+        request(b"/_m"),
+    ]
     try:
         with _uvicorn_in_thread(RequireToken(static), http=protocol) as url:
             port = int(url.rsplit(":", 1)[1])
@@ -390,8 +506,10 @@ def test_the_cache_shortcut_never_bypasses_an_auth_middleware(protocol: type, tr
 HOSTILE_RANGES: dict[str, tuple[str, Callable[[int], object]]] = {
     # name: (Range value, the answer for a file of n bytes: a status, or (206, [(start, stop)]))
     "33 ranges, one more than allowed": (",".join(f"{i * 10}-{i * 10}" for i in range(33)), lambda n: 200),
-    "32 ranges": (",".join(f"{i * 10}-{i * 10}" for i in range(32)), lambda n: (206, [(i * 10, i * 10 + 1)
-                                                                                     for i in range(32)])),
+    "32 ranges": (
+        ",".join(f"{i * 10}-{i * 10}" for i in range(32)),
+        lambda n: (206, [(i * 10, i * 10 + 1) for i in range(32)]),
+    ),
     "overlapping": ("0-99,50-149,100-199", lambda n: (206, [(0, 200)])),
     "overlapping past the size": (",".join(["0-"] * 3), lambda n: 200),
     "a 5000-digit first position": ("1" * 5000 + "-", lambda n: 200),
@@ -431,7 +549,7 @@ def test_hostile_ranges_get_rfc_answers(kind: str, tree: Path) -> None:
                 assert response.status == status, (name, response.raw[:300])
                 if len(ranges) == 1:
                     got = [content_range(response.header(b"content-range") or b"", size)]
-                    assert response.body == BIG[ranges[0][0]:ranges[0][1]], name
+                    assert response.body == BIG[ranges[0][0] : ranges[0][1]], name
                 else:
                     parts = multipart_parts(response, size)
                     got = [part[0] for part in parts]
@@ -445,9 +563,11 @@ def test_hostile_ranges_get_rfc_answers(kind: str, tree: Path) -> None:
 
 def test_oversized_heads_are_refused_by_flashstatic_serve(tree: Path) -> None:
     with flashstatic_serve(tree) as (_, port):
-        for data, status in ((request(b"/hello.txt", b"X-Big: " + b"b" * 100_000), 431),
-                             (request(b"/" + b"u" * 100_000), 414),
-                             (request(b"/hello.txt", *(b"X-%d: y" % i for i in range(20_000))), 431)):
+        for data, status in (
+            (request(b"/hello.txt", b"X-Big: " + b"b" * 100_000), 431),
+            (request(b"/" + b"u" * 100_000), 414),
+            (request(b"/hello.txt", *(b"X-%d: y" % i for i in range(20_000))), 431),
+        ):
             connection = Connection(port)
             connection.send(data)
             response = connection.response()
@@ -477,12 +597,20 @@ def test_the_404_page_says_nosniff(kind: str, tree: Path) -> None:
 
 
 ERRORS = [  # (request bytes, the status)
-    (request(b"/%2e%2e/secret.txt"), 400), (request(b"/a%00b"), 400), (request(b"/a%5cb"), 400),
-    (request(b"/%ff.txt"), 400), (request(b"/nothing-here"), 404), (request(b"/" + b"n" * 300), 404),
-    (request(b"/" + b"d/" * 3000), 404), (request(b"/hello.txt", method=b"POST"), 405),
-    (request(b"/hello.txt", method=b"DELETE"), 405), (request(b"/hello.txt", b"Range: bytes=99-"), 416),
-    (request(b"/hello.txt", b'If-Match: "nope"'), 412), (request(b"*", method=b"OPTIONS"), 400),
-    (request(b"/hel lo.txt"), 400), (request(b"/hello.txt", b"Bad Header: 1"), 400),
+    (request(b"/%2e%2e/secret.txt"), 400),
+    (request(b"/a%00b"), 400),
+    (request(b"/a%5cb"), 400),
+    (request(b"/%ff.txt"), 400),
+    (request(b"/nothing-here"), 404),
+    (request(b"/" + b"n" * 300), 404),
+    (request(b"/" + b"d/" * 3000), 404),
+    (request(b"/hello.txt", method=b"POST"), 405),
+    (request(b"/hello.txt", method=b"DELETE"), 405),
+    (request(b"/hello.txt", b"Range: bytes=99-"), 416),
+    (request(b"/hello.txt", b'If-Match: "nope"'), 412),
+    (request(b"*", method=b"OPTIONS"), 400),
+    (request(b"/hel lo.txt"), 400),
+    (request(b"/hello.txt", b"Bad Header: 1"), 400),
 ]
 
 
@@ -492,8 +620,15 @@ def test_error_answers_carry_no_paths_or_tracebacks(kind: str, tree: Path) -> No
     what the code was doing."""
     import flashstatic
 
-    leaks = [str(tree).encode(), str(tree.parent).encode(), str(Path(flashstatic.__file__).parent).encode(),
-             b"Traceback", b'File "', b".py", b"Errno"]
+    leaks = [
+        str(tree).encode(),
+        str(tree.parent).encode(),
+        str(Path(flashstatic.__file__).parent).encode(),
+        b"Traceback",
+        b'File "',
+        b".py",
+        b"Errno",
+    ]
     with running(kind, tree, html=True) as port:
         for data, status in ERRORS:
             connection = Connection(port)
@@ -507,9 +642,11 @@ def test_oversized_heads_are_refused_under_h11(tree: Path) -> None:
     # h11 bounds only a head still incomplete (16 KiB); one that arrives whole in a read was
     # taken, and uvicorn answered h11's refusals with a 400 whatever the reason.
     with running("h11", tree) as port:
-        for data, status in ((request(b"/hello.txt", b"X-Big: " + b"b" * 100_000), 431),
-                             (request(b"/" + b"u" * 100_000), 414),
-                             (request(b"/hello.txt", *(b"X-%d: y" % i for i in range(20_000))), 431)):
+        for data, status in (
+            (request(b"/hello.txt", b"X-Big: " + b"b" * 100_000), 431),
+            (request(b"/" + b"u" * 100_000), 414),
+            (request(b"/hello.txt", *(b"X-%d: y" % i for i in range(20_000))), 431),
+        ):
             connection = Connection(port)
             connection.send(data)
             response = connection.response()

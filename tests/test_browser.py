@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from cdp import Browser, chromium, find_chromium
 from support import ServerProcess
 
@@ -92,7 +93,8 @@ def reload(browser: Browser) -> None:
 
 
 def seek(browser: Browser, seconds: float) -> dict[str, Any]:
-    return browser.evaluate(f"""new Promise(resolve => {{
+    return browser.evaluate(
+        f"""new Promise(resolve => {{
         const video = document.getElementById("clip");
         const report = () => resolve({{time: video.currentTime, ready: video.readyState,
                                        error: video.error && video.error.message}});
@@ -106,14 +108,18 @@ def seek(browser: Browser, seconds: float) -> dict[str, Any]:
         video.addEventListener("loadedmetadata", go, {{once: true}});
         video.preload = "metadata";
         video.load();
-    }})""", timeout=30)
+    }})""",
+        timeout=30,
+    )
 
 
-def test_example_site_in_chromium(chromium_path: str, artifacts: Path, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_example_site_in_chromium(
+    chromium_path: str, artifacts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # max-age=0, so that a reload revalidates every asset instead of using the memory cache.
-    server = ServerProcess([sys.executable, "-m", "flashstatic", "serve", str(SITE), "--port", "0",
-                            "--max-age", "0"], cwd=REPO)
+    server = ServerProcess(
+        [sys.executable, "-m", "flashstatic", "serve", str(SITE), "--port", "0", "--max-age", "0"], cwd=REPO
+    )
     try:
         with chromium(chromium_path, tmp_path / "profile") as browser:
             browser.call("Network.enable")
@@ -121,8 +127,13 @@ def test_example_site_in_chromium(chromium_path: str, artifacts: Path, tmp_path:
             load(browser, server.url + "/")
             check_page_rendered(browser)
             # The clip (preload="none") is fetched from here on, slowly.
-            browser.call("Network.emulateNetworkConditions", offline=False, latency=0,
-                         downloadThroughput=THROTTLE_BYTES_PER_SECOND, uploadThroughput=-1)
+            browser.call(
+                "Network.emulateNetworkConditions",
+                offline=False,
+                latency=0,
+                downloadThroughput=THROTTLE_BYTES_PER_SECOND,
+                uploadThroughput=-1,
+            )
             position = seek(browser, 9.5)
             # At the new position with its frame decoded (HAVE_CURRENT_DATA or better).
             assert position["time"] == 9.5 and position["ready"] >= 2 and position["error"] is None, position
@@ -137,8 +148,9 @@ def test_example_site_in_chromium(chromium_path: str, artifacts: Path, tmp_path:
             check_assets_loaded(first_visit, server.url)
             check_seek_used_a_range(first_visit, server.url)
 
-            browser.call("Network.emulateNetworkConditions", offline=False, latency=0,
-                         downloadThroughput=-1, uploadThroughput=-1)
+            browser.call(
+                "Network.emulateNetworkConditions", offline=False, latency=0, downloadThroughput=-1, uploadThroughput=-1
+            )
             mark = len(browser.events)
             reload(browser)
             check_page_rendered(browser)
@@ -174,7 +186,7 @@ def by_path(requests: dict[str, dict[str, Any]], base: str) -> dict[str, list[di
     """Requests per path (the logo is asked for twice: as an image and as the favicon)."""
     paths: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for request in requests.values():
-        paths[request["url"][len(base):]].append(request)
+        paths[request["url"][len(base) :]].append(request)
     return paths
 
 

@@ -63,11 +63,11 @@ def test_lru_is_bounded(tmp_path: Path) -> None:
 def test_changed_file_is_served_fresh(tmp_path: Path) -> None:
     root = write_tree(tmp_path, {"a.txt": "version one"})
     app = FlashStatic(directory=root, revalidate_interval=0)
-    status, body, headers = get(app, "/a.txt")
+    _, body, headers = get(app, "/a.txt")
     assert body == b"version one"
     (root / "a.txt").write_text("version two, longer")
     bump_mtime(root / "a.txt")
-    status, body, new_headers = get(app, "/a.txt")
+    _, body, new_headers = get(app, "/a.txt")
     assert body == b"version two, longer" and new_headers[b"etag"] != headers[b"etag"]
     # Replaced by rename, as deploy tools do.
     (tmp_path / "a.tmp").write_text("version three")
@@ -109,7 +109,7 @@ def test_scan_once_mode(tmp_path: Path) -> None:
     assert get(app, "/late.txt")[0] == 404  # fixed deployments: the scan is the truth
     # A file that changes anyway is noticed at open and served right, not with stale headers.
     (root / "a.txt").write_text("AAAA")
-    status, body, headers = get(app, "/a.txt")
+    _, body, headers = get(app, "/a.txt")
     assert body == b"AAAA" and headers[b"content-length"] == b"4"
 
 

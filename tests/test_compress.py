@@ -16,31 +16,37 @@ import zstandard
 
 from flashstatic import FlashStatic
 from flashstatic.compress import ProgressBar, run
-
 from support import write_tree
 
 REPO = Path(__file__).resolve().parents[1]
 
 SCRIPT = "".join(f"function f{i}() {{ return {i} * 2; }}\n" for i in range(400))
-DECODE = {".br": brotli.decompress, ".zst": lambda data: zstandard.ZstdDecompressor().decompressobj().decompress(data),
-          ".gz": gzip.decompress}
+DECODE = {
+    ".br": brotli.decompress,
+    ".zst": lambda data: zstandard.ZstdDecompressor().decompressobj().decompress(data),
+    ".gz": gzip.decompress,
+}
 
 
 def _tree(root: Path) -> Path:
-    return write_tree(root, {
-        "app.js": SCRIPT,
-        "css/site.css": "body { margin: 0; }\n" * 200,
-        "logo.png": b"\x89PNG" + os.urandom(4000),
-        "noise.txt": os.urandom(8000).hex()[:8000],  # hex digits: compresses, but barely (about 50%)
-        "random.bin": os.urandom(20_000),  # does not compress at all
-        "tiny.js": "x=1",
-        ".hidden.js": SCRIPT,
-    })
+    return write_tree(
+        root,
+        {
+            "app.js": SCRIPT,
+            "css/site.css": "body { margin: 0; }\n" * 200,
+            "logo.png": b"\x89PNG" + os.urandom(4000),
+            "noise.txt": os.urandom(8000).hex()[:8000],  # hex digits: compresses, but barely (about 50%)
+            "random.bin": os.urandom(20_000),  # does not compress at all
+            "tiny.js": "x=1",
+            ".hidden.js": SCRIPT,
+        },
+    )
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flashstatic", "compress", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flashstatic", "compress", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_writes_siblings_that_decompress_to_the_original(tmp_path: Path) -> None:
@@ -57,7 +63,7 @@ def test_writes_siblings_that_decompress_to_the_original(tmp_path: Path) -> None
     # Already compressed, incompressible, too small, hidden: no siblings.
     for name in ("logo.png", "random.bin", "tiny.js", ".hidden.js"):
         assert not any((root / (name + suffix)).exists() for suffix in DECODE)
-    assert not [p for p in root.rglob("*.tmp")]  # temp files renamed or removed
+    assert not list(root.rglob("*.tmp"))  # temp files renamed or removed
 
 
 def test_idempotent_and_stale_siblings_rewritten(tmp_path: Path) -> None:
@@ -119,8 +125,10 @@ def test_cli_errors(tmp_path: Path) -> None:
     done = _cli(str(tmp_path), "--codings", "lzma")
     assert done.returncode == 2 and "codings are br, zstd, gzip" in done.stderr
     # Without the optional libraries, the error names the extra to install.
-    code = ("import sys; sys.modules['brotli'] = None; from flashstatic.cli import main; "
-            f"sys.exit(main(['compress', {str(tmp_path)!r}]))")
+    code = (
+        "import sys; sys.modules['brotli'] = None; from flashstatic.cli import main; "
+        f"sys.exit(main(['compress', {str(tmp_path)!r}]))"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "flashstatic[compress]" in done.stderr and "brotli" in done.stderr
     # gzip alone needs nothing extra.
@@ -144,7 +152,7 @@ def test_a_file_that_fails_fails_alone(tmp_path: Path, monkeypatch: pytest.Monke
     summary = run([str(root)], jobs=1, codings=["gzip"])
     assert summary.outcomes["failed"] == 1 and "app.js" in summary.errors[0]
     assert summary.outcomes["written"] == 2 and (root / "css/site.css.gz").exists()
-    assert not [p for p in root.rglob("*.tmp")]
+    assert not list(root.rglob("*.tmp"))
 
 
 def test_served_end_to_end(tmp_path: Path, live_server, http: httpx.Client) -> None:
@@ -154,8 +162,11 @@ def test_served_end_to_end(tmp_path: Path, live_server, http: httpx.Client) -> N
     smallest = min(sizes, key=sizes.__getitem__)
     coding = {".br": "br", ".zst": "zstd", ".gz": "gzip"}
     with live_server(FlashStatic(directory=root)) as url:
-        for accept, expected in [("br, zstd, gzip", smallest), ("gzip, zstd", min([".gz", ".zst"], key=sizes.get)),
-                                 ("gzip", ".gz")]:
+        for accept, expected in [
+            ("br, zstd, gzip", smallest),
+            ("gzip, zstd", min([".gz", ".zst"], key=sizes.get)),
+            ("gzip", ".gz"),
+        ]:
             with http.stream("GET", url + "/app.js", headers={"accept-encoding": accept}) as response:
                 raw = b"".join(response.iter_raw())
             assert response.headers["content-encoding"] == coding[expected]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from support import ServerProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,8 +53,11 @@ def example_commands() -> list[tuple[str, str]]:
 
 def check_static(client: httpx.Client, prefix: str) -> None:
     """The site's files, byte for byte, under ``prefix``; its index for the directory."""
-    for name, content_type in [("css/style.css", "text/css; charset=utf-8"), ("img/logo.png", "image/png"),
-                               ("js/app.js", "text/javascript; charset=utf-8")]:
+    for name, content_type in [
+        ("css/style.css", "text/css; charset=utf-8"),
+        ("img/logo.png", "image/png"),
+        ("js/app.js", "text/javascript; charset=utf-8"),
+    ]:
         r = client.get(f"{prefix}/{name}")
         assert r.status_code == 200, (name, r.status_code)
         assert r.headers["content-type"] == content_type and r.content == (SITE / name).read_bytes()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from wsgi_servers import WORKTREE, gunicorn, uvicorn_process
 
 EXAMPLES = WORKTREE / "examples"
@@ -50,9 +51,14 @@ def test_flask_url_for_static_still_builds() -> None:
 def collected(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("django")
     root = tmp_path_factory.mktemp("django") / "collected"
-    done = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=EXAMPLES / "django_site",
-                          env={**os.environ, "DJANGO_STATIC_ROOT": str(root)}, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=EXAMPLES / "django_site",
+        env={**os.environ, "DJANGO_STATIC_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return root
 

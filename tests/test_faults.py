@@ -24,8 +24,6 @@ MIB = 1024 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-
-
 # -- helpers --------------------------------------------------------------------------------------
 
 
@@ -50,7 +48,7 @@ def test_all_helpers_killed_mid_transfer(tmp_path: Path, live_server, monkeypatc
             time.sleep(0.05)
         for thread in threads:
             thread.join(30)
-        for name, result in zip("abcd", results):
+        for name, result in zip("abcd", results, strict=True):
             # Whole and right (a retry on a fresh helper), or cut: never wrong bytes, never a hang.
             if "response" in result:
                 response = result["response"]
@@ -165,8 +163,12 @@ def test_a_thousand_aborted_downloads_leave_nothing_behind(tmp_path: Path) -> No
             _abort_download(port, name)
         time.sleep(0.5)
         before = _resources(process.pid, root)
-        threads = [threading.Thread(target=lambda: [_abort_download(port, b"/big.bin" if i % 2 else b"/mid.bin")
-                                                    for i in range(250)]) for _ in range(4)]
+        threads = [
+            threading.Thread(
+                target=lambda: [_abort_download(port, b"/big.bin" if i % 2 else b"/mid.bin") for i in range(250)]
+            )
+            for _ in range(4)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -257,7 +259,7 @@ def test_a_directory_of_100_000_files(tmp_path: Path, live_server) -> None:
 
 @pytest.mark.parametrize("protocol", ["zero-copy", "stock"])
 def test_files_past_4_gib(protocol: str, tmp_path: Path, live_server) -> None:
-    size = 5 * 1024 ** 3
+    size = 5 * 1024**3
     path = tmp_path / "huge.bin"
     marks = {2**32 - 8: os.urandom(16), 2**32 + 2**29: os.urandom(16), size - 16: os.urandom(16)}
     with open(path, "wb") as f:

@@ -13,6 +13,7 @@ derandomized, no example database, so CI runs the same cases every time.
 from __future__ import annotations
 
 import email.utils
+import itertools
 import json
 import os
 import re
@@ -34,17 +35,31 @@ from support import flashstatic_serve
 
 PARSER_REFUSAL = b"Invalid HTTP request received."
 EXAMPLES = int(os.environ.get("FLASHSTATIC_FUZZ_EXAMPLES", "200"))
-FUZZ = settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 # How many cases ran, by property and server (written to FLASHSTATIC_FUZZ_REPORT if set).
 RAN: Counter[str] = Counter()
 
 MTIME = time.time() - 2 * 86400  # old enough that Last-Modified is a strong validator
 
 SERVED = {  # name -> size; contents are random
-    "a.txt": 1000, "b.bin": 150 * 1024, "c.js": 5000, "c.js.gz": 2000, "c.js.br": 1500,
-    "d.css": 0, "sub/e.txt": 300, "index.html": 200, "404.html": 100, "sub/index.html": 120,
-    "x y%.txt": 50, "ü.txt": 60,
+    "a.txt": 1000,
+    "b.bin": 150 * 1024,
+    "c.js": 5000,
+    "c.js.gz": 2000,
+    "c.js.br": 1500,
+    "d.css": 0,
+    "sub/e.txt": 300,
+    "index.html": 200,
+    "404.html": 100,
+    "sub/index.html": 120,
+    "x y%.txt": 50,
+    "ü.txt": 60,
 }
 FILES = ["a.txt", "b.bin", "c.js", "d.css"]
 ENCODED = {"c.js": {"gzip": "c.js.gz", "br": "c.js.br"}}
@@ -57,9 +72,14 @@ class Tree:
         self.contents: dict[str, bytes] = {}
         for name, size in SERVED.items():
             self._write(self.root / name, os.urandom(size), name)
-        decoys = {base / "secret.bin": 4096, base / "outside" / "secret.bin": 4096,
-                  self.root / ".env": 2048, self.root / "sub" / ".hidden": 2048,
-                  self.root / ".git" / "config": 2048, self.root / ".well-known" / "x.txt": 1024}
+        decoys = {
+            base / "secret.bin": 4096,
+            base / "outside" / "secret.bin": 4096,
+            self.root / ".env": 2048,
+            self.root / "sub" / ".hidden": 2048,
+            self.root / ".git" / "config": 2048,
+            self.root / ".well-known" / "x.txt": 1024,
+        }
         self.decoy_contents = []
         for path, size in decoys.items():
             data = os.urandom(size)
@@ -123,19 +143,66 @@ def request_bytes(method: str, target: bytes, headers: dict[str, str]) -> bytes:
 
 
 def assert_no_leak(tree: Tree, response: Response, body_verified: bool) -> None:
-    scanned = response.raw if not body_verified else response.raw[:len(response.raw) - len(response.body)]
+    scanned = response.raw if not body_verified else response.raw[: len(response.raw) - len(response.body)]
     assert not tree.decoys.leaked(scanned), "a decoy's bytes are in the response"
 
 
 # -- paths ------------------------------------------------------------------------------------
 
-SEGMENTS = st.sampled_from([
-    "..", ".", "", "%2e%2e", "%2E.", ".%2e", "%2f", "%5c", "..%2f", "..%5c", "%00", "%2e", "%252e%252e",
-    "a.txt", "b.bin", "c.js", "c.js.gz", "sub", "e.txt", "index.html", "404.html", ".env", ".git", "config",
-    ".hidden", ".well-known", "x.txt", "link-out.txt", "link-dir", "secret.bin", "env.txt", "outside",
-    "root", "x%20y%25.txt", "%C3%BC.txt", "%c0%ae%c0%ae", "%ff", "%", "%zz", "~", "*", "?", "a.txt?x=1",
-    "a.txt#frag", ";", "a.txt;x", "C:", "%u002e", "\\", "..\\..",
-])
+SEGMENTS = st.sampled_from(
+    [
+        "..",
+        ".",
+        "",
+        "%2e%2e",
+        "%2E.",
+        ".%2e",
+        "%2f",
+        "%5c",
+        "..%2f",
+        "..%5c",
+        "%00",
+        "%2e",
+        "%252e%252e",
+        "a.txt",
+        "b.bin",
+        "c.js",
+        "c.js.gz",
+        "sub",
+        "e.txt",
+        "index.html",
+        "404.html",
+        ".env",
+        ".git",
+        "config",
+        ".hidden",
+        ".well-known",
+        "x.txt",
+        "link-out.txt",
+        "link-dir",
+        "secret.bin",
+        "env.txt",
+        "outside",
+        "root",
+        "x%20y%25.txt",
+        "%C3%BC.txt",
+        "%c0%ae%c0%ae",
+        "%ff",
+        "%",
+        "%zz",
+        "~",
+        "*",
+        "?",
+        "a.txt?x=1",
+        "a.txt#frag",
+        ";",
+        "a.txt;x",
+        "C:",
+        "%u002e",
+        "\\",
+        "..\\..",
+    ]
+)
 RAW_BYTES = st.binary(min_size=1, max_size=12)
 
 
@@ -144,23 +211,44 @@ def _percent(data: bytes) -> str:
 
 
 PATH_PIECES = st.one_of(
-    SEGMENTS, SEGMENTS, SEGMENTS,
+    SEGMENTS,
+    SEGMENTS,
+    SEGMENTS,
     RAW_BYTES.map(_percent),  # any bytes, percent-encoded (non-UTF-8 included)
     st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=8).map(
-        lambda text: quote(text, safe="")),
+        lambda text: quote(text, safe="")
+    ),
 )
 
 
-ANCHORS = st.sampled_from([
-    "link-out.txt", "link-dir/secret.bin", "env.txt", ".env", "sub/.hidden", ".git/config",
-    ".well-known/x.txt", "../secret.bin", "../outside/secret.bin", "sub/../../secret.bin", "a.txt", "b.bin",
-    "c.js", "sub/e.txt", "sub/", "sub", "", "x%20y%25.txt", "%C3%BC.txt",
-])
+ANCHORS = st.sampled_from(
+    [
+        "link-out.txt",
+        "link-dir/secret.bin",
+        "env.txt",
+        ".env",
+        "sub/.hidden",
+        ".git/config",
+        ".well-known/x.txt",
+        "../secret.bin",
+        "../outside/secret.bin",
+        "sub/../../secret.bin",
+        "a.txt",
+        "b.bin",
+        "c.js",
+        "sub/e.txt",
+        "sub/",
+        "sub",
+        "",
+        "x%20y%25.txt",
+        "%C3%BC.txt",
+    ]
+)
 DECORATIONS = st.sampled_from(["", "./", "/", "sub/../", "%2e/", "a.txt/../", "sub/%2e%2e/", "./sub/.."])
 
 
 def _encode_some(text: str, mask: list[bool]) -> str:
-    return "".join(f"%{ord(c):02X}" if flag and ord(c) < 128 else c for c, flag in zip(text, mask))
+    return "".join(f"%{ord(c):02X}" if flag and ord(c) < 128 else c for c, flag in zip(text, mask, strict=True))
 
 
 @st.composite
@@ -188,8 +276,9 @@ def _served_bodies(tree: Tree) -> set[bytes]:
 
 @FUZZ
 @given(target=paths(), method=st.sampled_from(["GET", "HEAD", "GET", "POST"]))
-def test_fuzzed_paths_never_leak_and_never_fail(tree: Tree, server: tuple[str, int, str], target: bytes,
-                                                method: str) -> None:
+def test_fuzzed_paths_never_leak_and_never_fail(
+    tree: Tree, server: tuple[str, int, str], target: bytes, method: str
+) -> None:
     kind, port, prefix = server
     RAN[f"paths/{kind}"] += 1
     raw = exchange(port, request_bytes(method, prefix.encode() + target, {}))
@@ -209,8 +298,7 @@ def test_fuzzed_paths_never_leak_and_never_fail(tree: Tree, server: tuple[str, i
 
 # -- headers ----------------------------------------------------------------------------------
 
-JUNK = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="0123456789\x7f"),
-               max_size=40)
+JUNK = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="0123456789\x7f"), max_size=40)
 NUMBER = st.one_of(st.integers(0, 2000), st.integers(0, 200_000), st.integers(0, 10**30))
 SPEC = st.one_of(
     st.tuples(NUMBER, NUMBER).map(lambda p: f"{min(p)}-{max(p)}"),
@@ -227,8 +315,7 @@ RANGE = st.one_of(
 )
 CODING = st.sampled_from(["gzip", "br", "zstd", "identity", "*", "x-gzip", "deflate", "GZIP", "bogus"])
 QVALUE = st.sampled_from(["", ";q=0", ";q=1", ";q=0.5", ";q=0.001", ";q=1.0", ";q=2", ";q=abc", "; q=0.8", ";level=1"])
-ACCEPT_ENCODING = st.one_of(
-    st.lists(st.tuples(CODING, QVALUE).map("".join), max_size=5).map(", ".join), JUNK)
+ACCEPT_ENCODING = st.one_of(st.lists(st.tuples(CODING, QVALUE).map("".join), max_size=5).map(", ".join), JUNK)
 
 
 def ranges_for(size: int) -> st.SearchStrategy[str]:
@@ -236,30 +323,55 @@ def ranges_for(size: int) -> st.SearchStrategy[str]:
     number = st.one_of(near, near, NUMBER)
     spec = st.one_of(
         st.tuples(number, number).map(lambda p: f"{min(p)}-{max(p)}"),
-        number.map(lambda n: f"{n}-"), number.map(lambda n: f"-{n}"), SPEC)
-    disjoint = st.lists(near, min_size=2, max_size=16, unique=True).map(sorted).map(
-        lambda cuts: "bytes=" + ",".join(f"{a}-{b - 1}" if b > a else f"{a}-{a}" for a, b in zip(cuts[::2], cuts[1::2])))
-    touching = st.lists(near, min_size=3, max_size=3).map(sorted).map(
-        lambda c: f"bytes={c[1] + 1}-{c[2]},{c[0]}-{c[1]}")  # adjacent: must be merged into one
-    return st.one_of(disjoint, disjoint, touching, st.lists(spec, min_size=1, max_size=6).map(lambda specs: "bytes=" + ",".join(specs)),
-                     RANGE)
+        number.map(lambda n: f"{n}-"),
+        number.map(lambda n: f"-{n}"),
+        SPEC,
+    )
+    disjoint = (
+        st.lists(near, min_size=2, max_size=16, unique=True)
+        .map(sorted)
+        .map(
+            lambda cuts: (
+                "bytes="
+                + ",".join(f"{a}-{b - 1}" if b > a else f"{a}-{a}" for a, b in zip(cuts[::2], cuts[1::2], strict=False))
+            )
+        )
+    )
+    touching = (
+        st.lists(near, min_size=3, max_size=3).map(sorted).map(lambda c: f"bytes={c[1] + 1}-{c[2]},{c[0]}-{c[1]}")
+    )  # adjacent: must be merged into one
+    return st.one_of(
+        disjoint,
+        disjoint,
+        touching,
+        st.lists(spec, min_size=1, max_size=6).map(lambda specs: "bytes=" + ",".join(specs)),
+        RANGE,
+    )
 
 
 def _conditional_strategies(tree: Tree, name: str) -> dict[str, st.SearchStrategy[str | None]]:
     reps = [tree.etag(name)] + [tree.etag(name, coding) for coding in ENCODED.get(name, {})]
     other = '"1-2"'
-    tag = st.sampled_from(reps + [other])
+    tag = st.sampled_from([*reps, other])
     mtime = os.stat(tree.root / name).st_mtime
-    dates = st.sampled_from([tree.last_modified(name), email.utils.formatdate(mtime - 1, usegmt=True),
-                             email.utils.formatdate(mtime + 3600, usegmt=True),
-                             time.strftime("%A, %d-%b-%y %H:%M:%S GMT", time.gmtime(mtime)),
-                             time.strftime("%a %b %e %H:%M:%S %Y", time.gmtime(mtime)),
-                             "Sun, 01 Jan 0000 00:00:00 GMT"])
+    dates = st.sampled_from(
+        [
+            tree.last_modified(name),
+            email.utils.formatdate(mtime - 1, usegmt=True),
+            email.utils.formatdate(mtime + 3600, usegmt=True),
+            time.strftime("%A, %d-%b-%y %H:%M:%S GMT", time.gmtime(mtime)),
+            time.strftime("%a %b %e %H:%M:%S %Y", time.gmtime(mtime)),
+            "Sun, 01 Jan 0000 00:00:00 GMT",
+        ]
+    )
     return {
         "Range": ranges_for(len(tree.contents[name])),
         "If-Range": tag | tag.map(lambda t: "W/" + t) | dates | JUNK,
-        "If-None-Match": st.just("*") | tag | tag.map(lambda t: "W/" + t)
-                         | st.lists(tag, min_size=1, max_size=3).map(", ".join) | JUNK,
+        "If-None-Match": st.just("*")
+        | tag
+        | tag.map(lambda t: "W/" + t)
+        | st.lists(tag, min_size=1, max_size=3).map(", ".join)
+        | JUNK,
         "If-Modified-Since": dates | JUNK,
         "Accept-Encoding": ACCEPT_ENCODING,
     }
@@ -338,22 +450,38 @@ def _if_range_holds(value: str | None, etag: str, last_modified: str) -> bool | 
     return None if re.search(r"\d", value) else False
 
 
-_Q = {"": 1.0, ";q=0": 0.0, ";q=1": 1.0, ";q=0.5": 0.5, ";q=0.001": 0.001, ";q=1.0": 1.0, ";q=2": None,
-      ";q=abc": None, "; q=0.8": 0.8, ";level=1": 1.0}
+_Q = {
+    "": 1.0,
+    ";q=0": 0.0,
+    ";q=1": 1.0,
+    ";q=0.5": 0.5,
+    ";q=0.001": 0.001,
+    ";q=1.0": 1.0,
+    ";q=2": None,
+    ";q=abc": None,
+    "; q=0.8": 0.8,
+    ";level=1": 1.0,
+}
 
 
-def oracle_coding(accept: str | None, sizes: dict[str | None, int]) -> str | None | bool:
+def oracle_coding(accept: str | None, sizes: dict[str | None, int]) -> str | bool | None:
     """The content-coding RFC 9110 section 12.5.3 picks (smallest acceptable, identity when none
     is), for headers built from CODING and QVALUE; False when the header is junk (any answer)."""
     if accept is None:
         return None
     weights: dict[str, float] = {}
     for member in filter(None, accept.split(", ")):
-        coding = next((c for c in ("x-gzip", "identity", "deflate", "bogus", "gzip", "GZIP", "zstd", "br", "*")
-                       if member.startswith(c)), None)
-        if coding is None or member[len(coding):] not in _Q:
+        coding = next(
+            (
+                c
+                for c in ("x-gzip", "identity", "deflate", "bogus", "gzip", "GZIP", "zstd", "br", "*")
+                if member.startswith(c)
+            ),
+            None,
+        )
+        if coding is None or member[len(coding) :] not in _Q:
             return False
-        q = _Q[member[len(coding):]]
+        q = _Q[member[len(coding) :]]
         if q is not None:
             weights[{"x-gzip": "gzip"}.get(coding.lower(), coding.lower())] = q
 
@@ -418,7 +546,7 @@ def check_file_response(tree: Tree, name: str, method: str, headers: dict[str, s
             assert inm == "*" or etag.strip('"') in inm, "304 though no tag matched"
         assert_no_leak(tree, response, body_verified=True)
         return
-    if inm is not None and (inm == "*" or re.search(r'(^|[ ,])(W/)?' + re.escape(etag) + r'($|[ ,])', inm)):
+    if inm is not None and (inm == "*" or re.search(r"(^|[ ,])(W/)?" + re.escape(etag) + r"($|[ ,])", inm)):
         raise AssertionError("If-None-Match matched, yet no 304")
 
     ranges = oracle_ranges(headers["Range"], size) if "Range" in headers and method == "GET" else None
@@ -446,7 +574,7 @@ def check_file_response(tree: Tree, name: str, method: str, headers: dict[str, s
             got = [part[0] for part in parts]
             for (start, stop), _, part in parts:
                 assert part == content[start:stop]
-            assert all(a[1] < b[0] for a, b in zip(got, got[1:])), "parts overlap, touch or are unsorted"
+            assert all(a[1] < b[0] for a, b in itertools.pairwise(got)), "parts overlap, touch or are unsorted"
             assert len(got) <= 32
         if ranges != "whole":
             assert got == ranges, f"sent {got}, asked {ranges}"

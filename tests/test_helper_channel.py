@@ -8,7 +8,6 @@ stops for good, and every descriptor a helper sends is checked against what was 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import sys
@@ -23,9 +22,9 @@ from flashstatic.amped import wire
 from flashstatic.amped.jobs import FileChanged
 from flashstatic.amped.pool import JobTooLarge, ProcessPool
 from flashstatic.amped.strategy import AmpedDisk
+from flashstatic.config import Root
 from flashstatic.http.paths import PathRejected
 from flashstatic.translate import MISSING, FileFacts, FoundFile, RedirectTo, TranslationRules, translate
-from flashstatic.config import Root
 from support import write_tree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +41,7 @@ def _get_all_at_once(url: str, paths: list[str]) -> list[int]:
     host, port = url.removeprefix("http://").split(":")
     sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in paths]
     try:
-        for sock, path in zip(sockets, paths):
+        for sock, path in zip(sockets, paths, strict=True):
             sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         statuses = []
         for sock in sockets:
@@ -99,8 +98,9 @@ def test_revalidation_survives_a_batch_larger_than_the_channel(tmp_path: Path, l
         assert app.disk.pool.stats()["lost"] == 0  # no helper was killed for it
 
 
-def test_a_full_stale_queue_defers_paths_and_they_are_revalidated_later(tmp_path: Path, live_server,
-                                                                        monkeypatch) -> None:
+def test_a_full_stale_queue_defers_paths_and_they_are_revalidated_later(
+    tmp_path: Path, live_server, monkeypatch
+) -> None:
     import flashstatic.asgi
 
     monkeypatch.setattr(flashstatic.asgi, "_MAX_STALE", 8)
@@ -123,25 +123,33 @@ def test_a_full_stale_queue_defers_paths_and_they_are_revalidated_later(tmp_path
 
 # -- the message format -------------------------------------------------------------------------
 
-RULES = TranslationRules((Root("/srv/site", ""), Root("/srv/media", "/media")), follow_symlink=False,
-                         allow_dotfiles=True, index_file="index.html", redirect_index=False,
-                         not_found_file="404.html")
+RULES = TranslationRules(
+    (Root("/srv/site", ""), Root("/srv/media", "/media")),
+    follow_symlink=False,
+    allow_dotfiles=True,
+    index_file="index.html",
+    redirect_index=False,
+    not_found_file="404.html",
+)
 FACTS = FileFacts("/srv/site/caf\udce9.txt", 12, 1_700_000_000_123_456_789, 2049, 77)
 
 
-@pytest.mark.parametrize("value", [
-    ("translate", (RULES, "/a b/é.txt")),
-    ("translate_many", (RULES, ["/a", "/b"])),
-    ("open", (FACTS,)),
-    ("page_in", (0, 524288)),
-    (True, FoundFile("/a.txt", FACTS, (("gzip", FACTS._replace(path=FACTS.path + ".gz")),))),
-    (True, RedirectTo("slash")),
-    (True, MISSING),
-    (True, None),
-    (True, [MISSING, PathRejected(400, "path climbs above the root"), FileNotFoundError(2, "gone", "/x")]),
-    (False, FileChanged("/srv/site/a.txt")),
-    (False, PermissionError(13, "Permission denied")),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        ("translate", (RULES, "/a b/é.txt")),
+        ("translate_many", (RULES, ["/a", "/b"])),
+        ("open", (FACTS,)),
+        ("page_in", (0, 524288)),
+        (True, FoundFile("/a.txt", FACTS, (("gzip", FACTS._replace(path=FACTS.path + ".gz")),))),
+        (True, RedirectTo("slash")),
+        (True, MISSING),
+        (True, None),
+        (True, [MISSING, PathRejected(400, "path climbs above the root"), FileNotFoundError(2, "gone", "/x")]),
+        (False, FileChanged("/srv/site/a.txt")),
+        (False, PermissionError(13, "Permission denied")),
+    ],
+)
 def test_every_job_and_answer_survives_the_wire(value: object) -> None:
     back = wire.decode(wire.encode(value))
     assert _comparable(back) == _comparable(value)
@@ -161,18 +169,21 @@ def test_an_os_error_comes_back_as_its_own_class() -> None:
     assert isinstance(wire.decode(wire.encode((False, KeyError("x"))))[1], wire.HelperError)
 
 
-@pytest.mark.parametrize("data", [
-    b"\x80\x04\x95garbage",  # a pickle
-    b"not json",
-    b'{"tuple": [true, {"exec": "print(1)"}]}',  # an unknown tag
-    b'{"facts": ["/a", "12", 0, 0, 0]}',  # a size that is not an integer
-    b'{"facts": ["/a", 12, 0, 0]}',  # a field missing
-    b'{"redirect": "elsewhere"}',
-    b'{"error": ["os", 999999, "x", null]}',
-    b'{"tuple": [true], "list": []}',
-    b"[" * 5000 + b"]" * 5000,  # nesting deep enough to exhaust the parser
-    b'"' + b"a" * wire.MAX_MESSAGE + b'"',
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x80\x04\x95garbage",  # a pickle
+        b"not json",
+        b'{"tuple": [true, {"exec": "print(1)"}]}',  # an unknown tag
+        b'{"facts": ["/a", "12", 0, 0, 0]}',  # a size that is not an integer
+        b'{"facts": ["/a", 12, 0, 0]}',  # a field missing
+        b'{"redirect": "elsewhere"}',
+        b'{"error": ["os", 999999, "x", null]}',
+        b'{"tuple": [true], "list": []}',
+        b"[" * 5000 + b"]" * 5000,  # nesting deep enough to exhaust the parser
+        b'"' + b"a" * wire.MAX_MESSAGE + b'"',
+    ],
+)
 def test_the_wire_refuses_what_it_never_sends(data: bytes) -> None:
     with pytest.raises(wire.WireError):
         wire.decode(data)
@@ -191,6 +202,7 @@ def test_answers_of_the_wrong_shape_do_not_fit() -> None:
 
 
 # -- the pool, with real helper processes --------------------------------------------------------
+
 
 def _run(coroutine):  # type: ignore[no-untyped-def]
     return asyncio.run(coroutine)
@@ -237,8 +249,7 @@ ROGUE_HELPER = (sys.executable, str(REPO / "tests" / "rogue_helper.py"))
 
 
 @pytest.mark.parametrize("mode", ["pickle", "wrong_type", "garbage"])
-def test_a_helper_that_answers_nonsense_fails_its_job_and_is_replaced(tmp_path: Path, monkeypatch,
-                                                                       mode: str) -> None:
+def test_a_helper_that_answers_nonsense_fails_its_job_and_is_replaced(tmp_path: Path, monkeypatch, mode: str) -> None:
     mark = tmp_path / "unpickled"
     monkeypatch.setenv("ROGUE_HELPER_MODE", mode)
     monkeypatch.setenv("ROGUE_HELPER_MARK", str(mark))
@@ -282,8 +293,7 @@ def test_a_descriptor_of_another_file_is_refused(tmp_path: Path, monkeypatch) ->
         disk.close()
 
 
-def test_over_http_a_rogue_helper_costs_one_503_and_runs_nothing(tmp_path: Path, live_server,
-                                                                 monkeypatch) -> None:
+def test_over_http_a_rogue_helper_costs_one_503_and_runs_nothing(tmp_path: Path, live_server, monkeypatch) -> None:
     mark = tmp_path / "unpickled"
     monkeypatch.setenv("ROGUE_HELPER_MODE", "pickle")
     monkeypatch.setenv("ROGUE_HELPER_MARK", str(mark))

@@ -66,9 +66,15 @@ MALFORMED = {
     "not HTTP at all": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400, "parser"),
     "CONNECT": (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", None, None),
     "Content-Length and chunked both": (  # h11 lets chunked win and closes after (RFC 9112 6.3)
-        request(b"/hello.txt", extra=b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"), None, None),
-    "absurd Content-Length": (request(b"/hello.txt", extra=b"Content-Length: 99999999999999999999999\r\n"),
-                              400, "parser"),
+        request(b"/hello.txt", extra=b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"),
+        None,
+        None,
+    ),
+    "absurd Content-Length": (
+        request(b"/hello.txt", extra=b"Content-Length: 99999999999999999999999\r\n"),
+        400,
+        "parser",
+    ),
     "PUT on a file": (request(b"/hello.txt", b"PUT"), 405, b"Method Not Allowed"),
 }
 
@@ -130,8 +136,9 @@ def test_request_heads_are_bounded(root: Path, live_server) -> None:
         assert status_of(exchange(url, request(b"/hello.txt", extra=many))) == 431
         # Under the bound, twice on one keep-alive connection: the count starts again per request.
         fat = b"X-Fat: " + b"f" * (MAX_HEAD_BYTES - 4096) + b"\r\n"
-        both = (request(b"/hello.txt", extra=fat).replace(b"Connection: close\r\n", b"")
-                + request(b"/hello.txt", extra=fat))
+        both = request(b"/hello.txt", extra=fat).replace(b"Connection: close\r\n", b"") + request(
+            b"/hello.txt", extra=fat
+        )
         reply = exchange(url, both)
         assert reply.count(b"HTTP/1.1 200 OK") == 2, reply[:300]
 
@@ -182,8 +189,10 @@ def test_range_abuse_is_never_amplified(server: str, root: Path, live_server) ->
             if status == 200:
                 assert body == data, name
             elif status == 206 and b"content-range" in headers:
-                first, last = map(int, re.fullmatch(rb"bytes (\d+)-(\d+)/%d" % size, headers[b"content-range"]).groups())
-                assert body == data[first:last + 1], name
+                first, last = map(
+                    int, re.fullmatch(rb"bytes (\d+)-(\d+)/%d" % size, headers[b"content-range"]).groups()
+                )
+                assert body == data[first : last + 1], name
             elif status == 206:
                 boundary = re.search(rb"boundary=(\S+)", headers[b"content-type"]).group(1)
                 assert 1 < body.count(b"--" + boundary + b"\r\n") <= 32, name

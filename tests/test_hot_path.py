@@ -26,24 +26,27 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from support import read_responses, write_tree
 
 from flashstatic import FlashStatic
-from flashstatic.server import HttpToolsProtocol
-from flashstatic.server import cached
+from flashstatic.server import HttpToolsProtocol, cached
 from flashstatic.server.uvicorn_range import release
+from support import read_responses, write_tree
+
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     root = tmp_path / "static"
     script = b"console.log('compressible');\n" * 200
-    write_tree(root, {
-        "small.txt": b"0123456789" * 100,
-        "page.html": "<h1>caf\u00e9</h1>",
-        "app.js": script,
-        "app.js.gz": gzip.compress(script, mtime=0),
-        "big.bin": bytes(range(256)) * 1024,  # beyond the small-body cache: never a cache answer
-    })
+    write_tree(
+        root,
+        {
+            "small.txt": b"0123456789" * 100,
+            "page.html": "<h1>caf\u00e9</h1>",
+            "app.js": script,
+            "app.js.gz": gzip.compress(script, mtime=0),
+            "big.bin": bytes(range(256)) * 1024,  # beyond the small-body cache: never a cache answer
+        },
+    )
     return root
 
 
@@ -83,8 +86,11 @@ def _masked(reply: bytes) -> bytes:
 @pytest.fixture
 def servers(live_server: Any, tree: Path) -> Iterator[tuple[str, str, list[int]]]:
     """(stock uvicorn URL, our protocol's URL, a list that grows by one per cache answer)."""
-    with live_server(_app(tree), http="httptools") as stock, \
-            live_server(_app(tree), http=HttpToolsProtocol) as ours, counting_cache_answers() as written:
+    with (
+        live_server(_app(tree), http="httptools") as stock,
+        live_server(_app(tree), http=HttpToolsProtocol) as ours,
+        counting_cache_answers() as written,
+    ):
         yield stock, ours, written
 
 
@@ -123,8 +129,13 @@ def _etag(reply: bytes) -> bytes:
 
 
 def test_plain_hits_are_answered_from_the_cache_with_uvicorns_bytes(servers: Any) -> None:
-    reply = _same(servers, _request(b"/static/small.txt") + _request(b"/static/page.html")
-                  + _request(b"/static/small.txt", method=b"HEAD") + _close())
+    reply = _same(
+        servers,
+        _request(b"/static/small.txt")
+        + _request(b"/static/page.html")
+        + _request(b"/static/small.txt", method=b"HEAD")
+        + _close(),
+    )
     assert reply.count(b"HTTP/1.1 200 OK") == 4
     assert b"server: uvicorn\r\n" in reply and b"0123456789" * 100 in reply
     assert servers[2] == [200, 200, 200, 200]
@@ -132,22 +143,30 @@ def test_plain_hits_are_answered_from_the_cache_with_uvicorns_bytes(servers: Any
 
 def test_revalidation_and_ranges_from_the_cache(servers: Any) -> None:
     etag = _etag(_exchange(servers[0], _close()))
-    reply = _same(servers, b"".join([
-        _request(b"/static/small.txt", b"If-None-Match: " + etag),
-        _request(b"/static/small.txt", b"If-Match: \"other\""),
-        _request(b"/static/small.txt", b"Range: bytes=10-19"),
-        _request(b"/static/small.txt", b"Range: bytes=0-0,-1"),
-        _request(b"/static/small.txt", b"Range: bytes=5000-"),
-        _close(),
-    ]))
+    reply = _same(
+        servers,
+        b"".join(
+            [
+                _request(b"/static/small.txt", b"If-None-Match: " + etag),
+                _request(b"/static/small.txt", b'If-Match: "other"'),
+                _request(b"/static/small.txt", b"Range: bytes=10-19"),
+                _request(b"/static/small.txt", b"Range: bytes=0-0,-1"),
+                _request(b"/static/small.txt", b"Range: bytes=5000-"),
+                _close(),
+            ]
+        ),
+    )
     statuses = [int(code) for code in re.findall(rb"HTTP/1.1 (\d{3})", reply)]
     assert statuses == [304, 412, 206, 206, 416, 200]
     assert servers[2] == statuses
 
 
 def test_negotiated_encoding_from_the_cache(servers: Any) -> None:
-    reply = _same(servers, _request(b"/static/app.js", b"Accept-Encoding: gzip, br;q=0")
-                  + _request(b"/static/app.js", b"Connection: close"))
+    reply = _same(
+        servers,
+        _request(b"/static/app.js", b"Accept-Encoding: gzip, br;q=0")
+        + _request(b"/static/app.js", b"Connection: close"),
+    )
     assert b"content-encoding: gzip\r\n" in reply and b"vary: Accept-Encoding\r\n" in reply
     assert servers[2] == [200, 200]
 
@@ -157,8 +176,9 @@ def test_connection_close_and_http_1_0_close_like_uvicorn(servers: Any) -> None:
     implied = release(uvicorn.__version__) >= (0, 53)
     assert (b"connection: close\r\n" in _same(servers, _request(b"/static/small.txt", version=b"1.0"))) == implied
     assert servers[2] == [200]
-    assert b"connection: close\r\n" in _same(servers, _request(b"/static/small.txt", b"Connection: close",
-                                                                 version=b"1.0"))
+    assert b"connection: close\r\n" in _same(
+        servers, _request(b"/static/small.txt", b"Connection: close", version=b"1.0")
+    )
     assert servers[2] == [200]
     assert b"connection: close\r\n" in _same(servers, _close())
     assert servers[2] == [200]
@@ -168,25 +188,35 @@ def test_everything_else_takes_the_asgi_path_in_order(servers: Any) -> None:
     """Misses, large files, the app's routes, other methods and requests with bodies go through
     ASGI; requests pipelined behind one of those wait for it (uvicorn queues them), so the order
     and framing hold whichever way each is answered."""
-    reply = _same(servers, b"".join([
-        _request(b"/static/small.txt"),
-        _request(b"/dynamic"),
-        _request(b"/static/small.txt"),
-        _request(b"/static/nothing-here.txt"),
-        _request(b"/static/big.bin", b"Range: bytes=0-99"),
-        _request(b"/static/small.txt", b"Content-Length: 5", method=b"POST") + b"hello",
-        _request(b"/static/page.html", b"Content-Length: 3") + b"abc",
-        _close(b"/static/page.html"),
-    ]))
+    reply = _same(
+        servers,
+        b"".join(
+            [
+                _request(b"/static/small.txt"),
+                _request(b"/dynamic"),
+                _request(b"/static/small.txt"),
+                _request(b"/static/nothing-here.txt"),
+                _request(b"/static/big.bin", b"Range: bytes=0-99"),
+                _request(b"/static/small.txt", b"Content-Length: 5", method=b"POST") + b"hello",
+                _request(b"/static/page.html", b"Content-Length: 3") + b"abc",
+                _close(b"/static/page.html"),
+            ]
+        ),
+    )
     statuses = [int(code) for code in re.findall(rb"HTTP/1.1 (\d{3})", reply)]
     assert statuses == [200, 200, 200, 404, 206, 405, 200, 200]
     assert servers[2][:1] == [200]
 
 
 def test_a_request_body_is_skipped_after_a_cache_answer(servers: Any) -> None:
-    reply = _same(servers, _request(b"/static/page.html", b"Content-Length: 3") + b"abc"
-                  + _request(b"/static/page.html", b"Transfer-Encoding: chunked") + b"3\r\nabc\r\n0\r\n\r\n"
-                  + _close(b"/static/page.html"))
+    reply = _same(
+        servers,
+        _request(b"/static/page.html", b"Content-Length: 3")
+        + b"abc"
+        + _request(b"/static/page.html", b"Transfer-Encoding: chunked")
+        + b"3\r\nabc\r\n0\r\n\r\n"
+        + _close(b"/static/page.html"),
+    )
     assert reply.count(b"HTTP/1.1 200 OK") == 3
     assert servers[2] == [200, 200, 200]
 
@@ -222,6 +252,7 @@ def test_outer_middleware_sees_every_response(live_server: Any, tree: Path) -> N
             if message["type"] == "http.response.start":
                 seen.append(message["status"])
             await send(message)
+
         await app(scope, receive, spy)
 
     with live_server(outer, http=HttpToolsProtocol) as url:
@@ -243,14 +274,16 @@ def test_access_log_lines_are_uvicorns(live_server: Any, tree: Path, log_lines: 
     assert logs[0][0] == '127.0.0.1:* - "GET /static/small.txt?v=1 HTTP/1.1" 200'
 
 
-def test_cache_answers_are_logged_and_counted_like_the_others(live_server: Any, tree: Path,
-                                                             access_records: list[str]) -> None:
+def test_cache_answers_are_logged_and_counted_like_the_others(
+    live_server: Any, tree: Path, access_records: list[str]
+) -> None:
     """The first request goes through ASGI (a miss), the second is answered from the cache: the
     flashstatic.access lines and the traffic counters cannot tell them apart."""
     from flashstatic.server.accounting import TRAFFIC
 
-    request = _request(b"/static/page.html?v=1", b"Referer: http://example.test/", b"User-Agent: probe/1",
-                       b"Connection: close")
+    request = _request(
+        b"/static/page.html?v=1", b"Referer: http://example.test/", b"User-Agent: probe/1", b"Connection: close"
+    )
     with live_server(_app(tree), http=HttpToolsProtocol) as url:
         before = TRAFFIC.as_dict()
         with counting_cache_answers() as written:
@@ -268,6 +301,7 @@ def test_cache_answers_are_logged_and_counted_like_the_others(live_server: Any, 
 
 
 # Requests repeated byte for byte on a keep-alive connection (flashstatic/server/repeats.py).
+
 
 class _Connection:
     """One keep-alive connection, one request at a time, each response read whole."""
@@ -335,8 +369,9 @@ REPEATED = [
 ]
 
 
-@pytest.mark.parametrize("request_bytes", REPEATED, ids=["plain", "gzip", "head", "range", "query", "file",
-                                                         "file-range"])
+@pytest.mark.parametrize(
+    "request_bytes", REPEATED, ids=["plain", "gzip", "head", "range", "query", "file", "file-range"]
+)
 def test_a_repeated_request_gets_uvicorns_bytes_again(live_server: Any, tree: Path, request_bytes: bytes) -> None:
     replies: dict[str, list[bytes]] = {}
     with counting_repeats() as repeated:
@@ -355,8 +390,10 @@ def test_a_repeated_request_gets_uvicorns_bytes_again(live_server: Any, tree: Pa
 
 def test_a_repeat_is_not_given_after_the_file_changed(live_server: Any, tree: Path) -> None:
     request = _request(b"/static/small.txt")
-    with live_server(_app(tree, revalidate_interval=0.5), http=HttpToolsProtocol) as url, \
-            counting_repeats() as repeated:
+    with (
+        live_server(_app(tree, revalidate_interval=0.5), http=HttpToolsProtocol) as url,
+        counting_repeats() as repeated,
+    ):
         connection = _Connection(url)
         for _ in range(10):
             assert connection.ask(request).endswith(b"0123456789" * 100)
@@ -383,8 +420,7 @@ def test_a_repeat_is_not_given_after_the_file_changed(live_server: Any, tree: Pa
 
 def test_repeats_renew_the_date(live_server: Any, tree: Path) -> None:
     request = _request(b"/static/small.txt")
-    with live_server(_app(tree, revalidate_interval=60), http=HttpToolsProtocol) as url, \
-            counting_repeats() as repeated:
+    with live_server(_app(tree, revalidate_interval=60), http=HttpToolsProtocol) as url, counting_repeats() as repeated:
         connection = _Connection(url)
         connection.ask(request)  # a miss, through ASGI
         connection.ask(request)  # a cache answer
@@ -422,6 +458,7 @@ def test_one_keep_alive_timer_per_connection_keeps_uvicorns_timeout(live_server:
     """The keep-alive timer is armed once per connection (server/keepalive.py): parsed cache
     answers and the app's responses keep a connection alive past the timeout, a response
     slower than the timeout is not cut, and an idle connection still closes after it."""
+
     async def slow(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
@@ -450,7 +487,7 @@ def test_one_keep_alive_timer_per_connection_keeps_uvicorns_timeout(live_server:
 
 def test_a_request_split_across_reads_or_pipelined_is_not_a_repeat(servers: Any) -> None:
     """Only a read holding exactly one whole request is remembered or repeated."""
-    stock, ours, written = servers
+    stock, ours, _ = servers
     request = _request(b"/static/small.txt")
     with counting_repeats() as repeated:
         for url in (stock, ours):
@@ -479,15 +516,17 @@ def _direct_count(app: FlashStatic) -> int:
 
 
 def test_a_large_file_kept_open_is_sent_directly_with_uvicorns_head(live_server: Any, tree: Path) -> None:
-    payload = b"".join([
-        _request(b"/static/big.bin"),
-        _request(b"/static/big.bin", b"Range: bytes=1000-70000"),
-        _request(b"/static/small.txt"),
-        _request(b"/dynamic"),
-        _request(b"/static/big.bin", b"Range: bytes=0-9,20-29"),  # multipart: the ASGI way
-        _request(b"/static/big.bin", b"If-Range: \"other\"", b"Range: bytes=5-9"),
-        _close(b"/static/big.bin"),
-    ])
+    payload = b"".join(
+        [
+            _request(b"/static/big.bin"),
+            _request(b"/static/big.bin", b"Range: bytes=1000-70000"),
+            _request(b"/static/small.txt"),
+            _request(b"/dynamic"),
+            _request(b"/static/big.bin", b"Range: bytes=0-9,20-29"),  # multipart: the ASGI way
+            _request(b"/static/big.bin", b'If-Range: "other"', b"Range: bytes=5-9"),
+            _close(b"/static/big.bin"),
+        ]
+    )
     replies = {}
     ours = _app(tree)
     with live_server(_app(tree), http="httptools") as stock_url, live_server(ours, http=HttpToolsProtocol) as url:
@@ -511,8 +550,12 @@ def test_direct_responses_keep_pipelined_requests_in_order(live_server: Any, tre
         parts = urlsplit(url)
         with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)  # the server must wait
-            sock.sendall(_request(b"/static/big.bin") * 3 + _request(b"/dynamic") + _request(b"/static/small.txt")
-                         + _close(b"/static/big.bin"))
+            sock.sendall(
+                _request(b"/static/big.bin") * 3
+                + _request(b"/dynamic")
+                + _request(b"/static/small.txt")
+                + _close(b"/static/big.bin")
+            )
             time.sleep(0.2)
             responses = read_responses(sock, 6)
     assert [status for status, _, _ in responses] == [200] * 6
@@ -584,8 +627,13 @@ def test_direct_responses_are_logged_and_counted(live_server: Any, tree: Path, a
         _exchange(url, _close(b"/static/big.bin"))
         access_records.clear()
         before = TRAFFIC.as_dict()
-        _exchange(url, _request(b"/static/big.bin?x=1", b"User-Agent: probe/2")
-                  + _close(b"/static/big.bin", ))
+        _exchange(
+            url,
+            _request(b"/static/big.bin?x=1", b"User-Agent: probe/2")
+            + _close(
+                b"/static/big.bin",
+            ),
+        )
         after = TRAFFIC.as_dict()
     assert _direct_count(app) == 2
     assert after["responses"] - before["responses"] == 2

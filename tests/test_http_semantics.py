@@ -25,18 +25,29 @@ needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is no
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["curl", "--silent", "--show-error", "--noproxy", "*", *args],
-                          capture_output=True, timeout=30, check=True)
+    return subprocess.run(
+        ["curl", "--silent", "--show-error", "--noproxy", "*", *args], capture_output=True, timeout=30, check=True
+    )
 
 
 @pytest.fixture
 def files(tmp_path: Path) -> Path:
     text = "".join(f"line {i:04d}\n" for i in range(1000))  # 10,000 bytes
-    root = write_tree(tmp_path / "root", {
-        "text.txt": text, "app.js": text, "doc.html": "<p>x</p>", "data.json": "{}",
-        "pic.png": b"\x89PNG....", "blob.unknownext": b"\x00\x01", "empty.txt": "",
-        "app.3f2a9c1d7b4e.js": "hashed", "main-8e0d62a0.chunk.js": "hashed too", "facade.js": "not hashed",
-    })
+    root = write_tree(
+        tmp_path / "root",
+        {
+            "text.txt": text,
+            "app.js": text,
+            "doc.html": "<p>x</p>",
+            "data.json": "{}",
+            "pic.png": b"\x89PNG....",
+            "blob.unknownext": b"\x00\x01",
+            "empty.txt": "",
+            "app.3f2a9c1d7b4e.js": "hashed",
+            "main-8e0d62a0.chunk.js": "hashed too",
+            "facade.js": "not hashed",
+        },
+    )
     (root / "app.js.gz").write_bytes(gzip.compress(text.encode(), mtime=0))
     # Real brotli: with brotli installed (the test extra), httpx asks for br and decodes it.
     (root / "app.js.br").write_bytes(brotli.compress(text.encode()))
@@ -56,11 +67,17 @@ def test_get_and_head_agree(files: Path, live_server, http: httpx.Client) -> Non
         assert get.headers["etag"].startswith('"') and not get.headers["etag"].startswith("W/")
 
 
-@pytest.mark.parametrize("name, content_type", [
-    ("text.txt", "text/plain; charset=utf-8"), ("doc.html", "text/html; charset=utf-8"),
-    ("app.js", "text/javascript; charset=utf-8"), ("data.json", "application/json; charset=utf-8"),
-    ("pic.png", "image/png"), ("blob.unknownext", "application/octet-stream"),
-])
+@pytest.mark.parametrize(
+    "name, content_type",
+    [
+        ("text.txt", "text/plain; charset=utf-8"),
+        ("doc.html", "text/html; charset=utf-8"),
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("data.json", "application/json; charset=utf-8"),
+        ("pic.png", "image/png"),
+        ("blob.unknownext", "application/octet-stream"),
+    ],
+)
 def test_content_types(name: str, content_type: str, files: Path, live_server, http: httpx.Client) -> None:
     with live_server(FlashStatic(directory=files)) as url:
         assert http.get(url + "/" + name).headers["content-type"] == content_type
@@ -128,8 +145,13 @@ def test_conditionals(files: Path, live_server, http: httpx.Client) -> None:
 def test_single_ranges(files: Path, live_server, http: httpx.Client) -> None:
     body = (files / "text.txt").read_bytes()
     with live_server(FlashStatic(directory=files)) as url:
-        for spec, start, stop in [("0-0", 0, 1), ("-10", 9990, 10000), ("9995-", 9995, 10000),
-                                  ("100-199", 100, 200), ("9000-99999", 9000, 10000)]:
+        for spec, start, stop in [
+            ("0-0", 0, 1),
+            ("-10", 9990, 10000),
+            ("9995-", 9995, 10000),
+            ("100-199", 100, 200),
+            ("9000-99999", 9000, 10000),
+        ]:
             r = http.get(url + "/text.txt", headers={"range": f"bytes={spec}"})
             assert r.status_code == 206, spec
             assert r.content == body[start:stop]
@@ -184,7 +206,7 @@ def test_multipart_ranges_with_curl(files: Path, live_server) -> None:
             assert b"Content-Type: text/plain; charset=utf-8" in part_head
             first, last = map(int, part_head.split(b"Content-Range: bytes ")[1].split(b"/")[0].split(b"-"))
             data = data.removesuffix(b"\r\n")
-            assert data == body[first:last + 1]
+            assert data == body[first : last + 1]
             got.append((first, last))
         # 20-29 and 25-39 overlap, so they come back as one part.
         assert got == [(0, 9), (20, 39), (100, 109)]

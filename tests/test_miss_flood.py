@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from flashstatic import FlashStatic
 from flashstatic.amped.pool import ProcessPool
@@ -40,8 +39,9 @@ def test_misses_never_push_files_out_of_the_pathname_cache(tmp_path: Path, live_
         assert app.disk.pool.stats()["dispatched"] == jobs  # every file still cached
 
 
-def test_under_a_backlog_distinct_misses_are_answered_from_directory_listings(tmp_path: Path, live_server,
-                                                                              monkeypatch) -> None:
+def test_under_a_backlog_distinct_misses_are_answered_from_directory_listings(
+    tmp_path: Path, live_server, monkeypatch
+) -> None:
     # One helper, each lookup 50 ms: 300 distinct misses at once would take 15 s and overflow
     # the queue one by one; from the listings they are 404s at once.
     monkeypatch.setenv("SLOW_HELPER_LOOKUP_DELAY", "0.05")
@@ -50,8 +50,11 @@ def test_under_a_backlog_distinct_misses_are_answered_from_directory_listings(tm
     app = FlashStatic(directory=root, revalidate_interval=60)
     app.disk.close()
     app.disk = AmpedDisk(64, ProcessPool(1, 1, 256, command=SLOW_HELPER), 512 * 1024)
-    misses = ([f"/js/random-{i}.js" for i in range(100)] + [f"/nodir-{i}/x.js" for i in range(100)]
-              + [f"/css/deep/er-{i}/x.css" for i in range(100)])
+    misses = (
+        [f"/js/random-{i}.js" for i in range(100)]
+        + [f"/nodir-{i}/x.js" for i in range(100)]
+        + [f"/css/deep/er-{i}/x.css" for i in range(100)]
+    )
     with live_server(app) as url:
         assert set(_get_all_at_once(url, misses)) == {404}
         with httpx.Client(timeout=10) as client:
@@ -70,8 +73,9 @@ def test_without_a_backlog_a_new_file_is_found_at_once(tmp_path: Path, live_serv
         assert client.get(url + "/new.txt").text == "new"
 
 
-def test_a_cold_file_is_served_while_a_flood_of_misses_fills_the_queue(tmp_path: Path, live_server,
-                                                                        monkeypatch) -> None:
+def test_a_cold_file_is_served_while_a_flood_of_misses_fills_the_queue(
+    tmp_path: Path, live_server, monkeypatch
+) -> None:
     # One helper, a queue of 8, each single lookup 0.2 s. The flood asks for names in a
     # directory too large to list and in directories that do not exist.
     monkeypatch.setenv("SLOW_HELPER_LOOKUP_DELAY", "0.2")

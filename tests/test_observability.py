@@ -24,24 +24,28 @@ from starlette.routing import Route
 from flashstatic import FlashStatic
 from flashstatic.metrics import LoopLagMonitor
 from flashstatic.server import H11Protocol, HttpToolsProtocol
-
 from support import write_tree
 
 REPO = Path(__file__).resolve().parents[1]
 BIG = 300 * 1024 + 7  # over small_file_max: sent with sendfile where zero copy is on
-LINE = re.compile(r'^(?P<host>\S+) - - \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" (?P<status>\d{3}) (?P<size>\d+|-) '
-                  r'"(?P<referer>[^"]*)" "(?P<agent>[^"]*)"$')
+LINE = re.compile(
+    r'^(?P<host>\S+) - - \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" (?P<status>\d{3}) (?P<size>\d+|-) '
+    r'"(?P<referer>[^"]*)" "(?P<agent>[^"]*)"$'
+)
 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    return write_tree(tmp_path / "site", {
-        "index.html": "<h1>home</h1>",
-        "app.js": "console.log(1);\n" * 100,
-        "big.bin": os.urandom(BIG),
-        "sub/page.html": "<p>page</p>",
-        ".secret": "not counted",
-    })
+    return write_tree(
+        tmp_path / "site",
+        {
+            "index.html": "<h1>home</h1>",
+            "app.js": "console.log(1);\n" * 100,
+            "big.bin": os.urandom(BIG),
+            "sub/page.html": "<p>page</p>",
+            ".secret": "not counted",
+        },
+    )
 
 
 class CliServer:
@@ -49,8 +53,13 @@ class CliServer:
 
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "flashstatic", "serve", *args, "--port", "0"], cwd=REPO, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            [sys.executable, "-m", "flashstatic", "serve", *args, "--port", "0"],
+            cwd=REPO,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         for stream, lines in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr)):
@@ -113,14 +122,14 @@ def test_access_log_lines(tree: Path, cli, http: httpx.Client) -> None:
     r = http.get(url + "/index.html", headers={"if-none-match": r.headers["etag"]})
     assert r.status_code == 304
     assert server.access_line("GET /index.html HTTP/1.1")["status"] == "200"
-    assert server.wait_for(server.stdout, lambda l: '"GET /index.html HTTP/1.1" 304 -' in l)
+    assert server.wait_for(server.stdout, lambda line: '"GET /index.html HTTP/1.1" 304 -' in line)
     # 206: the range's bytes only.
     assert http.get(url + "/big.bin", headers={"range": "bytes=10-109"}).status_code == 206
     line = server.access_line("GET /big.bin HTTP/1.1")
     assert (line["status"], line["size"]) == ("206", "100")
     # Zero copy: the whole file left through sendfile, and it is counted all the same.
     assert len(http.get(url + "/big.bin").content) == BIG
-    assert server.wait_for(server.stdout, lambda l: f'"GET /big.bin HTTP/1.1" 200 {BIG} ' in l)
+    assert server.wait_for(server.stdout, lambda line: f'"GET /big.bin HTTP/1.1" 200 {BIG} ' in line)
     # HEAD sends no body; a miss is the 404 page; the request line is logged as sent.
     http.head(url + "/big.bin")
     assert server.access_line("HEAD /big.bin HTTP/1.1")["size"] == "-"
@@ -151,7 +160,9 @@ def test_start_up_summary(tree: Path, cli) -> None:
     assert "access log: on; metrics: /_m" in summary
     # Once per worker, each with its own pid.
     server = cli(str(tree), "--workers", "2", "--architecture", "mt", "--prefix", "/files")
-    server.wait_for(server.stderr, lambda line: len([l for l in server.stderr if "worker" in l and "serving" in l]) == 2)
+    server.wait_for(
+        server.stderr, lambda line: len([text for text in server.stderr if "worker" in text and "serving" in text]) == 2
+    )
     server.stop()
     lines = [line for line in server.stderr if "serving" in line]
     assert len({re.search(r"worker (\d+)", line)[1] for line in lines}) == 2
@@ -171,19 +182,27 @@ def test_tls_summary_says_why_zero_copy_is_off(tree: Path, cli, certificate) -> 
     # Counted and logged without zero copy: every byte went out as a body message.
     assert metrics["flashstatic_sent_bytes_total"][(("via", "sendfile"),)] == 0
     assert metrics["flashstatic_sent_bytes_total"][(("via", "body"),)] >= BIG
-    assert server.wait_for(server.stdout, lambda l: f'"GET /big.bin HTTP/1.1" 200 {BIG} ' in l)
+    assert server.wait_for(server.stdout, lambda line: f'"GET /big.bin HTTP/1.1" 200 {BIG} ' in line)
     server.stop()
-    assert any(re.search(r"with TLS; zero copy off \(TLS is on and sendfile would bypass the encryption", line)
-               for line in server.stderr)
+    assert any(
+        re.search(r"with TLS; zero copy off \(TLS is on and sendfile would bypass the encryption", line)
+        for line in server.stderr
+    )
 
 
 def test_serve_refuses_half_a_certificate(tree: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "flashstatic", "serve", str(tree), "--ssl-certfile", "x.pem"],
-                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "flashstatic", "serve", str(tree), "--ssl-certfile", "x.pem"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2 and "go together" in done.stderr
 
 
 # -- the access log in-process, for any app on flashstatic's protocols ---------------------------
+
 
 def _wait(test: Callable[[], object], timeout: float = 10) -> object:
     deadline = time.monotonic() + timeout
@@ -201,8 +220,7 @@ def _app(root: Path, **options) -> FlashStatic:
 
 
 @pytest.mark.parametrize("protocol", [HttpToolsProtocol, H11Protocol], ids=["httptools", "h11"])
-def test_access_log_for_the_app_and_cut_responses(tree: Path, live_server, access_records: list[str],
-                                                  protocol) -> None:
+def test_access_log_for_the_app_and_cut_responses(tree: Path, live_server, access_records: list[str], protocol) -> None:
     huge = 64 * 1024 * 1024  # more than the socket buffers hold: the client's leaving cuts it
     with open(tree / "huge.bin", "wb") as f:
         f.truncate(huge)
@@ -217,6 +235,7 @@ def test_access_log_for_the_app_and_cut_responses(tree: Path, live_server, acces
 
 
 # -- metrics --------------------------------------------------------------------------------------
+
 
 def parse(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     """Prometheus text through the reference parser: sample name -> sorted labels -> value."""
@@ -242,8 +261,14 @@ def test_metrics_endpoint(tree: Path, live_server) -> None:
         client.get(url + "/s/app.js")
         client.get(url + "/s/app.js")
         after = parse(client.get(url + "/_flashstatic/metrics").text)
-        assert after["flashstatic_cache_hits_total"][pathname_hit] == before["flashstatic_cache_hits_total"][pathname_hit] + 1
-        assert after["flashstatic_cache_misses_total"][pathname_hit] == before["flashstatic_cache_misses_total"][pathname_hit] + 1
+        assert (
+            after["flashstatic_cache_hits_total"][pathname_hit]
+            == before["flashstatic_cache_hits_total"][pathname_hit] + 1
+        )
+        assert (
+            after["flashstatic_cache_misses_total"][pathname_hit]
+            == before["flashstatic_cache_misses_total"][pathname_hit] + 1
+        )
         assert after["flashstatic_file_responses_total"][(("transmission", "memory"),)] == 2
 
         # A sendfile response adds exactly its bytes; body messages count apart.
@@ -252,7 +277,10 @@ def test_metrics_endpoint(tree: Path, live_server) -> None:
         third = parse(client.get(url + "/_flashstatic/metrics").text)
         assert third["flashstatic_sent_bytes_total"][sendfile] == after["flashstatic_sent_bytes_total"][sendfile] + BIG
         assert third["flashstatic_file_responses_total"][(("transmission", "zerocopysend"),)] == 1
-        assert third["flashstatic_sent_bytes_total"][(("via", "body"),)] > after["flashstatic_sent_bytes_total"][(("via", "body"),)]
+        assert (
+            third["flashstatic_sent_bytes_total"][(("via", "body"),)]
+            > after["flashstatic_sent_bytes_total"][(("via", "body"),)]
+        )
         assert third["flashstatic_server_responses_total"][()] >= 5
         # The helper pool and the loop monitor are there; the monitor runs from lifespan start.
         assert third["flashstatic_helper_jobs_dispatched_total"][()] >= 1
@@ -277,6 +305,7 @@ def test_metrics_off_by_default(tree: Path, live_server) -> None:
 
 def test_metrics_app_can_be_put_behind_auth(tree: Path, live_server) -> None:
     from starlette.routing import Mount
+
     from test_attacks import RequireToken
 
     token = {"authorization": "Bearer let-me-in"}
@@ -315,7 +344,7 @@ def test_loop_monitor_counts_a_stall() -> None:
     async def main() -> None:
         monitor.start()
         await asyncio.sleep(0.1)
-        time.sleep(0.3)  # the loop is blocked: the monitor's callback runs late
+        time.sleep(0.3)  # noqa: ASYNC251 - the loop is blocked: the monitor's callback runs late
         await asyncio.sleep(0.05)
         monitor.stop()
 

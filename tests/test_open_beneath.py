@@ -16,11 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import flashstatic_serve, raw_request, write_tree
-from wsgi_servers import wsgiref_server
 
 from flashstatic import FlashStatic, FlashStaticWSGI
 from flashstatic.http.conditional import make_etag
+from support import flashstatic_serve, raw_request, write_tree
+from wsgi_servers import wsgiref_server
 
 SECRET = b"TOP-SECRET-DECOY"
 PLAIN = b"plain text, larger than the secret " * 4  # so a sibling holding the secret is chosen
@@ -109,7 +109,8 @@ def assert_never_outside(url: str) -> int:
                 served += 1
                 expected = _inside(n)
                 assert response.headers["etag"] == make_etag(len(expected), INSIDE_MTIME * 10**9, None), (
-                    f"{method} f{n}.txt: the outside file's ETag")
+                    f"{method} f{n}.txt: the outside file's ETag"
+                )
                 assert response.headers["content-length"] == str(len(expected))
                 if method == "GET":
                     assert response.content == expected, f"f{n}.txt: bytes from outside the root"
@@ -178,12 +179,19 @@ def test_follow_symlink_still_follows_a_swapped_directory(racing_tree, live_serv
 
 # -- the hidden-file rule for every file that is opened -----------------------------------------
 
+
 @pytest.fixture
 def dotted(tmp_path: Path) -> Path:
-    root = write_tree(tmp_path / "root", {
-        "s.txt": PLAIN, ".env": SECRET, "docs/page.html": "<p>page</p>", "404.html": "<h1>gone</h1>",
-        ".git/config": SECRET,
-    })
+    root = write_tree(
+        tmp_path / "root",
+        {
+            "s.txt": PLAIN,
+            ".env": SECRET,
+            "docs/page.html": "<p>page</p>",
+            "404.html": "<h1>gone</h1>",
+            ".git/config": SECRET,
+        },
+    )
     os.symlink(".env", root / "s.txt.gz")  # a sibling that is a dotfile
     os.symlink("../.env", root / "docs" / "index.html")  # an index file that is a dotfile
     os.symlink(".git/config", root / "404.html.gz")  # the 404 page's sibling, in a dot-directory

@@ -36,16 +36,22 @@ def test_year_zero_is_not_a_date(tmp_path: Path, live_server) -> None:
 def test_helpers_work_under_a_pid_1_server(tmp_path: Path) -> None:
     # As in a container whose entrypoint is flashstatic itself, with no init.
     write_tree(tmp_path, {"a.txt": "served by pid 1"})
-    probe = ("import asyncio, sys\n"
-             "sys.path.insert(0, sys.argv[2])\n"
-             "from flashstatic import FlashStatic\n"
-             "from support import call_asgi, body_of\n"
-             "import os; assert os.getpid() == 1\n"
-             "app = FlashStatic(directory=sys.argv[1])\n"
-             "print(body_of(asyncio.run(call_asgi(app, '/a.txt'))).decode())\n")
-    done = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", probe,
-                           str(tmp_path), str(REPO / "tests")],
-                          capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    probe = (
+        "import asyncio, sys\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from flashstatic import FlashStatic\n"
+        "from support import call_asgi, body_of\n"
+        "import os; assert os.getpid() == 1\n"
+        "app = FlashStatic(directory=sys.argv[1])\n"
+        "print(body_of(asyncio.run(call_asgi(app, '/a.txt'))).decode())\n"
+    )
+    done = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", probe, str(tmp_path), str(REPO / "tests")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     if done.returncode != 0 and "Operation not permitted" in done.stderr:
         pytest.skip("no permission for a PID namespace here")
     assert done.stdout.strip() == "served by pid 1", done.stderr
@@ -64,6 +70,7 @@ def test_a_replaying_receive_does_not_starve_the_loop(tmp_path: Path, live_serve
 
         async def replay():
             return body
+
         await static(scope, replay, send)
 
     with live_server(replaying) as url, httpx.Client(timeout=10) as client:
@@ -85,8 +92,8 @@ def test_test_client_without_with_across_revalidations(tmp_path: Path) -> None:
 
 
 def test_a_full_queue_never_cuts_a_started_response(tmp_path: Path, live_server, monkeypatch) -> None:
-    from test_amped import SLOW_HELPER, evict
     from flashstatic.amped.strategy import AmpedDisk
+    from test_amped import SLOW_HELPER, evict
 
     monkeypatch.setenv("SLOW_HELPER_DELAY", "0.3")
     for name in "abcde":
@@ -105,7 +112,7 @@ def test_a_full_queue_never_cuts_a_started_response(tmp_path: Path, live_server,
             async with httpx.AsyncClient(timeout=60) as client:
                 return await asyncio.gather(*(client.get(url + f"/{name}.bin") for name in "abcde"))
 
-        for name, response in zip("abcde", asyncio.run(fetch_all())):
+        for name, response in zip("abcde", asyncio.run(fetch_all()), strict=True):
             assert response.status_code == 200 and response.content == (tmp_path / f"{name}.bin").read_bytes()
 
 
@@ -164,6 +171,7 @@ async def call_asgi_with_extensions(app, path, extensions, on_send):
     async def with_extensions(scope, receive, send):
         scope["extensions"] = extensions
         await original(scope, receive, send)
+
     return await call_asgi(with_extensions, path, on_send=on_send)
 
 
@@ -225,7 +233,7 @@ def test_nul_path_cannot_reach_the_404_page(tmp_path: Path, live_server) -> None
     write_tree(tmp_path, {"404.html": "custom 404"})
     with live_server(FlashStatic(directory=tmp_path, html=True), http=H11Protocol) as url:
         assert raw_request(url, b"/nope")[0] == 404
-        status, reply = raw_request(url, b"%00404")
+        status, _ = raw_request(url, b"%00404")
         assert status == 400
 
 

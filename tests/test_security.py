@@ -15,19 +15,47 @@ from support import raw_request, write_tree
 SECRET = b"TOP-SECRET-DECOY"
 
 TRAVERSALS = [
-    b"/../secret.txt", b"/static/../secret.txt", b"/static/../../secret.txt",
-    b"/static/..%2fsecret.txt", b"/static/..%2F..%2Fsecret.txt", b"/static/%2e%2e/secret.txt",
-    b"/static/%2E%2E/%2E%2E/secret.txt", b"/static/%2e%2e%2fsecret.txt", b"/static/..%5csecret.txt",
-    b"/static/..%5c..%5csecret.txt", b"/static/%252e%252e/secret.txt", b"/static/%252e%252e%252fsecret.txt",
-    b"/static/sub/../../secret.txt", b"/static/./../secret.txt", b"/static//../secret.txt",
-    b"/static/%2fetc%2fpasswd", b"/static//etc/passwd", b"/static/%2F%2Fetc%2Fpasswd",
-    b"/static/C:/Windows/win.ini", b"/static/C:%5cWindows%5cwin.ini", b"/static/c:..%5c..%5csecret.txt",
-    b"/static/hello.txt%00.js", b"/static/%00", b"/static/%00/../secret.txt",
-    b"/static/%zz", b"/static/%", b"/static/%ff%fe", b"/static/%c0%ae%c0%ae/secret.txt",
-    b"/static/" + b"a" * 300, b"/static/" + b"a/" * 2100 + b"x",
-    b"/static/link-out.txt", b"/static/link-dir/secret.txt", b"/static/.env", b"/static/.git/config",
-    b"/static/sub/.hidden", b"/static/%2eenv", b"/static/..", b"/static/../", b"/static/.%2e/secret.txt",
-    b"http://localhost/static/../secret.txt", b"http://evil.example/../secret.txt",
+    b"/../secret.txt",
+    b"/static/../secret.txt",
+    b"/static/../../secret.txt",
+    b"/static/..%2fsecret.txt",
+    b"/static/..%2F..%2Fsecret.txt",
+    b"/static/%2e%2e/secret.txt",
+    b"/static/%2E%2E/%2E%2E/secret.txt",
+    b"/static/%2e%2e%2fsecret.txt",
+    b"/static/..%5csecret.txt",
+    b"/static/..%5c..%5csecret.txt",
+    b"/static/%252e%252e/secret.txt",
+    b"/static/%252e%252e%252fsecret.txt",
+    b"/static/sub/../../secret.txt",
+    b"/static/./../secret.txt",
+    b"/static//../secret.txt",
+    b"/static/%2fetc%2fpasswd",
+    b"/static//etc/passwd",
+    b"/static/%2F%2Fetc%2Fpasswd",
+    b"/static/C:/Windows/win.ini",
+    b"/static/C:%5cWindows%5cwin.ini",
+    b"/static/c:..%5c..%5csecret.txt",
+    b"/static/hello.txt%00.js",
+    b"/static/%00",
+    b"/static/%00/../secret.txt",
+    b"/static/%zz",
+    b"/static/%",
+    b"/static/%ff%fe",
+    b"/static/%c0%ae%c0%ae/secret.txt",
+    b"/static/" + b"a" * 300,
+    b"/static/" + b"a/" * 2100 + b"x",
+    b"/static/link-out.txt",
+    b"/static/link-dir/secret.txt",
+    b"/static/.env",
+    b"/static/.git/config",
+    b"/static/sub/.hidden",
+    b"/static/%2eenv",
+    b"/static/..",
+    b"/static/../",
+    b"/static/.%2e/secret.txt",
+    b"http://localhost/static/../secret.txt",
+    b"http://evil.example/../secret.txt",
 ]
 
 
@@ -36,10 +64,18 @@ def served(tmp_path: Path) -> Path:
     (tmp_path / "secret.txt").write_bytes(SECRET)
     (tmp_path / "outside").mkdir()
     (tmp_path / "outside" / "secret.txt").write_bytes(SECRET)
-    root = write_tree(tmp_path / "root", {
-        "hello.txt": "hello", "sub/inner.txt": "inner", ".env": SECRET, ".git/config": SECRET,
-        "sub/.hidden": SECRET, "app.js": "js", "app.js.gz": b"\x1f\x8b gzip bytes",
-    })
+    root = write_tree(
+        tmp_path / "root",
+        {
+            "hello.txt": "hello",
+            "sub/inner.txt": "inner",
+            ".env": SECRET,
+            ".git/config": SECRET,
+            "sub/.hidden": SECRET,
+            "app.js": "js",
+            "app.js.gz": b"\x1f\x8b gzip bytes",
+        },
+    )
     os.symlink(tmp_path / "secret.txt", root / "link-out.txt")
     os.symlink(tmp_path / "outside", root / "link-dir")
     os.symlink(root / "hello.txt", root / "link-in.txt")
@@ -50,10 +86,14 @@ def apps(root: Path) -> dict[str, object]:
     async def fallback(scope, receive, send):
         response = PlainTextResponse("app", status_code=404)
         await response(scope, receive, send)
+
     return {
         "middleware": FlashStatic(fallback, directory=root, prefix="/static"),
-        "mounted": Starlette(routes=[__import__("starlette.routing").routing.Mount(
-            "/static", app=FlashStatic(directory=root, html=True))]),
+        "mounted": Starlette(
+            routes=[
+                __import__("starlette.routing").routing.Mount("/static", app=FlashStatic(directory=root, html=True))
+            ]
+        ),
         "standalone": FlashStatic(directory=root, prefix="/static", html=True),
     }
 

@@ -27,8 +27,10 @@ QUICK = ("--header-timeout", str(TIMEOUT), "--send-timeout", str(TIMEOUT))
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tree(tmp_path_factory.mktemp("timeouts"), {
-        "hello.txt": "hello", "big.bin": os.urandom(BIG), "mid.bin": os.urandom(8 * MIB)})
+    return write_tree(
+        tmp_path_factory.mktemp("timeouts"),
+        {"hello.txt": "hello", "big.bin": os.urandom(BIG), "mid.bin": os.urandom(8 * MIB)},
+    )
 
 
 def connect(port: int, *, rcvbuf: int | None = None, timeout: float = 5) -> socket.socket:
@@ -114,8 +116,11 @@ def test_a_connection_that_sends_nothing_is_closed(http: str, root: Path) -> Non
 # -- the send timeout ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("http, warm", [("httptools", False), ("httptools", True), ("h11", False)],
-                         ids=["asgi-zero-copy", "direct-file", "h11-zero-copy"])
+@pytest.mark.parametrize(
+    "http, warm",
+    [("httptools", False), ("httptools", True), ("h11", False)],
+    ids=["asgi-zero-copy", "direct-file", "h11-zero-copy"],
+)
 def test_a_client_that_never_reads_is_cut_after_the_send_timeout(http: str, warm: bool, root: Path) -> None:
     with flashstatic_serve(root, "--http", http, *QUICK) as (process, port):
         if warm:  # the file's entry fresh and its descriptor kept: the protocol sends it itself
@@ -187,8 +192,9 @@ class StreamingApp:
         if scope["type"] != "http":
             return
         if scope["path"] == "/big":
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-length", str(BIG).encode())]})
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(BIG).encode())]}
+            )
             piece, sent = b"x" * MIB, 0
             while sent < BIG:
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
@@ -203,8 +209,9 @@ class StreamingApp:
             if not message.get("more_body"):
                 break
         await asyncio.sleep(self.delay)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", str(len(body)).encode())]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]}
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -293,12 +300,25 @@ def test_at_the_cap_with_nothing_idle_a_newcomer_gets_a_503(root: Path) -> None:
 # -- the command line ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("flag, value", [("--header-timeout", "0"), ("--header-timeout", "soon"),
-                                         ("--send-timeout", "-1"), ("--send-timeout", "nan"),
-                                         ("--max-connections", "0"), ("--max-connections", "1.5")])
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--header-timeout", "0"),
+        ("--header-timeout", "soon"),
+        ("--send-timeout", "-1"),
+        ("--send-timeout", "nan"),
+        ("--max-connections", "0"),
+        ("--max-connections", "1.5"),
+    ],
+)
 def test_bad_limits_are_refused_in_one_line(flag: str, value: str, root: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "flashstatic", "serve", str(root), flag, value],
-                          capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "flashstatic", "serve", str(root), flag, value],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if "error" in line]

@@ -91,9 +91,8 @@ def test_exact_bytes_and_aborted_downloads_over_http(big: Path, live_server, htt
 
 
 def test_truncation_over_http_cuts_the_connection_and_the_server_goes_on(big: Path, live_server) -> None:
-    with live_server(FlashStatic(directory=big, chunk_size=CHUNK)) as url:
-        with httpx.Client(timeout=10) as client:
-            assert_truncation_cuts_the_response(client, url + "/big.bin", big / "big.bin")
+    with live_server(FlashStatic(directory=big, chunk_size=CHUNK)) as url, httpx.Client(timeout=10) as client:
+        assert_truncation_cuts_the_response(client, url + "/big.bin", big / "big.bin")
 
 
 def test_keep_alive_mixes_static_and_dynamic(tmp_path: Path, live_server) -> None:

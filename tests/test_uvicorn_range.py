@@ -50,16 +50,26 @@ def _with_uvicorn_reporting(tmp_path: Path, version: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("version", ["0.44.0", "0.56.0"])
 def test_serve_refuses_an_unsupported_uvicorn_in_one_line(tmp_path: Path, version: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "flashstatic", "serve", str(tmp_path), "--port", "0"],
-                          env=_with_uvicorn_reporting(tmp_path, version), capture_output=True, text=True, timeout=20)
+    done = subprocess.run(
+        [sys.executable, "-m", "flashstatic", "serve", str(tmp_path), "--port", "0"],
+        env=_with_uvicorn_reporting(tmp_path, version),
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert SUPPORTED in done.stderr and version in done.stderr
 
 
 def test_the_protocol_classes_refuse_an_unsupported_uvicorn(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-c", "from flashstatic.server import HttpToolsProtocol"],
-                          env=_with_uvicorn_reporting(tmp_path, "0.44.0"), capture_output=True, text=True, timeout=20)
+    done = subprocess.run(
+        [sys.executable, "-c", "from flashstatic.server import HttpToolsProtocol"],
+        env=_with_uvicorn_reporting(tmp_path, "0.44.0"),
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("flashstatic.server.uvicorn_range.UnsupportedUvicorn:")
@@ -69,6 +79,11 @@ def test_the_protocol_classes_refuse_an_unsupported_uvicorn(tmp_path: Path) -> N
 def test_the_middleware_does_not_need_the_protocols_uvicorn(tmp_path: Path) -> None:
     """FlashStatic and FlashStaticWSGI speak plain ASGI / WSGI: importing them must not load
     the protocol classes, so neither their guard nor uvicorn's private modules stop them."""
-    done = subprocess.run([sys.executable, "-c", "from flashstatic import FlashStatic, FlashStaticWSGI"],
-                          env=_with_uvicorn_reporting(tmp_path, "0.44.0"), capture_output=True, text=True, timeout=20)
+    done = subprocess.run(
+        [sys.executable, "-c", "from flashstatic import FlashStatic, FlashStaticWSGI"],
+        env=_with_uvicorn_reporting(tmp_path, "0.44.0"),
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert done.returncode == 0, done.stderr

@@ -22,7 +22,6 @@ from starlette.websockets import WebSocket
 from websockets.sync.client import connect as ws_connect
 
 from flashstatic import FlashStatic
-
 from support import write_tree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,9 +46,11 @@ def dynamic_app(state: dict[str, str]) -> Starlette:
         state["lifespan"] = "stopped"
 
     return Starlette(
-        routes=[Route("/api/hello", hello, methods=["GET", "POST"]),
-                Route("/static/upload", hello, methods=["POST"]),
-                WebSocketRoute("/ws", echo)],
+        routes=[
+            Route("/api/hello", hello, methods=["GET", "POST"]),
+            Route("/static/upload", hello, methods=["POST"]),
+            WebSocketRoute("/ws", echo),
+        ],
         exception_handlers={404: not_found},
         lifespan=lifespan,
     )
@@ -84,8 +85,11 @@ def test_wrapping_an_existing_app(site: Path, live_server, http: httpx.Client) -
 def test_as_starlette_middleware(site: Path, live_server, http: httpx.Client) -> None:
     state: dict[str, str] = {}
     inner = dynamic_app(state)
-    app = Starlette(routes=inner.routes, exception_handlers=inner.exception_handlers,
-                    middleware=[Middleware(FlashStatic, directory=site, prefix="/static")])
+    app = Starlette(
+        routes=inner.routes,
+        exception_handlers=inner.exception_handlers,
+        middleware=[Middleware(FlashStatic, directory=site, prefix="/static")],
+    )
     with live_server(app) as url:
         check_middleware(url, http)
 
@@ -94,8 +98,10 @@ def test_as_starlette_middleware(site: Path, live_server, http: httpx.Client) ->
 def test_mounted(framework: str, site: Path, live_server, http: httpx.Client) -> None:
     static = FlashStatic(directory=site, html=True)
     if framework == "starlette":
+
         async def home(request):
             return PlainTextResponse("home")
+
         app = Starlette(routes=[Route("/", home), Mount("/static", app=static)])
     else:
         app = FastAPI()
@@ -176,7 +182,10 @@ def _wait_until_listening(url: str, deadline: float) -> None:
 def _start_cli(*args: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "flashstatic", "serve", *args, "--port", "0"],
-        cwd=REPO, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + 20
     assert proc.stderr is not None
@@ -196,9 +205,11 @@ def test_standalone_serves_the_example_site(http: httpx.Client) -> None:
     try:
         page = http.get(url + "/")
         assert page.status_code == 200 and "flashstatic example site" in page.text
-        for asset, content_type in [("/css/style.css", "text/css; charset=utf-8"),
-                                    ("/js/app.js", "text/javascript; charset=utf-8"),
-                                    ("/img/logo.png", "image/png")]:
+        for asset, content_type in [
+            ("/css/style.css", "text/css; charset=utf-8"),
+            ("/js/app.js", "text/javascript; charset=utf-8"),
+            ("/img/logo.png", "image/png"),
+        ]:
             assert f'"{asset[1:]}"' in page.text  # linked relatively
             r = http.get(url + asset)
             assert r.status_code == 200 and r.headers["content-type"] == content_type
@@ -224,8 +235,12 @@ def test_standalone_under_a_prefix_and_errors(tmp_path: Path, http: httpx.Client
     finally:
         proc.terminate()
         proc.wait(10)
-    done = subprocess.run([sys.executable, "-m", "flashstatic", "serve", str(tmp_path / "nope")],
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "flashstatic", "serve", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2 and "is not a directory" in done.stderr
 
 
@@ -239,6 +254,10 @@ def test_standalone_with_workers_and_another_architecture(tmp_path: Path, http: 
     finally:
         proc.terminate()
         proc.wait(20)
-    done = subprocess.run([sys.executable, "-m", "flashstatic", "serve", str(tmp_path), "--architecture", "nope"],
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "flashstatic", "serve", str(tmp_path), "--architecture", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2 and "invalid choice" in done.stderr

@@ -24,12 +24,12 @@ from urllib.parse import unquote_to_bytes
 
 import httpx
 import pytest
-from conftest import _uvicorn_in_thread
-from support import raw_request, write_tree
-from wsgi_servers import gunicorn, without_file_wrapper, wsgiref_server
 
+from conftest import _uvicorn_in_thread
 from flashstatic import FlashStatic, FlashStaticWSGI
 from flashstatic.cache import lru
+from support import raw_request, write_tree
+from wsgi_servers import gunicorn, without_file_wrapper, wsgiref_server
 
 BIG = random.Random(5).randbytes(1024 * 1024)  # above small_file_max: served from the file
 CSS = b"body { color: red; }\n" * 40
@@ -144,11 +144,22 @@ HTML_CASES = [
     ("not-found-page", "GET", "/missing.txt", {}, 404),
     ("not-found-page-head", "HEAD", "/missing.txt", {}, 404),
 ]
-ALL_CASES = [(config, case) for config, cases in [
-    ("standalone", CASES), ("middleware", MIDDLEWARE_CASES), ("html", HTML_CASES)] for case in cases]
-RAW_TARGETS = [b"/%2e%2e/secret.txt", b"/..%2fsecret.txt", b"/docs/%2E%2E/%2E%2E/secret.txt",
-               b"/hello.txt%00.js", b"/.hidden", b"/docs/../hello.txt", b"/..%5c..%5csecret.txt",
-               b"/%ff.txt", b"/docs/..%2f..%2f..%2fsecret.txt"]
+ALL_CASES = [
+    (config, case)
+    for config, cases in [("standalone", CASES), ("middleware", MIDDLEWARE_CASES), ("html", HTML_CASES)]
+    for case in cases
+]
+RAW_TARGETS = [
+    b"/%2e%2e/secret.txt",
+    b"/..%2fsecret.txt",
+    b"/docs/%2E%2E/%2E%2E/secret.txt",
+    b"/hello.txt%00.js",
+    b"/.hidden",
+    b"/docs/../hello.txt",
+    b"/..%5c..%5csecret.txt",
+    b"/%ff.txt",
+    b"/docs/..%2f..%2f..%2fsecret.txt",
+]
 
 
 @pytest.fixture(scope="module")
@@ -203,8 +214,13 @@ async def _dynamic_asgi(scope: dict, receive, send) -> None:  # type: ignore[no-
     if scope["type"] != "http":
         return
     body = b"dynamic " + unquote_to_bytes(scope["raw_path"])
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -242,8 +258,11 @@ def _validators(url: str, path: str, headers: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("kind", WSGI_KINDS)
-@pytest.mark.parametrize("config,case", ALL_CASES,
-                         ids=[case[0] if config == "standalone" else f"{config}-{case[0]}" for config, case in ALL_CASES])
+@pytest.mark.parametrize(
+    "config,case",
+    ALL_CASES,
+    ids=[case[0] if config == "standalone" else f"{config}-{case[0]}" for config, case in ALL_CASES],
+)
 def test_same_response_over_asgi_and_wsgi(config: str, case, kind: str, servers) -> None:
     _, method, path, headers, expected = case
     asgi, wsgi = servers("asgi", config), servers(kind, config)
@@ -291,9 +310,12 @@ def test_nothing_beyond_content_length(kind: str, servers) -> None:
     """Read to the connection's end: a slice's reads must stop at the slice end, or a server
     that iterates the file wrapper sends bytes past Content-Length."""
     url = servers(kind)
-    for extra, expected in [(b"Range: bytes=1000-200999\r\n", BIG[1000:201000]), (b"", BIG),
-                            (b"Range: bytes=0-9,500000-500009\r\n", None)]:
-        status, reply = raw_request(url, b"/big.bin", extra=extra)
+    for extra, expected in [
+        (b"Range: bytes=1000-200999\r\n", BIG[1000:201000]),
+        (b"", BIG),
+        (b"Range: bytes=0-9,500000-500009\r\n", None),
+    ]:
+        _, reply = raw_request(url, b"/big.bin", extra=extra)
         head, body = reply.split(b"\r\n\r\n", 1)
         length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
         assert len(body) == length, (kind, extra)
@@ -374,10 +396,13 @@ def _shared_app(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FlashStati
     write_tree(root, {name[1:]: body for name, body in THREAD_FILES.items()})
     (root / "404.html").write_bytes(NOT_FOUND_PAGE)
     monkeypatch.setattr(lru, "OrderedDict", _SwitchingDict)
-    app = FlashStaticWSGI(directory=root, html=True, pathname_cache_size=3, revalidate_interval=0.001,
-                          small_file_cache_bytes=BODY_BUDGET)
-    expected = {**{path: ("200 OK", body) for path, body in THREAD_FILES.items()},
-                **{f"/missing{n}.txt": ("404 Not Found", NOT_FOUND_PAGE) for n in range(4)}}
+    app = FlashStaticWSGI(
+        directory=root, html=True, pathname_cache_size=3, revalidate_interval=0.001, small_file_cache_bytes=BODY_BUDGET
+    )
+    expected = {
+        **{path: ("200 OK", body) for path, body in THREAD_FILES.items()},
+        **{f"/missing{n}.txt": ("404 Not Found", NOT_FOUND_PAGE) for n in range(4)},
+    }
     return app, expected
 
 
@@ -396,7 +421,7 @@ def _from_many_threads(app: FlashStaticWSGI, expected: dict[str, tuple[str, byte
                 path = order.choice(list(expected))
                 status, _, body = _call(app, path)
                 assert (status, body) == expected[path], (path, status, body)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             failures.append(exc)
 
     workers = [threading.Thread(target=client, args=(seed,)) for seed in range(THREADS)]

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from wsgi_servers import gunicorn
 
 SIZE = 5 * 1024 * 1024
 SENDFILE = re.compile(r"sendfile\(\d+, \d+, \[(\d+)\][^)]*\) += (\d+)")
 
-pytestmark = pytest.mark.skipif(shutil.which("strace") is None,
-                                reason="strace is not installed (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (.ci/run installs it)")
 
 
 @pytest.mark.parametrize("worker_class", ["sync", "gthread"])
@@ -52,6 +52,7 @@ def test_strace_runs_this_python() -> None:
         pytest.skip("strace is not installed")
     import subprocess
 
-    done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=sendfile", sys.executable, "-c", "pass"],
-                          capture_output=True, timeout=30)
+    done = subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=sendfile", sys.executable, "-c", "pass"], capture_output=True, timeout=30
+    )
     assert done.returncode == 0, done.stderr

@@ -12,14 +12,13 @@ from urllib.parse import urljoin
 from wsgiref.util import setup_testing_defaults
 
 import pytest
-from support import write_tree
 
 from flashstatic import FlashStaticWSGI
+from support import write_tree
 
 whitenoise = pytest.importorskip("whitenoise")
 
-AGREED = ("access-control-allow-origin", "cache-control", "content-length", "content-type", "last-modified",
-          "x-path")
+AGREED = ("access-control-allow-origin", "cache-control", "content-length", "content-type", "last-modified", "x-path")
 
 
 def dynamic(environ, start_response):
@@ -55,18 +54,26 @@ def agreed(headers: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    return write_tree(tmp_path / "static", {
-        "hello.txt": "hello, world\n",
-        "app.js": "console.log(1);\n",
-        "style.css": "body {}\n",
-        "sub/index.html": "<p>sub</p>",
-        "extra/more.txt": "more\n",
-    })
+    return write_tree(
+        tmp_path / "static",
+        {
+            "hello.txt": "hello, world\n",
+            "app.js": "console.log(1);\n",
+            "style.css": "body {}\n",
+            "sub/index.html": "<p>sub</p>",
+            "extra/more.txt": "more\n",
+        },
+    )
 
 
 WHITENOISE_ARGUMENTS = dict(
-    prefix="static", max_age=120, allow_all_origins=True, charset="latin-1",
-    mimetypes={".txt": "text/x-notes"}, add_headers_function=add_path_header, index_file=True,
+    prefix="static",
+    max_age=120,
+    allow_all_origins=True,
+    charset="latin-1",
+    mimetypes={".txt": "text/x-notes"},
+    add_headers_function=add_path_header,
+    index_file=True,
     autorefresh=False,
 )
 
@@ -82,8 +89,17 @@ def pair(tree: Path):
     return apps
 
 
-@pytest.mark.parametrize("path", ["/static/hello.txt", "/static/app.js", "/static/style.css", "/static/sub/",
-                                  "/static/extra/more.txt", "/more/more.txt"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/hello.txt",
+        "/static/app.js",
+        "/static/style.css",
+        "/static/sub/",
+        "/static/extra/more.txt",
+        "/more/more.txt",
+    ],
+)
 def test_files_agree_header_by_header(pair, path: str) -> None:
     theirs, ours = (call(app, path) for app in pair)
     assert ours[0] == theirs[0] == 200
@@ -110,8 +126,15 @@ def test_index_redirects_lead_to_the_same_place(pair, path: str) -> None:
 
 def test_immutable_file_test_same_meaning(tree: Path) -> None:
     write_tree(tree, {"app.0123abcd.js": "hashed\n"})
-    apps = [cls(None if cls is FlashStaticWSGI else dynamic, root=str(tree), prefix="static",
-                immutable_file_test=r"\.[0-9a-f]{8}\.") for cls in (whitenoise.WhiteNoise, FlashStaticWSGI)]
+    apps = [
+        cls(
+            None if cls is FlashStaticWSGI else dynamic,
+            root=str(tree),
+            prefix="static",
+            immutable_file_test=r"\.[0-9a-f]{8}\.",
+        )
+        for cls in (whitenoise.WhiteNoise, FlashStaticWSGI)
+    ]
     theirs, ours = (call(app, "/static/app.0123abcd.js")[1]["cache-control"] for app in apps)
     plain = [call(app, "/static/app.js")[1]["cache-control"] for app in apps]
     assert "immutable" in theirs and "immutable" in ours

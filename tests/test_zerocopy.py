@@ -103,7 +103,8 @@ def test_keep_alive_and_pipelining(protocol, loop, files: Path, live_server) -> 
         with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
             requests = b"".join(
                 b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n"
-                for path in (b"/s/big.bin", b"/dyn", b"/s/small.txt", b"/s/big.bin", b"/dyn"))
+                for path in (b"/s/big.bin", b"/dyn", b"/s/small.txt", b"/s/big.bin", b"/dyn")
+            )
             sock.sendall(requests)
             responses = read_responses(sock, 5)
         assert [status for status, _, _ in responses] == [200] * 5
@@ -134,8 +135,10 @@ def test_aborted_downloads_leak_nothing(protocol, loop, files: Path, live_server
             time.sleep(0.05)
         assert _open_fds() <= before + 2
         with httpx.Client(timeout=30) as client:
-            assert hashlib.sha256(client.get(url + "/s/big.bin").content).digest() == \
-                hashlib.sha256((files / "big.bin").read_bytes()).digest()
+            assert (
+                hashlib.sha256(client.get(url + "/s/big.bin").content).digest()
+                == hashlib.sha256((files / "big.bin").read_bytes()).digest()
+            )
 
 
 @pytest.mark.parametrize("protocol, loop", SERVERS)

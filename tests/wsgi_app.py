@@ -20,6 +20,8 @@ def dynamic(environ, start_response):
     return [body]
 
 
-app = FlashStaticWSGI(dynamic if os.environ.get("FLASHSTATIC_TEST_WRAP") else None,
-                      directory=os.environ["FLASHSTATIC_TEST_ROOT"],
-                      **json.loads(os.environ.get("FLASHSTATIC_TEST_OPTIONS", "{}")))
+app = FlashStaticWSGI(
+    dynamic if os.environ.get("FLASHSTATIC_TEST_WRAP") else None,
+    directory=os.environ["FLASHSTATIC_TEST_ROOT"],
+    **json.loads(os.environ.get("FLASHSTATIC_TEST_OPTIONS", "{}")),
+)

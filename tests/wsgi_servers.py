@@ -42,26 +42,55 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes] | None = None,
             return
         except httpx.TransportError:
             if process is not None and process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}")
+                raise RuntimeError(f"the server exited with {process.returncode}") from None
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not answer within {timeout} s")
+                raise RuntimeError(f"{url} did not answer within {timeout} s") from None
             time.sleep(0.05)
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, *, worker_class: str = "sync", threads: int = 1, env: dict[str, str] | None = None,
-             extra: Sequence[str] = (), cwd: Path | None = None, prefix_command: Sequence[str] = (),
-             stderr: Any = subprocess.DEVNULL) -> Iterator[str]:
+def gunicorn(
+    app: str,
+    *,
+    worker_class: str = "sync",
+    threads: int = 1,
+    env: dict[str, str] | None = None,
+    extra: Sequence[str] = (),
+    cwd: Path | None = None,
+    prefix_command: Sequence[str] = (),
+    stderr: Any = subprocess.DEVNULL,
+) -> Iterator[str]:
     """``app`` is gunicorn's "module:variable"; tests/ and the worktree are on its path."""
     sock = bound_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     path = os.pathsep.join([str(WORKTREE), str(TESTS), os.environ.get("PYTHONPATH", "")])
-    command = [*prefix_command, sys.executable, "-m", "gunicorn", "--bind", f"fd://{sock.fileno()}",
-               "--workers", "1", "--worker-class", worker_class, "--threads", str(threads),
-               "--log-level", "warning", *extra, app]
-    process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": path, **(env or {})},
-                               pass_fds=(sock.fileno(),), cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr,
-                               start_new_session=True)
+    command = [
+        *prefix_command,
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"fd://{sock.fileno()}",
+        "--workers",
+        "1",
+        "--worker-class",
+        worker_class,
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        *extra,
+        app,
+    ]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, "PYTHONPATH": path, **(env or {})},
+        pass_fds=(sock.fileno(),),
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
+    )
     try:
         wait_until_serving(url, process)
         yield url
@@ -123,8 +152,13 @@ def uvicorn_process(app: str, *, cwd: Path, env: dict[str, str] | None = None) -
     path = os.pathsep.join([str(WORKTREE), str(cwd), os.environ.get("PYTHONPATH", "")])
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--fd", str(sock.fileno()), "--log-level", "warning", app],
-        env={**os.environ, "PYTHONPATH": path, **(env or {})}, pass_fds=(sock.fileno(),), cwd=cwd,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        env={**os.environ, "PYTHONPATH": path, **(env or {})},
+        pass_fds=(sock.fileno(),),
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_until_serving(url, process)
         yield url

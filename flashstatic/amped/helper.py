@@ -16,6 +16,7 @@ import sys
 
 from . import jobs, wire
 
+
 def _die_with_parent() -> None:
     # PR_SET_PDEATHSIG: no helper outlives the server, even one killed with SIGKILL.
     try:

@@ -11,7 +11,7 @@ import mmap
 from collections import OrderedDict
 from collections.abc import Hashable
 
-from .residency import PAGE, _libc, _MAP_FAILED
+from .residency import _MAP_FAILED, PAGE, _libc
 
 Key = tuple[Hashable, int]  # (the file's identity, chunk start)
 

@@ -96,8 +96,16 @@ class HelperPool:
         self.counters = PoolCounters()
         self._in_flight: dict[Hashable, asyncio.Future[Any]] = {}
 
-    async def run(self, kind: str, args: tuple[Any, ...], *, fd: int | None = None,
-                  key: Hashable | None = None, bounded: bool = True, speculative: bool = False) -> Any:
+    async def run(
+        self,
+        kind: str,
+        args: tuple[Any, ...],
+        *,
+        fd: int | None = None,
+        key: Hashable | None = None,
+        bounded: bool = True,
+        speculative: bool = False,
+    ) -> Any:
         """Do ``kind(*args)`` in a helper; ``fd`` is lent to it for the job's duration.
 
         ``bounded=False`` for work a started response depends on: it waits rather than fail.
@@ -109,8 +117,9 @@ class HelperPool:
             if shared is not None and shared.get_loop() is loop and not shared.done():
                 self.counters.coalesced += 1
                 return await asyncio.shield(shared)
-        if bounded and (self._backlog(False) >= self.max_queue
-                        or speculative and self._backlog(True) >= self.max_speculative):
+        if bounded and (
+            self._backlog(False) >= self.max_queue or (speculative and self._backlog(True) >= self.max_speculative)
+        ):
             self.counters.rejected += 1
             raise PoolBusy(f"{self.counters.queue_depth} helper jobs waiting")
         future = self._submit(kind, args, fd, speculative)
@@ -170,7 +179,9 @@ class _Helper:
         try:
             self.process = subprocess.Popen(
                 [*command, str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),), stdin=_DEVNULL, close_fds=True,
+                pass_fds=(theirs.fileno(),),
+                stdin=_DEVNULL,
+                close_fds=True,
                 env={**os.environ, jobs.PARENT_VARIABLE: str(os.getpid())},
             )
         finally:
@@ -187,8 +198,14 @@ DEFAULT_JOB_TIMEOUT = 30.0
 
 
 class ProcessPool(HelperPool):
-    def __init__(self, min_helpers: int = 1, max_helpers: int = 4, max_queue: int = 256,
-                 command: tuple[str, ...] = HELPER_COMMAND, job_timeout: float = DEFAULT_JOB_TIMEOUT) -> None:
+    def __init__(
+        self,
+        min_helpers: int = 1,
+        max_helpers: int = 4,
+        max_queue: int = 256,
+        command: tuple[str, ...] = HELPER_COMMAND,
+        job_timeout: float = DEFAULT_JOB_TIMEOUT,
+    ) -> None:
         super().__init__(max(1, max_helpers), max_queue)
         self._command = command  # the helper's argv, less the socket's fd (tests wrap it)
         self.job_timeout = job_timeout
@@ -402,8 +419,11 @@ class ProcessPool(HelperPool):
     def _replenish(self) -> None:
         """Helpers for the jobs still queued: otherwise, once every helper has died, they would
         wait for a helper that nothing starts."""
-        while (self._loop is not None and self._waiting()
-               and len(self._helpers) + self._starting < min(self.max_helpers, self._waiting())):
+        while (
+            self._loop is not None
+            and self._waiting()
+            and len(self._helpers) + self._starting < min(self.max_helpers, self._waiting())
+        ):
             self._start_helper()
 
     def _forget(self, helper: _Helper) -> None:

@@ -55,8 +55,10 @@ class _CacheStatRange(ctypes.Structure):
 
 
 class _CacheStat(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_uint64) for name in
-                ("nr_cache", "nr_dirty", "nr_writeback", "nr_evicted", "nr_recently_evicted")]
+    _fields_ = [
+        (name, ctypes.c_uint64)
+        for name in ("nr_cache", "nr_dirty", "nr_writeback", "nr_evicted", "nr_recently_evicted")
+    ]
 
 
 class _CacheStatCall(threading.local):
@@ -79,7 +81,8 @@ def cachestat_pages(fd: int, offset: int, count: int) -> int | None:
     call.request.len = count
     if _libc.syscall(_SYS_CACHESTAT, fd, *call.arguments, 0) != 0:
         return None
-    return call.result.nr_cache
+    pages: int = call.result.nr_cache  # a ctypes field: typed here
+    return pages
 
 
 def _pages(offset: int, count: int) -> tuple[int, int]:

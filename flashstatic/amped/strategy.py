@@ -43,27 +43,37 @@ class DiskStrategy(Protocol):
     async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
         """What ``path`` names; ``speculative`` when nothing suggests it exists (AMPED gives
         such lookups a lesser lane, so a flood of misses cannot refuse files that exist)."""
-    async def list_directory(self, rules: TranslationRules, root_index: int,
-                             segments: tuple[str, ...]) -> list[str] | None:
+
+    async def list_directory(
+        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
+    ) -> list[str] | None:
         """The names in a served directory (None: not one, or too large to list)."""
+
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None: ...
     async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
         """Translate many paths at once (periodic revalidation); failures per path, as values."""
+
     async def open(self, facts: FileFacts, rules: TranslationRules) -> OpenFile:
         """The open file ``facts`` (translated under ``rules``) describe; raises FileChanged
         or OSError."""
+
     async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
         """Exactly ``count`` bytes at ``offset``, or raise FileTruncated."""
+
     async def make_resident(self, file: OpenFile, offset: int, count: int) -> None:
         """Before the server sendfiles [offset, offset+count) on the loop: bring it into memory."""
+
     def kept_open(self, facts: FileFacts) -> OpenFile | None:
         """The file if it is open already, so that nothing waits; None means call open()."""
+
     def resident_now(self, file: OpenFile, offset: int, count: int) -> bool:
         """Whether the loop may sendfile [offset, offset+count) now, as make_resident would
         let it, without waiting; False means await make_resident first."""
+
     def release(self, file: OpenFile) -> None: ...
     def backlogged(self) -> bool:
         """Whether disk work is waiting for a helper now (AMPED only)."""
+
     def close(self) -> None: ...
     async def aclose(self) -> None: ...
     def stats(self) -> dict[str, Any]: ...
@@ -136,8 +146,10 @@ class _Strategy:
         self.close()
 
     def stats(self) -> dict[str, Any]:
-        return {"architecture": self.name, "open_files": {"hits": self.open_files.hits,
-                                                          "misses": self.open_files.misses}}
+        return {
+            "architecture": self.name,
+            "open_files": {"hits": self.open_files.hits, "misses": self.open_files.misses},
+        }
 
 
 class InlineDisk(_Strategy):
@@ -151,8 +163,9 @@ class InlineDisk(_Strategy):
     async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
         return translate(rules, path)
 
-    async def list_directory(self, rules: TranslationRules, root_index: int,
-                             segments: tuple[str, ...]) -> list[str] | None:
+    async def list_directory(
+        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
+    ) -> list[str] | None:
         return run_list_directory(rules, root_index, segments)
 
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
@@ -186,8 +199,9 @@ class ThreadedDisk(_Strategy):
     async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
         return await self._run(translate, rules, path)
 
-    async def list_directory(self, rules: TranslationRules, root_index: int,
-                             segments: tuple[str, ...]) -> list[str] | None:
+    async def list_directory(
+        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
+    ) -> list[str] | None:
         return await self._run(run_list_directory, rules, root_index, segments)
 
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
@@ -238,20 +252,28 @@ class AmpedDisk(_Strategy):
         self.probes: dict[str, int] = {probe.value: 0 for probe in Probe}
 
     async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
-        return await self.pool.run("translate", (rules, path), key=("translate", rules, path),
-                                   speculative=speculative)
+        # The helpers answer with what the job returned: typed here, at the boundary.
+        translation: Translation = await self.pool.run(
+            "translate", (rules, path), key=("translate", rules, path), speculative=speculative
+        )
+        return translation
 
-    async def list_directory(self, rules: TranslationRules, root_index: int,
-                             segments: tuple[str, ...]) -> list[str] | None:
-        return await self.pool.run("list_directory", (rules, root_index, segments),
-                                   key=("list", rules, root_index, segments))
+    async def list_directory(
+        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
+    ) -> list[str] | None:
+        names: list[str] | None = await self.pool.run(
+            "list_directory", (rules, root_index, segments), key=("list", rules, root_index, segments)
+        )
+        return names
 
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
-        return await self.pool.run("translate_not_found_page", (rules,), key=("404", rules))
+        page: FoundFile | None = await self.pool.run("translate_not_found_page", (rules,), key=("404", rules))
+        return page
 
     async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
         try:
-            return await self.pool.run("translate_many", (rules, paths))
+            translations: list[Translation | Exception] = await self.pool.run("translate_many", (rules, paths))
+            return translations
         except JobTooLarge as too_large:
             # Long paths: the batch, or its answer, does not fit one message. Halves until
             # each fits; a path that does not fit alone fails alone.
@@ -348,9 +370,13 @@ class AmpedDisk(_Strategy):
 
     def stats(self) -> dict[str, Any]:
         stats = super().stats()
-        stats.update(resident_reads=self.resident_reads, helper_reads=self.helper_reads,
-                     probes=dict(self.probes), mapped_bytes=self._mapped.mapped_bytes,
-                     helpers=self.pool.stats())
+        stats.update(
+            resident_reads=self.resident_reads,
+            helper_reads=self.helper_reads,
+            probes=dict(self.probes),
+            mapped_bytes=self._mapped.mapped_bytes,
+            helpers=self.pool.stats(),
+        )
         return stats
 
 
@@ -359,9 +385,17 @@ def _read_resident(file: OpenFile, offset: int, count: int) -> bytes:
     return read_exactly(file, offset, count)
 
 
-def make_strategy(architecture: str = "amped", *, helper_backend: str = "process", min_helpers: int = 1,
-                  max_helpers: int = 4, helper_queue: int = 256, page_in_size: int = 512 * 1024,
-                  open_files: int = 256, helper_timeout: float = DEFAULT_JOB_TIMEOUT) -> DiskStrategy:
+def make_strategy(
+    architecture: str = "amped",
+    *,
+    helper_backend: str = "process",
+    min_helpers: int = 1,
+    max_helpers: int = 4,
+    helper_queue: int = 256,
+    page_in_size: int = 512 * 1024,
+    open_files: int = 256,
+    helper_timeout: float = DEFAULT_JOB_TIMEOUT,
+) -> DiskStrategy:
     """The paper's experiment: the same server with each way of reaching the disk."""
     if architecture == "sped":
         return InlineDisk(open_files)

@@ -57,6 +57,7 @@ def decode(data: bytes) -> Any:
 
 # -- to plain data ------------------------------------------------------------------------------
 
+
 def _dump(value: Any) -> Any:
     # Order matters: bool is an int, the NamedTuple FileFacts is a tuple.
     if value is None or isinstance(value, (bool, int, str)):
@@ -74,8 +75,16 @@ def _dump(value: Any) -> Any:
     if isinstance(value, _Missing):
         return {"missing": None}
     if isinstance(value, TranslationRules):
-        return {"rules": [[[root.directory, root.prefix] for root in value.roots], value.follow_symlink,
-                          value.allow_dotfiles, value.index_file, value.redirect_index, value.not_found_file]}
+        return {
+            "rules": [
+                [[root.directory, root.prefix] for root in value.roots],
+                value.follow_symlink,
+                value.allow_dotfiles,
+                value.index_file,
+                value.redirect_index,
+                value.not_found_file,
+            ]
+        }
     if isinstance(value, BaseException):
         return {"error": _dump_error(value)}
     raise TypeError(f"cannot send a {type(value).__name__} to or from a helper")
@@ -95,6 +104,7 @@ def _dump_error(error: BaseException) -> list[Any]:
 
 # -- back, strictly -----------------------------------------------------------------------------
 
+
 def _load(data: Any) -> Any:
     if data is None or isinstance(data, (bool, int, str)):
         return data
@@ -111,9 +121,14 @@ def _load(data: Any) -> Any:
         return _facts(body)
     if tag == "found":
         url, facts, siblings = _list(body, 3)
-        return FoundFile(_str(url), _facts(_one(facts, "facts")),
-                         tuple((_str(coding), _facts(_one(sibling, "facts"))) for coding, sibling in
-                               (_list(pair, 2) for pair in _list(siblings))))
+        return FoundFile(
+            _str(url),
+            _facts(_one(facts, "facts")),
+            tuple(
+                (_str(coding), _facts(_one(sibling, "facts")))
+                for coding, sibling in (_list(pair, 2) for pair in _list(siblings))
+            ),
+        )
     if tag == "redirect":
         if body not in ("slash", "directory"):
             raise WireError("unknown redirect")
@@ -124,7 +139,12 @@ def _load(data: Any) -> Any:
         roots, follow, dotfiles, index, redirect_index, not_found = _list(body, 6)
         return TranslationRules(
             tuple(Root(_str(directory), _str(prefix)) for directory, prefix in (_list(r, 2) for r in _list(roots))),
-            _bool(follow), _bool(dotfiles), _optional_str(index), _bool(redirect_index), _optional_str(not_found))
+            _bool(follow),
+            _bool(dotfiles),
+            _optional_str(index),
+            _bool(redirect_index),
+            _optional_str(not_found),
+        )
     if tag == "error":
         return _load_error(_list(body))
     raise WireError(f"unknown tag {tag!r}")
@@ -197,8 +217,11 @@ def answer_fits(kind: str, args: tuple[Any, ...], value: Any) -> bool:
     if kind == "translate_not_found_page":
         return value is None or isinstance(value, FoundFile)
     if kind == "translate_many":
-        return (isinstance(value, list) and len(value) == len(args[1])
-                and all(isinstance(item, (FoundFile, RedirectTo, _Missing, Exception)) for item in value))
+        return (
+            isinstance(value, list)
+            and len(value) == len(args[1])
+            and all(isinstance(item, (FoundFile, RedirectTo, _Missing, Exception)) for item in value)
+        )
     if kind == "list_directory":
         return value is None or (isinstance(value, list) and all(isinstance(name, str) for name in value))
     return value is None  # open (its descriptor travels beside the message) and page_in

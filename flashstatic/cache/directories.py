@@ -39,8 +39,9 @@ class DirectoryListings:
         self._interval = interval
         self._listings: LRU[DirectoryKey, _Listing] = LRU(max_names, weigh=_weight)
 
-    def verdict(self, roots: Sequence[Root], found: Sequence[tuple[Root, SafePath]],
-                now: float) -> tuple[Verdict, DirectoryKey | None]:
+    def verdict(
+        self, roots: Sequence[Root], found: Sequence[tuple[Root, SafePath]], now: float
+    ) -> tuple[Verdict, DirectoryKey | None]:
         """What the listings say of a path (its ``candidates``), and the first directory whose
         listing would tell more (None when nothing would)."""
         to_list: DirectoryKey | None = None

@@ -16,7 +16,6 @@ from ..http.mediatypes import media_type_for
 from ..http.respond import RequestFields, ResponsePlan
 from ..translate import FileFacts, FoundFile
 
-
 logger = logging.getLogger("flashstatic")
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -50,8 +49,7 @@ class FileEntry:
     encoded: tuple[Representation, ...]
     # Plans for requests without a Range, by their RequestFields: a pure function of the
     # entry, so made once (see cache/responses.py).
-    plans: dict[RequestFields, ResponsePlan] = field(
-        default_factory=dict, compare=False, repr=False)
+    plans: dict[RequestFields, ResponsePlan] = field(default_factory=dict, compare=False, repr=False)
 
 
 def file_policy(path: str, url: str, options: Options) -> FilePolicy:
@@ -90,8 +88,13 @@ def build_entry(found: FoundFile, options: Options) -> FileEntry:
         etag = make_etag(facts.size, facts.mtime_ns, encoding)
         last_modified = facts.mtime_ns // 1_000_000_000
         headers = build_header_set(
-            policy, size=facts.size, etag=etag, last_modified=format_http_date(last_modified),
-            encoding=encoding, varies=varies)
+            policy,
+            size=facts.size,
+            etag=etag,
+            last_modified=format_http_date(last_modified),
+            encoding=encoding,
+            varies=varies,
+        )
         return Representation(facts, encoding, etag, last_modified, headers)
 
     return FileEntry(

@@ -43,8 +43,14 @@ class CacheAnswers:
     added to the caches' counters when they are read (``add_counts``).
     """
 
-    def __init__(self, pathnames: PathnameCache, bodies: BodyCache, *, max_ranges: int,
-                 read_fields: Callable[[str, Any], RequestFields] = request_fields) -> None:
+    def __init__(
+        self,
+        pathnames: PathnameCache,
+        bodies: BodyCache,
+        *,
+        max_ranges: int,
+        read_fields: Callable[[str, Any], RequestFields] = request_fields,
+    ) -> None:
         self.pathnames = pathnames
         self.bodies = bodies
         self.max_ranges = max_ranges
@@ -150,5 +156,5 @@ def assemble_body(plan: ResponsePlan, body: bytes) -> bytes:
     parts = plan.body
     if len(parts) == 1 and isinstance(parts[0], FileSlice):
         part = parts[0]
-        return body if part.start == 0 and part.stop == len(body) else body[part.start:part.stop]
-    return b"".join(part if isinstance(part, bytes) else body[part.start:part.stop] for part in parts)
+        return body if part.start == 0 and part.stop == len(body) else body[part.start : part.stop]
+    return b"".join(part if isinstance(part, bytes) else body[part.start : part.stop] for part in parts)

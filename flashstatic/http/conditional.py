@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 from enum import Enum
+from typing import NamedTuple
 
 from .dates import parse_http_date
 
@@ -51,7 +51,7 @@ def parse_etag_list(value: str) -> list[EntityTag] | None:
         end = value.find('"', i + 1)
         if end < 0:
             return tags
-        tags.append(EntityTag(value[i:end + 1], weak))
+        tags.append(EntityTag(value[i : end + 1], weak))
         i = end + 1
     return tags
 
@@ -62,10 +62,7 @@ def _matches(header: str, etag: str, weak_comparison: bool) -> bool:
     tags = parse_etag_list(header)
     if tags is None:
         return True  # "*": the representation exists, or we would not be here
-    for tag in tags:
-        if tag.opaque == etag and (weak_comparison or not tag.weak):
-            return True
-    return False
+    return any(tag.opaque == etag and (weak_comparison or not tag.weak) for tag in tags)
 
 
 class Conditions(NamedTuple):
@@ -79,9 +76,7 @@ class Conditions(NamedTuple):
     if_unmodified_since: str | None = None
 
 
-def evaluate_preconditions(
-    method: str, conditions: Conditions, etag: str, last_modified: int
-) -> Precondition:
+def evaluate_preconditions(method: str, conditions: Conditions, etag: str, last_modified: int) -> Precondition:
     """RFC 9110 section 13.2.2, steps 1 to 4, for a representation that exists.
 
     ``etag`` is our (strong) validator; ``last_modified`` is in whole seconds.

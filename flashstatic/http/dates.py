@@ -7,16 +7,22 @@ import re
 import time
 from email.utils import formatdate
 
-_MONTHS = {m: i for i, m in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)
+}
 
 _IMF_FIXDATE = re.compile(
-    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT", re.ASCII)
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT", re.ASCII
+)
 _RFC850 = re.compile(
     r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), "
-    r"(\d\d)-([A-Z][a-z]{2})-(\d\d) (\d\d):(\d\d):(\d\d) GMT", re.ASCII)
+    r"(\d\d)-([A-Z][a-z]{2})-(\d\d) (\d\d):(\d\d):(\d\d) GMT",
+    re.ASCII,
+)
 _ASCTIME = re.compile(
-    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) ([ \d]\d) (\d\d):(\d\d):(\d\d) (\d{4})", re.ASCII)
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) ([ \d]\d) (\d\d):(\d\d):(\d\d) (\d{4})", re.ASCII
+)
 
 
 def format_http_date(seconds: int) -> str:
@@ -45,10 +51,14 @@ def parse_http_date(value: str, current_year: int | None = None) -> int | None:
     fields = (int(year), month_number, int(day), int(hh), int(mm), int(ss))
     if not 1 <= fields[0] <= 9999:
         return None  # year 0 is no date; calendar would raise on it
-    if not (1 <= fields[2] <= calendar.monthrange(fields[0], month_number)[1]
-            and fields[3] < 24 and fields[4] < 60 and fields[5] < 61):
+    if not (
+        1 <= fields[2] <= calendar.monthrange(fields[0], month_number)[1]
+        and fields[3] < 24
+        and fields[4] < 60
+        and fields[5] < 61
+    ):
         return None  # 31 Feb is not a date, not 2 or 3 March
-    return calendar.timegm(fields + (0, 0, 0))
+    return calendar.timegm((*fields, 0, 0, 0))
 
 
 def _four_digit_year(yy: int, current_year: int) -> int:

@@ -13,8 +13,15 @@ Header = tuple[bytes, bytes]
 # RFC 9110 section 15.4.5: what a 304 carries, and what we add for caches and browsers.
 # Last-Modified goes too: every response has an ETag, and the section asks for no other
 # representation metadata then (each header left out is work saved on every 304).
-_NOT_MODIFIED_EXCLUDES = {b"content-type", b"content-length", b"content-encoding", b"accept-ranges",
-                          b"x-content-type-options", b"content-range", b"last-modified"}
+_NOT_MODIFIED_EXCLUDES = {
+    b"content-type",
+    b"content-length",
+    b"content-encoding",
+    b"accept-ranges",
+    b"x-content-type-options",
+    b"content-range",
+    b"last-modified",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +41,9 @@ class HeaderSet:
     # Tuples: plans and hot responses share them, and nothing that receives them can change
     # them for the next request.
     content_type: bytes
-    ok: tuple[Header, ...]              # 200: everything, including Content-Length
+    ok: tuple[Header, ...]  # 200: everything, including Content-Length
     representation: tuple[Header, ...]  # 206: everything but Content-Type and Content-Length
-    not_modified: tuple[Header, ...]    # 304, and the base of 412 and 416
+    not_modified: tuple[Header, ...]  # 304, and the base of 412 and 416
 
 
 def _encode(name: str, value: str) -> Header:

@@ -10,20 +10,45 @@ import mimetypes
 from collections.abc import Mapping
 
 _WEB_TYPES: dict[str, str] = {
-    ".html": "text/html", ".htm": "text/html", ".css": "text/css",
-    ".js": "text/javascript", ".mjs": "text/javascript", ".cjs": "text/javascript",
-    ".json": "application/json", ".map": "application/json",
-    ".webmanifest": "application/manifest+json", ".xml": "application/xml",
-    ".txt": "text/plain", ".md": "text/markdown", ".csv": "text/csv",
-    ".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-    ".gif": "image/gif", ".webp": "image/webp", ".avif": "image/avif", ".ico": "image/vnd.microsoft.icon",
-    ".woff": "font/woff", ".woff2": "font/woff2", ".ttf": "font/ttf", ".otf": "font/otf",
-    ".wasm": "application/wasm", ".pdf": "application/pdf",
-    ".mp4": "video/mp4", ".webm": "video/webm", ".ogv": "video/ogg", ".mp3": "audio/mpeg",
-    ".ogg": "audio/ogg", ".wav": "audio/wav",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".cjs": "text/javascript",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".xml": "application/xml",
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".csv": "text/csv",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".ico": "image/vnd.microsoft.icon",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
+    ".wasm": "application/wasm",
+    ".pdf": "application/pdf",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".ogv": "video/ogg",
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".wav": "audio/wav",
     # A compressed file asked for by its own name is served as what it is.
-    ".gz": "application/gzip", ".br": "application/x-brotli", ".zst": "application/zstd",
-    ".zip": "application/zip", ".tar": "application/x-tar",
+    ".gz": "application/gzip",
+    ".br": "application/x-brotli",
+    ".zst": "application/zstd",
+    ".zip": "application/zip",
+    ".tar": "application/x-tar",
 }
 
 _BUILTIN = mimetypes.MimeTypes(filenames=())
@@ -46,7 +71,7 @@ def media_type_for(name: str, overrides: Mapping[str, str] | None = None, charse
     ``mimetypes`` option does; a type given with parameters is used as it is.
     """
     lowered = name.lower()
-    suffix = lowered[lowered.rfind("."):] if "." in lowered else ""
+    suffix = lowered[lowered.rfind(".") :] if "." in lowered else ""
     media_type = None
     if overrides:
         media_type = overrides.get(name) or overrides.get(suffix)

@@ -93,7 +93,7 @@ def if_range_allows_partial(if_range: str | None, etag: str, last_modified: int,
     value = if_range.strip()
     if value.startswith(('"', "W/")):
         tags = parse_etag_list(value)
-        return bool(tags) and len(tags) == 1 and not tags[0].weak and tags[0].opaque == etag
+        return tags is not None and len(tags) == 1 and not tags[0].weak and tags[0].opaque == etag
     date = parse_http_date(value)
     strong = now is None or last_modified <= now - 1
     return date is not None and date == last_modified and strong

@@ -73,9 +73,13 @@ class FileRequest(NamedTuple):
 
 
 _REQUEST_HEADERS = {
-    b"if-match": "if_match", b"if-none-match": "if_none_match",
-    b"if-modified-since": "if_modified_since", b"if-unmodified-since": "if_unmodified_since",
-    b"range": "range", b"if-range": "if_range", b"accept-encoding": "accept_encoding",
+    b"if-match": "if_match",
+    b"if-none-match": "if_none_match",
+    b"if-modified-since": "if_modified_since",
+    b"if-unmodified-since": "if_unmodified_since",
+    b"range": "range",
+    b"if-range": "if_range",
+    b"accept-encoding": "accept_encoding",
 }
 
 # The request's method and relevant fields as one plain tuple, in this order: method,
@@ -87,7 +91,8 @@ RequestFields = tuple[str, str | None, str | None, str | None, str | None, str |
 RANGE = 6  # the Range field's index in RequestFields
 
 _PLAIN_FIELDS: dict[str, RequestFields] = {
-    method: (method, None, None, None, None, None, None, None) for method in ALLOWED_METHODS}
+    method: (method, None, None, None, None, None, None, None) for method in ALLOWED_METHODS
+}
 
 
 def request_fields(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> RequestFields:
@@ -109,8 +114,16 @@ def request_fields(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> R
         # Most requests: no validators, no range, no codings. Shared, as tuples are immutable.
         return _PLAIN_FIELDS.get(method) or (method, None, None, None, None, None, None, None)
     get = found.get
-    return (method, get("accept_encoding"), get("if_match"), get("if_none_match"), get("if_modified_since"),
-            get("if_unmodified_since"), get("range"), get("if_range"))
+    return (
+        method,
+        get("accept_encoding"),
+        get("if_match"),
+        get("if_none_match"),
+        get("if_modified_since"),
+        get("if_unmodified_since"),
+        get("range"),
+        get("if_range"),
+    )
 
 
 def request_from_fields(fields: RequestFields) -> FileRequest:
@@ -146,8 +159,11 @@ def plan_file_response(
     size = rep.size
     ranges = None
     # RFC 9110 section 14.2: range handling is defined for GET only.
-    if (request.range is not None and request.method == "GET"
-            and if_range_allows_partial(request.if_range, rep.etag, rep.last_modified, now)):
+    if (
+        request.range is not None
+        and request.method == "GET"
+        and if_range_allows_partial(request.if_range, rep.etag, rep.last_modified, now)
+    ):
         ranges = select_ranges(request.range, size, max_ranges)
 
     if ranges is None:
@@ -156,17 +172,29 @@ def plan_file_response(
     if ranges is UNSATISFIABLE:
         # The length in Content-Range is that of the selected representation: say which one.
         coding = [(b"content-encoding", rep.encoding.encode("ascii"))] if rep.encoding else []
-        return ResponsePlan(416, [*headers.not_modified, *coding,
-                                  (b"content-range", f"bytes */{size}".encode("ascii")), (b"content-length", b"0")])
+        return ResponsePlan(
+            416,
+            [
+                *headers.not_modified,
+                *coding,
+                (b"content-range", f"bytes */{size}".encode("ascii")),
+                (b"content-length", b"0"),
+            ],
+        )
     assert isinstance(ranges, list)
     if len(ranges) == 1:
         start, stop = ranges[0]
-        return ResponsePlan(206, [
-            (b"content-type", headers.content_type),
-            (b"content-length", str(stop - start).encode("ascii")),
-            (b"content-range", f"bytes {start}-{stop - 1}/{rep.size}".encode("ascii")),
-            *headers.representation,
-        ], (FileSlice(start, stop),), rep)
+        return ResponsePlan(
+            206,
+            [
+                (b"content-type", headers.content_type),
+                (b"content-length", str(stop - start).encode("ascii")),
+                (b"content-range", f"bytes {start}-{stop - 1}/{rep.size}".encode("ascii")),
+                *headers.representation,
+            ],
+            (FileSlice(start, stop),),
+            rep,
+        )
     return _plan_multipart(rep, ranges, boundary or secrets.token_hex(16))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 ACCESS_LOGGER = logging.getLogger("flashstatic.access")
@@ -32,11 +33,13 @@ def log_time(now: float) -> str:
     offset = local.tm_gmtoff or 0
     sign = "-" if offset < 0 else "+"
     hours, minutes = divmod(abs(offset) // 60, 60)
-    return (f"{local.tm_mday:02d}/{_MONTHS[local.tm_mon - 1]}/{local.tm_year}:"
-            f"{local.tm_hour:02d}:{local.tm_min:02d}:{local.tm_sec:02d} {sign}{hours:02d}{minutes:02d}")
+    return (
+        f"{local.tm_mday:02d}/{_MONTHS[local.tm_mon - 1]}/{local.tm_year}:"
+        f"{local.tm_hour:02d}:{local.tm_min:02d}:{local.tm_sec:02d} {sign}{hours:02d}{minutes:02d}"
+    )
 
 
-def request_line(scope: dict[str, Any]) -> str:
+def request_line(scope: Mapping[str, Any]) -> str:
     """The request line as the client sent it (raw path, so percent-escapes stay escaped)."""
     raw = scope.get("raw_path")
     target = raw.decode("latin-1") if raw else scope["path"]
@@ -46,22 +49,24 @@ def request_line(scope: dict[str, Any]) -> str:
     return f"{scope['method']} {target} HTTP/{scope.get('http_version', '1.1')}"
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str:
+def _header(scope: Mapping[str, Any], name: bytes) -> str:
     for key, value in scope.get("headers", ()):
         if key == name:
             return escape(value.decode("latin-1"))
     return "-"
 
 
-def combined_line(scope: dict[str, Any], status: int, sent: int, now: float) -> str:
+def combined_line(scope: Mapping[str, Any], status: int, sent: int, now: float) -> str:
     """One Combined Log Format line; ``sent`` counts body bytes only ("-" for none)."""
     client = scope.get("client")
     host = client[0] if client else "-"
     size = str(sent) if sent else "-"
-    return (f'{host} - - [{log_time(now)}] "{escape(request_line(scope))}" {status or "-"} {size} '
-            f'"{_header(scope, b"referer")}" "{_header(scope, b"user-agent")}"')
+    return (
+        f'{host} - - [{log_time(now)}] "{escape(request_line(scope))}" {status or "-"} {size} '
+        f'"{_header(scope, b"referer")}" "{_header(scope, b"user-agent")}"'
+    )
 
 
-def log_response(scope: dict[str, Any], status: int, sent: int) -> None:
+def log_response(scope: Mapping[str, Any], status: int, sent: int) -> None:
     if ACCESS_LOGGER.isEnabledFor(logging.INFO):
         ACCESS_LOGGER.info(combined_line(scope, status, sent, time.time()))

@@ -7,10 +7,14 @@ per message; the access line is formatted only when its logger is enabled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .accesslog import log_response
+
+if TYPE_CHECKING:
+    from uvicorn._types import HTTPScope
 
 
 @dataclass
@@ -29,14 +33,14 @@ TRAFFIC = Traffic()
 class AccountingMixin:
     """Mixed into uvicorn's RequestResponseCycle classes, below the zero-copy mixin."""
 
-    scope: dict[str, Any]
+    scope: HTTPScope  # as uvicorn's cycles declare it
     disconnected: bool
     response_complete: bool
     _status = 0
     _sent = 0
     _accounted = False
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: Mapping[str, Any]) -> None:
         await super().send(message)  # type: ignore[misc]
         if message["type"] == "http.response.body":
             body = message.get("body")

@@ -113,7 +113,7 @@ class CachedAnswersMixin:
         # Chosen when the connection is made; cache answers only until then.
         self._answer: Answerer = self._shortcut.answer if self._shortcut is not None else _no_answer
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         if self._shortcut is not None:
             # Files are sent from here only where sendfile may be used (not under TLS).
@@ -153,8 +153,12 @@ class CachedAnswersMixin:
         """Write the response now if the caches hold it and nothing is ahead of it."""
         assert self._shortcut is not None
         cycle = self.cycle
-        if ((cycle is not None and not cycle.response_complete) or self.pipeline or self.flow.write_paused
-                or self.transport.is_closing()):
+        if (
+            (cycle is not None and not cycle.response_complete)
+            or self.pipeline
+            or self.flow.write_paused
+            or self.transport.is_closing()
+        ):
             return False  # pipelined behind a response still going out: uvicorn queues it
         parser = self.parser
         method = parser.get_method()
@@ -183,20 +187,39 @@ class CachedAnswersMixin:
         if response is None:
             return False
         if type(response) is FileAnswer:  # a large file kept open
-            answer: FileAnswer = response  # type: ignore[assignment]
-            hit = AnsweredHit(path, method_name, raw_path, query, http_version, self.headers, answer.status,
-                              answer.stop - answer.start,
-                              response_tail((answer.status, answer.headers, b""), announce_close=close, head=True),
-                              keep_alive, FilePart(answer.file.facts, answer.start, answer.stop))
-            if not self.send_file(hit, answer, STATUS_LINE[hit.status] + default_block(self.server_state.default_headers)
-                                  + hit.tail):
+            answer: FileAnswer = response
+            hit = AnsweredHit(
+                path,
+                method_name,
+                raw_path,
+                query,
+                http_version,
+                self.headers,
+                answer.status,
+                answer.stop - answer.start,
+                response_tail((answer.status, answer.headers, b""), announce_close=close, head=True),
+                keep_alive,
+                FilePart(answer.file.facts, answer.start, answer.stop),
+            )
+            if not self.send_file(
+                hit, answer, STATUS_LINE[hit.status] + default_block(self.server_state.default_headers) + hit.tail
+            ):
                 return False
             self.last_hit = hit
             return True
         head = method_name == "HEAD"
-        hit = AnsweredHit(path, method_name, raw_path, query, http_version, self.headers, response[0],
-                          0 if head else len(response[2]), response_tail(response, announce_close=close, head=head),
-                          keep_alive)
+        hit = AnsweredHit(
+            path,
+            method_name,
+            raw_path,
+            query,
+            http_version,
+            self.headers,
+            response[0],
+            0 if head else len(response[2]),
+            response_tail(response, announce_close=close, head=head),
+            keep_alive,
+        )
         self.last_hit = hit
         self.send_hit(hit, STATUS_LINE[hit.status] + default_block(self.server_state.default_headers) + hit.tail)
         self.on_response_complete()
@@ -215,15 +238,31 @@ class CachedAnswersMixin:
     def log_answer_started(self, hit: AnsweredHit) -> None:
         """uvicorn's access-log line, which uvicorn writes when a response starts."""
         if self._log_answers:
-            log_access(self.access_logger, self.client, hit.method, self.root_path + hit.path, hit.query,
-                       hit.http_version, hit.status)
+            log_access(
+                self.access_logger,
+                self.client,
+                hit.method,
+                self.root_path + hit.path,
+                hit.query,
+                hit.http_version,
+                hit.status,
+            )
 
     def log_answer_finished(self, hit: AnsweredHit, sent: int) -> None:
         """flashstatic's Combined Log line, with the body bytes that went out."""
         if self._log_combined:
-            log_response({"client": self.client, "method": hit.method, "http_version": hit.http_version,
-                          "raw_path": self.root_path.encode("ascii") + hit.raw_path, "query_string": hit.query,
-                          "headers": hit.headers}, hit.status, sent)
+            log_response(
+                {
+                    "client": self.client,
+                    "method": hit.method,
+                    "http_version": hit.http_version,
+                    "raw_path": self.root_path.encode("ascii") + hit.raw_path,
+                    "query_string": hit.query,
+                    "headers": hit.headers,
+                },
+                hit.status,
+                sent,
+            )
 
 
 def _no_answer(path: str, method: str, headers: list[tuple[bytes, bytes]]) -> None:
@@ -234,10 +273,14 @@ def _forwarded(headers: list[Header]) -> bool:
     return any(name == b"x-forwarded-for" for name, _ in headers)
 
 
-def encode_response(response: CachedResponse, default_headers: list[Header], *, announce_close: bool,
-                    head: bool) -> bytes:
-    return (STATUS_LINE[response[0]] + default_block(default_headers)
-            + response_tail(response, announce_close=announce_close, head=head))
+def encode_response(
+    response: CachedResponse, default_headers: list[Header], *, announce_close: bool, head: bool
+) -> bytes:
+    return (
+        STATUS_LINE[response[0]]
+        + default_block(default_headers)
+        + response_tail(response, announce_close=announce_close, head=head)
+    )
 
 
 # uvicorn's send() announces every close from 0.53 on; before, an HTTP/1.0 request's implied
@@ -265,13 +308,22 @@ def response_tail(response: CachedResponse, *, announce_close: bool, head: bool)
     return b"".join(content)
 
 
-def log_access(logger: logging.Logger, client: tuple[str, int] | None, method: str, path: str, query: bytes,
-               http_version: str, status: int) -> None:
+def log_access(
+    logger: logging.Logger,
+    client: tuple[str, int] | None,
+    method: str,
+    path: str,
+    query: bytes,
+    http_version: str,
+    status: int,
+) -> None:
     """uvicorn's access-log line, with the same arguments it passes."""
     target = urllib.parse.quote(path)
     if query:
         target = f"{target}?{query.decode('ascii')}"
-    logger.info('%s - "%s %s HTTP/%s" %d', "%s:%d" % client if client else "", method, target, http_version, status)
+    logger.info(
+        '%s - "%s %s HTTP/%s" %d', f"{client[0]}:{client[1]}" if client else "", method, target, http_version, status
+    )
 
 
 # uvicorn's default headers: a new list each second (for Date), the same list in between.

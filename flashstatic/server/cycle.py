@@ -13,8 +13,8 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import h11
 from uvicorn.protocols.http import h11_impl, httptools_impl
@@ -23,6 +23,9 @@ from ..amped import jobs
 from ..amped.residency import cachestat_resident
 from .accounting import AccountingMixin
 from .sendfile import flush_transport, send_bytes, send_watch, sendfile_resident
+
+if TYPE_CHECKING:
+    from uvicorn._types import HTTPScope
 
 logger = logging.getLogger("flashstatic")
 
@@ -35,7 +38,7 @@ class ZeroCopyMixin:
 
     transport: asyncio.Transport
     flow: Any
-    scope: dict[str, Any]
+    scope: HTTPScope  # as uvicorn's cycles declare it
     disconnected: bool
     response_started: bool
     response_complete: bool
@@ -43,7 +46,8 @@ class ZeroCopyMixin:
     _corked = False
     sent_by_sendfile: Callable[[int], None]  # AccountingMixin's, below this one
 
-    async def send(self, message: dict[str, Any]) -> None:
+    # Wider than uvicorn's ASGISendEvent: the zero-copy extensions' messages too.
+    async def send(self, message: Mapping[str, Any]) -> None:
         kind = message["type"]
         if kind == "http.response.start" and not self.response_started and _may_carry_a_file(message):
             # Like nginx's tcp_nopush: hold partial frames until the response is complete, so
@@ -52,8 +56,12 @@ class ZeroCopyMixin:
             self._cork(True)
         try:
             if kind == ZEROCOPYSEND:
-                await self._send_file(message["file"].fileno(), message.get("offset"), message.get("count"),
-                                      message.get("more_body", False))
+                await self._send_file(
+                    message["file"].fileno(),
+                    message.get("offset"),
+                    message.get("count"),
+                    message.get("more_body", False),
+                )
             elif kind == PATHSEND:
                 await self._send_path(message["path"])
             else:
@@ -129,8 +137,7 @@ class ZeroCopyMixin:
                 await send_bytes(loop, sock, prefix, watch)
             sent = await sendfile_resident(loop, sock, fd, offset, count, self.sent_by_sendfile, watch)
             if sent < count:
-                logger.warning("file ended %d bytes early during a response; closing the connection",
-                               count - sent)
+                logger.warning("file ended %d bytes early during a response; closing the connection", count - sent)
                 self._abandon()
                 return False
             if suffix:
@@ -151,7 +158,7 @@ class ZeroCopyMixin:
 _CORK_ABOVE = 64 * 1024
 
 
-def _may_carry_a_file(start: dict[str, Any]) -> bool:
+def _may_carry_a_file(start: Mapping[str, Any]) -> bool:
     for name, value in start.get("headers", ()):
         if name.lower() == b"content-length":
             return not value.isdigit() or int(value) > _CORK_ABOVE
@@ -205,7 +212,8 @@ class H11ZeroCopyCycle(ZeroCopyMixin, H11Cycle):
     conn: h11.Connection
 
     def _frame(self, count: int) -> tuple[bytes, bytes]:
-        placeholder = _Length(count)
+        # h11 types Data.data as bytes but only asks for its length: the stand-in passes for bytes.
+        placeholder = cast(bytes, _Length(count))
         pieces = self.conn.send_with_data_passthrough(h11.Data(data=placeholder)) or []
         at = next(i for i, piece in enumerate(pieces) if piece is placeholder)
-        return b"".join(pieces[:at]), b"".join(pieces[at + 1:])
+        return b"".join(pieces[:at]), b"".join(pieces[at + 1 :])

@@ -68,7 +68,7 @@ class DirectResponse:
         OSError when the connection failed, BodyUnavailable when the file shrank."""
         if self._head:
             try:
-                self._head = self._head[self.sock.send(self._head, socket.MSG_MORE):]
+                self._head = self._head[self.sock.send(self._head, socket.MSG_MORE) :]
             except BlockingIOError:
                 return False
             if self._head:
@@ -101,8 +101,9 @@ class DirectResponse:
             count = min(self.window, answer.stop - self._offset)
             if not answer.file.resident_now(self._offset, count):
                 await answer.file.make_resident(self._offset, count)
-            sent = await sendfile_resident(loop, self.sock, answer.file.fileno(), self._offset, count, self._sent,
-                                           watch)
+            sent = await sendfile_resident(
+                loop, self.sock, answer.file.fileno(), self._offset, count, self._sent, watch
+            )
             if sent < count:
                 raise _shrank(answer, self._offset)
 
@@ -119,8 +120,7 @@ class DirectResponse:
 
 
 def _shrank(answer: FileAnswer, offset: int) -> BodyUnavailable:
-    return BodyUnavailable(f"file ended {answer.stop - offset} bytes early during a response; "
-                           "closing the connection")
+    return BodyUnavailable(f"file ended {answer.stop - offset} bytes early during a response; closing the connection")
 
 
 class DirectFilesMixin:
@@ -151,8 +151,12 @@ class DirectFilesMixin:
             answer.file.close()
             return False
         self.log_answer_started(hit)
-        response = DirectResponse(answer, head, self._raw_socket,  # type: ignore[arg-type]
-                                  self._shortcut.static.options.sendfile_chunk)
+        response = DirectResponse(
+            answer,
+            head,
+            self._raw_socket,  # type: ignore[arg-type]
+            self._shortcut.static.options.sendfile_chunk,
+        )
         if not self.transport.get_write_buffer_size():
             try:
                 complete = response.send_now()

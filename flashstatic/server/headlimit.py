@@ -62,8 +62,12 @@ class HeadLimitMixin:
         super().data_received(data)  # type: ignore[misc]
         if self._head_bytes and self._head_since is None:
             self._head_since = self.loop.time()  # a head began and is not complete yet
-        if (not self._refused and not self._head_done and self._head_bytes > self.max_head_bytes
-                and not self.transport.is_closing()):
+        if (
+            not self._refused
+            and not self._head_done
+            and self._head_bytes > self.max_head_bytes
+            and not self.transport.is_closing()
+        ):
             self._refuse_head()
 
     def on_headers_complete(self) -> None:
@@ -72,8 +76,7 @@ class HeadLimitMixin:
         # A head is no larger than the bytes read since it began (earlier reads, counted in
         # _head_bytes) plus this read: measure it only when that bound is over the limit,
         # not on every request.
-        if (self._head_bytes + self._read_bytes > self.max_head_bytes
-                and self._measured_head() > self.max_head_bytes):
+        if self._head_bytes + self._read_bytes > self.max_head_bytes and self._measured_head() > self.max_head_bytes:
             self._refuse_head()
             return
         self._head_done = True
@@ -102,8 +105,9 @@ class HeadLimitMixin:
             return
         target_too_long = len(getattr(self, "url", b"") or b"") > self.max_head_bytes // 2
         status = 414 if target_too_long else 431
-        self.transport.write(refusal_bytes(
-            status, f"{HTTPStatus(status).phrase}: the request head exceeds {self.max_head_bytes} bytes"))
+        self.transport.write(
+            refusal_bytes(status, f"{HTTPStatus(status).phrase}: the request head exceeds {self.max_head_bytes} bytes")
+        )
         if self.transport.can_write_eof():
             self.transport.write_eof()
         asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)

@@ -25,7 +25,7 @@ class LazyKeepAliveMixin:
     flow: Any
     pipeline: Any
     server_state: Any
-    timeout_keep_alive: float
+    timeout_keep_alive: int
     timeout_keep_alive_task: asyncio.TimerHandle | None
     _start_asgi_task: Any
 
@@ -56,14 +56,16 @@ class LazyKeepAliveMixin:
         caller that knows nothing else is in flight and reading is not paused (repeats.py)."""
         self._idle_since = self.loop.time()
         if self.timeout_keep_alive_task is None:
-            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
-                                                                self.timeout_keep_alive_handler)
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     def timeout_keep_alive_handler(self) -> None:
         self.timeout_keep_alive_task = None
         if self.transport.is_closing():
             return
         idle_since = self._idle_since
+        wait: float
         if idle_since is None:
             wait = self.timeout_keep_alive  # busy: a whole timeout again, counted from its end
         else:

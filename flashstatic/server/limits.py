@@ -228,8 +228,10 @@ class ConnectionLimitsMixin:
         global _last_refusal_logged
         if now - _last_refusal_logged >= REFUSAL_LOG_INTERVAL:
             _last_refusal_logged = now
-            logger.warning("%d connections open and none idle: new connections get a 503 (max_connections)",
-                           self.max_connections or default_max_connections())
+            logger.warning(
+                "%d connections open and none idle: new connections get a 503 (max_connections)",
+                self.max_connections or default_max_connections(),
+            )
 
     def _room_for_one_more(self) -> bool:
         cap = self.max_connections or default_max_connections()

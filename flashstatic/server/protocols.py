@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import h11
+from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 
 from .uvicorn_range import require_supported_uvicorn
 
@@ -60,7 +61,7 @@ def origin_form(scope: dict[str, Any]) -> None:
     a server must accept, reduced to its path, as uvicorn's httptools protocol already does;
     its h11 protocol passes the whole URL on as the path."""
     root_path: str = scope.get("root_path", "")
-    target: bytes = (scope.get("raw_path") or b"")[len(root_path.encode("ascii")):]
+    target: bytes = (scope.get("raw_path") or b"")[len(root_path.encode("ascii")) :]
     scheme, sep, rest = target.partition(b"://")
     if not sep or scheme.lower() not in (b"http", b"https"):
         return
@@ -69,8 +70,15 @@ def origin_form(scope: dict[str, Any]) -> None:
     scope["path"] = root_path + unquote(path.decode("ascii"))
 
 
-class HttpToolsProtocol(ConnectionLimitsMixin, RepeatedRequestsMixin, HeadLimitMixin, CachedAnswersMixin,
-                        DirectFilesMixin, LazyKeepAliveMixin, httptools_impl.HttpToolsProtocol):
+class HttpToolsProtocol(
+    ConnectionLimitsMixin,
+    RepeatedRequestsMixin,
+    HeadLimitMixin,
+    CachedAnswersMixin,
+    DirectFilesMixin,
+    LazyKeepAliveMixin,
+    httptools_impl.HttpToolsProtocol,
+):
     # The order matters: a head over the limit is refused before the cache may answer it, and
     # a repeated request is only recognised once the head limit and the cache passed it.
     def head_begun(self) -> bool:
@@ -100,7 +108,7 @@ class CheckedConnection(h11.Connection):
     bytes were split.
     """
 
-    max_head_bytes = h11_impl.DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+    max_head_bytes = DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
     refused = 400  # the status for the request just refused
 
     def next_event(self) -> Any:
@@ -128,6 +136,7 @@ def _refusal(request: h11.Request, max_head_bytes: int) -> int:
 
 
 class H11Protocol(ConnectionLimitsMixin, h11_impl.H11Protocol):
+    conn: CheckedConnection  # uvicorn's h11.Connection, given our class in __init__
     _head_bytes = 0  # of the head being received
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -143,7 +152,9 @@ class H11Protocol(ConnectionLimitsMixin, h11_impl.H11Protocol):
             super().send_400_response(msg)
             return
         bound = self.conn.max_head_bytes
-        self.transport.write(refusal_bytes(status, f"{HTTPStatus(status).phrase}: the request head exceeds {bound} bytes"))
+        self.transport.write(
+            refusal_bytes(status, f"{HTTPStatus(status).phrase}: the request head exceeds {bound} bytes")
+        )
         self.transport.close()
 
     def head_begun(self) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
@@ -31,6 +32,7 @@ from .cached import AnsweredHit, default_block
 if TYPE_CHECKING:
     from ..asgi import FlashStatic
     from ..cache.entry import FileEntry
+    from ..transmit.files import FileAnswer
 
 # Bounds on what is kept per app: a client inventing header values cannot grow it further,
 # only make it start over.
@@ -41,7 +43,7 @@ MAX_SEEN = 4096
 
 
 class Repeat:
-    __slots__ = ("hit", "entry", "defaults", "wire")
+    __slots__ = ("defaults", "entry", "hit", "wire")
 
     def __init__(self, hit: AnsweredHit, entry: FileEntry) -> None:
         self.hit = hit
@@ -119,7 +121,7 @@ class RepeatedRequestsMixin:
     server_state: Any
     send_hit: Any
     idle_from_now: Any  # LazyKeepAliveMixin's
-    send_file: Any
+    send_file: Callable[[AnsweredHit, FileAnswer, bytes], bool]  # DirectFilesMixin's
     _unset_keepalive_if_required: Any
     _refused: bool  # HeadLimitMixin's: the connection is being closed for an oversized head
     _head_since: float | None  # HeadLimitMixin's
@@ -143,8 +145,15 @@ class RepeatedRequestsMixin:
         self.last_hit = None
         super().data_received(data)  # type: ignore[misc]
         hit = self.last_hit
-        if (hit is not None and whole and self._messages_begun == 1 and self._between_messages
-                and repeatable(data, hit) and not self.transport.is_closing() and repeats.seen_before(data)):
+        if (
+            hit is not None
+            and whole
+            and self._messages_begun == 1
+            and self._between_messages
+            and repeatable(data, hit)
+            and not self.transport.is_closing()
+            and repeats.seen_before(data)
+        ):
             entry = self._shortcut.static.core.answers.entry(hit.path)
             if entry is not None:
                 repeats.remember(data, hit, entry)
@@ -161,8 +170,14 @@ class RepeatedRequestsMixin:
     def _idle(self) -> bool:
         """Nothing in flight: no response going out, none queued, no request half read."""
         cycle = self.cycle
-        return (self._between_messages and not self._refused and (cycle is None or cycle.response_complete)
-                and not self.pipeline and not self.flow.write_paused and not self.transport.is_closing())
+        return (
+            self._between_messages
+            and not self._refused
+            and (cycle is None or cycle.response_complete)
+            and not self.pipeline
+            and not self.flow.write_paused
+            and not self.transport.is_closing()
+        )
 
     def _answer_again(self, repeat: Repeat) -> bool:
         self._head_since = None  # a whole head arrived: none is due (limits.py)

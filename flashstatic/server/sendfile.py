@@ -17,8 +17,11 @@ from .limits import SendWatch
 
 def zero_copy_possible(transport: asyncio.BaseTransport | None) -> bool:
     """Plain TCP: under TLS, sendfile would bypass the encryption."""
-    return (transport is not None and transport.get_extra_info("sslcontext") is None
-            and transport.get_extra_info("socket") is not None)
+    return (
+        transport is not None
+        and transport.get_extra_info("sslcontext") is None
+        and transport.get_extra_info("socket") is not None
+    )
 
 
 def send_watch(flow: Any) -> SendWatch | None:
@@ -28,8 +31,13 @@ def send_watch(flow: Any) -> SendWatch | None:
 
 
 async def writable(loop: asyncio.AbstractEventLoop, sock: socket.socket, watch: SendWatch | None = None) -> None:
-    waiter = loop.create_future()
-    loop.add_writer(sock.fileno(), lambda: waiter.done() or waiter.set_result(None))
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    loop.add_writer(sock.fileno(), wake)
     if watch is not None:
         watch.waiting(waiter)
     try:
@@ -40,8 +48,9 @@ async def writable(loop: asyncio.AbstractEventLoop, sock: socket.socket, watch: 
             watch.waited()
 
 
-async def send_bytes(loop: asyncio.AbstractEventLoop, sock: socket.socket, data: bytes,
-                     watch: SendWatch | None = None) -> None:
+async def send_bytes(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, data: bytes, watch: SendWatch | None = None
+) -> None:
     view = memoryview(data)
     while view:
         try:
@@ -52,9 +61,15 @@ async def send_bytes(loop: asyncio.AbstractEventLoop, sock: socket.socket, data:
         view = view[sent:]
 
 
-async def sendfile_resident(loop: asyncio.AbstractEventLoop, sock: socket.socket, fd: int,
-                            offset: int, count: int, on_sent: Callable[[int], None] | None = None,
-                            watch: SendWatch | None = None) -> int:
+async def sendfile_resident(
+    loop: asyncio.AbstractEventLoop,
+    sock: socket.socket,
+    fd: int,
+    offset: int,
+    count: int,
+    on_sent: Callable[[int], None] | None = None,
+    watch: SendWatch | None = None,
+) -> int:
     """Send [offset, offset+count) of ``fd``; returns the bytes sent, fewer if the file ended.
     ``on_sent`` hears of each call's bytes, so a transfer cut by an error is counted too.
 

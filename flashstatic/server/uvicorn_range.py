@@ -37,8 +37,10 @@ def version_problem(version: str) -> str | None:
     """None for a supported uvicorn version, else the one-line reason."""
     if _in_range(release(version)):
         return None
-    return (f"flashstatic needs uvicorn{SUPPORTED} for its server protocols (they override uvicorn's private "
-            f"hooks), and uvicorn {version} is installed: pip install 'uvicorn[standard]{SUPPORTED}'")
+    return (
+        f"flashstatic needs uvicorn{SUPPORTED} for its server protocols (they override uvicorn's private "
+        f"hooks), and uvicorn {version} is installed: pip install 'uvicorn[standard]{SUPPORTED}'"
+    )
 
 
 def installed_version() -> str:

@@ -5,7 +5,7 @@ a response whose body is one slice of such a file: what a caller that sends file
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, final
 
 from ..amped.pool import HelperFailed, PoolBusy
 from ..amped.strategy import DiskStrategy, FileTruncated, OpenFile
@@ -14,6 +14,8 @@ from ..translate import FileFacts
 from .body import BodyUnavailable
 
 
+# Final: the server tells it from a cached response by its exact type.
+@final
 class FileAnswer(NamedTuple):
     status: int
     headers: Sequence[Header]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol, cast
 
 from ..http.respond import BodyPart, FileSlice
 
@@ -102,11 +102,19 @@ class PartsIterable:
             os.close(fd)
 
 
-def file_body(fd: int, parts: tuple[BodyPart, ...], wrapper: FileWrapper | None, chunk_size: int) -> Any:
+class ResponseBody(Protocol):
+    """A WSGI response body that owns a file: iterated by the server, then closed."""
+
+    def __iter__(self) -> Iterator[bytes]: ...
+    def close(self) -> None: ...
+
+
+def file_body(fd: int, parts: tuple[BodyPart, ...], wrapper: FileWrapper | None, chunk_size: int) -> ResponseBody:
     """The iterable for ``parts`` of the open file ``fd``; it owns the descriptor from now on."""
     try:
         if wrapper is not None and len(parts) == 1 and isinstance(parts[0], FileSlice):
-            return wrapper(SliceFile(fd, parts[0].start, parts[0].stop), chunk_size)
+            # The server's wrapper (PEP 3333): iterable, with close() passed on to the file.
+            return cast(ResponseBody, wrapper(SliceFile(fd, parts[0].start, parts[0].stop), chunk_size))
         return PartsIterable(fd, parts, chunk_size)
     except BaseException:
         os.close(fd)

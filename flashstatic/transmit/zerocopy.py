@@ -23,8 +23,7 @@ class HasFileno(Protocol):
 
 
 class ZeroCopyMessages:
-    def __init__(self, file: HasFileno, make_resident: Callable[[int, int], Awaitable[None]],
-                 chunk_size: int) -> None:
+    def __init__(self, file: HasFileno, make_resident: Callable[[int, int], Awaitable[None]], chunk_size: int) -> None:
         self.file = file
         self.make_resident = make_resident
         self.chunk_size = chunk_size

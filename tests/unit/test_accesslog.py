@@ -11,8 +11,15 @@ from flashstatic.server.accesslog import combined_line, escape, log_time, reques
 
 
 def scope(**extra) -> dict:
-    base = {"method": "GET", "path": "/a b", "raw_path": b"/a%20b", "query_string": b"", "http_version": "1.1",
-            "client": ("10.0.0.1", 5555), "headers": [(b"user-agent", b"curl/8"), (b"referer", b"http://x/")]}
+    base = {
+        "method": "GET",
+        "path": "/a b",
+        "raw_path": b"/a%20b",
+        "query_string": b"",
+        "http_version": "1.1",
+        "client": ("10.0.0.1", 5555),
+        "headers": [(b"user-agent", b"curl/8"), (b"referer", b"http://x/")],
+    }
     return {**base, **extra}
 
 
@@ -27,7 +34,8 @@ def utc(monkeypatch):
 
 def test_a_line(utc) -> None:
     assert combined_line(scope(), 200, 1234, 1_700_000_000) == (
-        '10.0.0.1 - - [14/Nov/2023:22:13:20 +0000] "GET /a%20b HTTP/1.1" 200 1234 "http://x/" "curl/8"')
+        '10.0.0.1 - - [14/Nov/2023:22:13:20 +0000] "GET /a%20b HTTP/1.1" 200 1234 "http://x/" "curl/8"'
+    )
 
 
 def test_no_body_no_headers_no_client(utc) -> None:

@@ -18,15 +18,46 @@ from flashstatic.compress import (
 )
 
 
-@pytest.mark.parametrize("name", ["app.js", "style.css", "index.html", "data.json", "logo.svg",
-                                  "favicon.ico", "font.ttf", "module.wasm", "README", "page.xml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "app.js",
+        "style.css",
+        "index.html",
+        "data.json",
+        "logo.svg",
+        "favicon.ico",
+        "font.ttf",
+        "module.wasm",
+        "README",
+        "page.xml",
+    ],
+)
 def test_compressible_files(name: str) -> None:
     assert skip_reason(name, 10_000) is None
 
 
-@pytest.mark.parametrize("name", ["photo.jpg", "photo.JPEG", "logo.png", "anim.gif", "pic.webp", "pic.avif",
-                                  "font.woff2", "font.woff", "movie.mp4", "song.mp3", "archive.zip",
-                                  "bundle.tar.gz", "app.js.br", "data.zst", "paper.pdf", "x.tgz"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "photo.jpg",
+        "photo.JPEG",
+        "logo.png",
+        "anim.gif",
+        "pic.webp",
+        "pic.avif",
+        "font.woff2",
+        "font.woff",
+        "movie.mp4",
+        "song.mp3",
+        "archive.zip",
+        "bundle.tar.gz",
+        "app.js.br",
+        "data.zst",
+        "paper.pdf",
+        "x.tgz",
+    ],
+)
 def test_already_compressed_types_are_skipped(name: str) -> None:
     assert skip_reason(name, 10_000) == "compressed type"
 
@@ -45,8 +76,26 @@ def test_siblings_are_not_files_to_compress() -> None:
 
 
 def _st(mtime_ns: int, size: int = 100, mode: int = stat.S_IFREG | 0o644) -> os.stat_result:
-    return os.stat_result((mode, 1, 1, 1, 0, 0, size, mtime_ns // 10**9, mtime_ns // 10**9, mtime_ns // 10**9,
-                           mtime_ns / 1e9, mtime_ns / 1e9, mtime_ns / 1e9, mtime_ns, mtime_ns, mtime_ns))
+    return os.stat_result(
+        (
+            mode,
+            1,
+            1,
+            1,
+            0,
+            0,
+            size,
+            mtime_ns // 10**9,
+            mtime_ns // 10**9,
+            mtime_ns // 10**9,
+            mtime_ns / 1e9,
+            mtime_ns / 1e9,
+            mtime_ns / 1e9,
+            mtime_ns,
+            mtime_ns,
+            mtime_ns,
+        )
+    )
 
 
 def test_up_to_date_means_present_non_empty_and_no_older() -> None:

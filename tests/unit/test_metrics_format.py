@@ -8,11 +8,13 @@ from flashstatic.metrics import Family, LoopLagMonitor, plan_metrics, render
 
 
 def test_render_families_with_escaping() -> None:
-    text = render([
-        Family("x_total", "counter", "Help with \\ and\nnewline.").add(3, kind='a"b\\c\nd').add(4, kind="plain"),
-        Family("y", "gauge", "A gauge.").add(0.25),
-        Family("empty_total", "counter", "No samples, no lines."),
-    ])
+    text = render(
+        [
+            Family("x_total", "counter", "Help with \\ and\nnewline.").add(3, kind='a"b\\c\nd').add(4, kind="plain"),
+            Family("y", "gauge", "A gauge.").add(0.25),
+            Family("empty_total", "counter", "No samples, no lines."),
+        ]
+    )
     assert text.splitlines()[:2] == ["# HELP x_total Help with \\\\ and\\nnewline.", "# TYPE x_total counter"]
     assert "empty_total" not in text and text.endswith("\n")
     parsed = {f.name: f for f in text_string_to_metric_families(text)}
@@ -37,6 +39,12 @@ def test_method_not_allowed_and_head() -> None:
 
 def _metrics() -> dict:
     counters = {"hits": 1, "misses": 2, "evictions": 0}
-    return {"pathname": {**counters, "entries": 1, "revalidations": 0}, "headers": dict(counters),
-            "bodies": {**counters, "bytes": 10}, "disk": {"architecture": "sped", "open_files": {"hits": 0, "misses": 1}},
-            "transmissions": {}, "traffic": {"responses": 0, "body_bytes": 0, "sendfile_bytes": 0}, "loop": None}
+    return {
+        "pathname": {**counters, "entries": 1, "revalidations": 0},
+        "headers": dict(counters),
+        "bodies": {**counters, "bytes": 10},
+        "disk": {"architecture": "sped", "open_files": {"hits": 0, "misses": 1}},
+        "transmissions": {},
+        "traffic": {"responses": 0, "body_bytes": 0, "sendfile_bytes": 0},
+        "loop": None,
+    }

@@ -50,7 +50,7 @@ def rejected(path: str) -> PathRejected:
         ("/C:/Windows", ("C:", "Windows"), False),  # a drive letter is just a name here
         ("/caf\u00e9/\u65e5\u672c", ("caf\u00e9", "\u65e5\u672c"), False),
         ("/a b/%2e%2e", ("a b", "%2e%2e"), False),  # already decoded: "%2e" is literal
-        ("/emoji/\U0001F600", ("emoji", "\U0001F600"), False),
+        ("/emoji/\U0001f600", ("emoji", "\U0001f600"), False),
     ],
 )
 def test_accepted(path: str, segments: tuple[str, ...], trailing: bool) -> None:
@@ -87,7 +87,8 @@ def test_backslash_is_400(path: str) -> None:
     assert rejected(path).status == 400
 
 
-@pytest.mark.parametrize("path", ["/\ufffd", "/a\ufffdb", "/\ud800", "/a/\udcff", "/\udc80\udc80"])
+# ruff reads a lone surrogate escape as U+FFFD, so it sees "/\ud800" as a duplicate; it is not.
+@pytest.mark.parametrize("path", ["/\ufffd", "/a\ufffdb", "/\ud800", "/a/\udcff", "/\udc80\udc80"])  # noqa: PT014
 def test_replacement_character_and_lone_surrogates_are_400(path: str) -> None:
     assert rejected(path).status == 400
 
@@ -210,8 +211,9 @@ def test_url_path_of_constructed_values() -> None:
 
 _segment = st.one_of(
     st.sampled_from(["", ".", "..", "a", "b", ".h", "...", "C:"]),
-    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x2FF, blacklist_characters="/\\\x7f"),
-            max_size=6),
+    st.text(
+        alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x2FF, blacklist_characters="/\\\x7f"), max_size=6
+    ),
 )
 
 
@@ -222,7 +224,7 @@ def test_output_is_always_safe_to_join(parts: list[str]) -> None:
     try:
         result = parse_request_path(path)
     except PathRejected as error:
-        assert error.status in (400, 404)
+        assert error.status in (400, 404)  # noqa: PT017 - any path may be refused, only never with a 500
         return
     for segment in result.segments:
         assert segment not in ("", ".", "..")
@@ -238,4 +240,4 @@ def test_never_raises_anything_but_path_rejected(path: str) -> None:
     try:
         parse_request_path(path)
     except PathRejected as error:
-        assert error.status in (400, 404)
+        assert error.status in (400, 404)  # noqa: PT017 - any path may be refused, only never with a 500

@@ -49,7 +49,11 @@ def facts(path: str, size: int) -> FileFacts:
 
 
 def make_entry(
-    *, siblings: tuple[str, ...] = (), options: Options | None = None, size: int = 100, name: str = "app.js",
+    *,
+    siblings: tuple[str, ...] = (),
+    options: Options | None = None,
+    size: int = 100,
+    name: str = "app.js",
     url: str | None = None,
 ) -> FileEntry:
     path = f"/srv/site/{name}"
@@ -60,11 +64,18 @@ def make_entry(
     return build_entry(found, options or Options())
 
 
-def plan(method: str = "GET", headers: dict[str, str] | None = None, *, entry: FileEntry | None = None,
-         max_ranges: int = 32, boundary: str | None = "B") -> ResponsePlan:
+def plan(
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    *,
+    entry: FileEntry | None = None,
+    max_ranges: int = 32,
+    boundary: str | None = "B",
+) -> ResponsePlan:
     raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()]
-    return plan_file_response(file_request(method, raw), entry or make_entry(), max_ranges=max_ranges,
-                              boundary=boundary)
+    return plan_file_response(
+        file_request(method, raw), entry or make_entry(), max_ranges=max_ranges, boundary=boundary
+    )
 
 
 def header_dict(result: ResponsePlan) -> dict[bytes, bytes]:
@@ -83,7 +94,7 @@ def render(result: ResponsePlan) -> bytes:
     for part in result.body:
         if isinstance(part, FileSlice):
             assert 0 <= part.start < part.stop <= len(data)
-            out += data[part.start:part.stop]
+            out += data[part.start : part.stop]
         else:
             out += part
     return out
@@ -276,8 +287,14 @@ def test_if_match_success_proceeds_to_range() -> None:
 
 @pytest.mark.parametrize(
     ("spec", "start", "stop"),
-    [("bytes=10-19", 10, 20), ("bytes=0-0", 0, 1), ("bytes=-5", 95, 100), ("bytes=90-", 90, 100),
-     ("bytes=95-1000", 95, 100), ("bytes=0-9,5-14", 0, 15)],
+    [
+        ("bytes=10-19", 10, 20),
+        ("bytes=0-0", 0, 1),
+        ("bytes=-5", 95, 100),
+        ("bytes=90-", 90, 100),
+        ("bytes=95-1000", 95, 100),
+        ("bytes=0-9,5-14", 0, 15),
+    ],
 )
 def test_206_single_range(spec: str, start: int, stop: int) -> None:
     result = plan("GET", {"Range": spec})
@@ -410,8 +427,7 @@ def test_suffix_range_of_empty_file_is_200() -> None:
 
 @pytest.mark.parametrize(
     "if_range",
-    ['"other"', "W/" + IDENTITY_ETAG, format_http_date(LAST_MODIFIED - 1), format_http_date(LAST_MODIFIED + 1),
-     "junk"],
+    ['"other"', "W/" + IDENTITY_ETAG, format_http_date(LAST_MODIFIED - 1), format_http_date(LAST_MODIFIED + 1), "junk"],
 )
 def test_if_range_mismatch_is_200_whole(if_range: str) -> None:
     result = plan("GET", {"Range": "bytes=0-9", "If-Range": if_range})
@@ -433,10 +449,13 @@ def test_if_range_match_is_206(if_range: str) -> None:
 
 def test_if_range_uses_the_chosen_representations_etag() -> None:
     entry = make_entry(siblings=("gzip",))
-    assert plan("GET", {"Accept-Encoding": "gzip", "Range": "bytes=0-0", "If-Range": GZIP_ETAG},
-                entry=entry).status == 206
-    assert plan("GET", {"Accept-Encoding": "gzip", "Range": "bytes=0-0", "If-Range": IDENTITY_ETAG},
-                entry=entry).status == 200
+    assert (
+        plan("GET", {"Accept-Encoding": "gzip", "Range": "bytes=0-0", "If-Range": GZIP_ETAG}, entry=entry).status == 206
+    )
+    assert (
+        plan("GET", {"Accept-Encoding": "gzip", "Range": "bytes=0-0", "If-Range": IDENTITY_ETAG}, entry=entry).status
+        == 200
+    )
 
 
 # --- content coding -------------------------------------------------------------------------
@@ -471,8 +490,10 @@ def test_precompressed_sibling_is_chosen(accept: str, encoding: str | None, etag
 
 def test_encoded_etags_are_distinct() -> None:
     entry = make_entry(siblings=("gzip", "br"))
-    tags = {header_dict(plan("GET", {"Accept-Encoding": accept}, entry=entry))[b"etag"]
-            for accept in ("identity", "gzip", "br")}
+    tags = {
+        header_dict(plan("GET", {"Accept-Encoding": accept}, entry=entry))[b"etag"]
+        for accept in ("identity", "gzip", "br")
+    }
     assert len(tags) == 3
 
 
@@ -519,11 +540,19 @@ def test_file_request_without_relevant_headers() -> None:
 
 
 def test_file_request_picks_every_relevant_header() -> None:
-    request = file_request("HEAD", [
-        (b"if-match", b'"a"'), (b"if-none-match", b'"b"'), (b"if-modified-since", b"d1"),
-        (b"if-unmodified-since", b"d2"), (b"range", b"bytes=0-1"), (b"if-range", b'"c"'),
-        (b"accept-encoding", b"br"), (b"x-other", b"z"),
-    ])
+    request = file_request(
+        "HEAD",
+        [
+            (b"if-match", b'"a"'),
+            (b"if-none-match", b'"b"'),
+            (b"if-modified-since", b"d1"),
+            (b"if-unmodified-since", b"d2"),
+            (b"range", b"bytes=0-1"),
+            (b"if-range", b'"c"'),
+            (b"accept-encoding", b"br"),
+            (b"x-other", b"z"),
+        ],
+    )
     assert request == FileRequest("HEAD", Conditions('"a"', '"b"', "d1", "d2"), "bytes=0-1", '"c"', "br")
 
 
@@ -534,10 +563,16 @@ def test_file_request_header_names_are_case_insensitive() -> None:
 
 
 def test_file_request_joins_repeated_headers() -> None:
-    request = file_request("GET", [
-        (b"if-none-match", b'"a"'), (b"accept-encoding", b"gzip"), (b"if-none-match", b'"b"'),
-        (b"accept-encoding", b"br;q=0.5"), (b"if-none-match", b'W/"c"'),
-    ])
+    request = file_request(
+        "GET",
+        [
+            (b"if-none-match", b'"a"'),
+            (b"accept-encoding", b"gzip"),
+            (b"if-none-match", b'"b"'),
+            (b"accept-encoding", b"br;q=0.5"),
+            (b"if-none-match", b'W/"c"'),
+        ],
+    )
     assert request.conditions.if_none_match == '"a", "b", W/"c"'
     assert request.accept_encoding == "gzip, br;q=0.5"
 
@@ -549,7 +584,9 @@ def test_file_request_decodes_latin1() -> None:
 def test_repeated_if_none_match_matches_any() -> None:
     result = plan_file_response(
         file_request("GET", [(b"if-none-match", b'"x"'), (b"if-none-match", IDENTITY_ETAG.encode())]),
-        make_entry(), max_ranges=32)
+        make_entry(),
+        max_ranges=32,
+    )
     assert result.status == 304
 
 
@@ -557,10 +594,12 @@ def test_repeated_single_valued_headers_are_ignored() -> None:
     entry = make_entry()
     ims = LAST_MODIFIED_TEXT.encode()
     result = plan_file_response(
-        file_request("GET", [(b"if-modified-since", ims), (b"if-modified-since", ims)]), entry, max_ranges=32)
+        file_request("GET", [(b"if-modified-since", ims), (b"if-modified-since", ims)]), entry, max_ranges=32
+    )
     assert result.status == 200
     result = plan_file_response(
-        file_request("GET", [(b"range", b"bytes=0-1"), (b"range", b"bytes=2-3")]), entry, max_ranges=32)
+        file_request("GET", [(b"range", b"bytes=0-1"), (b"range", b"bytes=2-3")]), entry, max_ranges=32
+    )
     assert result.status == 200
     assert result.body == (FileSlice(0, 100),)
 
@@ -628,8 +667,7 @@ def test_plan_text() -> None:
 
 def test_build_header_set() -> None:
     policy = FilePolicy("text/css; charset=utf-8", (("Cache-Control", "no-cache"), ("X-Thing", "1")))
-    hs = build_header_set(policy, size=42, etag='"e"', last_modified=LAST_MODIFIED_TEXT, encoding="gzip",
-                          varies=True)
+    hs = build_header_set(policy, size=42, etag='"e"', last_modified=LAST_MODIFIED_TEXT, encoding="gzip", varies=True)
     assert hs.content_type == b"text/css; charset=utf-8"
     representation = [
         (b"content-encoding", b"gzip"),
@@ -651,18 +689,30 @@ def test_build_header_set() -> None:
 
 
 def test_build_header_set_identity_without_vary() -> None:
-    hs = build_header_set(FilePolicy("image/png", ()), size=0, etag='"e"', last_modified="d", encoding=None,
-                          varies=False)
-    assert list(hs.ok) == [(b"content-type", b"image/png"), (b"content-length", b"0"),
-                           (b"accept-ranges", b"bytes"), (b"etag", b'"e"'), (b"last-modified", b"d")]
+    hs = build_header_set(
+        FilePolicy("image/png", ()), size=0, etag='"e"', last_modified="d", encoding=None, varies=False
+    )
+    assert list(hs.ok) == [
+        (b"content-type", b"image/png"),
+        (b"content-length", b"0"),
+        (b"accept-ranges", b"bytes"),
+        (b"etag", b'"e"'),
+        (b"last-modified", b"d"),
+    ]
     assert list(hs.not_modified) == [(b"etag", b'"e"')]
 
 
 def test_plans_cannot_change_the_cached_header_lists() -> None:
     entry = make_entry()
     before = (list(entry.identity.headers.ok), list(entry.identity.headers.not_modified))
-    for request_headers in ({"If-None-Match": IDENTITY_ETAG}, {"If-Match": '"x"'}, {"Range": "bytes=500-"},
-                            {"Range": "bytes=0-0"}, {"Range": "bytes=0-0,5-5"}, {}):
+    for request_headers in (
+        {"If-None-Match": IDENTITY_ETAG},
+        {"If-Match": '"x"'},
+        {"Range": "bytes=500-"},
+        {"Range": "bytes=0-0"},
+        {"Range": "bytes=0-0,5-5"},
+        {},
+    ):
         result = plan("GET", request_headers, entry=entry)
         if isinstance(result.headers, list):
             result.headers.append((b"x-mutated", b"1"))

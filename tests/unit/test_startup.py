@@ -6,13 +6,13 @@ from pathlib import Path
 
 from flashstatic.config import Root
 from flashstatic.startup import count_files, zero_copy_status
-
 from support import write_tree
 
 
 def test_count_files_with_a_cap(tmp_path: Path) -> None:
-    write_tree(tmp_path / "a", {f"f{i}.txt": "x" for i in range(5)} | {"d/e/g.txt": "x", ".hidden/h.txt": "x",
-                                                                         ".dot": "x"})
+    write_tree(
+        tmp_path / "a", {f"f{i}.txt": "x" for i in range(5)} | {"d/e/g.txt": "x", ".hidden/h.txt": "x", ".dot": "x"}
+    )
     write_tree(tmp_path / "b", {"one.txt": "x"})
     (tmp_path / "a" / "link").symlink_to(tmp_path / "b")  # a link to a directory is not entered
     roots = [Root(str(tmp_path / "a"), ""), Root(str(tmp_path / "b"), "/b")]
