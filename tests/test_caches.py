@@ -205,5 +205,7 @@ def test_revalidation_is_batched_into_few_helper_jobs(tmp_path: Path) -> None:
         assert app.stats()["pathname"]["revalidations"] >= 60
         return app.stats()["disk"]["helpers"]["dispatched"] - before
 
-    assert asyncio.run(scenario()) <= 5  # 60 stale paths, a handful of helper jobs
+    # 60 stale paths, a handful of helper jobs (one each would be 60). How many depends on how
+    # many requests arrive while a batch is out, which a loaded machine stretches: up to six seen.
+    assert asyncio.run(scenario()) <= 10
     app.close()
