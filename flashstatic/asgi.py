@@ -249,10 +249,10 @@ class FlashStatic:
         return self.core.answers.response_from(plan) or self._file_answer(plan)
 
     def _file_answer(self, plan: ResponsePlan) -> FileAnswer | None:
-        part = single_slice(plan)
-        if part is None:
+        part, source = single_slice(plan), file_of(plan)
+        if part is None or source is None:
             return None
-        facts = file_of(plan).facts  # type: ignore[union-attr]
+        facts = source.facts
         if self.core.bodies.cacheable(facts):
             return None  # the body cache's way, once it holds the bytes
         kept = self.disk.kept_open(facts)
