@@ -38,6 +38,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,6 +181,20 @@ def server_command(case: Case, python: str, root: Path, app_dir: Path, port: int
             "--http", "httptools", "--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "600"]
 
 
+def wait_serving(server: subprocess.Popen[bytes], port: int, timeout: float = 300) -> None:
+    """Until the server listens; an error at once if it exits first (say, a broken checkout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited ({server.returncode}) before listening")
+        try:
+            wait_listening(port, timeout=1)
+            return
+        except RuntimeError:
+            continue
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
 def server_instructions(case: Case, python: str, checkout: Path, root: Path, app_dir: Path, count: int) -> int:
     """Instructions of the server process (all its threads) that answered ``count`` requests."""
     with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as out:
@@ -187,19 +202,21 @@ def server_instructions(case: Case, python: str, checkout: Path, root: Path, app
         # Helpers are fork+exec'd: not followed, they run natively (a cached file never needs one).
         command = ["valgrind", "--tool=callgrind", "--trace-children=no", f"--callgrind-out-file={out}/cg.%p",
                    *server_command(case, python, root, app_dir, port)]
-        server = subprocess.Popen(command, env=server_env(checkout, root), cwd=checkout,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        log = Path(out, "server.log")
+        with log.open("wb") as errors:
+            server = subprocess.Popen(command, env=server_env(checkout, root), cwd=checkout,
+                                      stdout=subprocess.DEVNULL, stderr=errors)
         try:
-            wait_listening(port, timeout=300)
+            wait_serving(server, port)
             headers = case_headers(port, case)
             status = send_requests(port, case, headers, count)
         except BaseException:
             server.kill()
-            _, errors = server.communicate(timeout=60)
-            sys.stderr.write(errors.decode(errors="replace")[-3000:])
+            server.wait(60)
+            sys.stderr.write(log.read_text(errors="replace")[-3000:])
             raise
         server.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown; callgrind then writes its dump
-        server.communicate(timeout=300)
+        server.wait(300)
         totals = []
         for dump in Path(out).glob("cg.*"):
             match = re.search(r"^(?:summary|totals):\s*(\d+)", dump.read_text(errors="replace"), re.M)
@@ -230,6 +247,15 @@ def describe_checkout(python: str, checkout: Path) -> str:
     return f"{checkout.resolve()}: {commit[:72] or 'not a git checkout'} (imports {imported})"
 
 
+def checkout_state(checkout: Path) -> str:
+    """Its committed flashstatic/ tree and any uncommitted change to it: a checkout others work
+    in may move during a run, which would mix two versions in one column."""
+    git = ["git", "-C", str(checkout)]
+    head = subprocess.run([*git, "rev-parse", "HEAD:flashstatic"], capture_output=True, text=True).stdout
+    changes = subprocess.run([*git, "status", "--porcelain", "--", "flashstatic"], capture_output=True, text=True).stdout
+    return head + changes
+
+
 def selected_cases(words: list[str] | None) -> list[Case]:
     if not words:
         return CASES
@@ -256,6 +282,7 @@ def main() -> None:
     labels = [chr(ord("A") + index) for index in range(len(checkouts))]
     for label, checkout in zip(labels, checkouts):
         print(f"{label}: {describe_checkout(args.python, checkout)}", flush=True)
+    states = [checkout_state(checkout) for checkout in checkouts]
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-asgi-instr-") as directory:
@@ -270,6 +297,11 @@ def main() -> None:
             rows.append((case.name, [per_request(case, args.python, checkout, root, app_dir, counts)
                                      for checkout in checkouts]))
 
+    for label, checkout, state in zip(labels, checkouts, states):
+        if checkout_state(checkout) != state:
+            print(f"\nWARNING: {label} ({checkout}) changed during the run: its column mixes versions")
+        elif state.count("\n") > 1:
+            print(f"\nnote: {label} ({checkout}) has uncommitted changes under flashstatic/")
     print(f"\ninstructions per request in the server process ({counts[1]} - {counts[0]} requests)\n")
     ratios = [f"{label}/A" for label in labels[1:]]
     print("| case | " + " | ".join(labels + ratios) + " |")
