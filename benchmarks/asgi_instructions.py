@@ -25,7 +25,8 @@ processes that callgrind does not follow, and a cached file never reaches them.
         [--cases serve middleware] [--requests 200 1200]
 
 Needs valgrind (benchmarks/setup.sh installs it). Each case costs two server runs per
-checkout (N1 and N2 requests), about a minute each.
+checkout (N1 and N2 requests), about 15 s each. Counts drift a little with wall time (uvicorn's
+0.1 s tick, FlashStatic's 1 s revalidation); the floor's B/A shows by how much in each run.
 """
 
 from __future__ import annotations
