@@ -42,6 +42,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from .serverproc import free_port, wait_listening
 
@@ -115,7 +116,7 @@ class Client:
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.pending = b""
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -220,7 +221,7 @@ def server_instructions(case: Case, python: str, checkout: Path, root: Path, app
         server.wait(300)
         totals = []
         for dump in Path(out).glob("cg.*"):
-            match = re.search(r"^(?:summary|totals):\s*(\d+)", dump.read_text(errors="replace"), re.M)
+            match = re.search(r"^(?:summary|totals):\s*(\d+)", dump.read_text(errors="replace"), re.MULTILINE)
             if match:
                 totals.append(int(match.group(1)))
         if not totals:
@@ -244,7 +245,7 @@ def describe_checkout(python: str, checkout: Path) -> str:
     if not Path(imported).resolve().is_relative_to(checkout.resolve()):
         raise SystemExit(f"with PYTHONPATH={checkout}, {python} imports flashstatic from {imported}")
     commit = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h %s"],
-                            capture_output=True, text=True).stdout.strip()
+                            capture_output=True, text=True, check=False).stdout.strip()
     return f"{checkout.resolve()}: {commit[:72] or 'not a git checkout'} (imports {imported})"
 
 
@@ -252,8 +253,10 @@ def checkout_state(checkout: Path) -> str:
     """Its committed flashstatic/ tree and any uncommitted change to it: a checkout others work
     in may move during a run, which would mix two versions in one column."""
     git = ["git", "-C", str(checkout)]
-    head = subprocess.run([*git, "rev-parse", "HEAD:flashstatic"], capture_output=True, text=True).stdout
-    changes = subprocess.run([*git, "status", "--porcelain", "--", "flashstatic"], capture_output=True, text=True).stdout
+    head = subprocess.run([*git, "rev-parse", "HEAD:flashstatic"], capture_output=True, text=True,
+                          check=False).stdout
+    changes = subprocess.run([*git, "status", "--porcelain", "--", "flashstatic"], capture_output=True, text=True,
+                             check=False).stdout
     return head + changes
 
 
