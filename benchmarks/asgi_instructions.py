@@ -1,0 +1,319 @@
+"""ASGI: instructions per request in the server process, one checkout against another.
+
+Throughput on this VM spreads 15-25% between runs of the same server, so a hot path that got a
+few percent slower cannot show there. This counts what one request costs instead, as
+wsgi_instructions.py does for gunicorn: the server runs under callgrind and one client sends
+N keep-alive requests on one connection, one at a time; the process's user-space instructions
+for N2 requests minus those for N1, over N2 - N1, are what one request costs, start-up excluded.
+
+Servers and cases (a 1 KiB file, cached after the first request):
+
+- `flashstatic serve DIR --no-access-log` (flashstatic's own protocol class): identical
+  requests (answered by its repeats cache), requests that differ from one another (an
+  `X-Req: <counter>` header each, as browsers' differing cookies do, so each one is parsed),
+  and a 304 (If-None-Match with the file's ETag, differing requests);
+- stock uvicorn (`--http httptools`, its own protocol) running a plain ASGI app wrapped in
+  `FlashStatic(app, directory=DIR, prefix="/static")`: the file with differing requests, and a
+  miss that FlashStatic hands to the app (`/dynamic`); and the same app without FlashStatic
+  for `/dynamic`, the floor (it imports no flashstatic, so its two columns should agree).
+
+Each server runs with PYTHONPATH set to a checkout and in that directory, so `python -m`
+imports that checkout's flashstatic (checked before anything runs); AMPED helpers are exec'd
+processes that callgrind does not follow, and a cached file never reaches them.
+
+    python -m benchmarks.asgi_instructions --compare OLD_CHECKOUT NEW_CHECKOUT \
+        [--cases serve middleware] [--requests 200 1200]
+
+Needs valgrind (benchmarks/setup.sh installs it). Each case costs two server runs per
+checkout (N1 and N2 requests), about 15 s each. Counts drift a little with wall time (uvicorn's
+0.1 s tick, FlashStatic's 1 s revalidation); the floor's B/A shows by how much in each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+from .serverproc import free_port, wait_listening
+
+HERE = Path(__file__).resolve().parent.parent
+FILE_NAME = "file-1k.txt"
+APP_MODULE = "asgi_instructions_app"
+
+# The wrapped app: plain ASGI, so the floor is uvicorn plus next to nothing. It is written to a
+# directory of its own because the checkouts compared need not have this script's package.
+APP_SOURCE = '''\
+import os
+
+BODY = b'{"dynamic": true}'
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(BODY)).encode())]})
+    await send({"type": "http.response.body", "body": BODY})
+
+
+def wrapped():
+    from flashstatic import FlashStatic
+
+    return FlashStatic(app, directory=os.environ["BENCH_ROOT"], prefix="/static")
+'''
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    server: str  # "serve", "middleware" or "floor"
+    path: str
+    differing: bool  # an X-Req header that changes with every request
+    conditional: bool = False  # If-None-Match with the file's ETag: a 304
+
+
+CASES = [
+    Case("serve: 1 KiB, identical requests", "serve", f"/{FILE_NAME}", differing=False),
+    Case("serve: 1 KiB, differing requests", "serve", f"/{FILE_NAME}", differing=True),
+    Case("serve: 304, differing requests", "serve", f"/{FILE_NAME}", differing=True, conditional=True),
+    Case("middleware: 1 KiB, differing requests", "middleware", f"/static/{FILE_NAME}", differing=True),
+    Case("middleware: miss to the app (/dynamic)", "middleware", "/dynamic", differing=True),
+    Case("app alone: /dynamic (the floor)", "floor", "/dynamic", differing=True),
+]
+
+
+# -- the client ----------------------------------------------------------------------------------
+
+def request_bytes(path: str, headers: dict[str, str], counter: int | None) -> bytes:
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    if counter is not None:
+        head += f"X-Req: {counter:08d}\r\n"  # fixed width: every request is the same size
+    return (head + "\r\n").encode("latin-1")
+
+
+class Client:
+    """One keep-alive connection; each response is read whole before the next request."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.pending = b""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def exchange(self, request: bytes) -> tuple[int, bytes]:
+        """The status and the head of the answer; its body is counted, not kept."""
+        self.sock.sendall(request)
+        while b"\r\n\r\n" not in self.pending:
+            self.pending += self._receive()
+        head, self.pending = self.pending.split(b"\r\n\r\n", 1)
+        status = int(head.split(b" ", 2)[1])
+        match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+        length = int(match.group(1)) if match and status != 304 else 0
+        while len(self.pending) < length:
+            length -= len(self.pending)
+            self.pending = self._receive()
+        self.pending = self.pending[length:]
+        return status, head
+
+    def _receive(self) -> bytes:
+        data = self.sock.recv(1 << 20)
+        if not data:
+            raise RuntimeError("the server closed the connection")
+        return data
+
+
+def case_headers(port: int, case: Case) -> dict[str, str]:
+    """The case's fixed request headers; for a 304 this asks the server for the file's ETag."""
+    if not case.conditional:
+        return {}
+    with Client(port) as client:
+        status, head = client.exchange(request_bytes(case.path, {}, None))
+    match = re.search(rb"(?i)\r\netag:\s*([^\r\n]+)", head)
+    if status != 200 or not match:
+        raise RuntimeError(f"{case.path}: no ETag in {head[:300]!r}")
+    return {"If-None-Match": match.group(1).decode("latin-1")}
+
+
+def send_requests(port: int, case: Case, headers: dict[str, str], count: int) -> int:
+    """``count`` requests of the case on one connection; the status they all got."""
+    expected = 304 if case.conditional else 200
+    with Client(port) as client:
+        for number in range(count):
+            status, head = client.exchange(request_bytes(case.path, headers, number if case.differing else None))
+            if status != expected:
+                raise RuntimeError(f"{case.name}: expected {expected}, got {head[:300]!r}")
+    return expected
+
+
+# -- the server ----------------------------------------------------------------------------------
+
+def server_env(checkout: Path, root: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(checkout), "BENCH_ROOT": str(root), "PYTHONHASHSEED": "0"}
+
+
+def server_command(case: Case, python: str, root: Path, app_dir: Path, port: int) -> list[str]:
+    if case.server == "serve":
+        return [python, "-m", "flashstatic", "serve", str(root), "--port", str(port),
+                "--log-level", "warning", "--no-access-log"]
+    app = f"{APP_MODULE}:wrapped" if case.server == "middleware" else f"{APP_MODULE}:app"
+    factory = ["--factory"] if case.server == "middleware" else []
+    return [python, "-m", "uvicorn", "--app-dir", str(app_dir), *factory, app, "--port", str(port),
+            "--http", "httptools", "--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "600"]
+
+
+def wait_serving(server: subprocess.Popen[bytes], port: int, timeout: float = 300) -> None:
+    """Until the server listens; an error at once if it exits first (say, a broken checkout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited ({server.returncode}) before listening")
+        try:
+            wait_listening(port, timeout=1)
+            return
+        except RuntimeError:
+            continue
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+def server_instructions(case: Case, python: str, checkout: Path, root: Path, app_dir: Path, count: int) -> int:
+    """Instructions of the server process (all its threads) that answered ``count`` requests."""
+    with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as out:
+        port = free_port()
+        # Helpers are fork+exec'd: not followed, they run natively (a cached file never needs one).
+        command = ["valgrind", "--tool=callgrind", "--trace-children=no", f"--callgrind-out-file={out}/cg.%p",
+                   *server_command(case, python, root, app_dir, port)]
+        log = Path(out, "server.log")
+        with log.open("wb") as errors:
+            server = subprocess.Popen(command, env=server_env(checkout, root), cwd=checkout,
+                                      stdout=subprocess.DEVNULL, stderr=errors)
+        try:
+            wait_serving(server, port)
+            headers = case_headers(port, case)
+            status = send_requests(port, case, headers, count)
+        except BaseException:
+            server.kill()
+            server.wait(60)
+            sys.stderr.write(log.read_text(errors="replace")[-3000:])
+            raise
+        server.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown; callgrind then writes its dump
+        server.wait(300)
+        totals = []
+        for dump in Path(out).glob("cg.*"):
+            match = re.search(r"^(?:summary|totals):\s*(\d+)", dump.read_text(errors="replace"), re.MULTILINE)
+            if match:
+                totals.append(int(match.group(1)))
+        if not totals:
+            raise RuntimeError(f"{case.name}: callgrind wrote no totals")
+        print(f"  {checkout.name or checkout} | {status} | {count} requests | {max(totals):,} instructions",
+              flush=True)
+        return max(totals)
+
+
+def per_request(case: Case, python: str, checkout: Path, root: Path, app_dir: Path,
+                counts: tuple[int, int]) -> float:
+    low, high = (server_instructions(case, python, checkout, root, app_dir, count) for count in counts)
+    return (high - low) / (counts[1] - counts[0])
+
+
+def describe_checkout(python: str, checkout: Path) -> str:
+    """The commit of the checkout, once sure its servers import flashstatic from it."""
+    imported = subprocess.run([python, "-c", "import flashstatic; print(flashstatic.__file__)"],
+                              env={**os.environ, "PYTHONPATH": str(checkout)}, cwd=checkout,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    if not Path(imported).resolve().is_relative_to(checkout.resolve()):
+        raise SystemExit(f"with PYTHONPATH={checkout}, {python} imports flashstatic from {imported}")
+    commit = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h %s"],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    return f"{checkout.resolve()}: {commit[:72] or 'not a git checkout'} (imports {imported})"
+
+
+def checkout_state(checkout: Path) -> str:
+    """Its committed flashstatic/ tree and any uncommitted change to it: a checkout others work
+    in may move during a run, which would mix two versions in one column."""
+    git = ["git", "-C", str(checkout)]
+    head = subprocess.run([*git, "rev-parse", "HEAD:flashstatic"], capture_output=True, text=True,
+                          check=False).stdout
+    changes = subprocess.run([*git, "status", "--porcelain", "--", "flashstatic"], capture_output=True, text=True,
+                             check=False).stdout
+    return head + changes
+
+
+def selected_cases(words: list[str] | None) -> list[Case]:
+    if not words:
+        return CASES
+    chosen = [case for case in CASES if any(word.lower() in case.name.lower() for word in words)]
+    if not chosen:
+        raise SystemExit(f"no case matches {words}; cases: {[case.name for case in CASES]}")
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--compare", "--pythonpath", nargs="+", type=Path, default=[HERE], metavar="DIR",
+                        help="checkouts to run the servers from (default: this one); the table compares "
+                             "each with the first")
+    parser.add_argument("--cases", nargs="+", default=None, metavar="WORD",
+                        help=f"cases whose names contain one of these words; all: {[c.name for c in CASES]}")
+    parser.add_argument("--requests", nargs=2, type=int, default=[200, 1200], metavar=("N1", "N2"))
+    parser.add_argument("--python", default=sys.executable, help="the interpreter the servers run with")
+    args = parser.parse_args()
+    counts = (args.requests[0], args.requests[1])
+    if not 0 < counts[0] < counts[1]:
+        parser.error("--requests needs 0 < N1 < N2")
+    checkouts = [Path(directory).resolve() for directory in args.compare]
+    labels = [chr(ord("A") + index) for index in range(len(checkouts))]
+    for label, checkout in zip(labels, checkouts):
+        print(f"{label}: {describe_checkout(args.python, checkout)}", flush=True)
+    states = [checkout_state(checkout) for checkout in checkouts]
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-asgi-instr-") as directory:
+        root = Path(directory, "files")
+        root.mkdir()
+        (root / FILE_NAME).write_bytes(bytes(range(256)) * 4)
+        app_dir = Path(directory, "app")
+        app_dir.mkdir()
+        (app_dir / f"{APP_MODULE}.py").write_text(APP_SOURCE)
+        for case in selected_cases(args.cases):
+            print(f"{case.name}:", flush=True)
+            rows.append((case.name, [per_request(case, args.python, checkout, root, app_dir, counts)
+                                     for checkout in checkouts]))
+
+    for label, checkout, state in zip(labels, checkouts, states):
+        if checkout_state(checkout) != state:
+            print(f"\nWARNING: {label} ({checkout}) changed during the run: its column mixes versions")
+        elif state.count("\n") > 1:
+            print(f"\nnote: {label} ({checkout}) has uncommitted changes under flashstatic/")
+    print(f"\ninstructions per request in the server process ({counts[1]} - {counts[0]} requests)\n")
+    ratios = [f"{label}/A" for label in labels[1:]]
+    print("| case | " + " | ".join(labels + ratios) + " |")
+    print("|---|" + "---:|" * (len(labels) + len(ratios)))
+    for name, costs in rows:
+        cells = [f"{cost / 1000:.1f}k" for cost in costs] + [f"{cost / costs[0]:.3f}" for cost in costs[1:]]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
