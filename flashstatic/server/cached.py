@@ -183,7 +183,7 @@ class CachedAnswersMixin:
         response = self._answer(path, method_name, self.headers)
         http_version = parser.get_http_version()
         keep_alive = http_version != "1.0" and parser.should_keep_alive()
-        close = announces_close(http_version, keep_alive, self.headers)
+        close = not keep_alive and announces_close(http_version, self.headers)  # no call on keep-alive
         if response is None:
             return False
         if type(response) is FileAnswer:  # a large file kept open
@@ -289,10 +289,9 @@ _ANNOUNCES_IMPLIED_CLOSE = release(installed_version()) >= (0, 53)
 _CLOSE_REQUESTED = (b"connection", b"close")
 
 
-def announces_close(http_version: str, keep_alive: bool, headers: list[Header]) -> bool:
-    """Whether uvicorn's own send() would write ``connection: close`` for this request."""
-    if keep_alive:
-        return False
+def announces_close(http_version: str, headers: list[Header]) -> bool:
+    """Whether uvicorn's own send() writes ``connection: close`` for a request that does not
+    keep its connection alive."""
     return _ANNOUNCES_IMPLIED_CLOSE or http_version != "1.0" or _CLOSE_REQUESTED in headers
 
 
