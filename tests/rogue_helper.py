@@ -4,7 +4,8 @@ Run as ``python tests/rogue_helper.py FD`` by ProcessPool(command=...).
 - ``pickle``: answers with a pickle that, if unpickled, would create ROGUE_HELPER_MARK;
 - ``wrong_type``: answers every job with a well-formed message of the wrong shape;
 - ``other_file``: answers an open with a descriptor of ROGUE_HELPER_OTHER_FILE;
-- ``garbage``: answers with bytes that are not a message at all.
+- ``garbage``: answers with bytes that are not a message at all;
+- ``odd_error``: fails every job with an error the protocol has no type for.
 """
 
 import os
@@ -35,6 +36,8 @@ def main() -> None:
         reply_fds: list[int] = []
         if mode == "pickle":
             message = pickle.dumps((True, _Mark()))
+        elif mode == "odd_error":
+            message = wire.encode((False, KeyError("boom")))
         elif mode == "wrong_type":
             message = wire.encode((True, 12345))
         elif mode == "other_file" and kind == "open":

@@ -305,3 +305,12 @@ def test_over_http_a_rogue_helper_costs_one_503_and_runs_nothing(tmp_path: Path,
         assert "Traceback" not in response.text
         assert client.get(url + "/a.txt").status_code == 503  # and the server goes on
     assert not mark.exists()
+
+
+def test_a_job_that_fails_oddly_is_a_503_not_a_500(tmp_path: Path, live_server, monkeypatch) -> None:
+    monkeypatch.setenv("ROGUE_HELPER_MODE", "odd_error")
+    root = write_tree(tmp_path / "site", {"a.txt": "a"})
+    app = _app_with_helpers(root, command=ROGUE_HELPER)
+    with live_server(app) as url, httpx.Client(timeout=10) as client:
+        response = client.get(url + "/a.txt")
+    assert response.status_code == 503 and "boom" in response.text and "Traceback" not in response.text

@@ -371,6 +371,9 @@ class ProcessPool(HelperPool):
                 raise wire.WireError("a failure without an error")
             if fds:
                 raise wire.WireError("a descriptor with a failure")
+            if isinstance(value, wire.HelperError):
+                # An error the job has no meaning for (a bug, not a missing file): a 503, not a 500.
+                return False, HelperFailed(f"a helper job failed: {value}")
             return False, value
         if job is not None and not wire.answer_fits(job.kind, job.args, value):
             raise wire.WireError(f"not an answer to {job.kind}")
