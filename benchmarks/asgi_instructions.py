@@ -52,7 +52,7 @@ APP_MODULE = "asgi_instructions_app"
 
 # The wrapped app: plain ASGI, so the floor is uvicorn plus next to nothing. It is written to a
 # directory of its own because the checkouts compared need not have this script's package.
-APP_SOURCE = '''\
+APP_SOURCE = """\
 import os
 
 BODY = b'{"dynamic": true}'
@@ -77,7 +77,7 @@ def wrapped():
     from flashstatic import FlashStatic
 
     return FlashStatic(app, directory=os.environ["BENCH_ROOT"], prefix="/static")
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ CASES = [
 
 
 # -- the client ----------------------------------------------------------------------------------
+
 
 def request_bytes(path: str, headers: dict[str, str], counter: int | None) -> bytes:
     head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -169,18 +170,45 @@ def send_requests(port: int, case: Case, headers: dict[str, str], count: int) ->
 
 # -- the server ----------------------------------------------------------------------------------
 
+
 def server_env(checkout: Path, root: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(checkout), "BENCH_ROOT": str(root), "PYTHONHASHSEED": "0"}
 
 
 def server_command(case: Case, python: str, root: Path, app_dir: Path, port: int) -> list[str]:
     if case.server == "serve":
-        return [python, "-m", "flashstatic", "serve", str(root), "--port", str(port),
-                "--log-level", "warning", "--no-access-log"]
+        return [
+            python,
+            "-m",
+            "flashstatic",
+            "serve",
+            str(root),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
     app = f"{APP_MODULE}:wrapped" if case.server == "middleware" else f"{APP_MODULE}:app"
     factory = ["--factory"] if case.server == "middleware" else []
-    return [python, "-m", "uvicorn", "--app-dir", str(app_dir), *factory, app, "--port", str(port),
-            "--http", "httptools", "--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "600"]
+    return [
+        python,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(app_dir),
+        *factory,
+        app,
+        "--port",
+        str(port),
+        "--http",
+        "httptools",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--timeout-keep-alive",
+        "600",
+    ]
 
 
 def wait_serving(server: subprocess.Popen[bytes], port: int, timeout: float = 300) -> None:
@@ -202,12 +230,18 @@ def server_instructions(case: Case, python: str, checkout: Path, root: Path, app
     with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as out:
         port = free_port()
         # Helpers are fork+exec'd: not followed, they run natively (a cached file never needs one).
-        command = ["valgrind", "--tool=callgrind", "--trace-children=no", f"--callgrind-out-file={out}/cg.%p",
-                   *server_command(case, python, root, app_dir, port)]
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--trace-children=no",
+            f"--callgrind-out-file={out}/cg.%p",
+            *server_command(case, python, root, app_dir, port),
+        ]
         log = Path(out, "server.log")
         with log.open("wb") as errors:
-            server = subprocess.Popen(command, env=server_env(checkout, root), cwd=checkout,
-                                      stdout=subprocess.DEVNULL, stderr=errors)
+            server = subprocess.Popen(
+                command, env=server_env(checkout, root), cwd=checkout, stdout=subprocess.DEVNULL, stderr=errors
+            )
         try:
             wait_serving(server, port)
             headers = case_headers(port, case)
@@ -226,26 +260,30 @@ def server_instructions(case: Case, python: str, checkout: Path, root: Path, app
                 totals.append(int(match.group(1)))
         if not totals:
             raise RuntimeError(f"{case.name}: callgrind wrote no totals")
-        print(f"  {checkout.name or checkout} | {status} | {count} requests | {max(totals):,} instructions",
-              flush=True)
+        print(f"  {checkout.name or checkout} | {status} | {count} requests | {max(totals):,} instructions", flush=True)
         return max(totals)
 
 
-def per_request(case: Case, python: str, checkout: Path, root: Path, app_dir: Path,
-                counts: tuple[int, int]) -> float:
+def per_request(case: Case, python: str, checkout: Path, root: Path, app_dir: Path, counts: tuple[int, int]) -> float:
     low, high = (server_instructions(case, python, checkout, root, app_dir, count) for count in counts)
     return (high - low) / (counts[1] - counts[0])
 
 
 def describe_checkout(python: str, checkout: Path) -> str:
     """The commit of the checkout, once sure its servers import flashstatic from it."""
-    imported = subprocess.run([python, "-c", "import flashstatic; print(flashstatic.__file__)"],
-                              env={**os.environ, "PYTHONPATH": str(checkout)}, cwd=checkout,
-                              capture_output=True, text=True, check=True).stdout.strip()
+    imported = subprocess.run(
+        [python, "-c", "import flashstatic; print(flashstatic.__file__)"],
+        env={**os.environ, "PYTHONPATH": str(checkout)},
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     if not Path(imported).resolve().is_relative_to(checkout.resolve()):
         raise SystemExit(f"with PYTHONPATH={checkout}, {python} imports flashstatic from {imported}")
-    commit = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h %s"],
-                            capture_output=True, text=True, check=False).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(checkout), "log", "-1", "--format=%h %s"], capture_output=True, text=True, check=False
+    ).stdout.strip()
     return f"{checkout.resolve()}: {commit[:72] or 'not a git checkout'} (imports {imported})"
 
 
@@ -253,10 +291,10 @@ def checkout_state(checkout: Path) -> str:
     """Its committed flashstatic/ tree and any uncommitted change to it: a checkout others work
     in may move during a run, which would mix two versions in one column."""
     git = ["git", "-C", str(checkout)]
-    head = subprocess.run([*git, "rev-parse", "HEAD:flashstatic"], capture_output=True, text=True,
-                          check=False).stdout
-    changes = subprocess.run([*git, "status", "--porcelain", "--", "flashstatic"], capture_output=True, text=True,
-                             check=False).stdout
+    head = subprocess.run([*git, "rev-parse", "HEAD:flashstatic"], capture_output=True, text=True, check=False).stdout
+    changes = subprocess.run(
+        [*git, "status", "--porcelain", "--", "flashstatic"], capture_output=True, text=True, check=False
+    ).stdout
     return head + changes
 
 
@@ -271,11 +309,22 @@ def selected_cases(words: list[str] | None) -> list[Case]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--compare", "--pythonpath", nargs="+", type=Path, default=[HERE], metavar="DIR",
-                        help="checkouts to run the servers from (default: this one); the table compares "
-                             "each with the first")
-    parser.add_argument("--cases", nargs="+", default=None, metavar="WORD",
-                        help=f"cases whose names contain one of these words; all: {[c.name for c in CASES]}")
+    parser.add_argument(
+        "--compare",
+        "--pythonpath",
+        nargs="+",
+        type=Path,
+        default=[HERE],
+        metavar="DIR",
+        help="checkouts to run the servers from (default: this one); the table compares each with the first",
+    )
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        default=None,
+        metavar="WORD",
+        help=f"cases whose names contain one of these words; all: {[c.name for c in CASES]}",
+    )
     parser.add_argument("--requests", nargs=2, type=int, default=[200, 1200], metavar=("N1", "N2"))
     parser.add_argument("--python", default=sys.executable, help="the interpreter the servers run with")
     args = parser.parse_args()
@@ -284,7 +333,7 @@ def main() -> None:
         parser.error("--requests needs 0 < N1 < N2")
     checkouts = [Path(directory).resolve() for directory in args.compare]
     labels = [chr(ord("A") + index) for index in range(len(checkouts))]
-    for label, checkout in zip(labels, checkouts):
+    for label, checkout in zip(labels, checkouts, strict=True):
         print(f"{label}: {describe_checkout(args.python, checkout)}", flush=True)
     states = [checkout_state(checkout) for checkout in checkouts]
 
@@ -298,10 +347,11 @@ def main() -> None:
         (app_dir / f"{APP_MODULE}.py").write_text(APP_SOURCE)
         for case in selected_cases(args.cases):
             print(f"{case.name}:", flush=True)
-            rows.append((case.name, [per_request(case, args.python, checkout, root, app_dir, counts)
-                                     for checkout in checkouts]))
+            rows.append(
+                (case.name, [per_request(case, args.python, checkout, root, app_dir, counts) for checkout in checkouts])
+            )
 
-    for label, checkout, state in zip(labels, checkouts, states):
+    for label, checkout, state in zip(labels, checkouts, states, strict=True):
         if checkout_state(checkout) != state:
             print(f"\nWARNING: {label} ({checkout}) changed during the run: its column mixes versions")
         elif state.count("\n") > 1:
