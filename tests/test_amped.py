@@ -62,8 +62,11 @@ def test_probes_see_eviction_and_reads(cold: Path) -> None:
     try:
         assert cachestat_resident(fd, 0, MIB) is False
         assert mincore_resident(fd, 0, MIB) is False
-        assert read_if_resident(fd, 0, MIB) == b""
+        # RWF_NOWAIT never waits, but the read it starts may finish at once on a fast virtual
+        # disk, and then its pages come back: a prefix of the file, or nothing.
+        early = read_if_resident(fd, 0, MIB)
         os.pread(fd, MIB, 0)
+        assert early == (cold / "a.bin").read_bytes()[: len(early)]
         assert cachestat_resident(fd, 0, MIB) is True
         assert mincore_resident(fd, 0, MIB) is True
         assert len(read_if_resident(fd, 0, MIB)) == MIB
@@ -169,9 +172,11 @@ def test_every_probe_serves_cold_files_through_helpers(cold: Path, probe: Probe)
         file.probe = probe  # as the strategy would pick for a filesystem without RWF_NOWAIT
         data = await app.disk.read(file, 0, MIB)
         assert data == (cold / "b.bin").read_bytes()[:MIB]
-        assert app.disk.stats()["helper_reads"] == 1
+        # One page-in; none for RWF_NOWAIT when the read it started finished at once (above).
+        helper_reads = app.disk.stats()["helper_reads"]
+        assert helper_reads == 1 or (probe is Probe.NOWAIT and helper_reads == 0)
         assert await app.disk.read(file, 0, MIB) == data
-        assert app.disk.stats()["helper_reads"] == 1  # resident (or recently read) the second time
+        assert app.disk.stats()["helper_reads"] == helper_reads  # resident (or recently read) the second time
         app.disk.release(file)
 
     asyncio.run(scenario())
