@@ -136,7 +136,8 @@ class FlashStaticWSGI:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Body:
         path = route_path(environ)
-        method = environ["REQUEST_METHOD"]
+        # Always set by a WSGI server; without it (a hand-built environ) no method is allowed: 405.
+        method = environ.get("REQUEST_METHOD", "")
         answers = self.core.answers
         with self._lock:
             plan = answers.plan(path, method, environ)
@@ -185,7 +186,7 @@ class FlashStaticWSGI:
 
     def _transmit(self, environ: Environ, start_response: StartResponse, plan: ResponsePlan) -> Body | None:
         """Start ``plan``'s response; None if its file changed before anything was sent."""
-        head = environ["REQUEST_METHOD"] == "HEAD"
+        head = environ.get("REQUEST_METHOD") == "HEAD"
         source = file_of(plan)
         if not plan.body or source is None:
             return self._respond(start_response, plan)
@@ -265,7 +266,7 @@ class FlashStaticWSGI:
     def _miss(self, environ: Environ, start_response: StartResponse) -> Body:
         if self.app is not None:
             return self._to_app(environ, start_response)
-        head = environ["REQUEST_METHOD"] == "HEAD"
+        head = environ.get("REQUEST_METHOD") == "HEAD"
         page = self._not_found_page()
         if page is not None:
             body = self._transmit(environ, start_response, plan_not_found_page(page, head=head))

@@ -501,3 +501,30 @@ def test_large_file_from_a_fresh_entry_and_after_it_changed(tmp_path: Path) -> N
     status, headers, body = _call(app, "/large.bin")
     assert status == "200 OK" and body == b"B" * 150_000 and headers["content-length"] == "150000"
     assert _call(app, "/large.bin", HTTP_RANGE="bytes=149999-")[2] == b"B"
+
+
+def test_an_environ_without_method_or_path_is_answered_not_a_keyerror(tmp_path: Path) -> None:
+    """PEP 3333 servers always set REQUEST_METHOD, but test clients and other middleware may
+    build an environ without it (or without PATH_INFO, the application root): the wrapped app
+    still gets what is not ours, and a file path gets a 4xx, never an exception."""
+    root = write_tree(tmp_path, {"a.txt": "A"})
+
+    def inner(environ, start_response):  # type: ignore[no-untyped-def]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"app:" + environ.get("PATH_INFO", "").encode()]
+
+    def call(app, environ):  # type: ignore[no-untyped-def]
+        answer: dict = {}
+
+        def start_response(status, headers, exc_info=None):  # type: ignore[no-untyped-def]
+            answer["status"] = status
+
+        body = b"".join(app(environ, start_response))
+        return answer["status"], body
+
+    wrapped = FlashStaticWSGI(inner, directory=root, prefix="/static")
+    assert call(wrapped, {"PATH_INFO": "/page"}) == ("200 OK", b"app:/page")
+    assert call(wrapped, {"REQUEST_METHOD": "GET"}) == ("200 OK", b"app:")
+    standalone = FlashStaticWSGI(directory=root)
+    assert call(standalone, {"PATH_INFO": "/a.txt"})[0] == "405 Method Not Allowed"
+    assert call(standalone, {"REQUEST_METHOD": "GET"})[0] == "404 Not Found"  # the root: no index here
