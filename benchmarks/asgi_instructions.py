@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from .serverproc import free_port, wait_listening
+from .serverproc import checkout_commit, free_port, serve_argv, wait_listening
 
 HERE = Path(__file__).resolve().parent.parent
 FILE_NAME = "file-1k.txt"
@@ -177,18 +177,7 @@ def server_env(checkout: Path, root: Path) -> dict[str, str]:
 
 def server_command(case: Case, python: str, root: Path, app_dir: Path, port: int) -> list[str]:
     if case.server == "serve":
-        return [
-            python,
-            "-m",
-            "flashstatic",
-            "serve",
-            str(root),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
+        return serve_argv(root, port, "--no-access-log", python=python)
     app = f"{APP_MODULE}:wrapped" if case.server == "middleware" else f"{APP_MODULE}:app"
     factory = ["--factory"] if case.server == "middleware" else []
     return [
@@ -271,19 +260,7 @@ def per_request(case: Case, python: str, checkout: Path, root: Path, app_dir: Pa
 
 def describe_checkout(python: str, checkout: Path) -> str:
     """The commit of the checkout, once sure its servers import flashstatic from it."""
-    imported = subprocess.run(
-        [python, "-c", "import flashstatic; print(flashstatic.__file__)"],
-        env={**os.environ, "PYTHONPATH": str(checkout)},
-        cwd=checkout,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    if not Path(imported).resolve().is_relative_to(checkout.resolve()):
-        raise SystemExit(f"with PYTHONPATH={checkout}, {python} imports flashstatic from {imported}")
-    commit = subprocess.run(
-        ["git", "-C", str(checkout), "log", "-1", "--format=%h %s"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+    imported, commit = checkout_commit(python, checkout)
     return f"{checkout.resolve()}: {commit[:72] or 'not a git checkout'} (imports {imported})"
 
 

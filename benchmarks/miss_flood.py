@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .rawclient import Connection, Cut, percentile, raise_fd_limit, use_uvloop
-from .serverproc import Server, free_port, wait_listening
+from .serverproc import Server, checkout_commit, free_port, serve_argv, wait_listening
 
 HERE = Path(__file__).resolve().parent.parent
 DIRECTORIES = ("static/js", "static/css", "static/img")
@@ -97,40 +97,14 @@ def server_env(pythonpath: Path) -> dict[str, str]:
 
 def describe_checkout(python: str, pythonpath: Path) -> dict[str, str]:
     """Which flashstatic the server will import, and the commit of its checkout, if any."""
-    imported = subprocess.run(
-        [python, "-c", "import flashstatic; print(flashstatic.__file__)"],
-        env=server_env(pythonpath),
-        cwd=pythonpath,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    if not Path(imported).resolve().is_relative_to(pythonpath.resolve()):
-        raise SystemExit(f"with PYTHONPATH={pythonpath}, {python} imports flashstatic from {imported}")
-    commit = subprocess.run(
-        ["git", "-C", str(pythonpath), "log", "-1", "--format=%h %s"], capture_output=True, text=True
-    ).stdout.strip()
+    imported, commit = checkout_commit(python, pythonpath)
     return {"pythonpath": str(pythonpath.resolve()), "imports": imported, "commit": commit[:72]}
 
 
 def start_server(root: Path, python: str, pythonpath: Path) -> FlashServer:
     port = free_port()
-    command = [
-        "env",
-        f"PYTHONPATH={pythonpath}",
-        python,
-        "-m",
-        "flashstatic",
-        "serve",
-        str(root),
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--metrics-path",
-        METRICS_PATH,
-    ]
+    flags = ("--no-access-log", "--metrics-path", METRICS_PATH)
+    command = ["env", f"PYTHONPATH={pythonpath}", *serve_argv(root, port, *flags, python=python)]
     return FlashServer("flashstatic serve", command, port, cwd=pythonpath)
 
 

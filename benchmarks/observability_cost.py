@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import re
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from .serverproc import Server, free_port
+from .serverproc import Server, free_port, serve_argv
 
 VARIANTS = {
     "baseline (--no-access-log)": ["--no-access-log"],
@@ -31,18 +30,7 @@ def start(root: Path, name: str, flags: list[str]) -> Server:
     port = free_port()
     return Server(
         name,
-        [
-            sys.executable,
-            "-m",
-            "flashstatic",
-            "serve",
-            str(root),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            *flags,
-        ],
+        serve_argv(root, port, *flags),
         port,
     )
 

@@ -19,7 +19,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from .serverproc import free_port, wait_listening
+from .serverproc import free_port, serve_argv, wait_listening
 
 SEND_CALLS = ("sendfile", "write", "writev", "sendto", "sendmsg")  # counted only on TCP sockets
 _LINE = re.compile(r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?(\w+)\((.*)\)\s+=\s+(-?\d+)")
@@ -79,18 +79,7 @@ def main() -> None:
         runs = {}
         port = free_port()
         runs["flashstatic serve"] = traced(
-            [
-                sys.executable,
-                "-m",
-                "flashstatic",
-                "serve",
-                str(root),
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
+            serve_argv(root, port, "--no-access-log"),
             port,
             "/big.bin",
             Path(directory) / "flashstatic.trace",

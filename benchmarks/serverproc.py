@@ -107,26 +107,35 @@ class Server:
         return self.process.pid
 
 
+def serve_argv(root: Path | str, port: int, *flags: str, python: str = sys.executable) -> list[str]:
+    """``flashstatic serve ROOT`` on 127.0.0.1:PORT, logging warnings only: what every
+    benchmark starts, with its own flags after."""
+    return [python, "-m", "flashstatic", "serve", str(root), "--port", str(port), "--log-level", "warning", *flags]
+
+
+def checkout_commit(python: str, checkout: Path) -> tuple[str, str]:
+    """(the flashstatic a server run from ``checkout`` imports, that checkout's commit), once
+    sure the import comes from the checkout (``python -m`` puts the working directory first)."""
+    imported = subprocess.run(
+        [python, "-c", "import flashstatic; print(flashstatic.__file__)"],
+        env={**os.environ, "PYTHONPATH": str(checkout)},
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not Path(imported).resolve().is_relative_to(checkout.resolve()):
+        raise SystemExit(f"with PYTHONPATH={checkout}, {python} imports flashstatic from {imported}")
+    commit = subprocess.run(
+        ["git", "-C", str(checkout), "log", "-1", "--format=%h %s"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return imported, commit
+
+
 def flashstatic(root: Path, **flags: str) -> Server:
     port = free_port()
     extra = [item for key, value in flags.items() for item in (f"--{key.replace('_', '-')}", value)]
-    return Server(
-        "flashstatic serve",
-        [
-            sys.executable,
-            "-m",
-            "flashstatic",
-            "serve",
-            str(root),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            *extra,
-        ],
-        port,
-    )
+    return Server("flashstatic serve", serve_argv(root, port, "--no-access-log", *extra), port)
 
 
 def starlette(root: Path) -> Server:
