@@ -91,10 +91,6 @@ class FlashServer(Server):
         return self
 
 
-def server_env(pythonpath: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(pythonpath)}
-
-
 def describe_checkout(python: str, pythonpath: Path) -> dict[str, str]:
     """Which flashstatic the server will import, and the commit of its checkout, if any."""
     imported, commit = checkout_commit(python, pythonpath)

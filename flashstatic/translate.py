@@ -155,7 +155,7 @@ def _beneath_a_root(roots: tuple[Root, ...], path: str) -> tuple[str, str]:
     best: tuple[str, str] | None = None
     for root in roots:
         base = os.path.realpath(root.directory)
-        relative = _relative_inside(base, path)
+        relative = relative_inside(base, path)
         if relative is not None and (best is None or len(base) < len(best[0])):
             best = base, relative
     if best is None:
@@ -163,8 +163,8 @@ def _beneath_a_root(roots: tuple[Root, ...], path: str) -> tuple[str, str]:
     return best
 
 
-def _relative_inside(base: str, real: str) -> str | None:
-    """``real`` relative to ``base``; None if it is not inside."""
+def relative_inside(base: str, real: str) -> str | None:
+    """``real`` relative to ``base`` (both real paths); None if it is not inside."""
     if real == base:
         return ""
     inside = base.rstrip(os.sep) + os.sep
@@ -195,7 +195,7 @@ def _stat_servable(rules: TranslationRules, base: str, candidate: str) -> tuple[
 
 def _stat_inside(base: str, candidate: str) -> tuple[str, os.stat_result] | None:
     """Stat ``candidate``'s real path beneath ``base``; None if it is outside."""
-    relative = _relative_inside(base, candidate)
+    relative = relative_inside(base, candidate)
     if relative is not None:
         # Most paths hold no link: then the stat beneath, which refuses links, answers alone
         # and realpath's lstat of every component is not needed.
@@ -206,7 +206,7 @@ def _stat_inside(base: str, candidate: str) -> tuple[str, os.stat_result] | None
                 raise
     for _ in range(2):
         real = os.path.realpath(candidate)
-        relative = _relative_inside(base, real)
+        relative = relative_inside(base, real)
         if relative is None:
             return None
         try:

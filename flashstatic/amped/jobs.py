@@ -17,6 +17,7 @@ from ..translate import (
     Translation,
     TranslationRules,
     open_translated,
+    relative_inside,
     translate,
     translate_not_found_page,
 )
@@ -108,7 +109,7 @@ def run_list_directory(rules: TranslationRules, root_index: int, segments: tuple
     directory = os.path.join(base, *segments)
     if not rules.follow_symlink:
         directory = os.path.realpath(directory)
-        if directory != base and not directory.startswith(base.rstrip(os.sep) + os.sep):
+        if relative_inside(base, directory) is None:
             return None
     try:
         names = os.listdir(directory)

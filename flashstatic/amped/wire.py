@@ -62,8 +62,6 @@ def _dump(value: Any) -> Any:
     # Order matters: bool is an int, the NamedTuple FileFacts is a tuple.
     if value is None or isinstance(value, (bool, int, str)):
         return value
-    if isinstance(value, float):
-        return {"float": repr(value)}
     if isinstance(value, FileFacts):
         return {"facts": list(value)}
     if isinstance(value, (tuple, list)):
@@ -115,8 +113,6 @@ def _load(data: Any) -> Any:
         return tuple(_load(item) for item in _list(body))
     if tag == "list":
         return [_load(item) for item in _list(body)]
-    if tag == "float":
-        return float(_str(body))
     if tag == "facts":
         return _facts(body)
     if tag == "found":
