@@ -75,6 +75,8 @@ def blocking_detector(request: pytest.FixtureRequest) -> Iterator[None]:
         bb.functions["os.sendfile"].can_block_functions.append(
             ("flashstatic/server/sendfile.py", {"sendfile_resident"})
         )
+        # readlink of /proc/self/fd/N: procfs answers from memory.
+        bb.functions["os.readlink"].can_block_functions.append(("flashstatic/amped/strategy.py", {"descriptor_path"}))
         # The protocol's own file responses: each window after resident_now() said yes.
         bb.functions["os.sendfile"].can_block_functions.append(("flashstatic/server/direct.py", {"send_now"}))
         extra = _watch_disk_calls(bb)

@@ -5,7 +5,9 @@ Run as ``python tests/rogue_helper.py FD`` by ProcessPool(command=...).
 - ``wrong_type``: answers every job with a well-formed message of the wrong shape;
 - ``other_file``: answers an open with a descriptor of ROGUE_HELPER_OTHER_FILE;
 - ``garbage``: answers with bytes that are not a message at all;
-- ``odd_error``: fails every job with an error the protocol has no type for.
+- ``odd_error``: fails every job with an error the protocol has no type for;
+- ``outside_root``: translates every path to ROGUE_HELPER_OTHER_FILE (its true stat) and
+  answers an open with a descriptor of it, so that only where the file lies gives it away.
 """
 
 import os
@@ -40,9 +42,15 @@ def main() -> None:
             message = wire.encode((False, KeyError("boom")))
         elif mode == "wrong_type":
             message = wire.encode((True, 12345))
-        elif mode == "other_file" and kind == "open":
+        elif mode in ("other_file", "outside_root") and kind == "open":
             reply_fds.append(os.open(os.environ["ROGUE_HELPER_OTHER_FILE"], os.O_RDONLY))
             message = wire.encode((True, None))
+        elif mode == "outside_root":
+            from flashstatic.translate import FileFacts, FoundFile
+
+            other = os.environ["ROGUE_HELPER_OTHER_FILE"]
+            facts = FileFacts.from_stat(other, os.stat(other))
+            message = wire.encode((True, FoundFile("/a.txt", facts, ())))
         elif mode == "other_file":
             from flashstatic.amped import jobs
 

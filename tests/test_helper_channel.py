@@ -293,6 +293,67 @@ def test_a_descriptor_of_another_file_is_refused(tmp_path: Path, monkeypatch) ->
         disk.close()
 
 
+def test_a_descriptor_from_outside_the_root_is_refused(tmp_path: Path, monkeypatch) -> None:
+    # The helper lies consistently: its translation and its descriptor describe the same file,
+    # so the identity check passes; only the file's place on disk shows it is not the root's.
+    root = write_tree(tmp_path / "site", {"a.txt": "served"})
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yours")
+    monkeypatch.setenv("ROGUE_HELPER_MODE", "outside_root")
+    monkeypatch.setenv("ROGUE_HELPER_OTHER_FILE", str(secret))
+    rules = TranslationRules((Root(str(root), ""),))
+    disk = AmpedDisk(16, ProcessPool(1, 1, 16, command=ROGUE_HELPER), 512 * 1024)
+
+    async def scenario() -> None:
+        found = await disk.translate(rules, "/a.txt")
+        assert isinstance(found, FoundFile) and found.facts.path == str(secret)
+        before = len(os.listdir("/proc/self/fd"))
+        with pytest.raises(FileChanged):
+            await disk.open(found.facts, rules)
+        assert len(os.listdir("/proc/self/fd")) == before  # the foreign descriptor was closed
+
+    try:
+        _run(scenario())
+    finally:
+        disk.close()
+
+
+def test_over_http_a_descriptor_from_outside_the_root_sends_none_of_its_bytes(
+    tmp_path: Path, live_server, monkeypatch
+) -> None:
+    root = write_tree(tmp_path / "site", {"a.txt": "served"})
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yours, and larger than the small-body cache's limit\n" * 4000)
+    monkeypatch.setenv("ROGUE_HELPER_MODE", "outside_root")
+    monkeypatch.setenv("ROGUE_HELPER_OTHER_FILE", str(secret))
+    app = _app_with_helpers(root, command=ROGUE_HELPER)
+    with live_server(app) as url, httpx.Client(timeout=10) as client:
+        response = client.get(url + "/a.txt")
+        assert response.status_code == 503
+        assert "not yours" not in response.text
+        assert client.get(url + "/a.txt").status_code == 503  # and the server goes on
+
+
+@pytest.mark.parametrize("switched", [False, True])
+def test_a_root_that_is_a_symlink_still_serves_after_a_deploy_switches_it(
+    tmp_path: Path, live_server, switched: bool
+) -> None:
+    # The check compares a descriptor's place with the root's real path, which a deploy that
+    # repoints the root's symlink changes: files of the new release must still be served.
+    one = write_tree(tmp_path / "releases" / "one", {"a.txt": "one"})
+    two = write_tree(tmp_path / "releases" / "two", {"a.txt": "two", "b.txt": "two"})
+    current = tmp_path / "current"
+    current.symlink_to(one)
+    app = _app_with_helpers(current)
+    with live_server(app) as url, httpx.Client(timeout=10) as client:
+        assert client.get(url + "/a.txt").text == "one"
+        if switched:
+            swap = tmp_path / "swap"
+            swap.symlink_to(two)
+            os.replace(swap, current)
+            assert client.get(url + "/b.txt").text == "two"
+
+
 def test_over_http_a_rogue_helper_costs_one_503_and_runs_nothing(tmp_path: Path, live_server, monkeypatch) -> None:
     mark = tmp_path / "unpickled"
     monkeypatch.setenv("ROGUE_HELPER_MODE", "pickle")

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from ..config import Root
 from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
 from .jobs import FileChanged, checked_descriptor, open_checked, page_in, run_list_directory, run_translate_many
 from .mapped import MappedChunks
@@ -31,6 +32,24 @@ __all__ = ["ARCHITECTURES", "DiskStrategy", "FileChanged", "FileTruncated", "Ope
 T = TypeVar("T")
 
 ARCHITECTURES = ("amped", "sped", "mt")
+
+
+def descriptor_path(fd: int) -> str | None:
+    """Where the kernel says an open file lies (None without /proc). procfs answers from
+    memory: no disk is read."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+
+
+def real_roots(roots: tuple[Root, ...]) -> tuple[str, ...]:
+    """Blocking: each root's real path, which a deploy that repoints a root's symlink changes."""
+    return tuple(os.path.realpath(root.directory) for root in roots)
+
+
+def lies_beneath(path: str, directories: tuple[str, ...]) -> bool:
+    return any(path == top or path.startswith(top.rstrip("/") + "/") for top in directories)
 
 
 class FileTruncated(Exception):
@@ -250,6 +269,9 @@ class AmpedDisk(_Strategy):
         self.resident_reads = 0
         self.helper_reads = 0
         self.probes: dict[str, int] = {probe.value: 0 for probe in Probe}
+        # The roots' real paths, by roots: worked out in a thread, again when a descriptor
+        # seems to lie outside them (a deploy may have repointed a root's symlink since).
+        self._real_roots: dict[tuple[Root, ...], tuple[str, ...]] = {}
 
     async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
         # The helpers answer with what the job returned: typed here, at the boundary.
@@ -286,8 +308,29 @@ class AmpedDisk(_Strategy):
         return self.pool.counters.queue_depth > 0
 
     async def _open_fd(self, facts: FileFacts, rules: TranslationRules) -> int:
-        # A descriptor from another process is served only if it is the file asked for.
-        return checked_descriptor(await self.pool.run("open", (facts, rules)), facts)
+        # A descriptor from another process is served only if it is the file asked for, and
+        # lies inside a root: a helper's translation is not taken on trust either.
+        fd = checked_descriptor(await self.pool.run("open", (facts, rules)), facts)
+        try:
+            if not await self._inside_roots(fd, rules):
+                raise FileChanged(facts.path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    async def _inside_roots(self, fd: int, rules: TranslationRules) -> bool:
+        if rules.follow_symlink:
+            return True  # a followed symlink may lead anywhere: identity is all there is to check
+        where = descriptor_path(fd)
+        if where is None:
+            return True  # no /proc to ask: the identity check stands alone
+        known = self._real_roots.get(rules.roots)
+        if known is not None and lies_beneath(where, known):
+            return True
+        loop = asyncio.get_running_loop()
+        known = self._real_roots[rules.roots] = await loop.run_in_executor(None, real_roots, rules.roots)
+        return lies_beneath(where, known)
 
     async def open(self, facts: FileFacts, rules: TranslationRules) -> OpenFile:
         file = await super().open(facts, rules)
