@@ -1,7 +1,7 @@
 """Large files sent by the protocol itself: the head, then sendfile, and no ASGI at all.
 
 A file too large for the body cache, whose entry is fresh and whose descriptor the open-file
-cache holds, needs no decision the caches cannot make (``FlashStatic.answer_or_file``). Through
+cache holds, needs no decision the caches cannot make (the app's shortcut: shortcut.py). Through
 ASGI its response would still cost a scope, a task, the middleware, two or three send()
 coroutines with uvicorn's header checks, a residency check in the middleware and another in
 the cycle: several times the Python an nginx-sized response leaves room for. Here the
@@ -155,7 +155,7 @@ class DirectFilesMixin:
             answer,
             head,
             self._raw_socket,  # type: ignore[arg-type]
-            self._shortcut.static.options.sendfile_chunk,
+            self._shortcut.static.sendfile_chunk,
         )
         if not self.transport.get_write_buffer_size():
             try:
