@@ -10,11 +10,11 @@ import asyncio
 import itertools
 import logging
 import os
-import resource
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from .amped.openfiles import default_open_files
 from .amped.pool import HelperFailed, JobTooLarge, PoolBusy
 from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, make_strategy
 from .cache.directories import DirectoryKey, DirectoryListings, Verdict
@@ -36,16 +36,6 @@ from .transmit.zerocopy import PATHSEND, ZEROCOPYSEND, PathMessage, ZeroCopyMess
 Scope = dict[str, Any]
 
 logger = logging.getLogger("flashstatic")
-
-
-def default_open_files() -> int:
-    """A quarter of the descriptors this process may open, at most 4096: the rest is for
-    connections, helpers and the app. Never more than that quarter, however low the limit:
-    a cache holding every descriptor would leave none for the next connection."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return 4096
-    return max(1, min(4096, soft // 4))
 
 
 def route_path(scope: Scope) -> str:
