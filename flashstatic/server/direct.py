@@ -113,10 +113,9 @@ class DirectResponse:
         TRAFFIC.sendfile_bytes += count
 
     def close(self) -> None:
-        """Once, however it ended: the file released and the response counted."""
+        """Once, however it ended: the file released (the protocol then counts and logs it)."""
         self.answer.file.close()
         self.response_complete = True
-        TRAFFIC.responses += 1
 
 
 def _shrank(answer: FileAnswer, offset: int) -> BodyUnavailable:
@@ -136,7 +135,7 @@ class DirectFilesMixin:
     _shortcut: Any
     on_response_complete: Any
     log_answer_started: Any
-    log_answer_finished: Any
+    answer_finished: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -186,7 +185,7 @@ class DirectFilesMixin:
     def _direct_done(self, hit: AnsweredHit, response: DirectResponse, failure: BaseException | None) -> None:
         response.close()
         self._direct_in_flight = None
-        self.log_answer_finished(hit, response.sent)
+        self.answer_finished(hit, response.sent)
         if isinstance(failure, BodyUnavailable):
             logger.warning("%s", failure)
         if self._lost:
