@@ -2,7 +2,8 @@
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__
+
 __all__ = ["FlashStatic", "FlashStaticWSGI", "__version__"]
 
 if TYPE_CHECKING:

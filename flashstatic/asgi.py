@@ -10,11 +10,11 @@ import asyncio
 import itertools
 import logging
 import os
-import resource
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from .amped.openfiles import default_open_files
 from .amped.pool import HelperFailed, JobTooLarge, PoolBusy
 from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, make_strategy
 from .cache.directories import DirectoryKey, DirectoryListings, Verdict
@@ -27,6 +27,7 @@ from .http.paths import PathRejected, SafePath
 from .http.redirects import relative_redirect
 from .http.respond import FileSlice, ResponsePlan, file_request, plan_not_found_page, plan_redirect, plan_text
 from .metrics import LoopLagMonitor, MetricsApp, plan_metrics, snapshot
+from .server.shortcut import StaticShortcut
 from .translate import MISSING, RedirectTo, Translation, candidates
 from .transmit.body import BodyMessages, MemoryReader, Receive, Send, SliceMessages, send_plan
 from .transmit.files import FileAnswer, FilePart, ResponseFile
@@ -35,16 +36,6 @@ from .transmit.zerocopy import PATHSEND, ZEROCOPYSEND, PathMessage, ZeroCopyMess
 Scope = dict[str, Any]
 
 logger = logging.getLogger("flashstatic")
-
-
-def default_open_files() -> int:
-    """A quarter of the descriptors this process may open, at most 4096: the rest is for
-    connections, helpers and the app. Never more than that quarter, however low the limit:
-    a cache holding every descriptor would leave none for the next connection."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return 4096
-    return max(1, min(4096, soft // 4))
 
 
 def route_path(scope: Scope) -> str:
@@ -161,6 +152,7 @@ class FlashStatic:
         interval = min(self.options.revalidate_interval, _LISTING_TRUSTED)
         self._listings = DirectoryListings(interval) if interval > 0 and not self.options.scan_once else None
         self._listing: dict[DirectoryKey, asyncio.Future[None]] = {}  # listings under way
+        self._shortcut = self._make_shortcut()
 
     def close(self) -> None:
         """Stop the helpers and close cached files (also done at interpreter exit)."""
@@ -235,7 +227,23 @@ class FlashStatic:
             else:
                 await send_plan(send, receive, rejected_plan(rejected, head=head), None)
 
-    def answer_or_file(
+    def server_shortcut(self) -> StaticShortcut:
+        """All that flashstatic's uvicorn protocol may call on this app to answer a request
+        before it builds a scope (server/shortcut.py); the same object until add_files()."""
+        return self._shortcut
+
+    def _make_shortcut(self) -> StaticShortcut:
+        answers = self.core.answers
+        return StaticShortcut(
+            response=answers.response,
+            answer_or_file=self._answer_or_file,
+            entry=answers.entry,
+            answered_again=answers.answered_again,
+            file_again=self._file_again,
+            sendfile_chunk=self.options.sendfile_chunk,
+        )
+
+    def _answer_or_file(
         self, path: str, method: str, headers: list[tuple[bytes, bytes]]
     ) -> CachedResponse | FileAnswer | None:
         """The cached response (``answers.response``), for a caller that also sends files
@@ -262,7 +270,7 @@ class FlashStatic:
         self.core.transmissions["direct"] += 1
         return FileAnswer(plan.status, plan.headers, ResponseFile(self.disk, kept), part.start, part.stop)
 
-    def file_again(self, path: str, entry: FileEntry, part: FilePart, status: int) -> FileAnswer | None:
+    def _file_again(self, path: str, entry: FileEntry, part: FilePart, status: int) -> FileAnswer | None:
         """For a caller that kept a FileAnswer's request: the same answer again, while ``entry``
         is still the fresh answer for ``path`` and the file is still kept open."""
         kept = self.disk.kept_open(part.facts)

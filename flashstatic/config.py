@@ -11,13 +11,9 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 from wsgiref.headers import Headers
 
 from .http.ranges import DEFAULT_MAX_RANGES
-
-if TYPE_CHECKING:
-    from .translate import TranslationRules
 
 ImmutableTest = Callable[[str, str], bool]
 AddHeadersFunction = Callable[[Headers, str, str], None]
@@ -49,6 +45,18 @@ class Root:
     def covers(self, path: str) -> bool:
         prefix = self.prefix
         return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+@dataclass(frozen=True, slots=True)
+class TranslationRules:
+    """What pathname translation obeys, as plain data that a helper process can be sent."""
+
+    roots: tuple[Root, ...]
+    follow_symlink: bool = False
+    allow_dotfiles: bool = False
+    index_file: str | None = None
+    redirect_index: bool = False
+    not_found_file: str | None = None
 
 
 def normalize_prefix(prefix: str | None) -> str:
@@ -85,8 +93,6 @@ class Options:
 
     @property
     def rules(self) -> TranslationRules:
-        from .translate import TranslationRules
-
         return TranslationRules(
             self.roots,
             self.follow_symlink,

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import __version__
 from .http.respond import ResponsePlan, plan_method_not_allowed
 from .server.accounting import TRAFFIC
 from .transmit.body import Receive, Send, send_plan
+from .version import __version__
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

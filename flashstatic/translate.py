@@ -20,6 +20,7 @@ from typing import Literal, NamedTuple
 
 from .beneath import open_beneath, stat_beneath
 from .config import Root
+from .config import TranslationRules as TranslationRules  # what translation obeys: part of its interface
 from .http.negotiate import SIBLING_SUFFIXES
 from .http.paths import SafePath, parse_request_path
 
@@ -52,18 +53,6 @@ class FoundFile:
 class RedirectTo:
     # "slash": /dir -> /dir/ ; "directory": /dir/index.html -> /dir/
     kind: Literal["slash", "directory"]
-
-
-@dataclass(frozen=True, slots=True)
-class TranslationRules:
-    """What pathname translation obeys, as plain data that a helper process can be sent."""
-
-    roots: tuple[Root, ...]
-    follow_symlink: bool = False
-    allow_dotfiles: bool = False
-    index_file: str | None = None
-    redirect_index: bool = False
-    not_found_file: str | None = None
 
 
 class _Missing:

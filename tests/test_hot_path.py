@@ -260,6 +260,50 @@ def test_outer_middleware_sees_every_response(live_server: Any, tree: Path) -> N
     assert seen == [200, 200]
 
 
+class _Passing:
+    """A middleware that changes no response of the static app it wraps, and says so by
+    passing the app's shortcut on."""
+
+    def __init__(self, app: FlashStatic) -> None:
+        self.app = app
+        self.seen = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.seen += 1
+        await self.app(scope, receive, send)
+
+    def server_shortcut(self) -> Any:
+        return self.app.server_shortcut()
+
+
+def test_a_middleware_may_pass_the_shortcut_on(live_server: Any, tree: Path) -> None:
+    """The protocol finds the shortcut by asking the app for it, not by the app's class, so a
+    wrapper that offers it gets cache hits answered without ASGI; its own routes still run."""
+    app = _Passing(_app(tree))
+    with live_server(app, http=HttpToolsProtocol) as url, counting_cache_answers() as written:
+        _exchange(url, _close())  # a miss: through the wrapper, and it fills the caches
+        through_asgi = app.seen
+        hit, dynamic = _exchange(url, _close()), _exchange(url, _close(b"/dynamic"))
+    assert hit.startswith(b"HTTP/1.1 200 OK") and hit.endswith(b"0123456789" * 100)
+    assert dynamic.startswith(b"HTTP/1.1 200 OK") and dynamic.endswith(b"dynamic /dynamic")
+    assert written == [200]
+    assert app.seen == through_asgi + 1  # /dynamic only
+
+
+def test_an_app_offering_something_else_gets_no_shortcut(live_server: Any, tree: Path) -> None:
+    """An attribute of that name on some other app is not taken for the shortcut."""
+    static = _app(tree)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await static(scope, receive, send)
+
+    app.server_shortcut = lambda: static  # type: ignore[attr-defined]
+    with live_server(app, http=HttpToolsProtocol) as url, counting_cache_answers() as written:
+        replies = [_exchange(url, _close()) for _ in range(2)]
+    assert all(reply.startswith(b"HTTP/1.1 200 OK") for reply in replies)
+    assert written == []
+
+
 def test_access_log_lines_are_uvicorns(live_server: Any, tree: Path, log_lines: Any) -> None:
     lines = log_lines("uvicorn.access")
     payload = _request(b"/static/small.txt?v=1") + _request(b"/static/small.txt", method=b"HEAD") + _close()

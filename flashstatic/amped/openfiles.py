@@ -8,11 +8,22 @@ use by a response are closed only when the last user releases them.
 from __future__ import annotations
 
 import os
+import resource
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from ..translate import FileFacts
 from .residency import Probe
+
+
+def default_open_files() -> int:
+    """A quarter of the descriptors this process may open, at most 4096: the rest is for
+    connections, helpers and the app. Never more than that quarter, however low the limit:
+    a cache holding every descriptor would leave none for the next connection."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 4096
+    return max(1, min(4096, soft // 4))
 
 
 @dataclass(eq=False, slots=True)

@@ -2,7 +2,9 @@
 
 uvicorn's protocol classes have no app to hang counters on, and every app on the server shares
 the socket, so the counters are per process (``TRAFFIC``). Counting is a few integer additions
-per message; the access line is formatted only when its logger is enabled.
+per message; the access line is formatted only when its logger is enabled. However a response
+left (an ASGI cycle here, a cache answer or a file the protocol wrote itself: cached.py,
+direct.py), it ends in ``response_done``, the one place that counts it and logs it.
 """
 
 from __future__ import annotations
@@ -62,8 +64,15 @@ class AccountingMixin:
         if self._accounted or not self._status:
             return
         self._accounted = True
-        TRAFFIC.responses += 1
-        log_response(self.scope, self._status, self._sent)
+        response_done(self.scope, self._status, self._sent)
+
+
+def response_done(request: Mapping[str, Any] | None, status: int, sent: int) -> None:
+    """Once per response, however it left: counted, and its access-log line written from
+    ``request`` (scope-like; None from a caller that knows the log is off and built none)."""
+    TRAFFIC.responses += 1
+    if request is not None:
+        log_response(request, status, sent)
 
 
 def account_unfinished(cycle: Any) -> None:

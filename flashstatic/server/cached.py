@@ -1,6 +1,6 @@
 """Cache hits written straight to the connection, framed as uvicorn itself frames them.
 
-``FlashStatic.core.answers.response`` knows a hit's whole response before any await; going through
+The app's shortcut (shortcut.py) knows a hit's whole response before any await; going through
 ASGI would add a scope, a task, a trip through the middleware stack and two send() coroutines,
 which together cost several times the decision itself. The protocol writes instead the bytes
 uvicorn's ``RequestResponseCycle.send`` writes for the same two messages: status line,
@@ -18,7 +18,7 @@ import logging
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import httptools
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -28,12 +28,10 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 from ..cache.responses import CachedResponse
 from ..http.headers import Header
 from ..transmit.files import FileAnswer, FilePart
-from .accesslog import ACCESS_LOGGER, log_response
-from .accounting import TRAFFIC
+from .accesslog import ACCESS_LOGGER
+from .accounting import TRAFFIC, response_done
+from .shortcut import StaticShortcut, offered_shortcut
 from .uvicorn_range import installed_version, release
-
-if TYPE_CHECKING:
-    from ..asgi import FlashStatic
 
 Answerer = Callable[[str, str, list[tuple[bytes, bytes]]], "CachedResponse | FileAnswer | None"]
 
@@ -56,26 +54,21 @@ class AnsweredHit(NamedTuple):
 
 @dataclass(frozen=True)
 class CacheShortcut:
-    static: FlashStatic
-    answer: Answerer  # cache answers only
-    answer_or_file: Answerer  # and large files, for a connection the protocol can sendfile on
+    static: StaticShortcut  # all the protocol may call on the app
     # uvicorn's proxy-headers middleware sits in front: it only rewrites the client address and
     # scheme, which no file response depends on, but the access log shows the rewritten address.
     behind_proxy_headers: bool
 
 
 def find_cache_shortcut(app: Any) -> CacheShortcut | None:
-    """The shortcut to a FlashStatic app that uvicorn runs directly (through nothing but
-    uvicorn's proxy-headers middleware); None otherwise, for any other outer middleware must
-    see every response."""
-    from ..asgi import FlashStatic
-
+    """The shortcut of an app that uvicorn runs directly (through nothing but uvicorn's
+    proxy-headers middleware) and offers one; None otherwise, for any other outer middleware
+    must see every response, unless it passes the shortcut on itself."""
     proxied = False
     while isinstance(app, ProxyHeadersMiddleware):
         app, proxied = app.app, True
-    if isinstance(app, FlashStatic):
-        return CacheShortcut(app, app.core.answers.response, app.answer_or_file, proxied)
-    return None
+    static = offered_shortcut(app)
+    return CacheShortcut(static, proxied) if static is not None else None
 
 
 class CachedAnswersMixin:
@@ -111,14 +104,15 @@ class CachedAnswersMixin:
         self._answered = False  # the request being parsed was answered from the cache
         self.last_hit: AnsweredHit | None = None
         # Chosen when the connection is made; cache answers only until then.
-        self._answer: Answerer = self._shortcut.answer if self._shortcut is not None else _no_answer
+        self._answer: Answerer = self._shortcut.static.response if self._shortcut is not None else _no_answer
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         if self._shortcut is not None:
             # Files are sent from here only where sendfile may be used (not under TLS).
             files = self.can_send_files()
-            self._answer = self._shortcut.answer_or_file if files else self._shortcut.answer
+            static = self._shortcut.static
+            self._answer = static.answer_or_file if files else static.response
         # uvicorn decides once per connection whether to log; so do we, level included, for
         # its log and for ours (accesslog.py).
         self._log_answers = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
@@ -229,9 +223,9 @@ class CachedAnswersMixin:
         """Write an answered hit (``wire``, its whole response), log it and count it."""
         self.log_answer_started(hit)
         self.transport.write(wire)
-        TRAFFIC.responses += 1
         TRAFFIC.body_bytes += hit.sent
-        self.log_answer_finished(hit, hit.sent)
+        # answer_finished's work, without a call more on the hot path.
+        response_done(self.log_fields(hit) if self._log_combined else None, hit.status, hit.sent)
         if not hit.keep_alive:
             self.transport.close()
 
@@ -248,21 +242,20 @@ class CachedAnswersMixin:
                 hit.status,
             )
 
-    def log_answer_finished(self, hit: AnsweredHit, sent: int) -> None:
-        """flashstatic's Combined Log line, with the body bytes that went out."""
-        if self._log_combined:
-            log_response(
-                {
-                    "client": self.client,
-                    "method": hit.method,
-                    "http_version": hit.http_version,
-                    "raw_path": self.root_path.encode("ascii") + hit.raw_path,
-                    "query_string": hit.query,
-                    "headers": hit.headers,
-                },
-                hit.status,
-                sent,
-            )
+    def answer_finished(self, hit: AnsweredHit, sent: int) -> None:
+        """The answer is over, ``sent`` body bytes out: counted, and logged (accounting.py)."""
+        response_done(self.log_fields(hit) if self._log_combined else None, hit.status, sent)
+
+    def log_fields(self, hit: AnsweredHit) -> dict[str, Any]:
+        """What flashstatic's Combined Log line is written from, as a scope holds it."""
+        return {
+            "client": self.client,
+            "method": hit.method,
+            "http_version": hit.http_version,
+            "raw_path": self.root_path.encode("ascii") + hit.raw_path,
+            "query_string": hit.query,
+            "headers": hit.headers,
+        }
 
 
 def _no_answer(path: str, method: str, headers: list[tuple[bytes, bytes]]) -> None:

@@ -1,7 +1,7 @@
 """Large files sent by the protocol itself: the head, then sendfile, and no ASGI at all.
 
 A file too large for the body cache, whose entry is fresh and whose descriptor the open-file
-cache holds, needs no decision the caches cannot make (``FlashStatic.answer_or_file``). Through
+cache holds, needs no decision the caches cannot make (the app's shortcut: shortcut.py). Through
 ASGI its response would still cost a scope, a task, the middleware, two or three send()
 coroutines with uvicorn's header checks, a residency check in the middleware and another in
 the cycle: several times the Python an nginx-sized response leaves room for. Here the
@@ -113,10 +113,9 @@ class DirectResponse:
         TRAFFIC.sendfile_bytes += count
 
     def close(self) -> None:
-        """Once, however it ended: the file released and the response counted."""
+        """Once, however it ended: the file released (the protocol then counts and logs it)."""
         self.answer.file.close()
         self.response_complete = True
-        TRAFFIC.responses += 1
 
 
 def _shrank(answer: FileAnswer, offset: int) -> BodyUnavailable:
@@ -136,7 +135,7 @@ class DirectFilesMixin:
     _shortcut: Any
     on_response_complete: Any
     log_answer_started: Any
-    log_answer_finished: Any
+    answer_finished: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -155,7 +154,7 @@ class DirectFilesMixin:
             answer,
             head,
             self._raw_socket,  # type: ignore[arg-type]
-            self._shortcut.static.options.sendfile_chunk,
+            self._shortcut.static.sendfile_chunk,
         )
         if not self.transport.get_write_buffer_size():
             try:
@@ -186,7 +185,7 @@ class DirectFilesMixin:
     def _direct_done(self, hit: AnsweredHit, response: DirectResponse, failure: BaseException | None) -> None:
         response.close()
         self._direct_in_flight = None
-        self.log_answer_finished(hit, response.sent)
+        self.answer_finished(hit, response.sent)
         if isinstance(failure, BodyUnavailable):
             logger.warning("%s", failure)
         if self._lost:

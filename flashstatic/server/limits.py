@@ -39,6 +39,7 @@ from typing import Any
 
 from uvicorn.protocols.http.flow_control import FlowControl
 
+from ..amped.openfiles import default_open_files
 from .headlimit import HEADER_TIMEOUT, SEND_TIMEOUT, refusal_bytes
 
 logger = logging.getLogger("flashstatic")
@@ -57,8 +58,6 @@ def default_max_connections() -> int:
     default) and an eighth in reserve (helpers' pipes, the app's files, the log, accepts that
     arrive together before any can be refused), halved: a connection may hold two descriptors,
     its socket and the duplicate sendfile writes to. 320 under a limit of 1024."""
-    from ..asgi import default_open_files
-
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         soft = 65536

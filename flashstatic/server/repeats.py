@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from .cached import AnsweredHit, default_block
+from .shortcut import StaticShortcut
 
 if TYPE_CHECKING:
-    from ..asgi import FlashStatic
     from ..cache.entry import FileEntry
     from ..transmit.files import FileAnswer
 
@@ -89,11 +89,11 @@ class RepeatCache:
         self._bytes += size
 
 
-_caches: weakref.WeakKeyDictionary[FlashStatic, RepeatCache] = weakref.WeakKeyDictionary()
+_caches: weakref.WeakKeyDictionary[StaticShortcut, RepeatCache] = weakref.WeakKeyDictionary()
 
 
-def repeat_cache_for(static: FlashStatic) -> RepeatCache:
-    """One per app, shared by its connections."""
+def repeat_cache_for(static: StaticShortcut) -> RepeatCache:
+    """One per app (per shortcut it offers), shared by its connections."""
     cache = _caches.get(static)
     if cache is None:
         cache = _caches[static] = RepeatCache()
@@ -154,7 +154,7 @@ class RepeatedRequestsMixin:
             and not self.transport.is_closing()
             and repeats.seen_before(data)
         ):
-            entry = self._shortcut.static.core.answers.entry(hit.path)
+            entry = self._shortcut.static.entry(hit.path)
             if entry is not None:
                 repeats.remember(data, hit, entry)
 
@@ -192,7 +192,7 @@ class RepeatedRequestsMixin:
             # As uvicorn does when a request arrives: no keep-alive timeout while it is answered.
             self._unset_keepalive_if_required()
             return self.send_file(hit, answer, repeat.wire_for(self.server_state.default_headers))
-        if not static.core.answers.answered_again(hit.path, repeat.entry, body=hit.sent > 0):
+        if not static.answered_again(hit.path, repeat.entry, body=hit.sent > 0):
             return False
         self.send_hit(hit, repeat.wire_for(self.server_state.default_headers))
         # on_response_complete, less what _idle() already ruled out (a pipeline, paused reads).

@@ -1,6 +1,6 @@
 """A file open for one response, reached through the disk strategy (AMPED, SPED or MT), and
 a response whose body is one slice of such a file: what a caller that sends files itself
-(flashstatic serve's protocol, server/direct.py) gets from ``FlashStatic.answer_or_file``."""
+(flashstatic serve's protocol, server/direct.py) gets from the app's shortcut (server/shortcut.py)."""
 
 from __future__ import annotations
 
