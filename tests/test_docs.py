@@ -11,6 +11,7 @@ import pytest
 
 from flashstatic.asgi import FlashStatic
 from flashstatic.cli import build_parser
+from flashstatic.config import keyword_defaults
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGURATION = REPO / "docs" / "configuration.md"
@@ -34,8 +35,11 @@ def documented_default(cell: str) -> object:
     return ast.literal_eval(match.group(1))
 
 
-def flashstatic_parameters() -> dict[str, inspect.Parameter]:
-    return dict(list(inspect.signature(FlashStatic.__init__).parameters.items())[1:])
+def flashstatic_defaults() -> dict[str, object]:
+    """Every argument of FlashStatic with its default: the named ones, then the keywords."""
+    named = list(inspect.signature(FlashStatic.__init__).parameters.values())[1:]
+    defaults = {p.name: p.default for p in named if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    return {**defaults, **keyword_defaults()}
 
 
 def serve_options() -> dict[str, object]:
@@ -51,16 +55,16 @@ def serve_options() -> dict[str, object]:
 
 def test_every_flashstatic_option_is_documented_with_its_default() -> None:
     rows = table_rows(CONFIGURATION.read_text())
-    for name, parameter in flashstatic_parameters().items():
+    for name, expected in flashstatic_defaults().items():
         assert name in rows, f"FlashStatic({name}=...) is missing from docs/configuration.md"
         cell = rows[name][0]
         try:
             default = documented_default(cell)
         except ValueError:
-            # Prose is for defaults computed at run time, which the signature spells None.
-            assert parameter.default is None, f"{name}: write the default {parameter.default!r} as a literal"
+            # Prose is for defaults computed at run time, which the code spells None.
+            assert expected is None, f"{name}: write the default {expected!r} as a literal"
             continue
-        assert default == parameter.default, f"{name}: docs say {cell}, code says {parameter.default!r}"
+        assert default == expected, f"{name}: docs say {cell}, code says {expected!r}"
 
 
 def test_every_serve_option_is_documented_with_its_default() -> None:
@@ -74,7 +78,7 @@ def test_every_serve_option_is_documented_with_its_default() -> None:
 
 def test_the_checks_above_can_fail() -> None:
     rows = table_rows("| option | default |\n|---|---|\n| `max_age` | `61` |\n")
-    assert documented_default(rows["max_age"][0]) != flashstatic_parameters()["max_age"].default
+    assert documented_default(rows["max_age"][0]) != flashstatic_defaults()["max_age"]
     assert "nonexistent_option" not in rows
 
 
