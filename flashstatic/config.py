@@ -181,7 +181,10 @@ def _immutable_test(value: ImmutableTest | str | None) -> ImmutableTest:
     if value is None:
         return has_content_hash
     if isinstance(value, str):
-        pattern = re.compile(value)
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"immutable_file_test {value!r} is not a regular expression: {exc}") from None
         return lambda path, url: pattern.search(url) is not None
     return value
 
