@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -10,6 +13,7 @@ import pytest
 from flashstatic import FlashStatic, FlashStaticWSGI
 from flashstatic.config import DiskOptions, Options, build_options, keyword_defaults, static_options
 from support import write_tree
+from wsgi_servers import WORKTREE as REPO
 from wsgi_servers import wsgiref_server
 
 
@@ -88,3 +92,31 @@ def test_every_keyword_at_its_stated_default_changes_nothing() -> None:
 def test_meaningless_numbers_are_refused_naming_the_option(keyword: str, value: float, root: Path) -> None:
     with pytest.raises(ValueError, match=f"^{keyword} must be"):
         FlashStatic(directory=root, **{keyword: value})
+
+
+def test_the_keywords_are_checked_by_a_type_checker(tmp_path: Path) -> None:
+    """Users' code gets the keywords checked by mypy: names and types, on both ways in."""
+    code = tmp_path / "use.py"
+    code.write_text(
+        "from flashstatic import FlashStatic, FlashStaticWSGI\n"
+        "FlashStatic(directory='x', max_agee=5)\n"
+        "FlashStatic(directory='x', max_age='5')\n"
+        "FlashStaticWSGI(directory='x', max_agee=5)\n"
+        "FlashStaticWSGI(directory='x', architecture='mt')\n"
+        "FlashStatic(directory='x', architecture='mt', max_age=None, root=None, html=True)\n"
+        "FlashStaticWSGI(root='x', max_age=None, index_file=True, immutable_file_test='[0-9a-f]{12}')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), str(code)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MYPYPATH": str(REPO)},
+    )
+    errors = sorted(
+        (int(line.split(":")[1]), line.rsplit("[", 1)[1].rstrip("]"))
+        for line in done.stdout.splitlines()
+        if ": error:" in line
+    )
+    assert errors == [(2, "call-arg"), (3, "arg-type"), (4, "call-arg"), (5, "call-arg")], done.stdout
