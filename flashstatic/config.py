@@ -88,8 +88,8 @@ def number_problem(name: str, value: float) -> str | None:
     return None
 
 
-def _check_numbers(settings: object) -> None:
-    for setting in fields(settings):  # type: ignore[arg-type]
+def _check_numbers(settings: Options | DiskOptions) -> None:
+    for setting in fields(settings):
         value = getattr(settings, setting.name)
         if setting.name in _LOWER_BOUNDS and value is not None:
             problem = number_problem(setting.name, value)
@@ -248,7 +248,8 @@ _KEYWORD_DEFAULTS: ServingArguments = {
     "immutable_file_test": None,
     "autorefresh": None,
 }
-_OPTION_FIELDS = frozenset(f.name for f in fields(Options)) - set(_KEYWORD_DEFAULTS)
+# The keywords that are Options fields with the same meaning, passed on as they are.
+_AS_GIVEN = frozenset(f.name for f in fields(Options)) & STATIC_KEYWORDS - set(_KEYWORD_DEFAULTS)
 _DISK_FIELDS = frozenset(f.name for f in fields(DiskOptions))
 
 
@@ -307,7 +308,7 @@ def build_options(
         redirect_index = bool(index_file)
     autorefresh = given["autorefresh"]
 
-    settings = {name: value for name, value in given.items() if name in _OPTION_FIELDS}
+    settings = {name: value for name, value in given.items() if name in _AS_GIVEN}
     if autorefresh:
         settings["revalidate_interval"] = 0.0
     disk = DiskOptions(**{name: value for name, value in given.items() if name in _DISK_FIELDS})  # type: ignore[arg-type]
