@@ -11,8 +11,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .amped.openfiles import default_open_files
 from .amped.pool import HelperFailed, JobTooLarge, PoolBusy
@@ -21,7 +20,7 @@ from .cache.directories import DirectoryKey, DirectoryListings, Verdict
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer
 from .cache.responses import CachedResponse, single_slice
-from .config import AddHeadersFunction, ImmutableTest, Root, static_options
+from .config import STATIC_KEYWORDS, Options, Root, StaticArguments, options_or_arguments
 from .core import StaticCore, busy_plan, changing_plan, file_of, open_failure_plan, rejected_plan
 from .http.paths import PathRejected, SafePath
 from .http.redirects import relative_redirect
@@ -32,6 +31,9 @@ from .translate import MISSING, RedirectTo, Translation, candidates
 from .transmit.body import BodyMessages, MemoryReader, Receive, Send, SliceMessages, send_plan
 from .transmit.files import FileAnswer, FilePart, ResponseFile
 from .transmit.zerocopy import PATHSEND, ZEROCOPYSEND, PathMessage, ZeroCopyMessages
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 Scope = dict[str, Any]
 
@@ -58,79 +60,28 @@ class FlashStatic:
         directory: str | os.PathLike[str] | None = None,
         prefix: str | None = None,
         *,
-        root: str | os.PathLike[str] | None = None,
-        packages: Sequence[str | tuple[str, str]] | None = None,
-        html: bool = False,
-        check_dir: bool = True,
-        follow_symlink: bool = False,
-        allow_dotfiles: bool = False,
-        max_age: int | None = 60,
-        index_file: bool | str | None = None,
-        redirect_index: bool | None = None,
-        mimetypes: dict[str, str] | None = None,
-        charset: str = "utf-8",
-        add_headers_function: AddHeadersFunction | None = None,
-        allow_all_origins: bool = False,
-        immutable_file_test: ImmutableTest | str | None = None,
-        autorefresh: bool | None = None,
-        revalidate_interval: float = 1.0,
-        pathname_cache_size: int = 10_000,
-        small_file_max: int = 64 * 1024,
-        small_file_cache_bytes: int = 32 * 1024 * 1024,
-        chunk_size: int = 64 * 1024,
-        sendfile_chunk: int = 1024 * 1024,
-        max_ranges: int = 32,
-        architecture: str = "amped",
-        helper_backend: str = "process",
-        min_helpers: int = 1,
-        max_helpers: int = 4,
-        helper_queue: int = 256,
-        helper_timeout: float = 30.0,
-        page_in_size: int = 512 * 1024,
-        open_files: int | None = None,
-        metrics_path: str | None = None,
+        options: Options | None = None,
+        **arguments: Unpack[StaticArguments],
     ) -> None:
+        """The keywords are StaticArguments (docs/configuration.md); or a ready ``options``."""
         if isinstance(app, (str, os.PathLike)):
             raise TypeError("FlashStatic's first argument is the ASGI app to wrap; pass the directory as directory=...")
         self.app = app
-        self.options = static_options(
-            directory,
-            prefix,
-            root=root,
-            packages=packages,
-            html=html,
-            check_dir=check_dir,
-            follow_symlink=follow_symlink,
-            allow_dotfiles=allow_dotfiles,
-            max_age=max_age,
-            index_file=index_file,
-            redirect_index=redirect_index,
-            mimetypes=mimetypes,
-            charset=charset,
-            add_headers_function=add_headers_function,
-            allow_all_origins=allow_all_origins,
-            immutable_file_test=immutable_file_test,
-            autorefresh=autorefresh,
-            revalidate_interval=revalidate_interval,
-            pathname_cache_size=pathname_cache_size,
-            small_file_max=small_file_max,
-            small_file_cache_bytes=small_file_cache_bytes,
-            chunk_size=chunk_size,
-            sendfile_chunk=sendfile_chunk,
-            max_ranges=max_ranges,
-        )
+        self.options = options_or_arguments("FlashStatic", options, directory, prefix, arguments, STATIC_KEYWORDS)
+        disk = self.options.disk
         self.disk: DiskStrategy = make_strategy(
-            architecture,
-            helper_backend=helper_backend,
-            min_helpers=min_helpers,
-            max_helpers=max_helpers,
-            helper_queue=helper_queue,
-            helper_timeout=helper_timeout,
-            page_in_size=page_in_size,
-            open_files=default_open_files() if open_files is None else open_files,
+            disk.architecture,
+            helper_backend=disk.helper_backend,
+            min_helpers=disk.min_helpers,
+            max_helpers=disk.max_helpers,
+            helper_queue=disk.helper_queue,
+            helper_timeout=disk.helper_timeout,
+            page_in_size=disk.page_in_size,
+            open_files=default_open_files() if disk.open_files is None else disk.open_files,
         )
         # Prometheus text at this path (below the mount point), and the loop-lag monitor that
         # only runs when someone may read it.
+        metrics_path = self.options.metrics_path
         self.metrics_path = "/" + metrics_path.lstrip("/") if metrics_path is not None else None
         self.loop_lag = LoopLagMonitor() if metrics_path is not None else None
         self._configure()

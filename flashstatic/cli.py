@@ -8,14 +8,26 @@ import json
 import logging
 import math
 import os
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
 from .amped.strategy import ARCHITECTURES
+from .config import STATIC_KEYWORDS, keyword_defaults, number_problem
 
 logger = logging.getLogger("flashstatic")
+
+
+# uvicorn's log levels (named here: the command must parse without loading uvicorn).
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+# Flags of `serve` that are no FlashStatic option: they set up the server around it.
+SERVER_FLAGS = frozenset(
+    {"host", "port", "workers", "http", "log_level", "access_log", "header_timeout", "send_timeout"}
+    | {"max_connections", "server_header", "ssl_certfile", "ssl_keyfile"}
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,34 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve a directory over HTTP with uvicorn")
     serve.add_argument("directory", help="the directory to serve")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
-    serve.add_argument("--prefix", default="/", help="URL prefix the files appear under (default: %(default)s)")
     serve.add_argument(
-        "--max-age", type=int, default=60, help="Cache-Control max-age in seconds (default: %(default)s)"
+        "--port", type=_port, default=8000, help="port to listen on, 0 for any free one (default: %(default)s)"
     )
-    serve.add_argument(
-        "--no-html",
-        dest="html",
-        action="store_false",
-        help="do not answer directories with index.html or misses with 404.html",
-    )
-    serve.add_argument("--dotfiles", action="store_true", help="serve files and directories whose names start with '.'")
-    serve.add_argument("--follow-symlinks", action="store_true", help="follow symlinks that lead out of the directory")
+    _add_option_flags(serve)
     serve.add_argument(
         "--workers",
-        type=int,
+        type=_count,
         default=1,
+        metavar="N",
         help="server processes sharing the port, each with its own helpers (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--architecture",
-        choices=ARCHITECTURES,
-        default="amped",
-        help="how the disk is reached: amped (default), sped (reads on the event loop) "
-        "or mt (every read in a thread), as in the Flash paper's comparison",
-    )
-    serve.add_argument(
-        "--max-helpers", type=int, default=4, help="AMPED helper processes per worker, at most (default: %(default)s)"
     )
     serve.add_argument(
         "--http",
@@ -64,19 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTTP parser; both send files with zero-copy sendfile (default: %(default)s)",
     )
     serve.add_argument(
-        "--log-level", default="info", help="uvicorn's and flashstatic's log level (default: %(default)s)"
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default="info",
+        metavar="LEVEL",
+        help=f"uvicorn's and flashstatic's log level: {', '.join(LOG_LEVELS)} (default: %(default)s)",
     )
     serve.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="one Combined Log Format line per response on stdout (default: on; --no-access-log for load tests)",
-    )
-    serve.add_argument(
-        "--metrics-path",
-        default=None,
-        metavar="PATH",
-        help="serve counters in Prometheus text format at this path (default: off), e.g. /_flashstatic/metrics",
     )
     serve.add_argument(
         "--header-timeout",
@@ -128,6 +121,126 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (default: the number of cores, %(default)s)",
     )
     compress.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    return parser
+
+
+def _add_option_flags(serve: argparse.ArgumentParser) -> None:
+    """The FlashStatic options `serve` takes, each as --its-name. A flag left out is not passed
+    on, so the option keeps its Python default; html alone defaults otherwise (on), as a site
+    server wants (docs/configuration.md)."""
+    defaults = keyword_defaults()
+
+    def option(name: str, help: str, *aliases: str, shown: str | None = None, **how: Any) -> None:
+        flag = "--" + name.replace("_", "-")
+        shown = shown or _shown(defaults[name])
+        serve.add_argument(flag, dest=name, default=argparse.SUPPRESS, help=f"{help} (default: {shown})", **how)
+        for alias in aliases:  # an old spelling: still understood, no longer offered
+            serve.add_argument(alias, dest=name, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **how)
+
+    def number(
+        name: str, help: str, kind: Callable[[str], float] = int, metavar: str = "BYTES", shown: str | None = None
+    ) -> None:
+        option(name, help, shown=shown, type=_setting(name, kind), metavar=metavar)
+
+    serve.add_argument("--prefix", default=argparse.SUPPRESS, help="URL prefix the files appear under (default: /)")
+    serve.add_argument(
+        "--html",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="answer directories with index.html and misses with 404.html (default: on; --no-html for neither)",
+    )
+    option("index_file", "answer directories with this file, without the 404 page", metavar="NAME")
+    option(
+        "redirect_index",
+        "redirect /dir/index.html to /dir/",
+        shown="when --index-file is given",
+        action=argparse.BooleanOptionalAction,
+    )
+    option("follow_symlink", "follow symlinks that lead out of the directory", "--follow-symlinks", action="store_true")
+    option("allow_dotfiles", "serve names that start with '.'", "--dotfiles", action="store_true")
+    number("max_age", "Cache-Control max-age in seconds", metavar="SECONDS")
+    option(
+        "immutable_file_test",
+        "a regex searched in the URL: a match is immutable for a year",
+        shown="a content hash in the name",
+        metavar="REGEX",
+    )
+    option("allow_all_origins", "send Access-Control-Allow-Origin: *", action="store_true")
+    option("charset", "added to textual Content-Types; '' for none", metavar="CHARSET")
+    option(
+        "autorefresh",
+        "check the disk on every request; --no-autorefresh: scan once at start",
+        shown="a stat every --revalidate-interval",
+        action=argparse.BooleanOptionalAction,
+    )
+    number("revalidate_interval", "seconds a cached answer is trusted before a stat", float, "SECONDS")
+    number("pathname_cache_size", "entries of the pathname cache", metavar="N")
+    number("small_file_max", "files up to this size are kept in memory")
+    number("small_file_cache_bytes", "bytes of the small-file cache")
+    number("chunk_size", "bytes per body message when there is no zero copy (TLS)")
+    number("sendfile_chunk", "bytes per zero-copy message")
+    number("max_ranges", "more parts than this in a Range header get the whole file", metavar="N")
+    option(
+        "architecture",
+        "how the disk is reached: amped, sped (reads on the event loop) or mt (every read in a "
+        "thread), as in the Flash paper's comparison",
+        choices=ARCHITECTURES,
+    )
+    option("helper_backend", "AMPED helpers as processes or threads", choices=("process", "thread"))
+    number("min_helpers", "AMPED helpers started with the first job, per worker", metavar="N")
+    number("max_helpers", "AMPED helpers per worker, at most", metavar="N")
+    number("helper_queue", "jobs that may wait for a helper before a 503", metavar="N")
+    number("helper_timeout", "seconds a helper may spend on one job", float, "SECONDS")
+    number("page_in_size", "bytes a helper brings into memory per job")
+    number("open_files", "descriptors kept open across requests", metavar="N", shown="a quarter of the limit")
+    option(
+        "metrics_path",
+        "serve counters in Prometheus text format at this path, e.g. /_flashstatic/metrics",
+        metavar="PATH",
+    )
+
+
+def _shown(default: object) -> str:
+    if default is None:
+        return "none"
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return f"{default:g}" if isinstance(default, float) else str(default)
+
+
+def _setting(name: str, kind: Callable[[str], float]) -> Callable[[str], float]:
+    """The value of a number option, with the bounds Options holds it to."""
+
+    def parse(value: str) -> float:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be {'a whole number' if kind is int else 'a number'}, not {value!r}"
+            ) from None
+        problem = number_problem(name, number)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return number
+
+    return parse
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number, 0 to 65535, not {value!r}")
+    return port
+
+
+def _command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
     return parser
 
 
@@ -230,44 +343,65 @@ def raise_open_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, 65536), hard))
 
 
-def serve(args: argparse.Namespace) -> int:
-    import uvicorn
+def option_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The FlashStatic keywords the command line gave (the flags named after them)."""
+    settings = {name: value for name, value in vars(args).items() if name in STATIC_KEYWORDS or name == "prefix"}
+    settings["directory"] = os.path.abspath(args.directory)
+    return settings
 
+
+def root_problem(directory: str) -> str | None:
+    """Why the directory cannot be served, in a few words; None if it can."""
+    if not os.path.exists(directory):
+        return f"{directory!r} does not exist"
+    if not os.path.isdir(directory):
+        return f"{directory!r} is not a directory"
+    try:
+        with os.scandir(directory) as entries:
+            next(entries, None)
+    except OSError as exc:
+        return f"cannot read {directory!r}: {exc.strerror or exc}"
+    return None
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why uvicorn could not listen there, found before anything starts (binding as uvicorn
+    does); None if it could, or if the kernel picks the port."""
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
+def serve(args: argparse.Namespace) -> int:
     from .server.uvicorn_range import installed_version, version_problem
 
     problem = version_problem(installed_version())
     if problem is not None:
         print(problem, file=sys.stderr)  # it names flashstatic already
         return 1
-    if not os.path.isdir(args.directory):
-        print(f"flashstatic: {args.directory!r} is not a directory", file=sys.stderr)
-        return 2
-    if args.workers < 1:
-        print("flashstatic: --workers must be at least 1", file=sys.stderr)
-        return 2
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         print("flashstatic: --ssl-certfile and --ssl-keyfile go together", file=sys.stderr)
         return 2
+    settings = option_settings(args)
+    problem = root_problem(args.directory) or _options_problem(settings) or listen_problem(args.host, args.port)
+    if problem is not None:
+        print(f"flashstatic: {problem}", file=sys.stderr)
+        return 2
     raise_open_file_limit()
-    os.environ[_SETTINGS_VARIABLE] = json.dumps(
-        {
-            "directory": os.path.abspath(args.directory),
-            "prefix": args.prefix,
-            "html": args.html,
-            "max_age": args.max_age,
-            "allow_dotfiles": args.dotfiles,
-            "follow_symlink": args.follow_symlinks,
-            "architecture": args.architecture,
-            "max_helpers": args.max_helpers,
-            "metrics_path": args.metrics_path,
-        }
-    )
+    os.environ[_SETTINGS_VARIABLE] = json.dumps(settings)
     os.environ[_FACTS_VARIABLE] = json.dumps(
         {
             "http": args.http,
             "tls": bool(args.ssl_certfile),
             "access_log": args.access_log,
-            "metrics_path": args.metrics_path,
+            "metrics_path": settings.get("metrics_path"),
         }
     )
     os.environ[_LIMITS_VARIABLE] = json.dumps(
@@ -277,6 +411,8 @@ def serve(args: argparse.Namespace) -> int:
             "max_connections": args.max_connections,
         }
     )
+    import uvicorn
+
     # uvicorn's own access line has no size and is written before the body: ours replaces it.
     uvicorn.run(
         "flashstatic.cli:app_from_environment",
@@ -295,8 +431,23 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _options_problem(settings: dict[str, Any]) -> str | None:
+    """What the options would refuse (a regex that does not compile, say), before workers start."""
+    from .config import static_options
+
+    try:
+        static_options(**settings)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # The command's own usage, not the top level's: that is where the flags are.
+        _command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "serve":
         return serve(args)
     if args.command == "compress":

@@ -7,13 +7,18 @@ max_age=...)`` pass the same arguments with the same meaning; docs/usage.md has 
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, TypedDict
 from wsgiref.headers import Headers
 
 from .http.ranges import DEFAULT_MAX_RANGES
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 ImmutableTest = Callable[[str, str], bool]
 AddHeadersFunction = Callable[[Headers, str, str], None]
@@ -65,8 +70,65 @@ def normalize_prefix(prefix: str | None) -> str:
     return "/" + prefix.strip("/") if prefix.strip("/") else ""
 
 
+# The smallest meaningful value of each number setting, and whether it must be exceeded rather
+# than reached: 0 is allowed where it turns something off (no small-file cache, no queue).
+_LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
+    "max_age": (0, False),
+    "revalidate_interval": (0, False),
+    "pathname_cache_size": (1, False),
+    "small_file_max": (0, False),
+    "small_file_cache_bytes": (0, False),
+    "chunk_size": (1, False),
+    "sendfile_chunk": (1, False),
+    "max_ranges": (0, False),
+    "min_helpers": (0, False),
+    "max_helpers": (1, False),
+    "helper_queue": (0, False),
+    "helper_timeout": (0, True),
+    "page_in_size": (1, False),
+    "open_files": (0, False),
+}
+
+
+def number_problem(name: str, value: float) -> str | None:
+    """Why ``value`` cannot be the setting ``name`` ("must be ..."), or None when it can."""
+    bound, strict = _LOWER_BOUNDS[name]
+    if math.isnan(value) or value == math.inf or value < bound or (strict and value == bound):
+        return f"must be {'more than' if strict else 'at least'} {bound:g}, not {value!r}"
+    return None
+
+
+def _check_numbers(settings: Options | DiskOptions) -> None:
+    for setting in fields(settings):
+        value = getattr(settings, setting.name)
+        if setting.name in _LOWER_BOUNDS and value is not None:
+            problem = number_problem(setting.name, value)
+            if problem is not None:
+                raise ValueError(f"{setting.name} {problem}")
+
+
+@dataclass(frozen=True)
+class DiskOptions:
+    """How the ASGI adapter reaches the disk (amped.md); WSGI reads in its own worker."""
+
+    architecture: str = "amped"
+    helper_backend: str = "process"
+    min_helpers: int = 1
+    max_helpers: int = 4
+    helper_queue: int = 256
+    helper_timeout: float = 30.0
+    page_in_size: int = 512 * 1024
+    # None: a quarter of the descriptor limit, at most 4096 (asgi.default_open_files).
+    open_files: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_numbers(self)
+
+
 @dataclass(frozen=True)
 class Options:
+    """Every setting, with its default: what the keywords of every way in are mapped onto."""
+
     roots: tuple[Root, ...] = ()
     follow_symlink: bool = False
     allow_dotfiles: bool = False
@@ -90,6 +152,11 @@ class Options:
     # Bytes per zero-copy message: each is made resident (AMPED) and then sendfile'd.
     sendfile_chunk: int = 1024 * 1024
     max_ranges: int = DEFAULT_MAX_RANGES
+    disk: DiskOptions = field(default_factory=DiskOptions)
+    metrics_path: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_numbers(self)
 
     @property
     def rules(self) -> TranslationRules:
@@ -122,113 +189,171 @@ def _immutable_test(value: ImmutableTest | str | None) -> ImmutableTest:
     if value is None:
         return has_content_hash
     if isinstance(value, str):
-        pattern = re.compile(value)
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"immutable_file_test {value!r} is not a regular expression: {exc}") from None
         return lambda path, url: pattern.search(url) is not None
     return value
 
 
+class ServingArguments(TypedDict, total=False):
+    """The keywords of every way in about what to serve and how, in Starlette's and WhiteNoise's
+    spellings and ours; docs/configuration.md says what each means. A keyword left out takes
+    the Options field's default, or, for a keyword that is not a field, _KEYWORD_DEFAULTS'."""
+
+    root: str | os.PathLike[str] | None
+    packages: Sequence[str | tuple[str, str]] | None
+    html: bool
+    check_dir: bool
+    follow_symlink: bool
+    allow_dotfiles: bool
+    max_age: int | None
+    index_file: bool | str | None
+    redirect_index: bool | None
+    mimetypes: Mapping[str, str] | None
+    charset: str
+    add_headers_function: AddHeadersFunction | None
+    allow_all_origins: bool
+    immutable_file_test: ImmutableTest | str | None
+    autorefresh: bool | None
+    revalidate_interval: float
+    pathname_cache_size: int
+    small_file_max: int
+    small_file_cache_bytes: int
+    chunk_size: int
+    sendfile_chunk: int
+    max_ranges: int
+
+
+class StaticArguments(ServingArguments, total=False):
+    """ServingArguments, and the ASGI adapter's own: its disk and its metrics endpoint."""
+
+    architecture: str
+    helper_backend: str
+    min_helpers: int
+    max_helpers: int
+    helper_queue: int
+    helper_timeout: float
+    page_in_size: int
+    open_files: int | None
+    metrics_path: str | None
+
+
+SERVING_KEYWORDS = frozenset(ServingArguments.__optional_keys__)
+STATIC_KEYWORDS = frozenset(StaticArguments.__optional_keys__)
+
+# The keywords that are no Options field, or that say "not given" otherwise than the field's
+# default does: what leaving each out means.
+_KEYWORD_DEFAULTS: ServingArguments = {
+    "root": None,
+    "packages": None,
+    "html": False,
+    "check_dir": True,
+    "index_file": None,
+    "redirect_index": None,
+    "mimetypes": None,
+    "immutable_file_test": None,
+    "autorefresh": None,
+}
+# The keywords that are Options fields with the same meaning, passed on as they are.
+_AS_GIVEN = frozenset(f.name for f in fields(Options)) & STATIC_KEYWORDS - set(_KEYWORD_DEFAULTS)
+_DISK_FIELDS = frozenset(f.name for f in fields(DiskOptions))
+
+
+def keyword_defaults() -> dict[str, object]:
+    """Every keyword's default, as the docs state it."""
+    options, disk = Options(), DiskOptions()
+    defaults: dict[str, object] = {}
+    for name in sorted(STATIC_KEYWORDS):
+        if name in _KEYWORD_DEFAULTS:
+            defaults[name] = _KEYWORD_DEFAULTS[name]  # type: ignore[literal-required]
+        else:
+            defaults[name] = getattr(disk if name in _DISK_FIELDS else options, name)
+    return defaults
+
+
+def refuse_unknown(caller: str, arguments: Mapping[str, object], accepted: frozenset[str]) -> None:
+    """What Python says of a keyword a signature lacks: ``**kwargs`` checks none by itself."""
+    for name in arguments:
+        if name not in accepted:
+            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}")
+
+
 def build_options(
-    *,
     directory: str | os.PathLike[str] | None,
     prefix: str | None,
-    packages: Sequence[str | tuple[str, str]] | None,
-    html: bool,
-    check_dir: bool,
-    follow_symlink: bool,
-    index_file: bool | str | None,
-    redirect_index: bool | None,
-    immutable_file_test: ImmutableTest | str | None,
-    autorefresh: bool | None,
-    revalidate_interval: float,
-    **settings: object,
+    arguments: ServingArguments,
+    *,
+    defaults: ServingArguments | None = None,
 ) -> Options:
-    """Turn the public constructor arguments into Options, with Starlette's checks."""
-    for key, media_type in dict(settings.get("mimetypes") or {}).items():  # type: ignore[call-overload]
+    """The one mapping of the public keywords onto Options, with Starlette's checks.
+    ``defaults`` are a way in's own defaults, where they differ from Options' (documented)."""
+    given: ServingArguments = {**_KEYWORD_DEFAULTS, **(defaults or {}), **arguments}
+    root = given["root"]
+    if directory is not None and root is not None:
+        raise TypeError("pass directory (Starlette's name) or root (WhiteNoise's), not both")
+    directory = directory if directory is not None else root
+    mimetypes = dict(given["mimetypes"] or {})
+    for key, media_type in mimetypes.items():
         if not isinstance(media_type, str) or not re.fullmatch(r"[\x21-\x7e][\x20-\x7e]*", media_type):
             raise ValueError(f"mimetypes[{key!r}] = {media_type!r} is not a valid Content-Type value")
-    if directory is not None and check_dir and not os.path.isdir(directory):
+    if directory is not None and given["check_dir"] and not os.path.isdir(directory):
         raise RuntimeError(f"Directory '{directory}' does not exist")
 
-    roots: list[Root] = []
     prefix = normalize_prefix(prefix)
-    if directory is not None:
-        roots.append(Root(os.fspath(directory), prefix))
-    roots.extend(Root(package_directory(p), prefix) for p in packages or ())
+    roots = [Root(os.fspath(directory), prefix)] if directory is not None else []
+    roots.extend(Root(package_directory(p), prefix) for p in given["packages"] or ())
 
+    html, index_file = given["html"], given["index_file"]
     if index_file is True or (index_file in (None, False) and html):
         index_name: str | None = "index.html"
     else:
         index_name = index_file or None
+    redirect_index = given["redirect_index"]
     if redirect_index is None:
         # WhiteNoise's index_file redirects /dir/index.html to /dir/; Starlette's html serves it.
         redirect_index = bool(index_file)
+    autorefresh = given["autorefresh"]
 
+    settings = {name: value for name, value in given.items() if name in _AS_GIVEN}
+    if autorefresh:
+        settings["revalidate_interval"] = 0.0
+    disk = DiskOptions(**{name: value for name, value in given.items() if name in _DISK_FIELDS})  # type: ignore[arg-type]
     return Options(
         roots=tuple(roots),
-        follow_symlink=follow_symlink,
         index_file=index_name,
         redirect_index=redirect_index,
         not_found_file="404.html" if html else None,
-        immutable_file_test=_immutable_test(immutable_file_test),
-        revalidate_interval=0.0 if autorefresh else revalidate_interval,
+        immutable_file_test=_immutable_test(given["immutable_file_test"]),
+        mimetypes=mimetypes,
         scan_once=autorefresh is False,
+        disk=disk,
         **settings,  # type: ignore[arg-type]
     )
 
 
 def static_options(
-    directory: str | os.PathLike[str] | None = None,
-    prefix: str | None = None,
-    *,
-    root: str | os.PathLike[str] | None = None,
-    packages: Sequence[str | tuple[str, str]] | None = None,
-    html: bool = False,
-    check_dir: bool = True,
-    follow_symlink: bool = False,
-    allow_dotfiles: bool = False,
-    max_age: int | None = 60,
-    index_file: bool | str | None = None,
-    redirect_index: bool | None = None,
-    mimetypes: Mapping[str, str] | None = None,
-    charset: str = "utf-8",
-    add_headers_function: AddHeadersFunction | None = None,
-    allow_all_origins: bool = False,
-    immutable_file_test: ImmutableTest | str | None = None,
-    autorefresh: bool | None = None,
-    revalidate_interval: float = 1.0,
-    pathname_cache_size: int = 10_000,
-    small_file_max: int = 64 * 1024,
-    small_file_cache_bytes: int = 32 * 1024 * 1024,
-    chunk_size: int = 64 * 1024,
-    sendfile_chunk: int = 1024 * 1024,
-    max_ranges: int = 32,
+    directory: str | os.PathLike[str] | None = None, prefix: str | None = None, **arguments: Unpack[StaticArguments]
 ) -> Options:
-    """The arguments every adapter (ASGI and WSGI) takes about what to serve and how: one
-    signature, so the two accept the same names with the same defaults."""
-    if directory is not None and root is not None:
-        raise TypeError("pass directory (Starlette's name) or root (WhiteNoise's), not both")
-    return build_options(
-        directory=directory if directory is not None else root,
-        prefix=prefix,
-        packages=packages,
-        html=html,
-        check_dir=check_dir,
-        follow_symlink=follow_symlink,
-        index_file=index_file,
-        redirect_index=redirect_index,
-        immutable_file_test=immutable_file_test,
-        autorefresh=autorefresh,
-        revalidate_interval=revalidate_interval,
-        allow_dotfiles=allow_dotfiles,
-        max_age=max_age,
-        mimetypes=dict(mimetypes or {}),
-        charset=charset,
-        add_headers_function=add_headers_function,
-        allow_all_origins=allow_all_origins,
-        pathname_cache_size=pathname_cache_size,
-        small_file_max=small_file_max,
-        small_file_cache_bytes=small_file_cache_bytes,
-        chunk_size=chunk_size,
-        sendfile_chunk=sendfile_chunk,
-        max_ranges=max_ranges,
-    )
+    """Options from the keywords ``FlashStatic`` takes, to hand to a way in as ``options=``."""
+    refuse_unknown("static_options", arguments, STATIC_KEYWORDS)
+    return build_options(directory, prefix, arguments)
+
+
+def options_or_arguments(
+    caller: str,
+    options: Options | None,
+    directory: str | os.PathLike[str] | None,
+    prefix: str | None,
+    arguments: ServingArguments,
+    accepted: frozenset[str],
+    defaults: ServingArguments | None = None,
+) -> Options:
+    """A way in's constructor: a ready Options, or the keywords mapped onto one (not both)."""
+    refuse_unknown(caller, arguments, accepted)
+    if options is None:
+        return build_options(directory, prefix, arguments, defaults=defaults)
+    if directory is not None or prefix is not None or arguments:
+        raise TypeError(f"{caller}() takes options= or the keywords it is made from, not both")
+    return options

@@ -13,13 +13,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .amped.jobs import FileChanged, open_checked
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer
 from .cache.responses import assemble_body
-from .config import static_options
+from .config import SERVING_KEYWORDS, Options, ServingArguments, options_or_arguments
 from .core import StaticCore, changing_plan, file_of, open_failure_plan, rejected_plan
 from .http.headers import Header
 from .http.paths import PathRejected
@@ -34,6 +34,9 @@ from .http.respond import (
 )
 from .translate import RedirectTo, Translation, translate, translate_not_found_page
 from .transmit.iterables import FileShrank, file_body, read_exactly
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -95,22 +98,30 @@ _NATIVE_MAX = 4096
 
 
 class FlashStaticWSGI:
-    """``FlashStaticWSGI(app, directory=..., prefix=...)``: the ASGI FlashStatic's arguments
-    about what to serve (config.static_options), and WhiteNoise's ``root``/``prefix``."""
+    """``FlashStaticWSGI(app, directory=..., prefix=...)``: the ASGI FlashStatic's keywords about
+    what to serve (config.ServingArguments), WhiteNoise's ``root``/``prefix`` among them."""
+
+    # This way in's own defaults, where they differ from Options' (each documented); a
+    # subclass may state others.
+    defaults: ClassVar[ServingArguments] = {}
 
     def __init__(
         self,
         app: Any = None,
         directory: str | os.PathLike[str] | None = None,
         prefix: str | None = None,
-        **arguments: Any,
+        *,
+        options: Options | None = None,
+        **arguments: Unpack[ServingArguments],
     ) -> None:
         if isinstance(app, (str, os.PathLike)):
             raise TypeError(
                 "FlashStaticWSGI's first argument is the WSGI app to wrap; pass the directory as directory=..."
             )
         self.app = app
-        self.options = static_options(directory, prefix, **arguments)
+        self.options = options_or_arguments(
+            "FlashStaticWSGI", options, directory, prefix, arguments, SERVING_KEYWORDS, self.defaults
+        )
         self._lock = threading.Lock()
         # One thread at a time revalidates a stale entry; the others serve it meanwhile.
         self._revalidating = threading.Lock()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import inspect
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from flashstatic.asgi import FlashStatic
-from flashstatic.cli import build_parser
+from flashstatic.cli import SERVER_FLAGS, build_parser
+from flashstatic.config import DiskOptions, Options, keyword_defaults
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGURATION = REPO / "docs" / "configuration.md"
@@ -34,47 +37,90 @@ def documented_default(cell: str) -> object:
     return ast.literal_eval(match.group(1))
 
 
-def flashstatic_parameters() -> dict[str, inspect.Parameter]:
-    return dict(list(inspect.signature(FlashStatic.__init__).parameters.items())[1:])
+def flashstatic_defaults() -> dict[str, object]:
+    """Every argument of FlashStatic with its default: the named ones, then the keywords."""
+    named = list(inspect.signature(FlashStatic.__init__).parameters.values())[1:]
+    defaults = {p.name: p.default for p in named if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    return {**defaults, **keyword_defaults()}
 
 
-def serve_options() -> dict[str, object]:
+def tables(markdown: str) -> list[tuple[list[str], dict[str, list[str]]]]:
+    """Each table's header cells, and its rows as table_rows reads them."""
+    found: list[tuple[list[str], dict[str, list[str]]]] = []
+    lines: list[str] = []
+    for line in [*markdown.splitlines(), ""]:
+        if line.startswith("|"):
+            lines.append(line)
+        elif lines:
+            header = [cell.strip() for cell in lines[0].strip().strip("|").split("|")]
+            found.append((header, table_rows("\n".join(lines[2:]))))
+            lines = []
+    return found
+
+
+def the_table(heading: str) -> dict[str, list[str]]:
+    """The rows of the one table whose header has this cell."""
+    [rows] = [rows for header, rows in tables(CONFIGURATION.read_text()) if heading in header]
+    return rows
+
+
+def serve_actions() -> list[argparse.Action]:
+    """The flags `flashstatic serve --help` shows (hidden old spellings left out)."""
     serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
-    options = {}
-    for action in serve._actions:
-        if action.dest == "help":
-            continue
-        name = action.option_strings[0] if action.option_strings else action.dest.upper()
-        options[name] = action.default
-    return options
+    return [action for action in serve._actions if action.dest != "help" and action.help != argparse.SUPPRESS]
+
+
+def flag_of(action: argparse.Action) -> str:
+    return action.option_strings[0] if action.option_strings else action.dest.upper()
 
 
 def test_every_flashstatic_option_is_documented_with_its_default() -> None:
-    rows = table_rows(CONFIGURATION.read_text())
-    for name, parameter in flashstatic_parameters().items():
+    rows = the_table("`serve` flag")
+    for name, expected in flashstatic_defaults().items():
         assert name in rows, f"FlashStatic({name}=...) is missing from docs/configuration.md"
         cell = rows[name][0]
         try:
             default = documented_default(cell)
         except ValueError:
-            # Prose is for defaults computed at run time, which the signature spells None.
-            assert parameter.default is None, f"{name}: write the default {parameter.default!r} as a literal"
+            # Prose is for defaults computed at run time, which the code spells None.
+            assert expected is None, f"{name}: write the default {expected!r} as a literal"
             continue
-        assert default == parameter.default, f"{name}: docs say {cell}, code says {parameter.default!r}"
+        assert default == expected, f"{name}: docs say {cell}, code says {expected!r}"
 
 
-def test_every_serve_option_is_documented_with_its_default() -> None:
-    rows = table_rows(CONFIGURATION.read_text())
-    for name, default in serve_options().items():
-        assert name in rows, f"flashstatic serve {name} is missing from docs/configuration.md"
-        cell = rows[name][0]
-        if re.fullmatch(r"`[^`]+`", cell) and isinstance(default, (int, str)) and name != "--http":
-            assert cell.strip("`") == str(default), f"{name}: docs say {cell}, code says {default!r}"
+def test_every_serve_flag_is_an_option_of_the_same_name_or_a_documented_server_flag() -> None:
+    options, server = the_table("`serve` flag"), the_table("uvicorn equivalent")
+    for action in serve_actions():
+        flag = flag_of(action)
+        if action.dest in flashstatic_defaults():
+            expected = "--" + action.dest.replace("_", "-") if action.option_strings else action.dest.upper()
+            assert flag == expected, f"{flag} sets {action.dest}: name it {expected}"
+            assert f"`{flag}`" in options[action.dest][1], f"{action.dest}: docs do not give its flag {flag}"
+        else:
+            assert action.dest in SERVER_FLAGS, f"{flag} is neither an option nor one of cli.SERVER_FLAGS"
+            assert flag in server, f"flashstatic serve {flag} is missing from docs/configuration.md"
+            cell = server[flag][0]
+            if re.fullmatch(r"`[^`]+`", cell) and isinstance(action.default, (int, str)) and flag != "--http":
+                assert cell.strip("`") == str(action.default), f"{flag}: docs say {cell}, code says {action.default!r}"
+
+
+def test_every_flag_the_docs_name_exists() -> None:
+    flags = {name for action in serve_actions() for name in action.option_strings} | {"DIRECTORY"}
+    for name, cells in the_table("`serve` flag").items():
+        for flag in re.findall(r"`(--[a-z-]+|[A-Z]+)`", cells[1]):
+            assert flag in flags, f"{name}: docs name the flag {flag}, which serve does not take"
+
+
+def test_every_setting_is_an_option_of_the_same_name_or_made_from_some() -> None:
+    settings = {f.name for f in fields(Options)} | {f.name for f in fields(DiskOptions)}
+    # Made by build_options from the options (directory/root/packages/prefix, html, autorefresh).
+    derived = {"roots", "not_found_file", "scan_once", "disk"}
+    assert settings - derived <= set(flashstatic_defaults())
 
 
 def test_the_checks_above_can_fail() -> None:
     rows = table_rows("| option | default |\n|---|---|\n| `max_age` | `61` |\n")
-    assert documented_default(rows["max_age"][0]) != flashstatic_parameters()["max_age"].default
+    assert documented_default(rows["max_age"][0]) != flashstatic_defaults()["max_age"]
     assert "nonexistent_option" not in rows
 
 

@@ -241,7 +241,7 @@ def test_standalone_under_a_prefix_and_errors(tmp_path: Path, http: httpx.Client
         text=True,
         timeout=30,
     )
-    assert done.returncode == 2 and "is not a directory" in done.stderr
+    assert done.returncode == 2 and "does not exist" in done.stderr
 
 
 def test_standalone_with_workers_and_another_architecture(tmp_path: Path, http: httpx.Client) -> None:

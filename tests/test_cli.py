@@ -1,0 +1,147 @@
+"""`flashstatic serve`'s command line: flags named after the options, and bad input refused in one
+line before anything starts (each case in a real subprocess, as a user would run it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support import flashstatic_serve, write_tree
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return write_tree(
+        tmp_path / "site",
+        {"hello.txt": "hello\n", ".well-known/security.txt": "contact\n", "docs/default.htm": "<p>docs</p>"},
+    )
+
+
+def serve(*args: str, prefix: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+    """`flashstatic serve ARGS` that must refuse to start: a server that starts anyway is cut
+    short by the timeout, which fails the test."""
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "flashstatic", "serve", *args], capture_output=True, text=True, timeout=10
+    )
+
+
+def argparse_error(done: subprocess.CompletedProcess[str]) -> str:
+    """The one error line argparse writes (after serve's usage), with exit status 2."""
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("usage: flashstatic serve"), done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, done.stderr
+    return errors[0]
+
+
+def one_line(done: subprocess.CompletedProcess[str]) -> str:
+    """A refusal after parsing: exactly one line on stderr, a non-zero exit, nothing served."""
+    assert done.returncode != 0 and done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stderr and "Uvicorn running" not in done.stderr
+    return done.stderr.strip()
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-1", "http"])
+def test_a_port_out_of_range_is_refused(root: Path, port: str) -> None:
+    error = argparse_error(serve(str(root), "--port", port))
+    assert "--port" in error and "0 to 65535" in error
+
+
+def test_an_unknown_log_level_is_refused(root: Path) -> None:
+    error = argparse_error(serve(str(root), "--port", "0", "--log-level", "infoo"))
+    assert "--log-level" in error and "'infoo'" in error and "warning" in error
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--max-age", "-5"),
+        ("--max-helpers", "0"),
+        ("--min-helpers", "-1"),
+        ("--small-file-max", "-1"),
+        ("--pathname-cache-size", "0"),
+        ("--sendfile-chunk", "0"),
+        ("--helper-timeout", "0"),
+        ("--revalidate-interval", "-1"),
+        ("--open-files", "-3"),
+        ("--workers", "0"),
+        ("--max-age", "soon"),
+    ],
+)
+def test_meaningless_numbers_are_refused(root: Path, flag: str, value: str) -> None:
+    error = argparse_error(serve(str(root), "--port", "0", flag, value))
+    assert flag in error and "must be" in error
+
+
+def test_a_root_that_does_not_exist_or_is_no_directory(root: Path) -> None:
+    assert "does not exist" in one_line(serve(str(root / "nope"), "--port", "0"))
+    assert "is not a directory" in one_line(serve(str(root / "hello.txt"), "--port", "0"))
+
+
+def test_an_unreadable_root(root: Path) -> None:
+    locked = root / "docs"
+    locked.chmod(0)
+    try:
+        prefix: list[str] = []
+        try:
+            os.listdir(locked)
+        except PermissionError:
+            pass
+        else:
+            # Root reads everything, by two capabilities: the server runs without them.
+            setpriv = shutil.which("setpriv")
+            if setpriv is None:
+                pytest.skip("running as root, which reads any directory, and no setpriv to drop that")
+            prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+        assert "cannot read" in one_line(serve(str(locked), "--port", "0", prefix=prefix))
+    finally:
+        locked.chmod(0o755)
+
+
+def test_a_port_in_use_is_one_line_before_anything_starts(root: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = one_line(serve(str(root), "--port", str(port)))
+    assert f"127.0.0.1:{port}" in line and "in use" in line
+
+
+def test_an_unknown_flag_shows_serves_usage(root: Path) -> None:
+    error = argparse_error(serve(str(root), "--bogus"))
+    assert "--bogus" in error
+
+
+def test_the_flags_are_named_after_the_options(root: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "flashstatic", "serve", "--help"], capture_output=True, text=True)
+    for flag in ("--allow-dotfiles", "--follow-symlink ", "--index-file", "--html", "--small-file-max"):
+        assert flag in done.stdout
+    # The old spellings still work, but are not offered.
+    assert "--dotfiles" not in done.stdout and "--follow-symlinks" not in done.stdout
+
+
+@pytest.mark.parametrize("flag", ["--allow-dotfiles", "--dotfiles"])
+def test_allow_dotfiles_and_its_old_spelling(root: Path, flag: str) -> None:
+    with flashstatic_serve(root) as (_, port):
+        assert httpx.get(f"http://127.0.0.1:{port}/.well-known/security.txt").status_code == 404
+    with flashstatic_serve(root, flag) as (_, port):
+        assert httpx.get(f"http://127.0.0.1:{port}/.well-known/security.txt").text == "contact\n"
+
+
+def test_index_file_and_max_age_flags(root: Path) -> None:
+    with flashstatic_serve(root, "--index-file", "default.htm", "--max-age", "0") as (_, port):
+        response = httpx.get(f"http://127.0.0.1:{port}/docs/")
+        assert response.text == "<p>docs</p>" and response.headers["cache-control"] == "max-age=0, public"
+
+
+def test_an_option_the_configuration_refuses_is_one_line(root: Path) -> None:
+    line = one_line(serve(str(root), "--port", "0", "--immutable-file-test", "[0-9"))
+    assert "immutable_file_test" in line and "'[0-9'" in line
