@@ -28,7 +28,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 from ..cache.responses import CachedResponse
 from ..http.headers import Header
 from ..transmit.files import FileAnswer, FilePart
-from .accesslog import ACCESS_LOGGER, log_response
+from .accesslog import ACCESS_LOGGER, direct_writer, hit_line, log_response
 from .accounting import TRAFFIC
 from .uvicorn_range import installed_version, release
 
@@ -123,6 +123,7 @@ class CachedAnswersMixin:
         # its log and for ours (accesslog.py).
         self._log_answers = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
         self._log_combined = ACCESS_LOGGER.isEnabledFor(logging.INFO)
+        self._access_writer = direct_writer() if self._log_combined else None
 
     def on_message_begin(self) -> None:
         # uvicorn builds the scope here; it waits until a request turns out to need one.
@@ -256,7 +257,21 @@ class CachedAnswersMixin:
 
     def log_answer_finished(self, hit: AnsweredHit, sent: int) -> None:
         """flashstatic's Combined Log line, with the body bytes that went out."""
-        if self._log_combined:
+        writer = self._access_writer
+        if writer is not None:
+            writer.add(
+                hit_line(
+                    self.client,
+                    hit.method,
+                    self.root_path + hit.raw_path.decode("latin-1"),
+                    hit.query,
+                    hit.http_version,
+                    hit.headers,
+                    hit.status,
+                    sent,
+                )
+            )
+        elif self._log_combined:
             log_response(
                 {
                     "client": self.client,
