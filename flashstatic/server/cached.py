@@ -101,6 +101,7 @@ class CachedAnswersMixin:
     root_path: str
     server_state: Any
     on_response_complete: Callable[[], None]
+    idle_from_now: Callable[[], None]  # LazyKeepAliveMixin's (keepalive.py)
     send_file: Callable[[AnsweredHit, FileAnswer, bytes], bool]  # DirectFilesMixin's (direct.py)
     can_send_files: Callable[[], bool]  # DirectFilesMixin's
 
@@ -229,16 +230,25 @@ class CachedAnswersMixin:
         )
         self.last_hit = hit
         self.send_hit(hit, STATUS_LINE[hit.status] + default_block(self.server_state.default_headers) + hit.tail)
-        self.on_response_complete()
+        if keep_alive and not self.flow.read_paused:
+            # on_response_complete, less what was ruled out above (a pipeline, a closing
+            # transport) and paused reads: two calls fewer per request.
+            self.server_state.total_requests += 1
+            self.idle_from_now()
+        else:
+            self.on_response_complete()
         return True
 
     def send_hit(self, hit: AnsweredHit, wire: bytes) -> None:
         """Write an answered hit (``wire``, its whole response), log it and count it."""
-        self.log_answer_started(hit)
+        # The flags are looked at here: with logs off, a call each would cost more than they do.
+        if self._log_answers:
+            self.log_answer_started(hit)
         self.transport.write(wire)
         TRAFFIC.responses += 1
         TRAFFIC.body_bytes += hit.sent
-        self.log_answer_finished(hit, hit.sent)
+        if self._log_combined:
+            self.log_answer_finished(hit, hit.sent)
         if not hit.keep_alive:
             self.transport.close()
 
