@@ -9,18 +9,20 @@ logger to see it. Nothing is formatted unless the logger is enabled.
 `flashstatic serve` gives that logger one handler, an ``AccessLogWriter`` on stdout, and while
 it is the logger's only destination the lines are handed to it directly (``direct_writer``):
 ``logging`` makes a record and takes a lock per line, several times the cost of the line
-itself. The writer keeps lines in order in a bounded buffer and writes them in one call when
-``FLUSH_LINES`` have gathered or ``FLUSH_SECONDS`` after the first of them (a timer on the
-event loop), and at shutdown (``logging`` flushes handlers at exit).
+itself. The writer keeps lines in order in a bounded buffer and writes them, in pieces of whole
+lines up to a pipe's atomic write, when ``FLUSH_LINES`` have gathered or ``FLUSH_SECONDS`` after
+the first of them (a timer on the event loop), and at shutdown (``logging`` flushes handlers at
+exit).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TextIO
 
 ACCESS_LOGGER = logging.getLogger("flashstatic.access")
@@ -194,8 +196,9 @@ class AccessLogWriter(logging.Handler):
         self._lines = []
         lines.append("")  # the last line's end
         try:
-            self.stream.write("\n".join(lines))
-            self.stream.flush()
+            for piece in pipe_pieces("\n".join(lines)):
+                self.stream.write(piece)
+                self.stream.flush()
         except (OSError, ValueError) as exc:  # ValueError: the stream was closed
             self._report(exc)
 
@@ -211,6 +214,26 @@ class AccessLogWriter(logging.Handler):
     def close(self) -> None:
         self.flush()
         super().close()
+
+
+# Characters per write: at most PIPE_BUF bytes once encoded, at up to two bytes a character
+# (the latin-1 text of headers in UTF-8).
+PIECE_CHARS = select.PIPE_BUF // 2
+
+
+def pipe_pieces(text: str) -> Iterator[str]:
+    """``text``, whole lines, in pieces of at most ``PIECE_CHARS`` (a longer line alone). The
+    workers of `flashstatic serve` share stdout, and a pipe write of at most PIPE_BUF bytes is
+    never interleaved with another's: so no worker's write cuts into another's line."""
+    start, end = 0, len(text)
+    while end - start > PIECE_CHARS:
+        stop = text.rfind("\n", start, start + PIECE_CHARS) + 1
+        if stop <= start:  # one line longer than a piece
+            stop = text.index("\n", start) + 1
+        yield text[start:stop]
+        start = stop
+    if start < end:
+        yield text[start:]
 
 
 def direct_writer() -> AccessLogWriter | None:

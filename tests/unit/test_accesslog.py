@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 import os
+import select
 import time
 from collections.abc import Callable
 
@@ -105,13 +106,13 @@ def test_the_writer_holds_at_most_a_batch_and_flushes_it_on_a_timer() -> None:
         for number in range(FLUSH_LINES - 1):
             writer.add(f"line {number}")
         assert stream.getvalue() == ""  # waiting for more, or for the timer
-        writer.add(f"line {FLUSH_LINES - 1}")  # a whole batch: written at once, in one call
-        assert stream.writes == 1
+        writer.add(f"line {FLUSH_LINES - 1}")  # a whole batch: written at once
         assert stream.getvalue().splitlines() == [f"line {number}" for number in range(FLUSH_LINES)]
+        writes = stream.writes
         writer.add("late")
         assert stream.getvalue().count("\n") == FLUSH_LINES
         await asyncio.sleep(FLUSH_SECONDS * 3)
-        assert stream.getvalue().endswith("\nlate\n") and stream.writes == 2
+        assert stream.getvalue().endswith("\nlate\n") and stream.writes == writes + 1
 
     asyncio.run(scenario())
     writer.add("outside a loop")  # nothing would flush it later: written at once
@@ -199,3 +200,27 @@ def test_a_cache_answers_line_is_the_combined_line(utc) -> None:
         scope(client=None, method="HEAD", raw_path=b'/q"', http_version="1.0", headers=forged), 304, 0, now
     )
     assert line.count('"') == 6 and "\\x22forged\\x5C" in line
+
+
+def test_a_batch_is_written_in_whole_lines_no_larger_than_an_atomic_pipe_write() -> None:
+    """Workers share stdout: a pipe write of at most PIPE_BUF bytes is never interleaved with
+    another process's, so each write is whole lines within that size (a longer line alone)."""
+    written: list[str] = []
+
+    class Pieces(io.StringIO):
+        def write(self, text: str) -> int:
+            written.append(text)
+            return len(text)
+
+    writer = AccessLogWriter(Pieces())
+    lines = [f"{number} " + "é" * (number % 300) for number in range(FLUSH_LINES - 1)] + ["long " + "x" * 10_000]
+
+    async def scenario() -> None:
+        for line in lines:
+            writer.add(line)  # the last one completes the batch
+
+    asyncio.run(scenario())
+    assert "".join(written) == "".join(f"{line}\n" for line in lines)
+    assert all(piece.endswith("\n") for piece in written)
+    assert all(len(piece.encode()) <= select.PIPE_BUF for piece in written if not piece.startswith("long "))
+    assert len(written) < len(lines) // 4  # batched all the same
