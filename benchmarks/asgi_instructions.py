@@ -11,7 +11,8 @@ Servers and cases (a 1 KiB file, cached after the first request):
 - `flashstatic serve DIR --no-access-log` (flashstatic's own protocol class): identical
   requests (answered by its repeats cache), requests that differ from one another (an
   `X-Req: <counter>` header each, as browsers' differing cookies do, so each one is parsed),
-  and a 304 (If-None-Match with the file's ETag, differing requests);
+  and a 304 (If-None-Match with the file's ETag, differing requests); and the first two with
+  its access log on (written to /dev/null);
 - stock uvicorn (`--http httptools`, its own protocol) running a plain ASGI app wrapped in
   `FlashStatic(app, directory=DIR, prefix="/static")`: the file with differing requests, and a
   miss that FlashStatic hands to the app (`/dynamic`); and the same app without FlashStatic
@@ -87,12 +88,15 @@ class Case:
     path: str
     differing: bool  # an X-Req header that changes with every request
     conditional: bool = False  # If-None-Match with the file's ETag: a 304
+    access_log: bool = False  # serve's access log on (to /dev/null: the line and its write are paid)
 
 
 CASES = [
     Case("serve: 1 KiB, identical requests", "serve", f"/{FILE_NAME}", differing=False),
     Case("serve: 1 KiB, differing requests", "serve", f"/{FILE_NAME}", differing=True),
     Case("serve: 304, differing requests", "serve", f"/{FILE_NAME}", differing=True, conditional=True),
+    Case("serve, access log: 1 KiB, identical requests", "serve", f"/{FILE_NAME}", differing=False, access_log=True),
+    Case("serve, access log: 1 KiB, differing requests", "serve", f"/{FILE_NAME}", differing=True, access_log=True),
     Case("middleware: 1 KiB, differing requests", "middleware", f"/static/{FILE_NAME}", differing=True),
     Case("middleware: miss to the app (/dynamic)", "middleware", "/dynamic", differing=True),
     Case("app alone: /dynamic (the floor)", "floor", "/dynamic", differing=True),
@@ -177,7 +181,7 @@ def server_env(checkout: Path, root: Path) -> dict[str, str]:
 
 def server_command(case: Case, python: str, root: Path, app_dir: Path, port: int) -> list[str]:
     if case.server == "serve":
-        return serve_argv(root, port, "--no-access-log", python=python)
+        return serve_argv(root, port, "--access-log" if case.access_log else "--no-access-log", python=python)
     app = f"{APP_MODULE}:wrapped" if case.server == "middleware" else f"{APP_MODULE}:app"
     factory = ["--factory"] if case.server == "middleware" else []
     return [

@@ -82,11 +82,13 @@ class Server:
     cpus: str = "0"
     process: subprocess.Popen[bytes] | None = None
     cleanup: list[Path] = field(default_factory=list)
+    stdout: Path | None = None  # where the server's stdout goes (an access log), else nowhere
 
     def __enter__(self) -> Server:
-        self.process = subprocess.Popen(
-            ["taskset", "-c", self.cpus, *self.command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        with open(self.stdout, "ab") if self.stdout is not None else open(os.devnull, "wb") as out:
+            self.process = subprocess.Popen(
+                ["taskset", "-c", self.cpus, *self.command], stdout=out, stderr=subprocess.DEVNULL
+            )
         wait_listening(self.port)
         return self
 
@@ -165,11 +167,13 @@ def raw_asgi(body_size: int) -> Server:
     return Server("raw ASGI app", [sys.executable, "-c", code, str(body_size), str(port)], port)
 
 
-def nginx(root: Path, workers: int = 1, cpus: str = "0", http2: bool = False) -> Server:
-    """nginx, one worker unless told, sendfile and tcp_nopush on: the reference. ``http2``:
-    cleartext HTTP/2 with prior knowledge (h2c), as h2load speaks it."""
+def nginx(root: Path, workers: int = 1, cpus: str = "0", access_log: Path | None = None, http2: bool = False) -> Server:
+    """nginx, one worker unless told, sendfile and tcp_nopush on: the reference. Its access
+    log is off unless a file is given (then its default: Combined lines, one write each).
+    ``http2``: cleartext HTTP/2 with prior knowledge (h2c), as h2load speaks it."""
     port = free_port()
     directory = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
+    log = f"{access_log} combined" if access_log is not None else "off"
     conf = directory / "nginx.conf"
     # The worker reads the files as root too, like our servers, so temp-dir permissions agree.
     conf.write_text(f"""
@@ -181,7 +185,7 @@ pid {directory}/nginx.pid;
 error_log {directory}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+    access_log {log};
     sendfile on;
     tcp_nopush on;
     tcp_nodelay on;
@@ -203,6 +207,8 @@ http {{
 """)
     name = "nginx" if workers == 1 else f"nginx ({workers} workers)"
     name += " h2c" if http2 else ""
+    if access_log is not None:
+        name += ", access log"
     server = Server(name, ["nginx", "-c", str(conf), "-p", str(directory)], port, cpus=cpus)
     server.cleanup.append(directory)
     return server

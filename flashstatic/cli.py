@@ -317,10 +317,9 @@ def logging_config(log_level: str, access_log: bool) -> dict[str, Any]:
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"]["flashstatic_access"] = {"format": "%(message)s"}
+    # Lines as they are, in batches; while it is the logger's only handler they skip logging.
     config["handlers"]["flashstatic_access"] = {
-        "class": "logging.StreamHandler",
-        "formatter": "flashstatic_access",
+        "class": "flashstatic.server.accesslog.AccessLogWriter",
         "stream": "ext://sys.stdout",
     }
     config["loggers"]["flashstatic"] = {"handlers": ["default"], "level": log_level.upper(), "propagate": False}

@@ -149,6 +149,67 @@ def test_no_access_log(tree: Path, cli, http: httpx.Client) -> None:
     assert any("access log: off" in line for line in server.stderr)
 
 
+def test_serve_logs_every_response_in_order_and_loses_none_at_shutdown(tree: Path, cli) -> None:
+    """More lines than one batch of the writer, cache answers and full-path answers mixed,
+    on two connections taking turns; SIGTERM right after the last answer."""
+    server = cli(str(tree))
+    count = 300
+    expected = []
+    with httpx.Client(timeout=10) as first, httpx.Client(timeout=10) as second:
+        for number in range(count):
+            client = first if number % 2 else second
+            path = "/app.js" if number % 3 else "/no-such-file"
+            response = client.get(f"{server.url}{path}?n={number}", headers={"user-agent": f"agent {number}"})
+            assert response.status_code == (200 if number % 3 else 404)
+            expected.append((f"GET {path}?n={number} HTTP/1.1", str(response.status_code), f"agent {number}"))
+        server.stop()
+    lines = [LINE.match(line) for line in server.stdout]
+    assert all(lines), server.stdout[:3]
+    assert [(line["request"], line["status"], line["agent"]) for line in lines if line] == expected
+
+
+def test_serve_writes_lines_soon_while_connections_stay_open(tree: Path, cli, http: httpx.Client) -> None:
+    server = cli(str(tree))
+    for number in range(3):  # far from a batch: the writer's timer writes them
+        assert http.get(f"{server.url}/index.html?soon={number}").status_code == 200
+    server.wait_for(server.stdout, lambda line: "GET /index.html?soon=2 HTTP/1.1" in line, timeout=2)
+    assert [LINE.match(line)["request"] for line in server.stdout] == [
+        f"GET /index.html?soon={number} HTTP/1.1" for number in range(3)
+    ]
+    server.stop()
+
+
+def test_an_unwritable_access_log_does_not_stop_serving(tree: Path) -> None:
+    """stdout closed by its reader: every write fails (EPIPE); answers go on, and the failure
+    is one line on stderr, not a traceback per response."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flashstatic", "serve", str(tree), "--port", "0"],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        errors: list[str] = []
+        threading.Thread(target=lambda: errors.extend(proc.stderr or ()), daemon=True).start()
+        url = _wait(lambda: next((m[1] for line in errors if (m := re.search(r"running on (http://\S+)", line))), None))
+        with httpx.Client(timeout=10) as client:
+            for number in range(300):
+                response = client.get(f"{url}/app.js?n={number}")
+                assert response.status_code == 200 and response.text == "console.log(1);\n" * 100
+        _wait(lambda: any("access log could not be written" in line for line in errors))
+        time.sleep(0.3)  # a flush timer's worth more
+        reports = [line for line in errors if "access log" in line and "could not" in line]
+        assert len(reports) == 1
+        assert not [line for line in errors if "Traceback" in line or "Logging error" in line]
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
 def test_start_up_summary(tree: Path, cli) -> None:
     server = cli(str(tree), "--http", "h11", "--max-helpers", "3", "--metrics-path", "/_m")
     server.stop()

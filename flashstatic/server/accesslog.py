@@ -3,17 +3,27 @@ default), so that the usual log tools read it.
 
     127.0.0.1 - - [10/Oct/2026:13:55:36 +0000] "GET /app.js HTTP/1.1" 200 2326 "-" "curl/8.5.0"
 
-Written to the ``flashstatic.access`` logger at INFO; `flashstatic serve` sends it to stdout,
-under your own uvicorn configure that logger to see it. Nothing is formatted unless the logger
-is enabled.
+Written to the ``flashstatic.access`` logger at INFO; under your own uvicorn configure that
+logger to see it. Nothing is formatted unless the logger is enabled.
+
+`flashstatic serve` gives that logger one handler, an ``AccessLogWriter`` on stdout, and while
+it is the logger's only destination the lines are handed to it directly (``direct_writer``):
+``logging`` makes a record and takes a lock per line, several times the cost of the line
+itself. The writer keeps lines in order in a bounded buffer and writes them, in pieces of whole
+lines up to a pipe's atomic write, when ``FLUSH_LINES`` have gathered or ``FLUSH_SECONDS`` after
+the first of them (a timer on the event loop), and at shutdown (``logging`` flushes handlers at
+exit).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import select
+import sys
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TextIO
 
 ACCESS_LOGGER = logging.getLogger("flashstatic.access")
 
@@ -24,7 +34,23 @@ _ESCAPES = {i: f"\\x{i:02X}" for i in (*range(0x20), 0x22, 0x5C, 0x7F)}
 
 
 def escape(value: str) -> str:
+    # translate() looks every character up; most values have nothing to escape.
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return value
     return value.translate(_ESCAPES)
+
+
+# The time field of the second last logged: most lines share it with the line before.
+_last_time: tuple[int, str] = (-1, "")
+
+
+def current_log_time(now: float) -> str:
+    """``log_time(now)``, formatted once per second."""
+    global _last_time
+    second = int(now)
+    if _last_time[0] != second:
+        _last_time = (second, log_time(second))
+    return _last_time[1]
 
 
 def log_time(now: float) -> str:
@@ -43,30 +69,193 @@ def request_line(scope: Mapping[str, Any]) -> str:
     """The request line as the client sent it (raw path, so percent-escapes stay escaped)."""
     raw = scope.get("raw_path")
     target = raw.decode("latin-1") if raw else scope["path"]
-    query = scope.get("query_string", b"")
+    return request_line_of(scope["method"], target, scope.get("query_string", b""), scope.get("http_version", "1.1"))
+
+
+def request_line_of(method: str, target: str, query: bytes, http_version: str) -> str:
     if query:
-        target += "?" + query.decode("latin-1")
-    return f"{scope['method']} {target} HTTP/{scope.get('http_version', '1.1')}"
+        return f"{method} {target}?{query.decode('latin-1')} HTTP/{http_version}"
+    return f"{method} {target} HTTP/{http_version}"
 
 
-def _header(scope: Mapping[str, Any], name: bytes) -> str:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return escape(value.decode("latin-1"))
-    return "-"
+def referer_and_agent(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, str]:
+    """The first Referer and User-Agent, escaped, or "-" for a missing one."""
+    referer = agent = None
+    for name, value in headers:
+        if name == b"referer":
+            if referer is None:
+                referer = escape(value.decode("latin-1"))
+        elif name == b"user-agent" and agent is None:
+            agent = escape(value.decode("latin-1"))
+    return ("-" if referer is None else referer), ("-" if agent is None else agent)
 
 
 def combined_line(scope: Mapping[str, Any], status: int, sent: int, now: float) -> str:
     """One Combined Log Format line; ``sent`` counts body bytes only ("-" for none)."""
-    client = scope.get("client")
-    host = client[0] if client else "-"
-    size = str(sent) if sent else "-"
+    return line_of(scope.get("client"), request_line(scope), scope.get("headers", ()), status, sent, now)
+
+
+def line_of(
+    client: tuple[str, int] | None,
+    request: str,
+    headers: Iterable[tuple[bytes, bytes]],
+    status: int,
+    sent: int,
+    now: float,
+) -> str:
+    """``combined_line`` from its parts, for a caller without a scope."""
+    referer, agent = referer_and_agent(headers)
     return (
-        f'{host} - - [{log_time(now)}] "{escape(request_line(scope))}" {status or "-"} {size} '
-        f'"{_header(scope, b"referer")}" "{_header(scope, b"user-agent")}"'
+        f'{client[0] if client else "-"} - - [{current_log_time(now)}] "{escape(request)}" {status or "-"} '
+        f'{sent or "-"} "{referer}" "{agent}"'
     )
 
 
-def log_response(scope: Mapping[str, Any], status: int, sent: int) -> None:
+def hit_line(
+    client: tuple[str, int] | None,
+    method: str,
+    target: str,
+    query: bytes,
+    http_version: str,
+    headers: list[tuple[bytes, bytes]],
+    status: int,
+    sent: int,
+) -> str:
+    """``combined_line`` for a cache answer, now: the same line in fewer steps, for the lines
+    most of a busy server's are. Anything to escape takes ``line_of``."""
+    referer = agent = "-"
+    for name, value in reversed(headers):  # the first of each is the one logged
+        if name == b"user-agent":
+            agent = value.decode("latin-1")
+        elif name == b"referer":
+            referer = value.decode("latin-1")
+    request = f"{method} {target}?{query.decode('latin-1')}" if query else f"{method} {target}"
+    now = time.time()
+    stamp = _last_time[1] if _last_time[0] == int(now) else current_log_time(now)
+    host = client[0] if client else "-"
+    line = f'{host} - - [{stamp}] "{request} HTTP/{http_version}" {status} {sent or "-"} "{referer}" "{agent}"'
+    # Six quotes are the line's own; no backslash or control character: nothing to escape.
+    if line.count('"') == 6 and "\\" not in line and line.isprintable():
+        return line
+    return line_of(client, f"{request} HTTP/{http_version}", headers, status, sent, now)
+
+
+def log_response(request: Mapping[str, Any] | str, status: int, sent: int) -> None:
+    """Write the line of a response: ``request`` is its scope, or the line already made."""
     if ACCESS_LOGGER.isEnabledFor(logging.INFO):
-        ACCESS_LOGGER.info(combined_line(scope, status, sent, time.time()))
+        line = request if isinstance(request, str) else combined_line(request, status, sent, time.time())
+        writer = direct_writer()
+        if writer is not None:
+            writer.add(line)
+        else:
+            ACCESS_LOGGER.info(line)
+
+
+FLUSH_LINES = 256
+FLUSH_SECONDS = 0.1
+
+
+class AccessLogWriter(logging.Handler):
+    """A handler that writes messages as they are, one per line, in batches: at most
+    ``FLUSH_LINES`` wait, for at most ``FLUSH_SECONDS`` when an event loop runs in the thread
+    that adds them (written at once otherwise). A failed write drops its batch, is reported
+    once on stderr and does not stop the next ones."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(logging.INFO)
+        self.stream = stream if stream is not None else sys.stdout
+        self._lines: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.add(self.format(record))
+
+    def add(self, line: str) -> None:
+        lines = self._lines
+        lines.append(line)
+        if len(lines) >= FLUSH_LINES:
+            self.flush()
+        elif len(lines) == 1:
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()  # no loop to flush later: now
+            return
+        self._timer = loop.call_later(FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        lines = self._lines
+        if not lines:
+            return
+        self._lines = []
+        lines.append("")  # the last line's end
+        try:
+            for piece in pipe_pieces("\n".join(lines)):
+                self.stream.write(piece)
+                self.stream.flush()
+        except (OSError, ValueError) as exc:  # ValueError: the stream was closed
+            self._report(exc)
+
+    def _report(self, exc: Exception) -> None:
+        if self._failed:
+            return
+        self._failed = True
+        try:
+            print(f"flashstatic: the access log could not be written ({exc}); lines are dropped", file=sys.stderr)
+        except (OSError, ValueError):
+            pass
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
+
+# Characters per write: at most PIPE_BUF bytes once encoded, at up to two bytes a character
+# (the latin-1 text of headers in UTF-8).
+PIECE_CHARS = select.PIPE_BUF // 2
+
+
+def pipe_pieces(text: str) -> Iterator[str]:
+    """``text``, whole lines, in pieces of at most ``PIECE_CHARS`` (a longer line alone). The
+    workers of `flashstatic serve` share stdout, and a pipe write of at most PIPE_BUF bytes is
+    never interleaved with another's: so no worker's write cuts into another's line."""
+    start, end = 0, len(text)
+    while end - start > PIECE_CHARS:
+        stop = text.rfind("\n", start, start + PIECE_CHARS) + 1
+        if stop <= start:  # one line longer than a piece
+            stop = text.index("\n", start) + 1
+        yield text[start:stop]
+        start = stop
+    if start < end:
+        yield text[start:]
+
+
+def direct_writer() -> AccessLogWriter | None:
+    """The access logger's writer, when it is the logger's only destination and would write
+    each message as it is: lines may then skip ``logging``. None when anything else (another
+    handler, a filter, a formatter, a parent logger) should see them."""
+    logger = ACCESS_LOGGER
+    if logger.disabled or logger.propagate or logger.filters or not logger.isEnabledFor(logging.INFO):
+        return None
+    handlers = logger.handlers
+    if len(handlers) != 1:
+        return None
+    handler = handlers[0]
+    if type(handler) is not AccessLogWriter or handler.filters or handler.formatter is not None:
+        return None
+    return handler if handler.level <= logging.INFO else None
+
+
+def flush_access_log() -> None:
+    """Write what the access logger's writers hold: the server has no connection left (it is
+    idle, or shutting down)."""
+    for handler in ACCESS_LOGGER.handlers:
+        if isinstance(handler, AccessLogWriter):
+            handler.flush()

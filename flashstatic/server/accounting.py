@@ -67,9 +67,10 @@ class AccountingMixin:
         response_done(self.scope, self._status, self._sent)
 
 
-def response_done(request: Mapping[str, Any] | None, status: int, sent: int) -> None:
+def response_done(request: Mapping[str, Any] | str | None, status: int, sent: int) -> None:
     """Once per response, however it left: counted, and its access-log line written from
-    ``request`` (scope-like; None from a caller that knows the log is off and built none)."""
+    ``request``: scope-like, or the line itself (a cache answer formats its own, in fewer
+    steps), or None from a caller that knows the log is off and built none."""
     TRAFFIC.responses += 1
     if request is not None:
         log_response(request, status, sent)

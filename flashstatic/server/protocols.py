@@ -31,6 +31,7 @@ require_supported_uvicorn()
 
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
+from .accesslog import flush_access_log
 from .accounting import account_unfinished
 from .cached import CachedAnswersMixin
 from .cycle import PATHSEND, ZEROCOPYSEND, H11Cycle, H11ZeroCopyCycle, HttpToolsCycle, HttpToolsZeroCopyCycle
@@ -92,6 +93,8 @@ class HttpToolsProtocol(
         cycle = self.cycle
         super().connection_lost(exc)
         account_unfinished(cycle)
+        if not self.connections:
+            flush_access_log()
 
 
 class CheckedConnection(h11.Connection):
@@ -191,3 +194,5 @@ class H11Protocol(ConnectionLimitsMixin, h11_impl.H11Protocol):
         cycle = self.cycle
         super().connection_lost(exc)
         account_unfinished(cycle)
+        if not self.connections:
+            flush_access_log()

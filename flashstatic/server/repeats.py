@@ -62,14 +62,13 @@ class Repeat:
 class RepeatCache:
     def __init__(self) -> None:
         self._repeats: dict[bytes, Repeat] = {}
+        # get(request): the dict's own method, called once per read, without a Python frame.
+        self.get: Callable[[bytes], Repeat | None] = self._repeats.get
         self._bytes = 0
         # Hashes of requests seen once: only a second sighting is remembered, since keeping a
         # request that never comes again (a header that differs every time) costs more than
         # answering it.
         self._seen: set[int] = set()
-
-    def get(self, request: bytes) -> Repeat | None:
-        return self._repeats.get(request)
 
     def seen_before(self, request: bytes) -> bool:
         key = hash(request)  # computed once per bytes object, and get() needed it already
@@ -150,9 +149,9 @@ class RepeatedRequestsMixin:
             and whole
             and self._messages_begun == 1
             and self._between_messages
-            and repeatable(data, hit)
             and not self.transport.is_closing()
-            and repeats.seen_before(data)
+            and repeats.seen_before(data)  # first: a request that differs from all others ends here
+            and repeatable(data, hit)
         ):
             entry = self._shortcut.static.entry(hit.path)
             if entry is not None:

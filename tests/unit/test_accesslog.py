@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import logging
 import os
+import select
 import time
+from collections.abc import Callable
 
 import pytest
 
-from flashstatic.server.accesslog import combined_line, escape, log_time, request_line
+from flashstatic.server.accesslog import (
+    FLUSH_LINES,
+    FLUSH_SECONDS,
+    AccessLogWriter,
+    combined_line,
+    direct_writer,
+    escape,
+    hit_line,
+    log_time,
+    request_line,
+)
 
 
 def scope(**extra) -> dict:
@@ -63,3 +78,149 @@ def test_time_zone_offset(monkeypatch) -> None:
         monkeypatch.undo()
         time.tzset()
     assert os.environ.get("TZ") != "Asia/Kolkata"
+
+
+# -- the writer `flashstatic serve` logs through ------------------------------------------------
+
+
+class Stream(io.StringIO):
+    """A stream that counts its writes and can be made to fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+        self.failing: Exception | None = None
+
+    def write(self, text: str) -> int:
+        if self.failing is not None:
+            raise self.failing
+        self.writes += 1
+        return super().write(text)
+
+
+def test_the_writer_holds_at_most_a_batch_and_flushes_it_on_a_timer() -> None:
+    stream = Stream()
+    writer = AccessLogWriter(stream)
+
+    async def scenario() -> None:
+        for number in range(FLUSH_LINES - 1):
+            writer.add(f"line {number}")
+        assert stream.getvalue() == ""  # waiting for more, or for the timer
+        writer.add(f"line {FLUSH_LINES - 1}")  # a whole batch: written at once
+        assert stream.getvalue().splitlines() == [f"line {number}" for number in range(FLUSH_LINES)]
+        writes = stream.writes
+        writer.add("late")
+        assert stream.getvalue().count("\n") == FLUSH_LINES
+        await asyncio.sleep(FLUSH_SECONDS * 3)
+        assert stream.getvalue().endswith("\nlate\n") and stream.writes == writes + 1
+
+    asyncio.run(scenario())
+    writer.add("outside a loop")  # nothing would flush it later: written at once
+    assert stream.getvalue().endswith("\nlate\noutside a loop\n")
+
+
+def test_closing_the_writer_writes_what_it_holds() -> None:
+    stream = Stream()
+    writer = AccessLogWriter(stream)
+
+    async def scenario() -> None:
+        writer.add("a")
+        writer.add("b")
+
+    asyncio.run(scenario())  # the loop ends before its timer fires
+    assert stream.getvalue() == ""
+    writer.close()  # as logging does at exit
+    assert stream.getvalue() == "a\nb\n"
+
+
+def test_a_failed_write_is_reported_once_and_later_lines_still_go_out(capsys: pytest.CaptureFixture[str]) -> None:
+    stream = Stream()
+    writer = AccessLogWriter(stream)
+    stream.failing = BrokenPipeError(32, "Broken pipe")
+    writer.add("lost")
+    writer.add("lost too")
+    stream.failing = None
+    writer.add("kept")
+    assert stream.getvalue() == "kept\n"
+    stream.close()
+    writer.add("after close")  # ValueError from a closed stream: dropped, not raised
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1 and "access log could not be written" in errors[0] and "Broken pipe" in errors[0]
+
+
+def test_lines_skip_logging_only_while_the_writer_is_the_loggers_only_destination() -> None:
+    logger = logging.getLogger("flashstatic.access")
+    saved = (logger.handlers[:], logger.level, logger.propagate, logger.filters[:])
+    writer = AccessLogWriter(Stream())
+    try:
+        logger.handlers[:] = [writer]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        assert direct_writer() is writer
+        logger.addFilter(lambda record: False)  # someone filters the lines: logging must see them
+        assert direct_writer() is None
+        logger.filters.clear()
+        logger.addHandler(logging.NullHandler())
+        assert direct_writer() is None
+        logger.handlers[:] = [writer]
+        logger.propagate = True  # a parent's handlers would see them too
+        assert direct_writer() is None
+        logger.propagate = False
+        writer.setFormatter(logging.Formatter("access: %(message)s"))
+        assert direct_writer() is None
+        writer.emit(logging.LogRecord("flashstatic.access", logging.INFO, "", 0, "x", None, None))
+        writer.flush()
+        assert writer.stream.getvalue() == "access: x\n"
+        logger.setLevel(logging.WARNING)
+        writer.setFormatter(None)  # type: ignore[arg-type]
+        assert direct_writer() is None
+    finally:
+        logger.handlers[:], logger.level, logger.propagate, logger.filters[:] = saved
+
+
+def _within_one_second(make: Callable[[], str]) -> tuple[str, float]:
+    """``make()`` and a time in the same second as the one it logged."""
+    while True:
+        before = time.time()
+        line = make()
+        if int(time.time()) == int(before):
+            return line, before
+
+
+def test_a_cache_answers_line_is_the_combined_line(utc) -> None:
+    headers = [(b"host", b"x"), (b"user-agent", b"curl/8"), (b"referer", b"http://x/"), (b"user-agent", b"second")]
+    line, now = _within_one_second(
+        lambda: hit_line(("10.0.0.1", 5555), "GET", "/a%20b", b"v=1", "1.1", headers, 200, 1234)
+    )
+    assert line == combined_line(scope(query_string=b"v=1", headers=headers), 200, 1234, now)
+    # Anything to escape, in the target or a header, is escaped as in every other line.
+    forged = [(b"user-agent", b'x" 200 9 "forged\\')]
+    line, now = _within_one_second(lambda: hit_line(None, "HEAD", '/q"', b"", "1.0", forged, 304, 0))
+    assert line == combined_line(
+        scope(client=None, method="HEAD", raw_path=b'/q"', http_version="1.0", headers=forged), 304, 0, now
+    )
+    assert line.count('"') == 6 and "\\x22forged\\x5C" in line
+
+
+def test_a_batch_is_written_in_whole_lines_no_larger_than_an_atomic_pipe_write() -> None:
+    """Workers share stdout: a pipe write of at most PIPE_BUF bytes is never interleaved with
+    another process's, so each write is whole lines within that size (a longer line alone)."""
+    written: list[str] = []
+
+    class Pieces(io.StringIO):
+        def write(self, text: str) -> int:
+            written.append(text)
+            return len(text)
+
+    writer = AccessLogWriter(Pieces())
+    lines = [f"{number} " + "é" * (number % 300) for number in range(FLUSH_LINES - 1)] + ["long " + "x" * 10_000]
+
+    async def scenario() -> None:
+        for line in lines:
+            writer.add(line)  # the last one completes the batch
+
+    asyncio.run(scenario())
+    assert "".join(written) == "".join(f"{line}\n" for line in lines)
+    assert all(piece.endswith("\n") for piece in written)
+    assert all(len(piece.encode()) <= select.PIPE_BUF for piece in written if not piece.startswith("long "))
+    assert len(written) < len(lines) // 4  # batched all the same
