@@ -82,6 +82,8 @@ class Options:
     # Bytes per zero-copy message: each is made resident (AMPED) and then sendfile'd.
     sendfile_chunk: int = 1024 * 1024
     max_ranges: int = DEFAULT_MAX_RANGES
+    # A single-page app's shell (relative to the first root), answered for unknown extensionless paths.
+    fallback: str | None = None
 
     @property
     def rules(self) -> TranslationRules:
@@ -196,6 +198,7 @@ def static_options(
     chunk_size: int = 64 * 1024,
     sendfile_chunk: int = 1024 * 1024,
     max_ranges: int = 32,
+    fallback: str | None = None,
 ) -> Options:
     """The arguments every adapter (ASGI and WSGI) takes about what to serve and how: one
     signature, so the two accept the same names with the same defaults."""
@@ -225,4 +228,5 @@ def static_options(
         chunk_size=chunk_size,
         sendfile_chunk=sendfile_chunk,
         max_ranges=max_ranges,
+        fallback=fallback.strip("/") if fallback else None,
     )

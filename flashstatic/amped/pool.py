@@ -219,6 +219,9 @@ class ProcessPool(HelperPool):
         self._starter: ThreadPoolExecutor | None = None
         self._starting = 0
         _live_pools.add(self)
+        # An app dropped without close() (a test client without lifespan): its helpers are
+        # killed and collected with it, not left running for Popen's ResourceWarning.
+        weakref.finalize(self, _kill_and_collect, self._helpers)
 
     @property
     def pids(self) -> list[int]:
@@ -461,9 +464,11 @@ class ProcessPool(HelperPool):
         return processes
 
     def _stop_helpers(self) -> None:
+        loop = _running_loop()
         for helper in list(self._helpers):
             job, helper.job = helper.job, None
             self._forget(helper)
+            _reap(helper.process, loop)
             if job is not None:
                 self._finish(job, False, HelperFailed("the helper pool is shutting down"))
         self._fail_queue(HelperFailed("the helper pool is shutting down"))
@@ -481,7 +486,8 @@ class ProcessPool(HelperPool):
         # The helpers belong to the parent: drop our copies of their channels, start afresh.
         for helper in self._helpers:
             helper.socket.close()
-        self._helpers, self._idle, self._queue, self._guesses = [], [], deque(), deque()
+        self._helpers.clear()  # in place: the finalizer holds this list
+        self._idle, self._queue, self._guesses = [], deque(), deque()
         self._starter = None
         self._starting = 0
         self._loop = None
@@ -518,6 +524,14 @@ def _wait_for(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass  # stuck in the kernel (a hung disk); init collects it once it dies
+
+
+def _kill_and_collect(helpers: list[_Helper]) -> None:
+    for helper in helpers:
+        helper.socket.close()
+        helper.process.kill()
+    _wait_for([helper.process for helper in helpers])
+    helpers.clear()
 
 
 _live_pools: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
