@@ -188,10 +188,7 @@ class FlashStatic:
         # Starlette's one-off check, at the first request, that the directory is one.
         self.config_checked = False
         # Starlette's hooks: a subclass that overrides one gets every request through them.
-        cls = type(self)
-        self._hooked = (
-            cls.get_response is not FlashStatic.get_response or cls.lookup_path is not FlashStatic.lookup_path
-        )
+        self._hooked = overrides_hooks(type(self))
         self._threads: DiskStrategy | None = None  # the disk strategy off asyncio, made when first needed
         self._configure()
 
@@ -273,6 +270,9 @@ class FlashStatic:
             status, headers, body = response
             await send({"type": "http.response.start", "status": status, "headers": list(headers)})
             await send({"type": "http.response.body", "body": body})
+            return
+        if overrides_hooks(type(self)):  # a hook patched onto the class after construction
+            await self._call_hooks(scope, receive, send)
             return
         disk = self.disk if _asyncio_loop() is not None else self._thread_disk()
         if not self.config_checked:
@@ -382,7 +382,7 @@ class FlashStatic:
 
     @property
     def _hooked_lookup(self) -> bool:
-        return type(self).lookup_path is not FlashStatic.lookup_path
+        return type(self).lookup_path is not _OWN_LOOKUP_PATH
 
     async def _looked_up(self, path: str, url: str) -> Answer:
         """What an overridden lookup_path says, as a (not cached) answer: a file, a redirect
@@ -700,6 +700,15 @@ class FlashStatic:
             await send(message)
 
         return wrapped
+
+
+_OWN_GET_RESPONSE = FlashStatic.get_response
+_OWN_LOOKUP_PATH = FlashStatic.lookup_path
+
+
+def overrides_hooks(cls: type[FlashStatic]) -> bool:
+    """Whether requests must go through Starlette's hooks: a subclass (or a patch) replaced one."""
+    return cls.get_response is not _OWN_GET_RESPONSE or cls.lookup_path is not _OWN_LOOKUP_PATH
 
 
 class PlannedResponse(Response):

@@ -29,6 +29,7 @@ STARLETTE_FILES = ("__init__.py", "conftest.py", "types.py", "test_staticfiles.p
 
 
 def download_sdist(project: str, version: str, into: Path) -> Path:
+    into.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, "-m", "pip", "download", f"{project}=={version}", "--no-binary", ":all:", "--no-deps", "-q"],
         cwd=into,

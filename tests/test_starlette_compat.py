@@ -250,3 +250,14 @@ def test_lookup_path_and_get_path_as_starlette_defines_them(site: Path) -> None:
     assert app.lookup_path("\\\\server\\share") == ("", None)
     assert app.lookup_path("../site/hello.txt")[1] is not None  # still inside
     assert app.lookup_path("../../etc/passwd") == ("", None)
+
+
+def test_a_hook_patched_after_construction_is_honoured(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = Starlette(routes=[Mount("/", app=FlashStatic(directory=site))])
+
+    def broken(self: FlashStatic, path: str) -> tuple[str, None]:
+        raise TimeoutError
+
+    monkeypatch.setattr(FlashStatic, "lookup_path", broken)
+    response = TestClient(app, raise_server_exceptions=False).get("/hello.txt")
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
