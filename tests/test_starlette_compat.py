@@ -261,3 +261,21 @@ def test_a_hook_patched_after_construction_is_honoured(site: Path, monkeypatch: 
     monkeypatch.setattr(FlashStatic, "lookup_path", broken)
     response = TestClient(app, raise_server_exceptions=False).get("/hello.txt")
     assert (response.status_code, response.text) == (500, "Internal Server Error")
+
+
+def test_fastapi_spa_example() -> None:
+    from test_examples import commands_of, running
+
+    (command,) = commands_of("fastapi_spa/app.py")
+    dist = REPO / "examples" / "fastapi_spa" / "dist"
+    with running(command) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        shell = (dist / "index.html").read_text()
+        for route in ("/", "/users/42", "/settings/profile/"):
+            r = http.get(route)
+            assert (r.status_code, r.text) == (200, shell), route
+        assert http.get("/users/42").headers["cache-control"] == "no-cache"
+        asset = http.get("/assets/app-BZ2F3x9a.js")
+        assert asset.text == (dist / "assets" / "app-BZ2F3x9a.js").read_text()
+        assert "immutable" in asset.headers["cache-control"]
+        assert http.get("/api/greeting").json() == {"text": "Hello from the API"}
+        assert http.get("/assets/app-00000000.js").status_code == 404

@@ -527,10 +527,12 @@ def _wait_for(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 def _kill_and_collect(helpers: list[_Helper]) -> None:
+    # The collector may run this on an event loop: then the dead are collected by polling.
+    loop = _running_loop()
     for helper in helpers:
         helper.socket.close()
         helper.process.kill()
-    _wait_for([helper.process for helper in helpers])
+        _reap(helper.process, loop)
     helpers.clear()
 
 
