@@ -644,7 +644,7 @@ class FlashStatic:
             await self.app(scope, receive, send)
             return
         head = scope["method"] == "HEAD"
-        if self.options.fallback is not None and wants_fallback(path):
+        if self.options.fallback is not None and self.core.covers(path) and wants_fallback(path):
             shell = await self._fallback(disk)
             if shell is not None:
                 plan = no_cache(self.core.plan(file_request(scope["method"], scope["headers"]), shell))

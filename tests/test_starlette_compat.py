@@ -279,3 +279,11 @@ def test_fastapi_spa_example() -> None:
         assert "immutable" in asset.headers["cache-control"]
         assert http.get("/api/greeting").json() == {"text": "Hello from the API"}
         assert http.get("/assets/app-00000000.js").status_code == 404
+
+
+def test_fallback_stays_below_its_prefix(tmp_path: Path, live_server) -> None:
+    dist = write_tree(tmp_path / "dist", {"index.html": "shell"})
+    app = FlashStatic(directory=dist, prefix="/app", fallback="index.html")
+    with live_server(app) as url, httpx.Client(timeout=10) as http:
+        assert http.get(url + "/app/users/42").text == "shell"
+        assert http.get(url + "/elsewhere").status_code == 404
