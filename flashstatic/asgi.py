@@ -403,6 +403,9 @@ class FlashStatic:
             await self._check_config()
         try:
             response = await self.get_response(self.get_path(scope), scope)
+        except (PoolBusy, HelperFailed) as busy:
+            await send_plan(send, receive, busy_plan(busy, head=scope["method"] == "HEAD"), None)
+            return
         except HTTPException as exc:
             if self.app is not None and exc.status_code == 404:
                 await self.app(scope, receive, send)

@@ -287,3 +287,10 @@ def test_fallback_stays_below_its_prefix(tmp_path: Path, live_server) -> None:
     with live_server(app) as url, httpx.Client(timeout=10) as http:
         assert http.get(url + "/app/users/42").text == "shell"
         assert http.get(url + "/elsewhere").status_code == 404
+
+
+def test_hooks_answer_a_busy_disk_with_503(site: Path) -> None:
+    # helper_queue=0: every helper job is refused, as when the queue is full.
+    app = Starlette(routes=[Mount("/", app=_ShellOnMiss(directory=site, helper_queue=0))])
+    response = TestClient(app, raise_server_exceptions=False).get("/hello.txt")
+    assert (response.status_code, response.headers["retry-after"]) == (503, "1")
