@@ -100,7 +100,7 @@ from starlette.testclient import TestClient
 from flashstatic import FlashStatic
 
 app = FlashStatic(directory=sys.argv[1])
-for _ in range(3):  # each request on an event loop of its own, none with lifespan
+for _ in range(10):  # each request on an event loop of its own, none with lifespan
     assert TestClient(app).get("/hello.txt").text == "hello, world\\n"
 pids = list(app.disk.pool.pids)
 assert pids

@@ -509,13 +509,24 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 def _reap(process: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop | None, delay: float = 0.01) -> None:
     """No zombies: collect a killed helper without waiting on the event loop. It is polled
-    again, less and less often: one stuck in the kernel may take minutes to die."""
+    again, less and less often: one stuck in the kernel may take minutes to die. Until it is
+    collected it stays in ``_dying``, so that a loop closed before then (a test client's) does
+    not leave it to Popen's finalizer, which warns about a process still running."""
+    for earlier in [dying for dying in _dying if dying.poll() is not None]:
+        _dying.discard(earlier)
     if process.poll() is not None:
+        _dying.discard(process)
         return
+    _dying.add(process)
     if loop is not None and loop.is_running():
         loop.call_later(delay, _reap, process, loop, min(delay * 2, 5.0))
         return
     _wait_for([process])
+    _dying.discard(process)
+
+
+# Killed helpers not yet collected: waited for at exit.
+_dying: set[subprocess.Popen[bytes]] = set()
 
 
 def _wait_for(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -542,11 +553,13 @@ _live_pools: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
 def _close_all_pools() -> None:
     for pool in list(_live_pools):
         pool.close()
+    _wait_for(list(_dying))
 
 
 def _forget_pools_after_fork() -> None:
     for pool in list(_live_pools):
         pool._after_fork_in_child()
+    _dying.clear()  # the parent's children, not ours to collect
 
 
 atexit.register(_close_all_pools)
