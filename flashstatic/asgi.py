@@ -10,24 +10,41 @@ import asyncio
 import itertools
 import logging
 import os
+import stat
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import Receive as AnyReceive
+from starlette.types import Scope as AnyScope
+from starlette.types import Send as AnySend
 
 from .amped.openfiles import default_open_files
 from .amped.pool import HelperFailed, JobTooLarge, PoolBusy
-from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, make_strategy
+from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, PortableThreads, make_strategy
 from .cache.directories import DirectoryKey, DirectoryListings, Verdict
-from .cache.entry import FileEntry, Representation
+from .cache.entry import FileEntry, Representation, build_entry
 from .cache.pathname import Answer
 from .cache.responses import CachedResponse, single_slice
 from .config import STATIC_KEYWORDS, Options, Root, StaticArguments, options_or_arguments
 from .core import StaticCore, busy_plan, changing_plan, file_of, open_failure_plan, rejected_plan
 from .http.paths import PathRejected, SafePath
 from .http.redirects import relative_redirect
-from .http.respond import FileSlice, ResponsePlan, file_request, plan_not_found_page, plan_redirect, plan_text
+from .http.respond import (
+    ALLOWED_METHODS,
+    FileSlice,
+    ResponsePlan,
+    file_request,
+    plan_not_found_page,
+    plan_redirect,
+    plan_text,
+)
 from .metrics import LoopLagMonitor, MetricsApp, plan_metrics, snapshot
 from .server.shortcut import StaticShortcut
-from .translate import MISSING, RedirectTo, Translation, candidates
+from .translate import MISSING, FileFacts, FoundFile, RedirectTo, Translation, candidates
 from .transmit.body import BodyMessages, MemoryReader, Receive, Send, SliceMessages, send_plan
 from .transmit.files import FileAnswer, FilePart, ResponseFile
 from .transmit.zerocopy import PATHSEND, ZEROCOPYSEND, PathMessage, ZeroCopyMessages
@@ -38,6 +55,11 @@ if TYPE_CHECKING:
 Scope = dict[str, Any]
 
 logger = logging.getLogger("flashstatic")
+
+# None when no asyncio loop runs this task (trio, or another loop under anyio). A C function,
+# so asking costs next to nothing.
+_asyncio_loop = asyncio._get_running_loop
+_ALLOW = {"Allow": ", ".join(ALLOWED_METHODS)}
 
 
 def route_path(scope: Scope) -> str:
@@ -51,6 +73,24 @@ def route_path(scope: Scope) -> str:
 
 def redirect_location(scope: Scope, kind: str) -> str:
     return relative_redirect(kind, scope.get("raw_path"), scope["path"], scope.get("query_string", b""))
+
+
+def in_starlette_app(scope: Scope) -> bool:
+    """Whether a Starlette (or FastAPI) app is around us: its exception middleware turns an
+    HTTPException into the app's own response. A bare Router has none, so there raising
+    would be a 500."""
+    return isinstance(scope.get("app"), Starlette)
+
+
+def wants_fallback(path: str) -> bool:
+    """A path a single-page app routes itself: its last segment has no file extension."""
+    return "." not in path.rsplit("/", 1)[-1]
+
+
+def no_cache(plan: ResponsePlan) -> ResponsePlan:
+    """The app shell answers many URLs and changes with each deploy: revalidated every time."""
+    headers = [(name, value) for name, value in plan.headers if name != b"cache-control"]
+    return plan._replace(headers=[*headers, (b"cache-control", b"no-cache")])
 
 
 class FlashStatic:
@@ -69,6 +109,7 @@ class FlashStatic:
         self.app = app
         self.options = options_or_arguments("FlashStatic", options, directory, prefix, arguments, STATIC_KEYWORDS)
         disk = self.options.disk
+        self._open_files = default_open_files() if disk.open_files is None else disk.open_files
         self.disk: DiskStrategy = make_strategy(
             disk.architecture,
             helper_backend=disk.helper_backend,
@@ -77,13 +118,18 @@ class FlashStatic:
             helper_queue=disk.helper_queue,
             helper_timeout=disk.helper_timeout,
             page_in_size=disk.page_in_size,
-            open_files=default_open_files() if disk.open_files is None else disk.open_files,
+            open_files=self._open_files,
         )
         # Prometheus text at this path (below the mount point), and the loop-lag monitor that
         # only runs when someone may read it.
         metrics_path = self.options.metrics_path
         self.metrics_path = "/" + metrics_path.lstrip("/") if metrics_path is not None else None
         self.loop_lag = LoopLagMonitor() if metrics_path is not None else None
+        # Starlette's one-off check, at the first request, that the directory is one.
+        self.config_checked = False
+        # Starlette's hooks: a subclass that overrides one gets every request through them.
+        self._hooked = overrides_hooks(type(self))
+        self._threads: DiskStrategy | None = None  # the disk strategy off asyncio, made when first needed
         self._configure()
 
     def add_files(self, root: str | os.PathLike[str], prefix: str | None = None) -> None:
@@ -113,7 +159,12 @@ class FlashStatic:
     async def aclose(self) -> None:
         """close() without blocking the event loop; done on lifespan shutdown."""
         self._stop_monitor()
-        await self.disk.aclose()
+        if self._threads is not None:
+            self._threads.close()
+        if _asyncio_loop() is None:
+            self.disk.close()  # helpers run only on asyncio: none to wait for here
+        else:
+            await self.disk.aclose()
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Counters of Flash's caches, the disk strategy and the ways file bodies went out."""
@@ -135,7 +186,8 @@ class FlashStatic:
         return MetricsApp(self.metrics, self.loop_lag)
 
     def _start_monitor(self) -> None:
-        if self.loop_lag is not None:
+        # The lag monitor times asyncio callbacks; under another loop there is none to time.
+        if self.loop_lag is not None and _asyncio_loop() is not None:
             self.loop_lag.start()
 
     def _stop_monitor(self) -> None:
@@ -148,6 +200,9 @@ class FlashStatic:
         if scope["type"] != "http":
             await self._not_http(scope, receive, send)
             return
+        if self._hooked:
+            await self._call_hooks(scope, receive, send)
+            return
         # The hot path; route_path is called only when the app is mounted below a root_path.
         response = self.core.answers.response(
             route_path(scope) if scope.get("root_path") else scope["path"], scope["method"], scope["headers"]
@@ -157,17 +212,25 @@ class FlashStatic:
             await send({"type": "http.response.start", "status": status, "headers": list(headers)})
             await send({"type": "http.response.body", "body": body})
             return
+        if overrides_hooks(type(self)):  # a hook patched onto the class after construction
+            await self._call_hooks(scope, receive, send)
+            return
+        disk = self.disk if _asyncio_loop() is not None else self._thread_disk()
+        if not self.config_checked:
+            await self._check_config()
         path = route_path(scope)
         head = scope["method"] == "HEAD"
         if path == self.metrics_path:
             self._start_monitor()
             await send_plan(send, receive, plan_metrics(scope["method"], self.metrics()), None)
             return
+        if self.app is None and scope["method"] not in ALLOWED_METHODS and in_starlette_app(scope):
+            raise HTTPException(405, headers=_ALLOW)  # as StaticFiles: the app's handlers answer
         try:
             if self.core.covers(path):
-                await self._serve(scope, receive, send, path)
+                await self._serve(scope, receive, send, path, disk)
             else:
-                await self._miss(scope, receive, send)
+                await self._miss(scope, receive, send, path, disk)
         except (PoolBusy, HelperFailed) as exc:
             # Raised only before a response starts: say so plainly and let the client come back.
             await send_plan(send, receive, busy_plan(exc, head=head), None)
@@ -175,13 +238,135 @@ class FlashStatic:
             if self.app is not None:
                 # Not a file we could serve, so the app decides, as for any other miss.
                 await self.app(scope, receive, send)
+            elif rejected.status == 404 and in_starlette_app(scope):
+                raise HTTPException(404) from None
             else:
                 await send_plan(send, receive, rejected_plan(rejected, head=head), None)
 
-    def server_shortcut(self) -> StaticShortcut:
+    def _thread_disk(self) -> DiskStrategy:
+        """The disk strategy under trio or any loop but asyncio's: anyio's threads."""
+        if self._threads is None:
+            logger.info(
+                "flashstatic: AMPED needs asyncio (its helpers answer through the asyncio loop); "
+                "under this event loop disk work runs in threads"
+            )
+            self._threads = PortableThreads(self._open_files)
+        return self._threads
+
+    async def _check_config(self) -> None:
+        """Starlette's check at the first request (check_dir=False defers it to here): a
+        directory that is missing or is a file is a loud error, not a 404 for every path."""
+        for root in self.options.roots:
+            try:
+                found = await anyio.to_thread.run_sync(os.stat, root.directory)
+            except FileNotFoundError:
+                raise RuntimeError(f"Directory '{root.directory}' does not exist") from None
+            if not stat.S_ISDIR(found.st_mode):
+                raise RuntimeError(f"Path '{root.directory}' is not a directory")
+        self.config_checked = True
+
+    # -- Starlette's hooks --------------------------------------------------------------------
+
+    def get_path(self, scope: Scope) -> str:
+        """Starlette's hook: the path below the mount point as a normalised relative file path
+        ("." for the top)."""
+        return os.path.normpath(os.path.join(*route_path(scope).split("/")))
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        """Starlette's hook (blocking, run in a thread): the file a relative path names in the
+        first root that has it and its stat, or ("", None). Subclasses override it to map
+        paths; the built-in translation does not call it."""
+        if path.startswith(("/", "\\")):
+            return "", None
+        for root in self.options.roots:
+            base = os.path.realpath(root.directory)
+            joined = os.path.join(base, path)
+            full = os.path.abspath(joined) if self.options.follow_symlink else os.path.realpath(joined)
+            if os.path.commonpath([full, base]) != base:
+                continue
+            try:
+                return full, os.stat(full)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return "", None
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        """Starlette's hook: the response for ``path`` (as get_path gives it); raises
+        HTTPException(404) for a miss and HTTPException(405) for a method other than GET or
+        HEAD. Overriding it (or lookup_path) routes every request through it."""
+        if scope["method"] not in ALLOWED_METHODS:
+            raise HTTPException(405, headers=_ALLOW)
+        disk = self.disk if _asyncio_loop() is not None else self._thread_disk()
+        url = "/" if path == "." else "/" + path.replace(os.sep, "/")
+        if scope.get("path", "").endswith("/") and not url.endswith("/"):
+            url += "/"
+        head = scope["method"] == "HEAD"
+        try:
+            answer = await (self._looked_up(path, url) if self._hooked_lookup else self._answer(url, disk))
+        except PathRejected:
+            answer = MISSING  # outside every root, or no name a file can have: not found
+        if isinstance(answer, RedirectTo):
+            return PlannedResponse(self, plan_redirect(redirect_location(scope, answer.kind), head=head), disk)
+        if isinstance(answer, FileEntry):
+            return PlannedResponse(
+                self, self.core.plan(file_request(scope["method"], scope.get("headers", [])), answer), disk
+            )
+        if self.options.fallback is not None and wants_fallback(url):
+            shell = await self._fallback(disk)
+            if shell is not None:
+                plan = self.core.plan(file_request(scope["method"], scope.get("headers", [])), shell)
+                return PlannedResponse(self, no_cache(plan), disk)
+        page = await self._not_found_page(disk)
+        if page is not None:
+            return PlannedResponse(self, plan_not_found_page(page, head=head), disk)
+        raise HTTPException(404)
+
+    @property
+    def _hooked_lookup(self) -> bool:
+        return type(self).lookup_path is not _OWN_LOOKUP_PATH
+
+    async def _looked_up(self, path: str, url: str) -> Answer:
+        """What an overridden lookup_path says, as a (not cached) answer: a file, a redirect
+        to a directory's slash, or nothing."""
+        full, found = await anyio.to_thread.run_sync(self.lookup_path, path)
+        index = self.options.index_file
+        if found is not None and stat.S_ISDIR(found.st_mode) and index is not None:
+            full, found = await anyio.to_thread.run_sync(self.lookup_path, os.path.join(path, index))
+            if found is not None and stat.S_ISREG(found.st_mode) and not url.endswith("/"):
+                return RedirectTo("slash")
+        if found is None or not stat.S_ISREG(found.st_mode):
+            return MISSING
+        return build_entry(FoundFile(url, FileFacts.from_stat(full, found), ()), self.options)
+
+    async def _call_hooks(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A subclass's hooks decide every request, as in StaticFiles."""
+        if not self.config_checked:
+            await self._check_config()
+        try:
+            response = await self.get_response(self.get_path(scope), scope)
+        except (PoolBusy, HelperFailed) as busy:
+            await send_plan(send, receive, busy_plan(busy, head=scope["method"] == "HEAD"), None)
+            return
+        except HTTPException as exc:
+            if self.app is not None and exc.status_code == 404:
+                await self.app(scope, receive, send)
+                return
+            if in_starlette_app(scope):
+                raise
+            # No app to render it (standalone): answered as Starlette's default handler would.
+            extra = [
+                (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in (exc.headers or {}).items()
+            ]
+            plan = plan_text(exc.status_code, exc.detail, extra, head=scope["method"] == "HEAD")
+            await send_plan(send, receive, plan, None)
+            return
+        await response(scope, receive, cast(AnySend, send))  # ours takes the dicts every server sends
+
+    def server_shortcut(self) -> StaticShortcut | None:
         """All that flashstatic's uvicorn protocol may call on this app to answer a request
-        before it builds a scope (server/shortcut.py); the same object until add_files()."""
-        return self._shortcut
+        before it builds a scope (server/shortcut.py); the same object until add_files().
+        None for a subclass with Starlette's hooks: they must see every request."""
+        return None if self._hooked else self._shortcut
 
     def _make_shortcut(self) -> StaticShortcut:
         answers = self.core.answers
@@ -233,24 +418,26 @@ class FlashStatic:
         self.core.transmissions["direct"] += 1
         return FileAnswer(status, (), ResponseFile(self.disk, kept), part.start, part.stop)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str, disk: DiskStrategy) -> None:
         head = scope["method"] == "HEAD"
         # Two attempts: a file that changed between translation and open is translated afresh.
         for attempt in range(2):
-            answer = await self._answer(path, fresh=attempt > 0)
+            answer = await self._answer(path, disk, fresh=attempt > 0)
             if isinstance(answer, RedirectTo):
                 await send_plan(send, receive, plan_redirect(redirect_location(scope, answer.kind), head=head), None)
                 return
             if not isinstance(answer, FileEntry):
-                await self._miss(scope, receive, send)
+                await self._miss(scope, receive, send, path, disk)
                 return
             plan = self.core.plan(file_request(scope["method"], scope["headers"]), answer)
-            if await self._transmit(scope, receive, send, plan):
+            if await self._transmit(scope, receive, send, plan, disk):
                 return
             self.core.forget(path)
         await send_plan(send, receive, changing_plan(head=head), None)
 
-    async def _transmit(self, scope: Scope, receive: Receive, send: Send, plan: ResponsePlan) -> bool:
+    async def _transmit(
+        self, scope: Scope, receive: Receive, send: Send, plan: ResponsePlan, disk: DiskStrategy
+    ) -> bool:
         """Send ``plan``; False if its file changed before the first byte went out."""
         slices: SliceMessages | None = None
         opened: ResponseFile | None = None
@@ -258,10 +445,10 @@ class FlashStatic:
         if plan.body and source is not None:
             try:
                 if self.core.bodies.cacheable(source.facts):
-                    slices = BodyMessages(await self._small_body(source), self.options.chunk_size)
+                    slices = BodyMessages(await self._small_body(source, disk), self.options.chunk_size)
                     self.core.transmissions["memory"] += 1
                 else:
-                    opened = ResponseFile(self.disk, await self.disk.open(source.facts, self.core.rules))
+                    opened = ResponseFile(disk, await disk.open(source.facts, self.core.rules))
                     slices = self._slice_messages(scope, plan, opened)
             except (FileChanged, FileTruncated):
                 return False
@@ -292,31 +479,32 @@ class FlashStatic:
         self.core.transmissions["body"] += 1
         return BodyMessages(opened, self.options.chunk_size)
 
-    async def _small_body(self, rep: Representation) -> MemoryReader:
+    async def _small_body(self, rep: Representation, disk: DiskStrategy) -> MemoryReader:
         facts = rep.facts
         body = self.core.bodies.get(facts)
         if body is None:
-            file = await self.disk.open(facts, self.core.rules)
+            file = await disk.open(facts, self.core.rules)
             try:
-                body = await self.disk.read(file, 0, facts.size)
+                body = await disk.read(file, 0, facts.size)
             finally:
-                self.disk.release(file)
+                disk.release(file)
             self.core.bodies.put(facts, body)
         return MemoryReader(body)
 
-    async def _answer(self, path: str, *, fresh: bool = False) -> Answer:
+    async def _answer(self, path: str, disk: DiskStrategy, *, fresh: bool = False) -> Answer:
         now = time.monotonic()
         if not fresh:
             answer, stale = self.core.lookup(path, now)
             if answer is not None and not stale:
                 return answer
-            if answer is not None and self.options.revalidate_interval > 0:
+            if answer is not None and self.options.revalidate_interval > 0 and disk is self.disk:
                 # Stale-while-revalidate: a hot path never waits for its periodic stat, which
                 # under AMPED is a helper round trip. With an interval of 0 the caller asked
-                # for every request to see the disk, so that case waits.
+                # for every request to see the disk, so that case waits, as does a loop other
+                # than asyncio's (the batch is an asyncio task).
                 self._revalidate_later(path)
                 return answer
-        return self.core.store(path, await self._translate(path, fresh), now)
+        return self.core.store(path, await self._translate(path, disk, fresh), now)
 
     def _revalidate_later(self, path: str) -> None:
         """Queue a stale path; one batch at a time revalidates what has queued up, so under
@@ -366,21 +554,21 @@ class FlashStatic:
                 else:
                     self.core.store(path, result, now)
 
-    async def _translate(self, path: str, fresh: bool) -> Translation:
+    async def _translate(self, path: str, disk: DiskStrategy, fresh: bool) -> Translation:
         if not fresh:
             known = self.core.from_scan(path)
             if known is not None:
                 return known
         found = candidates(self.core.rules.roots, path)  # a path to refuse is refused here, not in a helper
         if self._listings is None or fresh:
-            return await self.disk.translate(self.core.rules, path)
-        verdict = await self._consult_listings(found)
+            return await disk.translate(self.core.rules, path)
+        verdict = await self._consult_listings(found, disk)
         if verdict is Verdict.ABSENT:
             self.core.misses_listed += 1
             return MISSING
-        return await self.disk.translate(self.core.rules, path, speculative=verdict is Verdict.UNKNOWN)
+        return await disk.translate(self.core.rules, path, speculative=verdict is Verdict.UNKNOWN)
 
-    async def _consult_listings(self, found: list[tuple[Root, SafePath]]) -> Verdict:
+    async def _consult_listings(self, found: list[tuple[Root, SafePath]], disk: DiskStrategy) -> Verdict:
         """What the directory listings say of a path not in the pathname cache. Listings are
         fetched only while helpers have a backlog (a flood of misses, say), and then first,
         one directory level at a time and once however many ask, so that the path's own
@@ -389,7 +577,7 @@ class FlashStatic:
         assert self._listings is not None
         verdict, to_list = self._listings.verdict(self.core.rules.roots, found, time.monotonic())
         for _ in range(_MAX_LISTED_LEVELS):
-            if to_list is None or not self.disk.backlogged():
+            if to_list is None or not disk.backlogged():
                 break
             await asyncio.shield(self._fetch_listing(to_list))
             verdict, to_list = self._listings.verdict(self.core.rules.roots, found, time.monotonic())
@@ -412,22 +600,36 @@ class FlashStatic:
             names = None  # not known for a while: lookups below it take the lesser lane
         self._listings.store(key, names, time.monotonic())
 
-    async def _miss(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _miss(self, scope: Scope, receive: Receive, send: Send, path: str, disk: DiskStrategy) -> None:
         if self.app is not None:
             await self.app(scope, receive, send)
             return
         head = scope["method"] == "HEAD"
-        page = await self._not_found_page()
-        if page is not None and await self._transmit(scope, receive, send, plan_not_found_page(page, head=head)):
+        if self.options.fallback is not None and self.core.covers(path) and wants_fallback(path):
+            shell = await self._fallback(disk)
+            if shell is not None:
+                plan = no_cache(self.core.plan(file_request(scope["method"], scope["headers"]), shell))
+                if await self._transmit(scope, receive, send, plan, disk):
+                    return
+        page = await self._not_found_page(disk)
+        if page is not None and await self._transmit(scope, receive, send, plan_not_found_page(page, head=head), disk):
             return
         if page is not None:
             self.core.not_found_page_changed()
+        if in_starlette_app(scope):
+            raise HTTPException(404)  # the app's exception handlers (a custom 404 page) answer
         await send_plan(send, receive, plan_text(404, "Not Found", head=head), None)
 
-    async def _not_found_page(self) -> Representation | None:
+    async def _fallback(self, disk: DiskStrategy) -> FileEntry | None:
+        """The single-page app's shell, through the pathname cache like any file."""
+        assert self.options.fallback is not None
+        answer = await self._answer(self.options.roots[0].prefix + "/" + self.options.fallback, disk)
+        return answer if isinstance(answer, FileEntry) else None
+
+    async def _not_found_page(self, disk: DiskStrategy) -> Representation | None:
         now = time.monotonic()
         if self.core.not_found_page_due(now):
-            self.core.not_found_page_found(await self.disk.translate_not_found_page(self.core.rules), now)
+            self.core.not_found_page_found(await disk.translate_not_found_page(self.core.rules), now)
         return self.core.not_found_representation()
 
     async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -459,6 +661,33 @@ class FlashStatic:
             await send(message)
 
         return wrapped
+
+
+_OWN_GET_RESPONSE = FlashStatic.get_response
+_OWN_LOOKUP_PATH = FlashStatic.lookup_path
+
+
+def overrides_hooks(cls: type[FlashStatic]) -> bool:
+    """Whether requests must go through Starlette's hooks: a subclass (or a patch) replaced one."""
+    return cls.get_response is not _OWN_GET_RESPONSE or cls.lookup_path is not _OWN_LOOKUP_PATH
+
+
+class PlannedResponse(Response):
+    """What FlashStatic.get_response returns: a response planned from the caches, sent
+    through the disk strategy when called, as Starlette calls any Response."""
+
+    def __init__(self, owner: FlashStatic, plan: ResponsePlan, disk: DiskStrategy) -> None:
+        self.status_code = plan.status
+        self.background = None
+        self.raw_headers = list(plan.headers)
+        self._owner = owner
+        self._plan = plan
+        self._disk = disk
+
+    async def __call__(self, scope: AnyScope, receive: AnyReceive, send: AnySend) -> None:
+        ours, receive_, send_ = cast(Scope, scope), cast(Receive, receive), cast(Send, send)
+        if not await self._owner._transmit(ours, receive_, send_, self._plan, self._disk):
+            await send_plan(send_, receive_, changing_plan(head=scope["method"] == "HEAD"), None)
 
 
 # Paths per revalidation job. Storing a batch's results runs on the loop: 256 took ~1.8 ms

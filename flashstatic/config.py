@@ -152,6 +152,8 @@ class Options:
     # Bytes per zero-copy message: each is made resident (AMPED) and then sendfile'd.
     sendfile_chunk: int = 1024 * 1024
     max_ranges: int = DEFAULT_MAX_RANGES
+    # A single-page app's shell (relative to the first root), answered for unknown extensionless paths.
+    fallback: str | None = None
     disk: DiskOptions = field(default_factory=DiskOptions)
     metrics_path: str | None = None
 
@@ -224,6 +226,7 @@ class ServingArguments(TypedDict, total=False):
     chunk_size: int
     sendfile_chunk: int
     max_ranges: int
+    fallback: str | None
 
 
 class StaticArguments(ServingArguments, total=False):
@@ -319,6 +322,8 @@ def build_options(
     settings = {name: value for name, value in given.items() if name in _AS_GIVEN}
     if autorefresh:
         settings["revalidate_interval"] = 0.0
+    if settings.get("fallback"):
+        settings["fallback"] = str(settings["fallback"]).strip("/") or None
     disk = DiskOptions(**{name: value for name, value in given.items() if name in _DISK_FIELDS})  # type: ignore[arg-type]
     return Options(
         roots=tuple(roots),

@@ -82,6 +82,7 @@ CASES = [
     ("hypercorn", "http1"),
     ("hypercorn", "h2c"),
     ("hypercorn", "h2-tls"),
+    ("hypercorn-trio", "http1"),
     ("granian", "http1"),
     ("granian", "h2c"),
     ("daphne", "http1"),

@@ -219,6 +219,9 @@ class ProcessPool(HelperPool):
         self._starter: ThreadPoolExecutor | None = None
         self._starting = 0
         _live_pools.add(self)
+        # An app dropped without close() (a test client without lifespan): its helpers are
+        # killed and collected with it, not left running for Popen's ResourceWarning.
+        weakref.finalize(self, _kill_and_collect, self._helpers)
 
     @property
     def pids(self) -> list[int]:
@@ -461,9 +464,11 @@ class ProcessPool(HelperPool):
         return processes
 
     def _stop_helpers(self) -> None:
+        loop = _running_loop()
         for helper in list(self._helpers):
             job, helper.job = helper.job, None
             self._forget(helper)
+            _reap(helper.process, loop)
             if job is not None:
                 self._finish(job, False, HelperFailed("the helper pool is shutting down"))
         self._fail_queue(HelperFailed("the helper pool is shutting down"))
@@ -481,7 +486,8 @@ class ProcessPool(HelperPool):
         # The helpers belong to the parent: drop our copies of their channels, start afresh.
         for helper in self._helpers:
             helper.socket.close()
-        self._helpers, self._idle, self._queue, self._guesses = [], [], deque(), deque()
+        self._helpers.clear()  # in place: the finalizer holds this list
+        self._idle, self._queue, self._guesses = [], deque(), deque()
         self._starter = None
         self._starting = 0
         self._loop = None
@@ -503,13 +509,24 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 def _reap(process: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop | None, delay: float = 0.01) -> None:
     """No zombies: collect a killed helper without waiting on the event loop. It is polled
-    again, less and less often: one stuck in the kernel may take minutes to die."""
+    again, less and less often: one stuck in the kernel may take minutes to die. Until it is
+    collected it stays in ``_dying``, so that a loop closed before then (a test client's) does
+    not leave it to Popen's finalizer, which warns about a process still running."""
+    for earlier in [dying for dying in _dying if dying.poll() is not None]:
+        _dying.discard(earlier)
     if process.poll() is not None:
+        _dying.discard(process)
         return
+    _dying.add(process)
     if loop is not None and loop.is_running():
         loop.call_later(delay, _reap, process, loop, min(delay * 2, 5.0))
         return
     _wait_for([process])
+    _dying.discard(process)
+
+
+# Killed helpers not yet collected: waited for at exit.
+_dying: set[subprocess.Popen[bytes]] = set()
 
 
 def _wait_for(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -520,17 +537,29 @@ def _wait_for(processes: list[subprocess.Popen[bytes]]) -> None:
             pass  # stuck in the kernel (a hung disk); init collects it once it dies
 
 
+def _kill_and_collect(helpers: list[_Helper]) -> None:
+    # The collector may run this on an event loop: then the dead are collected by polling.
+    loop = _running_loop()
+    for helper in helpers:
+        helper.socket.close()
+        helper.process.kill()
+        _reap(helper.process, loop)
+    helpers.clear()
+
+
 _live_pools: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
 
 
 def _close_all_pools() -> None:
     for pool in list(_live_pools):
         pool.close()
+    _wait_for(list(_dying))
 
 
 def _forget_pools_after_fork() -> None:
     for pool in list(_live_pools):
         pool._after_fork_in_child()
+    _dying.clear()  # the parent's children, not ours to collect
 
 
 atexit.register(_close_all_pools)

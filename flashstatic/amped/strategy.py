@@ -8,9 +8,13 @@ residency check says it would block, in a helper process (AMPED) is decided here
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import weakref
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
+
+import anyio.to_thread
 
 from ..config import Root
 from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
@@ -27,7 +31,15 @@ from .residency import (
     read_if_resident,
 )
 
-__all__ = ["ARCHITECTURES", "DiskStrategy", "FileChanged", "FileTruncated", "OpenFile", "make_strategy"]
+__all__ = [
+    "ARCHITECTURES",
+    "DiskStrategy",
+    "FileChanged",
+    "FileTruncated",
+    "OpenFile",
+    "PortableThreads",
+    "make_strategy",
+]
 
 T = TypeVar("T")
 
@@ -112,6 +124,8 @@ class _Strategy:
 
     def __init__(self, open_files: int) -> None:
         self.open_files = OpenFiles(open_files)
+        # Descriptors still cached when the app is dropped without close() are not the GC's job.
+        weakref.finalize(self, self.open_files.close_all)
         # Opens under way, by file: a crowd arriving for one file waits for the first opener
         # instead of each sending its own open (and overflowing the helper queue).
         self._opening: dict[FileFacts, asyncio.Future[None]] = {}
@@ -249,6 +263,47 @@ class ThreadedDisk(_Strategy):
     def close(self) -> None:
         super().close()
         self._threads.close()
+
+
+class PortableThreads(_Strategy):
+    """Any event loop anyio runs on (trio): every stat, open and read in anyio's worker
+    threads. AMPED's helpers answer on an asyncio loop (add_reader), so elsewhere this is
+    the fallback; the caches above it work the same."""
+
+    name = "threads"
+
+    async def _run(self, work: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(functools.partial(work, *args))
+
+    async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
+        return await self._run(translate, rules, path)
+
+    async def list_directory(
+        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
+    ) -> list[str] | None:
+        return await self._run(run_list_directory, rules, root_index, segments)
+
+    async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
+        return await self._run(translate_not_found_page, rules)
+
+    async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
+        return await self._run(run_translate_many, rules, paths)
+
+    async def open(self, facts: FileFacts, rules: TranslationRules) -> OpenFile:
+        # No coalescing of concurrent opens: that needs asyncio futures.
+        file = self.open_files.acquire(facts)
+        if file is not None:
+            return file
+        return self.open_files.add(OpenFile(await self._run(open_checked, facts, rules), facts))
+
+    async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
+        return await self._run(read_exactly, file, offset, count)
+
+    def resident_now(self, file: OpenFile, offset: int, count: int) -> bool:
+        return False
+
+    async def make_resident(self, file: OpenFile, offset: int, count: int) -> None:
+        await self._run(page_in, file.fd, offset, count)
 
 
 class AmpedDisk(_Strategy):

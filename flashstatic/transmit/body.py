@@ -98,6 +98,15 @@ class _DisconnectWatch:
         self._task.cancel()
 
 
+class _NoWatch:
+    """Off asyncio (trio) there is no task to watch with: the server's send() is relied on."""
+
+    gone = False
+
+    def stop(self) -> None:
+        pass
+
+
 async def send_plan(send: Send, receive: Receive, plan: ResponsePlan, slices: SliceMessages | None) -> None:
     await send({"type": "http.response.start", "status": plan.status, "headers": list(plan.headers)})
     if len(plan.body) == 1 and isinstance(plan.body[0], bytes):
@@ -123,12 +132,12 @@ async def _send_all(send: Send, receive: Receive, messages: AsyncIterator[dict[s
     # response ends without an extra empty message. The disconnect watch starts with the
     # second message: a body that fits in one needs none.
     pending: dict[str, Any] | None = None
-    watch: _DisconnectWatch | None = None
+    watch: _DisconnectWatch | _NoWatch | None = None
     try:
         async for message in messages:
             if pending is not None:
                 if watch is None:
-                    watch = _DisconnectWatch(receive)
+                    watch = _DisconnectWatch(receive) if asyncio._get_running_loop() is not None else _NoWatch()
                 elif watch.gone:
                     return
                 pending["more_body"] = True
