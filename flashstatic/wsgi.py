@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
 
@@ -19,7 +21,7 @@ from .amped.jobs import FileChanged, open_checked
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer
 from .cache.responses import assemble_body
-from .config import static_options
+from .config import ImmutableTest, Options, static_options
 from .core import StaticCore, changing_plan, file_of, open_failure_plan, rejected_plan
 from .http.headers import Header
 from .http.paths import PathRejected
@@ -94,15 +96,41 @@ _NATIVE: dict[int, tuple[Sequence[Header], tuple[tuple[str, str], ...]]] = {}
 _NATIVE_MAX = 4096
 
 
+# WhiteNoise's defaults where FlashStatic has Starlette's, so that a WhiteNoise user switches by
+# changing the class name: CORS on, the roots read once at start, and a missing root a
+# warning rather than an error (docs/usage.md, "Switching from WhiteNoise").
+WHITENOISE_DEFAULTS: dict[str, Any] = {"allow_all_origins": True, "autorefresh": False, "check_dir": False}
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+
+def checked_redirect_status(status: object) -> int:
+    if type(status) is not int or status not in REDIRECT_STATUSES:
+        raise ValueError(f"redirect_status must be one of {REDIRECT_STATUSES}, not {status!r}")
+    return status
+
+
+def warn_missing_roots(options: Options) -> None:
+    """Roots read once at start (autorefresh=False) serve nothing if absent: say so, as
+    WhiteNoise does. With revalidation a directory created later is found, so no warning."""
+    if not options.scan_once:
+        return
+    for root in options.roots:
+        if not os.path.isdir(root.directory):
+            warnings.warn(f"No directory at: {root.directory}", stacklevel=3)
+
+
 class FlashStaticWSGI:
     """``FlashStaticWSGI(app, directory=..., prefix=...)``: the ASGI FlashStatic's arguments
-    about what to serve (config.static_options), and WhiteNoise's ``root``/``prefix``."""
+    about what to serve (config.static_options), and WhiteNoise's ``root``/``prefix``, with
+    WhiteNoise's defaults (WHITENOISE_DEFAULTS, and 302 redirects)."""
 
     def __init__(
         self,
         app: Any = None,
         directory: str | os.PathLike[str] | None = None,
         prefix: str | None = None,
+        *,
+        redirect_status: int = 302,
         **arguments: Any,
     ) -> None:
         if isinstance(app, (str, os.PathLike)):
@@ -110,15 +138,28 @@ class FlashStaticWSGI:
                 "FlashStaticWSGI's first argument is the WSGI app to wrap; pass the directory as directory=..."
             )
         self.app = app
-        self.options = static_options(directory, prefix, **arguments)
+        self.redirect_status = checked_redirect_status(redirect_status)
+        self.options = static_options(directory, prefix, **{**WHITENOISE_DEFAULTS, **arguments})
+        warn_missing_roots(self.options)
         self._lock = threading.Lock()
         # One thread at a time revalidates a stale entry; the others serve it meanwhile.
         self._revalidating = threading.Lock()
         self._configure()
 
+    @property
+    def autorefresh(self) -> bool:
+        """WhiteNoise's attribute: whether every request looks at the disk."""
+        return self.options.revalidate_interval == 0 and not self.options.scan_once
+
+    @property
+    def immutable_file_test(self) -> ImmutableTest:
+        return self.options.immutable_file_test
+
     def add_files(self, root: str | os.PathLike[str], prefix: str | None = None) -> None:
         """WhiteNoise's way to serve another directory; roots are searched in the order added."""
-        self.options = self.options.with_root(os.fspath(root), prefix)
+        added = self.options.with_root(os.fspath(root), prefix)
+        warn_missing_roots(replace(added, roots=added.roots[-1:]))
+        self.options = added
         self._configure()
 
     def _configure(self) -> None:
@@ -173,7 +214,8 @@ class FlashStaticWSGI:
                 location = relative_redirect(
                     answer.kind, raw_path(environ), path, environ.get("QUERY_STRING", "").encode("latin-1")
                 )
-                return self._respond(start_response, plan_redirect(location, head=head))
+                plan = plan_redirect(location, head=head, status=self.redirect_status)
+                return self._respond(start_response, plan)
             if not isinstance(answer, FileEntry):
                 return self._miss(environ, start_response)
             plan = self.core.plan(request_from_fields(request_fields_from_environ(method, environ)), answer)
