@@ -173,6 +173,19 @@ class FlashStaticWSGI:
         with self._lock:
             return self.core.stats()
 
+    def answer_from_memory(self, environ: Environ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """(status line, headers, body) when the caches hold the whole response, without any
+        disk access (so an event loop may ask); None when the full call is needed."""
+        method = environ.get("REQUEST_METHOD", "")
+        answers = self.core.answers
+        with self._lock:
+            plan = answers.plan(route_path(environ), method, environ)
+            response = None if plan is None else answers.response_from(plan)
+        if response is None:
+            return None
+        status, headers, body = response
+        return _STATUS_LINES[status], native_headers(headers), body
+
     # -- WSGI ---------------------------------------------------------------------------------
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Body:
