@@ -406,9 +406,10 @@ def test_manifest_strict_setting(strict: bool, tmp_path: Path) -> None:
 def test_missing_reference_names_the_referring_file(tmp_path: Path) -> None:
     source = write_tree(tmp_path / "source", {"css/app.css": "body { background: url(../img/gone.png) }\n"})
     storages = {"staticfiles": {"BACKEND": "flashstatic.django.storage.CompressedManifestStaticFilesStorage"}}
-    with override_settings(STATICFILES_DIRS=[str(source)], STATIC_ROOT=str(tmp_path / "out"), STORAGES=storages):
-        with pytest.raises(MissingFileError, match=r"css/app\.css refers to 'img/gone\.png'"):
-            call_command("collectstatic", interactive=False, verbosity=0)
+    out = str(tmp_path / "out")
+    settings_given = override_settings(STATICFILES_DIRS=[str(source)], STATIC_ROOT=out, STORAGES=storages)
+    with settings_given, pytest.raises(MissingFileError, match=r"css/app\.css refers to 'img/gone\.png'"):
+        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 # -- runserver_nostatic ---------------------------------------------------------------------
