@@ -308,6 +308,34 @@ def test_async_serves_files_and_passes_the_rest(static_root: Path, monkeypatch: 
     asyncio.run(scenario())
 
 
+def test_async_misses_known_from_the_start_up_scan_stay_on_the_loop(
+    static_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With WHITENOISE_ROOT every path is under a root; with the roots read once at start, a
+    path that names no file is known to be Django's without a thread."""
+    top = write_tree(tmp_path / "top", {"robots.txt": "User-agent: *\n"})
+    with override_settings(WHITENOISE_ROOT=str(top)):
+        middleware = FlashStaticMiddleware(async_django_view)
+    threads: list[object] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counting_to_thread(func, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(func)
+        return await real_to_thread(func, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", counting_to_thread)
+
+    async def scenario() -> None:
+        factory = AsyncRequestFactory()
+        for path in ("/page/", "/static/missing.js", "/a/../../etc/passwd"):
+            response = await middleware(factory.get(path))
+            assert (await async_body_of(response)).startswith(b"django ")
+        assert threads == []
+        assert await async_body_of(await middleware(factory.get("/robots.txt"))) == b"User-agent: *\n"
+
+    asyncio.run(scenario())
+
+
 # -- immutability from the manifest ---------------------------------------------------------
 
 

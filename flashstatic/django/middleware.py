@@ -24,6 +24,8 @@ from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpRe
 from django.http.response import HttpResponseBase
 
 from ..config import ONE_YEAR
+from ..http.paths import PathRejected
+from ..translate import MISSING
 from ..wsgi import FlashStaticWSGI, route_path
 from .conf import StaticSettings, read_settings, static_prefix, with_slashes
 
@@ -214,9 +216,21 @@ class FlashStaticMiddleware:
             return self.get_response(request)
         return django_response(answer, body, self.static.options.chunk_size, asynchronous=False)
 
+    def known_miss(self, path: str) -> bool:
+        """Whether ``path`` names nothing, known from memory alone: with the roots read once at
+        start (autorefresh off), their listing answers without the disk."""
+        core = self.static.core
+        if core.scanned is None:
+            return False
+        try:
+            return core.from_scan(path) is MISSING
+        except PathRejected:  # a path no file could have (climbing above the root...)
+            return True
+
     async def __acall__(self, request: HttpRequest) -> Any:
         environ = static_environ(request)
-        if not self.static.core.covers(route_path(environ)):
+        path = route_path(environ)
+        if not self.static.core.covers(path) or self.known_miss(path):
             return await self.get_response(request)
         cached = self.static.answer_from_memory(environ)
         if cached is not None:
