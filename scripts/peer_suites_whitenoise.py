@@ -58,8 +58,9 @@ def prepare(checkout: Path, work: Path) -> Path:
     return tests
 
 
-def run_suite(work: Path, name: str) -> tuple[int, int, str]:
-    """(passed, total, pytest's summary line) for one copied suite."""
+def run_suite(work: Path, name: str) -> tuple[dict[str, int], str]:
+    """pytest's counts (passed, failed, error, skipped) for one copied suite, and the lines
+    naming the tests that failed."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(work), str(REPOSITORY)])}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", f"tests/{name}"],
@@ -69,13 +70,11 @@ def run_suite(work: Path, name: str) -> tuple[int, int, str]:
         text=True,
         timeout=600,
     )
-    counts = {
-        word: int(number) for number, word in re.findall(r"(\d+) (passed|failed|error|errors|skipped)", done.stdout)
-    }
-    passed = counts.get("passed", 0)
-    total = passed + counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    found = re.findall(r"(\d+) (passed|failed|errors?|skipped)", summary)
+    counts = {word.replace("errors", "error"): int(number) for number, word in found}
     failures = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
-    return passed, total, "\n".join(failures)
+    return counts, "\n".join(failures)
 
 
 def main() -> int:
@@ -88,8 +87,10 @@ def main() -> int:
         work = Path(temp)
         prepare(args.checkout.resolve(), work)
         for name in SUITES:
-            passed, total, failures = run_suite(work, name)
-            print(f"{name}: {passed}/{total}")
+            counts, failures = run_suite(work, name)
+            passed, skipped = counts.get("passed", 0), counts.get("skipped", 0)
+            total = passed + counts.get("failed", 0) + counts.get("error", 0)
+            print(f"{name}: {passed}/{total} passed" + (f", {skipped} skipped" if skipped else ""))
             if args.verbose and failures:
                 print(failures)
     return 0
