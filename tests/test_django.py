@@ -174,6 +174,78 @@ def test_no_static_root_serves_nothing(tmp_path: Path) -> None:
     assert body_of(get(middleware, "/static/app.js")) == b"django /static/app.js"
 
 
+# -- through Django's handlers (test client) ---------------------------------------------------
+
+urlpatterns: list[object] = []  # this module is the URLconf: every path Django sees is a 404
+
+CLIENT_SETTINGS = {
+    "ROOT_URLCONF": __name__,
+    "MIDDLEWARE": ["django.middleware.security.SecurityMiddleware", "flashstatic.django.FlashStaticMiddleware"],
+}
+
+
+@pytest.mark.parametrize("client_class", ["Client", "AsyncClient"])
+def test_through_djangos_handlers(static_root: Path, client_class: str) -> None:
+    """The middleware as Django loads it from settings, in the sync and the async handler
+    (where the event loop is watched for blocking calls)."""
+    from django import test
+
+    write_tree(static_root, {"caf\u00e9 \u2713.txt": "non-ascii name\n", "directory/pixel.gif": b"GIF89a"})
+    with override_settings(**CLIENT_SETTINGS):
+        client = getattr(test, client_class)()
+        if client_class == "AsyncClient":
+            # Django builds the middleware on the first request; a server does it at start,
+            # before its loop runs: so here too.
+            client.handler.load_middleware(is_async=True)
+            requests = []
+
+            def fetch(path: str, **headers: str) -> Any:
+                requests.append((path, headers))
+                return len(requests) - 1
+
+            async def run_all() -> list[Any]:
+                return [await client.get(path, headers=headers) for path, headers in requests]
+        else:
+
+            def fetch(path: str, **headers: str) -> Any:
+                return client.get(path, headers=headers)
+
+        # (AsyncClient puts the path's bytes in the scope as latin-1, where an ASGI server
+        # gives the UTF-8 text: a non-ASCII name is checked under ASGI in test_async_non_ascii.)
+        checks = [
+            fetch("/static/caf%C3%A9%20%E2%9C%93.txt" if client_class == "Client" else "/static/app.js"),
+            fetch("/static/directory"),  # a directory: Django's 404
+            fetch("/static/directory/"),
+            fetch("/static/test\u263a"),  # no such file: safely Django's 404
+            fetch("/static/app.js"),
+        ]
+        if client_class == "AsyncClient":
+            checks = asyncio.run(run_all())
+    text, directory, directory_slash, missing, js = checks
+    assert text.status_code == 200
+    assert text.content == (b"non-ascii name\n" if client_class == "Client" else b"console.log(1);\n")
+    assert directory.status_code == directory_slash.status_code == missing.status_code == 404
+    assert js.status_code == 200 and js["Access-Control-Allow-Origin"] == "*"
+    assert "Content-Disposition" not in js
+
+
+def test_relative_static_url(static_root: Path) -> None:
+    """STATIC_URL "static/" is relative to the script name (Django prefixes it per request)."""
+    from django.test import Client
+
+    with override_settings(**CLIENT_SETTINGS, STATIC_URL="static/"):
+        response = Client().get("/static/app.js")
+    assert response.status_code == 200 and response.content == b"console.log(1);\n"
+
+
+def test_file_response_has_only_its_content_type() -> None:
+    """FlashStaticFileResponse adds nothing of Django's guessing (length, disposition)."""
+    with open(__file__, "rb") as file:
+        response = FlashStaticFileResponse(file)
+        assert {name.lower() for name in response.headers} == {"content-type"}
+        response.close()
+
+
 # -- settings -------------------------------------------------------------------------------
 
 
@@ -306,6 +378,23 @@ def test_async_serves_files_and_passes_the_rest(static_root: Path, monkeypatch: 
         assert await async_body_of(missing) == b"django /static/missing.js"
 
     asyncio.run(scenario())
+
+
+def test_async_non_ascii_name(static_root: Path) -> None:
+    """An ASGI server's scope path is the decoded UTF-8 text (not the test client's latin-1)."""
+    import io
+
+    from django.core.handlers.asgi import ASGIRequest
+
+    write_tree(static_root, {"caf\u00e9 \u2713.txt": "non-ascii name\n"})
+    middleware = FlashStaticMiddleware(async_django_view)
+    path = "/static/caf\u00e9 \u2713.txt"
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+
+    async def fetch() -> bytes:
+        return await async_body_of(await middleware(ASGIRequest(scope, io.BytesIO())))
+
+    assert asyncio.run(fetch()) == b"non-ascii name\n"
 
 
 def test_async_misses_known_from_the_start_up_scan_stay_on_the_loop(
