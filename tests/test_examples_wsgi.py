@@ -75,6 +75,8 @@ def test_django_collected_static(interface: str, collected: Path) -> None:
     else:
         server = uvicorn_process("site_config.asgi:application", cwd=here, env=env)
     source = (here / "assets" / "css" / "app.css").read_bytes()
+    large = bytes(range(256)) * 2000  # beyond the small-file cache: read from the file
+    (collected / "large.bin").write_bytes(large)
     with server as url, httpx.Client(timeout=20) as client:
         page = client.get(url + "/")
         hashed_url = re.search(r'href="([^"]+)"', page.text).group(1)
@@ -84,6 +86,8 @@ def test_django_collected_static(interface: str, collected: Path) -> None:
         brotli = client.get(url + hashed_url, headers={"accept-encoding": "br, gzip"})
         part = client.get(url + hashed_url, headers={"accept-encoding": "identity", "range": "bytes=10-19"})
         missing = client.get(url + "/static/css/nope.css")
+        whole = client.get(url + "/static/large.bin")
+        tail = client.get(url + "/static/large.bin", headers={"range": "bytes=-1000"})
     assert page.status_code == 200 and "Hello from Django" in page.text
     assert re.fullmatch(r"/static/css/app\.[0-9a-f]{12}\.css", hashed_url)
     assert hashed.status_code == 200 and hashed.content == source
@@ -96,6 +100,9 @@ def test_django_collected_static(interface: str, collected: Path) -> None:
     assert brotli.headers["content-encoding"] == "br"
     assert part.status_code == 206 and part.content == source[10:20]
     assert missing.status_code == 404  # Django's answer: no such file
+    assert whole.status_code == 200 and whole.content == large
+    assert whole.headers["content-length"] == str(len(large))
+    assert tail.status_code == 206 and tail.content == large[-1000:]
 
 
 def test_django_runserver_leaves_static_files_to_the_middleware() -> None:
