@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,7 +21,7 @@ from .amped.jobs import FileChanged, open_checked
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer
 from .cache.responses import assemble_body
-from .config import SERVING_KEYWORDS, Options, ServingArguments, options_or_arguments
+from .config import SERVING_KEYWORDS, ImmutableTest, Options, ServingArguments, options_or_arguments
 from .core import StaticCore, changing_plan, file_of, open_failure_plan, rejected_plan
 from .http.headers import Header
 from .http.paths import PathRejected
@@ -97,13 +99,37 @@ _NATIVE: dict[int, tuple[Sequence[Header], tuple[tuple[str, str], ...]]] = {}
 _NATIVE_MAX = 4096
 
 
+# WhiteNoise's defaults where FlashStatic has Starlette's, so that a WhiteNoise user switches by
+# changing the class name: CORS on, the roots read once at start, and a missing root a
+# warning rather than an error (docs/usage.md, "Switching from WhiteNoise").
+WHITENOISE_DEFAULTS: ServingArguments = {"allow_all_origins": True, "autorefresh": False, "check_dir": False}
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+
+def checked_redirect_status(status: object) -> int:
+    if type(status) is not int or status not in REDIRECT_STATUSES:
+        raise ValueError(f"redirect_status must be one of {REDIRECT_STATUSES}, not {status!r}")
+    return status
+
+
+def warn_missing_roots(options: Options) -> None:
+    """Roots read once at start (autorefresh=False) serve nothing if absent: say so, as
+    WhiteNoise does. With revalidation a directory created later is found, so no warning."""
+    if not options.scan_once:
+        return
+    for root in options.roots:
+        if not os.path.isdir(root.directory):
+            warnings.warn(f"No directory at: {root.directory}", stacklevel=3)
+
+
 class FlashStaticWSGI:
     """``FlashStaticWSGI(app, directory=..., prefix=...)``: the ASGI FlashStatic's keywords about
-    what to serve (config.ServingArguments), WhiteNoise's ``root``/``prefix`` among them."""
+    what to serve (config.ServingArguments), WhiteNoise's ``root``/``prefix`` among them, with
+    WhiteNoise's defaults (``defaults``, and 302 redirects)."""
 
     # This way in's own defaults, where they differ from Options' (each documented); a
     # subclass may state others.
-    defaults: ClassVar[ServingArguments] = {}
+    defaults: ClassVar[ServingArguments] = WHITENOISE_DEFAULTS
 
     def __init__(
         self,
@@ -112,6 +138,7 @@ class FlashStaticWSGI:
         prefix: str | None = None,
         *,
         options: Options | None = None,
+        redirect_status: int = 302,
         **arguments: Unpack[ServingArguments],
     ) -> None:
         if isinstance(app, (str, os.PathLike)):
@@ -119,17 +146,30 @@ class FlashStaticWSGI:
                 "FlashStaticWSGI's first argument is the WSGI app to wrap; pass the directory as directory=..."
             )
         self.app = app
+        self.redirect_status = checked_redirect_status(redirect_status)
         self.options = options_or_arguments(
             "FlashStaticWSGI", options, directory, prefix, arguments, SERVING_KEYWORDS, self.defaults
         )
+        warn_missing_roots(self.options)
         self._lock = threading.Lock()
         # One thread at a time revalidates a stale entry; the others serve it meanwhile.
         self._revalidating = threading.Lock()
         self._configure()
 
+    @property
+    def autorefresh(self) -> bool:
+        """WhiteNoise's attribute: whether every request looks at the disk."""
+        return self.options.revalidate_interval == 0 and not self.options.scan_once
+
+    @property
+    def immutable_file_test(self) -> ImmutableTest:
+        return self.options.immutable_file_test
+
     def add_files(self, root: str | os.PathLike[str], prefix: str | None = None) -> None:
         """WhiteNoise's way to serve another directory; roots are searched in the order added."""
-        self.options = self.options.with_root(os.fspath(root), prefix)
+        added = self.options.with_root(os.fspath(root), prefix)
+        warn_missing_roots(replace(added, roots=added.roots[-1:]))
+        self.options = added
         self._configure()
 
     def _configure(self) -> None:
@@ -142,6 +182,19 @@ class FlashStaticWSGI:
         """Counters of Flash's caches and of the ways file bodies went out."""
         with self._lock:
             return self.core.stats()
+
+    def answer_from_memory(self, environ: Environ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """(status line, headers, body) when the caches hold the whole response, without any
+        disk access (so an event loop may ask); None when the full call is needed."""
+        method = environ.get("REQUEST_METHOD", "")
+        answers = self.core.answers
+        with self._lock:
+            plan = answers.plan(route_path(environ), method, environ)
+            response = None if plan is None else answers.response_from(plan)
+        if response is None:
+            return None
+        status, headers, body = response
+        return _STATUS_LINES[status], native_headers(headers), body
 
     # -- WSGI ---------------------------------------------------------------------------------
 
@@ -184,7 +237,8 @@ class FlashStaticWSGI:
                 location = relative_redirect(
                     answer.kind, raw_path(environ), path, environ.get("QUERY_STRING", "").encode("latin-1")
                 )
-                return self._respond(start_response, plan_redirect(location, head=head))
+                plan = plan_redirect(location, head=head, status=self.redirect_status)
+                return self._respond(start_response, plan)
             if not isinstance(answer, FileEntry):
                 return self._miss(environ, start_response)
             plan = self.core.plan(request_from_fields(request_fields_from_environ(method, environ)), answer)

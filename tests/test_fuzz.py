@@ -465,8 +465,8 @@ _Q = {
 
 
 def oracle_coding(accept: str | None, sizes: dict[str | None, int]) -> str | bool | None:
-    """The content-coding RFC 9110 section 12.5.3 picks (smallest acceptable, identity when none
-    is), for headers built from CODING and QVALUE; False when the header is junk (any answer)."""
+    """The content-coding RFC 9110 section 12.5.3 lets the server pick (smallest offered, identity
+    when none is), for headers built from CODING and QVALUE; False when the header is junk."""
     if accept is None:
         return None
     weights: dict[str, float] = {}
@@ -493,7 +493,14 @@ def oracle_coding(accept: str | None, sizes: dict[str | None, int]) -> str | boo
             return weights["*"] > 0
         return key == "identity"
 
-    choices = [coding for coding in sizes if acceptable(coding)]
+    def offered(coding: str | None) -> bool:
+        # "*" alone promises no particular coding: a coding is sent when named, and through
+        # "*" only when identity is excluded (flashstatic's reading, as nginx and WhiteNoise).
+        if coding is not None and acceptable(None):
+            return weights.get(coding, 0) > 0
+        return acceptable(coding)
+
+    choices = [coding for coding in sizes if offered(coding)]
     return min(choices, key=lambda coding: sizes[coding]) if choices else None
 
 

@@ -56,3 +56,34 @@ def test_strace_runs_this_python() -> None:
         ["strace", "-f", "-qq", "-e", "trace=sendfile", sys.executable, "-c", "pass"], capture_output=True, timeout=30
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread"])
+def test_django_middleware_files_go_through_sendfile(worker_class: str, tmp_path: Path) -> None:
+    """FlashStaticMiddleware's FileResponse reaches gunicorn's file_wrapper: the same syscalls
+    as FlashStaticWSGI's own bodies, for the example project's STATIC_ROOT."""
+    pytest.importorskip("django")
+    from wsgi_servers import WORKTREE
+
+    root = tmp_path / "collected"
+    root.mkdir()
+    content = os.urandom(SIZE)
+    (root / "big.bin").write_bytes(content)
+    log = tmp_path / "strace.log"
+    strace = ["strace", "-f", "-qq", "-e", "trace=sendfile", "-o", str(log)]
+    here = WORKTREE / "examples" / "django_site"
+    with gunicorn(
+        "site_config.wsgi",
+        worker_class=worker_class,
+        threads=2,
+        env={"DJANGO_STATIC_ROOT": str(root)},
+        extra=["--chdir", str(here)],
+        prefix_command=strace,
+    ) as url:
+        whole = httpx.get(url + "/static/big.bin", timeout=30)
+        part = httpx.get(url + "/static/big.bin", headers={"range": "bytes=1000-2000999"}, timeout=30)
+    assert whole.content == content
+    assert part.status_code == 206 and part.content == content[1000:2001000]
+    calls = [(int(offset), int(sent)) for offset, sent in SENDFILE.findall(log.read_text())]
+    assert sum(sent for _, sent in calls) == SIZE + 2_000_000, calls
+    assert any(offset == 1000 for offset, _ in calls), calls

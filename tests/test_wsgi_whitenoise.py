@@ -120,8 +120,18 @@ def test_index_redirects_lead_to_the_same_place(pair, path: str) -> None:
     theirs, ours = (call(app, path) for app in pair)
     base = "http://testserver" + path
     assert urljoin(base, ours[1]["location"]) == urljoin(base, theirs[1]["location"])
-    # A deliberate difference: 307 (method kept, as Starlette's StaticFiles), not 302.
-    assert (theirs[0], ours[0]) == (302, 307)
+    assert ours[0] == theirs[0] == 302
+
+
+def test_redirect_status_can_be_starlettes(tree: Path) -> None:
+    app = FlashStaticWSGI(dynamic, root=str(tree), index_file=True, redirect_status=307)
+    assert call(app, "/sub")[0] == 307
+
+
+@pytest.mark.parametrize("status", [200, 304, "302"])
+def test_redirect_status_must_be_a_redirect(tree: Path, status: object) -> None:
+    with pytest.raises(ValueError, match="redirect_status"):
+        FlashStaticWSGI(dynamic, root=str(tree), redirect_status=status)
 
 
 def test_immutable_file_test_same_meaning(tree: Path) -> None:
@@ -143,12 +153,81 @@ def test_immutable_file_test_same_meaning(tree: Path) -> None:
     assert (theirs.split(",")[0], ours.split(",")[0]) == ("max-age=315360000", "max-age=31536000")
 
 
-def test_allow_all_origins_default_differs(tree: Path) -> None:
-    """Deliberate: CORS is opt-in here (Starlette's default), on by default in WhiteNoise."""
-    theirs = call(whitenoise.WhiteNoise(dynamic, root=str(tree)), "/hello.txt")[1]
-    ours = call(FlashStaticWSGI(dynamic, root=str(tree)), "/hello.txt")[1]
-    assert theirs.get("access-control-allow-origin") == "*"
-    assert "access-control-allow-origin" not in ours
+def test_defaults_are_whitenoises(tree: Path) -> None:
+    """The same call without arguments: CORS on, and the roots read once at start."""
+    apps = [cls(dynamic, root=str(tree)) for cls in (whitenoise.WhiteNoise, FlashStaticWSGI)]
+    write_tree(tree, {"later.txt": "added after start\n"})
+    for app in apps:
+        assert call(app, "/hello.txt")[1].get("access-control-allow-origin") == "*"
+        assert call(app, "/later.txt")[2] == b"dynamic /later.txt"
+        assert app.autorefresh is False
+
+
+def test_autorefresh_finds_later_files(tree: Path) -> None:
+    app = FlashStaticWSGI(dynamic, root=str(tree), autorefresh=True)
+    write_tree(tree, {"later.txt": "added after start\n"})
+    assert call(app, "/later.txt")[2] == b"added after start\n"
+    assert app.autorefresh is True
+
+
+def test_missing_directory_warns_as_in_whitenoise(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nowhere")
+    for cls in (whitenoise.WhiteNoise, FlashStaticWSGI):
+        with pytest.warns(UserWarning, match="No directory at"):
+            app = cls(dynamic, root=missing)
+        with pytest.warns(UserWarning, match="No directory at"):
+            app.add_files(missing + "-too", prefix="more")
+        assert call(app, "/more/x.txt")[2] == b"dynamic /more/x.txt"
+
+
+def test_missing_directory_with_autorefresh_is_quiet(tmp_path: Path) -> None:
+    """It may be created later, and will then be served."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        app = FlashStaticWSGI(dynamic, root=str(tmp_path / "later"), autorefresh=True)
+    write_tree(tmp_path / "later", {"a.txt": "a\n"})
+    assert call(app, "/a.txt")[2] == b"a\n"
+
+
+def test_check_dir_still_raises(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="does not exist"):
+        FlashStaticWSGI(dynamic, root=str(tmp_path / "nowhere"), check_dir=True)
+
+
+def test_environ_without_path_info_or_method(tree: Path) -> None:
+    """PEP 3333 lets PATH_INFO be absent (the root of the app): no KeyError, the app answers."""
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(dict(environ))
+        start_response("200 OK", [])
+        return [b"app"]
+
+    ours = FlashStaticWSGI(app, root=str(tree), prefix="static")
+    assert list(ours({}, lambda *args: None)) == [b"app"]
+    assert seen == [{}]
+
+
+@pytest.mark.parametrize(("accept", "coding"), [("*", None), ("gzip", "gzip"), ("identity;q=0, *", "gzip")])
+def test_accept_encoding_star(tree: Path, accept: str, coding: str | None) -> None:
+    """``*`` alone is no promise to decode a given coding: identity, as WhiteNoise sends."""
+    import gzip
+
+    write_tree(tree, {"big.css": "body { color: red }\n" * 50})
+    (tree / "big.css.gz").write_bytes(gzip.compress((tree / "big.css").read_bytes()))
+    apps = [cls(dynamic, root=str(tree)) for cls in (whitenoise.WhiteNoise, FlashStaticWSGI)]
+    theirs, ours = (call(app, "/big.css", HTTP_ACCEPT_ENCODING=accept)[1] for app in apps)
+    assert ours.get("content-encoding") == coding
+    if accept != "identity;q=0, *":  # WhiteNoise reads no q-values
+        assert theirs.get("content-encoding") == coding
+
+
+def test_immutable_file_test_attribute(tree: Path) -> None:
+    app = FlashStaticWSGI(None, root=str(tree), immutable_file_test=r"\.test$")
+    assert app.immutable_file_test("", "/myfile.test")
+    assert not app.immutable_file_test("", "file.test.txt")
 
 
 def test_positional_root_as_whitenoise_takes_it(tree: Path) -> None:

@@ -55,6 +55,15 @@ class _Encoded(Protocol):
 R = TypeVar("R", bound=_Encoded)
 
 
+def _offered(coding: str | None, weights: dict[str, float], identity_acceptable: bool) -> bool:
+    """Whether to send ``coding``. RFC 9110 lets "*" match any coding not listed, but a client
+    that names none (``*`` alone) has not said it decodes br or zstd: a coding is sent when
+    named, and through "*" only when identity is excluded (nginx and WhiteNoise alike)."""
+    if identity_acceptable:
+        return weights.get(coding or "identity", 0) > 0
+    return _acceptable(coding, weights)
+
+
 def choose_representation(accept_encoding: str | None, identity: R, encoded: Sequence[R]) -> R:
     """The smallest representation the client accepts.
 
@@ -65,8 +74,9 @@ def choose_representation(accept_encoding: str | None, identity: R, encoded: Seq
     if not encoded or accept_encoding is None:
         return identity
     weights = parse_accept_encoding(accept_encoding)
-    best = identity if _acceptable(None, weights) else None
+    identity_acceptable = _acceptable(None, weights)
+    best = identity if identity_acceptable else None
     for candidate in encoded:
-        if _acceptable(candidate.encoding, weights) and (best is None or candidate.size < best.size):
+        if _offered(candidate.encoding, weights, identity_acceptable) and (best is None or candidate.size < best.size):
             best = candidate
     return identity if best is None else best

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
+from http import HTTPStatus
 from typing import NamedTuple, Protocol
 
 from .conditional import Conditions, Precondition, evaluate_preconditions
@@ -234,9 +235,10 @@ def plan_method_not_allowed() -> ResponsePlan:
     return plan_text(405, "Method Not Allowed", [(b"allow", b"GET, HEAD")])
 
 
-def plan_redirect(location: str, *, head: bool = False) -> ResponsePlan:
-    # 307 keeps the method, as Starlette's StaticFiles redirects do.
-    return plan_text(307, "Temporary Redirect", [(b"location", location.encode("latin-1"))], head=head)
+def plan_redirect(location: str, *, head: bool = False, status: int = 307) -> ResponsePlan:
+    # 307 keeps the method, as Starlette's StaticFiles redirects do; WhiteNoise's ways in send 302.
+    reason = HTTPStatus(status).phrase
+    return plan_text(status, reason, [(b"location", location.encode("latin-1"))], head=head)
 
 
 def plan_not_found_page(rep: Representation, *, head: bool) -> ResponsePlan:

@@ -150,7 +150,7 @@ def layers() -> list[tuple[str, list[str]]]:
 
 def test_the_page_states_the_layers(layers: list[tuple[str, list[str]]]) -> None:
     names = [name for name, _ in layers]
-    assert names[0] == "command line" and names[-1] == "HTTP decisions"
+    assert names[:2] == ["framework glue", "command line"] and names[-1] == "HTTP decisions"
     assert len(names) == len(set(names))
     for _, paths in layers:
         for path in paths:

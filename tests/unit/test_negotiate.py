@@ -110,13 +110,20 @@ def test_no_encoded_variants_is_identity() -> None:
         ("deflate", IDENTITY),
         ("", IDENTITY),  # empty: no coding wanted
         ("identity", IDENTITY),
-        ("*", BR),
-        ("*;q=0.1", BR),
+        # "*" alone promises no particular coding (a client may not decode br or zstd):
+        # identity, as WhiteNoise, nginx and Apache answer it.
+        ("*", IDENTITY),
+        ("*;q=0.1", IDENTITY),
+        ("gzip, *", GZIP),
+        # With identity excluded, "*" is what makes the codings acceptable.
+        ("identity;q=0, *", BR),
+        ("identity;q=0, *, br;q=0", ZSTD),
+        ("identity;q=0, *, br;q=0, zstd;q=0", GZIP),
         ("gzip;q=0", IDENTITY),
         ("gzip;q=0, br;q=0", IDENTITY),
         ("br;q=0, gzip", GZIP),
-        ("*, br;q=0", ZSTD),
-        ("*, br;q=0, zstd;q=0", GZIP),
+        ("*, br;q=0", IDENTITY),
+        ("*, br;q=0, zstd;q=0", IDENTITY),
         ("gzip;q=2, br", BR),  # invalid member dropped
         ("br;q=abc", IDENTITY),
     ],

@@ -1,4 +1,4 @@
-"""ASGI entry point:
+"""ASGI entry point, Django's own (static files are the middleware's, from settings):
 
     cd examples/django_site && python manage.py collectstatic --noinput
     uvicorn --host 127.0.0.1 --port 8000 site_config.asgi:application
@@ -8,11 +8,5 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-from flashstatic import FlashStatic
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_config.settings")
-django_app = get_asgi_application()
-
-from .static import STATIC_OPTIONS  # noqa: E402 - needs the settings configured
-
-application = FlashStatic(django_app, **STATIC_OPTIONS)
+application = get_asgi_application()
