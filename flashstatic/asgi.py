@@ -12,7 +12,7 @@ import logging
 import os
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .amped.pool import HelperFailed, JobTooLarge, PoolBusy
@@ -21,11 +21,22 @@ from .cache.directories import DirectoryKey, DirectoryListings, Verdict
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer
 from .cache.responses import CachedResponse, single_slice
-from .config import AddHeadersFunction, ImmutableTest, Root, static_options
+from .config import AddHeadersFunction, ImmutableTest, Root, endpoint_path, static_options
 from .core import StaticCore, busy_plan, changing_plan, file_of, open_failure_plan, rejected_plan
+from .http.cors import echoes_origin, preflight_fields
 from .http.paths import PathRejected, SafePath
 from .http.redirects import relative_redirect
-from .http.respond import FileSlice, ResponsePlan, file_request, plan_not_found_page, plan_redirect, plan_text
+from .http.respond import (
+    FileSlice,
+    ResponsePlan,
+    plan_health,
+    plan_not_found_page,
+    plan_redirect,
+    plan_text,
+    request_fields,
+    request_fields_with_origin,
+    request_from_fields,
+)
 from .metrics import LoopLagMonitor, MetricsApp, plan_metrics, snapshot
 from .translate import MISSING, RedirectTo, Translation, candidates
 from .transmit.body import BodyMessages, MemoryReader, Receive, Send, SliceMessages, send_plan
@@ -80,6 +91,8 @@ class FlashStatic:
         charset: str = "utf-8",
         add_headers_function: AddHeadersFunction | None = None,
         allow_all_origins: bool = False,
+        cors_origins: Sequence[str] = (),
+        cache_control: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         immutable_file_test: ImmutableTest | str | None = None,
         autorefresh: bool | None = None,
         revalidate_interval: float = 1.0,
@@ -98,6 +111,7 @@ class FlashStatic:
         page_in_size: int = 512 * 1024,
         open_files: int | None = None,
         metrics_path: str | None = None,
+        health_path: str | None = None,
     ) -> None:
         if isinstance(app, (str, os.PathLike)):
             raise TypeError("FlashStatic's first argument is the ASGI app to wrap; pass the directory as directory=...")
@@ -118,6 +132,8 @@ class FlashStatic:
             charset=charset,
             add_headers_function=add_headers_function,
             allow_all_origins=allow_all_origins,
+            cors_origins=cors_origins,
+            cache_control=cache_control,
             immutable_file_test=immutable_file_test,
             autorefresh=autorefresh,
             revalidate_interval=revalidate_interval,
@@ -142,6 +158,8 @@ class FlashStatic:
         # only runs when someone may read it.
         self.metrics_path = "/" + metrics_path.lstrip("/") if metrics_path is not None else None
         self.loop_lag = LoopLagMonitor() if metrics_path is not None else None
+        # "ok" at this path (below the mount point), answered without the disk.
+        self.health_path = endpoint_path("health_path", health_path)
         self._configure()
 
     def add_files(self, root: str | os.PathLike[str], prefix: str | None = None) -> None:
@@ -150,7 +168,8 @@ class FlashStatic:
         self._configure()
 
     def _configure(self) -> None:
-        self.core = StaticCore(self.options)
+        reader = request_fields_with_origin if echoes_origin(self.options.cors) else request_fields
+        self.core = StaticCore(self.options, read_fields=reader)
         # Stale paths waiting for the revalidation batch (a dict keeps their order).
         self._stale: dict[str, None] = {}
         self._revalidation: asyncio.Future[None] | None = None
@@ -220,6 +239,9 @@ class FlashStatic:
             self._start_monitor()
             await send_plan(send, receive, plan_metrics(scope["method"], self.metrics()), None)
             return
+        if path == self.health_path:
+            await send_plan(send, receive, plan_health(scope["method"]), None)
+            return
         try:
             if self.core.covers(path):
                 await self._serve(scope, receive, send, path)
@@ -285,11 +307,19 @@ class FlashStatic:
             if not isinstance(answer, FileEntry):
                 await self._miss(scope, receive, send)
                 return
-            plan = self.core.plan(file_request(scope["method"], scope["headers"]), answer)
+            plan = self._plan(scope, answer)
             if await self._transmit(scope, receive, send, plan):
                 return
             self.core.forget(path)
         await send_plan(send, receive, changing_plan(head=head), None)
+
+    def _plan(self, scope: Scope, entry: FileEntry) -> ResponsePlan:
+        method, headers = scope["method"], scope["headers"]
+        if method == "OPTIONS" and self.core.cors is not None:
+            preflight = self.core.preflight(*preflight_fields(headers))
+            if preflight is not None:
+                return preflight
+        return self.core.plan(request_from_fields(self.core.answers.read_fields(method, headers)), entry)
 
     async def _transmit(self, scope: Scope, receive: Receive, send: Send, plan: ResponsePlan) -> bool:
         """Send ``plan``; False if its file changed before the first byte went out."""

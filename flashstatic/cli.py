@@ -79,6 +79,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve counters in Prometheus text format at this path (default: off), e.g. /_flashstatic/metrics",
     )
     serve.add_argument(
+        "--health-path",
+        type=_endpoint_path,
+        default=None,
+        metavar="PATH",
+        help="answer GET and HEAD of this path with 200 'ok', without the disk (default: off), e.g. /_health",
+    )
+    serve.add_argument(
+        "--cors",
+        type=_origin,
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="let scripts from this origin read the files (repeat for more; '*' for any) and "
+        "answer CORS preflights (default: off)",
+    )
+    serve.add_argument(
+        "--cache-control",
+        type=_cache_control_rule,
+        action="append",
+        default=None,
+        metavar="GLOB=VALUE",
+        help="Cache-Control for files whose URL path matches GLOB, e.g. '*.html=no-cache' "
+        "(repeat for more; the first match wins over --max-age)",
+    )
+    serve.add_argument(
         "--header-timeout",
         type=_seconds,
         default=HEADER_TIMEOUT,
@@ -135,6 +160,40 @@ def _parse_codings(value: str) -> list[str]:
     from .compress import parse_codings
 
     return parse_codings(value)
+
+
+def _endpoint_path(value: str) -> str:
+    from .config import endpoint_path
+
+    try:
+        endpoint_path("path", value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a URL path starting with '/', not {value!r}") from None
+    return value
+
+
+def _origin(value: str) -> str:
+    from .http.cors import cors_policy
+
+    try:
+        cors_policy([value])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be '*' or an origin such as https://example.com, not {value!r}"
+        ) from None
+    return value
+
+
+def _cache_control_rule(value: str) -> tuple[str, str]:
+    from .http.cachecontrol import cache_control_rules
+
+    glob, equals, header = value.partition("=")
+    try:
+        if not equals:
+            raise ValueError(f"{value!r} is not GLOB=VALUE")
+        return cache_control_rules([(glob, header)])[0]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc}") from None
 
 
 def _seconds(value: str) -> float:
@@ -260,6 +319,9 @@ def serve(args: argparse.Namespace) -> int:
             "architecture": args.architecture,
             "max_helpers": args.max_helpers,
             "metrics_path": args.metrics_path,
+            "health_path": args.health_path,
+            "cors_origins": args.cors or [],
+            "cache_control": args.cache_control or [],
         }
     )
     os.environ[_FACTS_VARIABLE] = json.dumps(

@@ -9,11 +9,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from wsgiref.headers import Headers
 
+from .http.cachecontrol import CacheControlRules, cache_control_rules
+from .http.cors import CorsPolicy, cors_policy
 from .http.ranges import DEFAULT_MAX_RANGES
 
 if TYPE_CHECKING:
@@ -68,6 +70,10 @@ class Options:
     max_age: int | None = 60
     immutable_file_test: ImmutableTest = has_content_hash
     allow_all_origins: bool = False
+    # Origins allowed to read files from scripts ("*": any); allow_all_origins is ("*",).
+    cors_origins: tuple[str, ...] = ()
+    # (URL glob, Cache-Control value), first match wins over max_age's.
+    cache_control: CacheControlRules = ()
     add_headers_function: AddHeadersFunction | None = None
     mimetypes: Mapping[str, str] = field(default_factory=dict)
     charset: str = "utf-8"
@@ -96,8 +102,21 @@ class Options:
             self.not_found_file,
         )
 
+    @property
+    def cors(self) -> CorsPolicy | None:
+        return cors_policy(self.cors_origins, allow_all_origins=self.allow_all_origins)
+
     def with_root(self, directory: str, prefix: str | None) -> Options:
         return replace(self, roots=(*self.roots, Root(os.fspath(directory), normalize_prefix(prefix))))
+
+
+def endpoint_path(name: str, path: str | None) -> str | None:
+    """A path FlashStatic answers itself (below the mount point): "/" and URL path characters."""
+    if path is None:
+        return None
+    if not isinstance(path, str) or not re.fullmatch(r"/[\x21-\x7e]*", path) or "?" in path or "#" in path:
+        raise ValueError(f"{name} = {path!r} must be a URL path starting with '/', such as '/_health'")
+    return path
 
 
 def package_directory(package: str | tuple[str, str]) -> str:
@@ -140,6 +159,10 @@ def build_options(
     for key, media_type in dict(settings.get("mimetypes") or {}).items():  # type: ignore[call-overload]
         if not isinstance(media_type, str) or not re.fullmatch(r"[\x21-\x7e][\x20-\x7e]*", media_type):
             raise ValueError(f"mimetypes[{key!r}] = {media_type!r} is not a valid Content-Type value")
+    settings["cache_control"] = cache_control_rules(settings.get("cache_control"))  # type: ignore[arg-type]
+    origins: Any = settings.get("cors_origins") or ()
+    settings["cors_origins"] = origins = (origins,) if isinstance(origins, str) else tuple(origins)
+    cors_policy(origins)  # a bad origin is refused here, at construction
     if directory is not None and check_dir and not os.path.isdir(directory):
         raise RuntimeError(f"Directory '{directory}' does not exist")
 
@@ -187,6 +210,8 @@ def static_options(
     charset: str = "utf-8",
     add_headers_function: AddHeadersFunction | None = None,
     allow_all_origins: bool = False,
+    cors_origins: Sequence[str] = (),
+    cache_control: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     immutable_file_test: ImmutableTest | str | None = None,
     autorefresh: bool | None = None,
     revalidate_interval: float = 1.0,
@@ -219,6 +244,8 @@ def static_options(
         charset=charset,
         add_headers_function=add_headers_function,
         allow_all_origins=allow_all_origins,
+        cors_origins=cors_origins,
+        cache_control=cache_control,
         pathname_cache_size=pathname_cache_size,
         small_file_max=small_file_max,
         small_file_cache_bytes=small_file_cache_bytes,

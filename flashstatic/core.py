@@ -22,6 +22,7 @@ from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer, PathnameCache
 from .cache.responses import CacheAnswers
 from .config import Options
+from .http.cors import preflight_headers
 from .http.paths import PathRejected
 from .http.respond import FileRequest, RequestFields, ResponsePlan, plan_file_response, plan_text, request_fields
 from .translate import MISSING, FoundFile, Translation, candidates, scan
@@ -34,6 +35,7 @@ class StaticCore:
     def __init__(self, options: Options, read_fields: Callable[[str, Any], RequestFields] = request_fields) -> None:
         self.options = options
         self.rules = options.rules
+        self.cors = options.cors
         self.pathnames = PathnameCache(options)
         # html=True's 404.html, cached on its own: no request path can reach this entry.
         self.not_found_page = PathnameCache(replace(options, pathname_cache_size=1))
@@ -104,6 +106,14 @@ class StaticCore:
 
     def plan(self, request: FileRequest, entry: FileEntry) -> ResponsePlan:
         return plan_file_response(request, entry, max_ranges=self.options.max_ranges, now=int(time.time()))
+
+    def preflight(
+        self, origin: str | None, request_method: str | None, request_headers: str | None
+    ) -> ResponsePlan | None:
+        """The 204 answer to a CORS preflight for a file; None for an OPTIONS that is not one,
+        or that CORS does not allow, which is answered as without CORS."""
+        headers = preflight_headers(self.cors, origin, request_method, request_headers)
+        return None if headers is None else ResponsePlan(204, headers)
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Counters of Flash's caches and of the ways file bodies went out (the driver adds its

@@ -21,6 +21,7 @@ from .cache.pathname import Answer
 from .cache.responses import assemble_body
 from .config import static_options
 from .core import StaticCore, changing_plan, file_of, open_failure_plan, rejected_plan
+from .http.cors import echoes_origin
 from .http.headers import Header
 from .http.paths import PathRejected
 from .http.redirects import relative_redirect
@@ -55,7 +56,13 @@ def request_fields_from_environ(method: str, environ: Environ) -> RequestFields:
         get("HTTP_IF_UNMODIFIED_SINCE"),
         get("HTTP_RANGE"),
         get("HTTP_IF_RANGE"),
+        None,
     )
+
+
+def request_fields_with_origin_from_environ(method: str, environ: Environ) -> RequestFields:
+    """RequestFields with the Origin too, for CORS with listed origins."""
+    return (*request_fields_from_environ(method, environ)[:-1], environ.get("HTTP_ORIGIN"))
 
 
 def route_path(environ: Environ) -> str:
@@ -122,7 +129,10 @@ class FlashStaticWSGI:
         self._configure()
 
     def _configure(self) -> None:
-        self.core = StaticCore(self.options, read_fields=request_fields_from_environ)
+        reader = (
+            request_fields_with_origin_from_environ if echoes_origin(self.options.cors) else request_fields_from_environ
+        )
+        self.core = StaticCore(self.options, read_fields=reader)
 
     def close(self) -> None:
         """Nothing to stop: no helpers, and every response closes its own file."""
@@ -146,6 +156,8 @@ class FlashStaticWSGI:
             status, response_headers, body = response
             start_response(_STATUS_LINES[status], native_headers(response_headers))
             return [body] if body else []
+        if plan is not None and method == "OPTIONS":
+            plan = self._preflight(environ) or plan
         if plan is not None:
             # A fresh entry's plan that needs the file (a large one, or a small one not cached
             # yet): sent as the full path would, without translating or planning again.
@@ -176,13 +188,21 @@ class FlashStaticWSGI:
                 return self._respond(start_response, plan_redirect(location, head=head))
             if not isinstance(answer, FileEntry):
                 return self._miss(environ, start_response)
-            plan = self.core.plan(request_from_fields(request_fields_from_environ(method, environ)), answer)
+            plan = (method == "OPTIONS" and self._preflight(environ)) or self.core.plan(
+                request_from_fields(self.core.answers.read_fields(method, environ)), answer
+            )
             body = self._transmit(environ, start_response, plan)
             if body is not None:
                 return body
             with self._lock:
                 self.core.forget(path)
         return self._respond(start_response, changing_plan(head=head))
+
+    def _preflight(self, environ: Environ) -> ResponsePlan | None:
+        get = environ.get
+        return self.core.preflight(
+            get("HTTP_ORIGIN"), get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"), get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")
+        )
 
     def _transmit(self, environ: Environ, start_response: StartResponse, plan: ResponsePlan) -> Body | None:
         """Start ``plan``'s response; None if its file changed before anything was sent."""
