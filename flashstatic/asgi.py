@@ -22,8 +22,17 @@ from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer
 from .cache.responses import CachedResponse, single_slice
 from .config import AddHeadersFunction, ImmutableTest, Root, endpoint_path, static_options
-from .core import StaticCore, busy_plan, changing_plan, file_of, open_failure_plan, rejected_plan
+from .core import (
+    StaticCore,
+    busy_plan,
+    changing_plan,
+    file_of,
+    listing_plan,
+    open_failure_plan,
+    rejected_plan,
+)
 from .http.cors import echoes_origin, preflight_fields
+from .http.listing import listing_start
 from .http.paths import PathRejected, SafePath
 from .http.redirects import relative_redirect
 from .http.respond import (
@@ -102,6 +111,7 @@ class FlashStatic:
         chunk_size: int = 64 * 1024,
         sendfile_chunk: int = 1024 * 1024,
         max_ranges: int = 32,
+        listing: bool = False,
         architecture: str = "amped",
         helper_backend: str = "process",
         min_helpers: int = 1,
@@ -143,6 +153,7 @@ class FlashStatic:
             chunk_size=chunk_size,
             sendfile_chunk=sendfile_chunk,
             max_ranges=max_ranges,
+            listing=listing,
         )
         self.disk: DiskStrategy = make_strategy(
             architecture,
@@ -305,13 +316,32 @@ class FlashStatic:
                 await send_plan(send, receive, plan_redirect(redirect_location(scope, answer.kind), head=head), None)
                 return
             if not isinstance(answer, FileEntry):
-                await self._miss(scope, receive, send)
+                if not (answer is MISSING and await self._directory_listing(scope, receive, send, path)):
+                    await self._miss(scope, receive, send)
                 return
             plan = self._plan(scope, answer)
             if await self._transmit(scope, receive, send, plan):
                 return
             self.core.forget(path)
         await send_plan(send, receive, changing_plan(head=head), None)
+
+    async def _directory_listing(self, scope: Scope, receive: Receive, send: Send, path: str) -> bool:
+        """listing=True: send the listing of the directory ``path`` names, or its redirect to a
+        trailing slash; False when it names no directory to list (a miss)."""
+        method = scope["method"]
+        if not self.options.listing or method not in ("GET", "HEAD"):
+            return False
+        query = scope.get("query_string", b"").decode("latin-1")
+        start = listing_start(query)
+        found = await self.disk.list_page(self.core.rules, path, start or 0)
+        accept = next((value.decode("latin-1") for name, value in scope["headers"] if name.lower() == b"accept"), None)
+        plan = listing_plan(found, start, method=method, accept=accept, query=query, url_path=scope["path"])
+        if plan is None:
+            return False
+        if isinstance(plan, str):
+            plan = plan_redirect(redirect_location(scope, plan), head=method == "HEAD")
+        await send_plan(send, receive, plan, None)
+        return True
 
     def _plan(self, scope: Scope, entry: FileEntry) -> ResponsePlan:
         method, headers = scope["method"], scope["headers"]

@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not answer directories with index.html or misses with 404.html",
     )
+    serve.add_argument(
+        "--listing",
+        action="store_true",
+        help="answer a directory without an index file with a listing of what it holds (HTML, or JSON when asked)",
+    )
     serve.add_argument("--dotfiles", action="store_true", help="serve files and directories whose names start with '.'")
     serve.add_argument("--follow-symlinks", action="store_true", help="follow symlinks that lead out of the directory")
     serve.add_argument(
@@ -315,6 +320,7 @@ def serve(args: argparse.Namespace) -> int:
             "html": args.html,
             "max_age": args.max_age,
             "allow_dotfiles": args.dotfiles,
+            "listing": args.listing,
             "follow_symlink": args.follow_symlinks,
             "architecture": args.architecture,
             "max_helpers": args.max_helpers,

@@ -88,6 +88,8 @@ class Options:
     # Bytes per zero-copy message: each is made resident (AMPED) and then sendfile'd.
     sendfile_chunk: int = 1024 * 1024
     max_ranges: int = DEFAULT_MAX_RANGES
+    # A directory without an index file answers with a listing of what it holds.
+    listing: bool = False
 
     @property
     def rules(self) -> TranslationRules:
@@ -221,6 +223,7 @@ def static_options(
     chunk_size: int = 64 * 1024,
     sendfile_chunk: int = 1024 * 1024,
     max_ranges: int = 32,
+    listing: bool = False,
 ) -> Options:
     """The arguments every adapter (ASGI and WSGI) takes about what to serve and how: one
     signature, so the two accept the same names with the same defaults."""
@@ -252,4 +255,5 @@ def static_options(
         chunk_size=chunk_size,
         sendfile_chunk=sendfile_chunk,
         max_ranges=max_ranges,
+        listing=listing,
     )

@@ -23,8 +23,10 @@ from .cache.pathname import Answer, PathnameCache
 from .cache.responses import CacheAnswers
 from .config import Options
 from .http.cors import preflight_headers
+from .http.listing import plan_bad_listing_query, plan_listing, wants_json
 from .http.paths import PathRejected
 from .http.respond import FileRequest, RequestFields, ResponsePlan, plan_file_response, plan_text, request_fields
+from .listing import DirectoryPage, ListingAnswer
 from .translate import MISSING, FoundFile, Translation, candidates, scan
 
 _REASONS = {400: "Bad Request", 404: "Not Found"}
@@ -133,6 +135,27 @@ class StaticCore:
         }
         self.answers.add_counts(stats)
         return stats
+
+
+def listing_plan(
+    found: ListingAnswer, start: int | None, *, method: str, accept: str | None, query: str, url_path: str
+) -> ResponsePlan | str | None:
+    """listing=True's answer for a GET or HEAD of a path that names no file: a plan for a
+    directory's page (or a 400 for a bad ``from``, ``start`` None), "slash" for a directory
+    asked without its slash (the caller redirects), None for a miss."""
+    if not isinstance(found, DirectoryPage):
+        return found
+    if start is None:
+        return plan_bad_listing_query(method)
+    return plan_listing(
+        method,
+        url_path=url_path,
+        total=found.total,
+        has_parent=found.has_parent,
+        start=found.start,
+        entries=found.entries,
+        as_json=wants_json(accept, query),
+    )
 
 
 def file_of(plan: ResponsePlan) -> Representation | None:

@@ -20,9 +20,10 @@ from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer
 from .cache.responses import assemble_body
 from .config import static_options
-from .core import StaticCore, changing_plan, file_of, open_failure_plan, rejected_plan
+from .core import StaticCore, changing_plan, file_of, listing_plan, open_failure_plan, rejected_plan
 from .http.cors import echoes_origin
 from .http.headers import Header
+from .http.listing import listing_start
 from .http.paths import PathRejected
 from .http.redirects import relative_redirect
 from .http.respond import (
@@ -33,7 +34,8 @@ from .http.respond import (
     plan_text,
     request_from_fields,
 )
-from .translate import RedirectTo, Translation, translate, translate_not_found_page
+from .listing import list_page
+from .translate import MISSING, RedirectTo, Translation, translate, translate_not_found_page
 from .transmit.iterables import FileShrank, file_body, read_exactly
 
 Environ = dict[str, Any]
@@ -187,7 +189,8 @@ class FlashStaticWSGI:
                 )
                 return self._respond(start_response, plan_redirect(location, head=head))
             if not isinstance(answer, FileEntry):
-                return self._miss(environ, start_response)
+                listed = self._directory_listing(environ, start_response, path, method) if answer is MISSING else None
+                return listed if listed is not None else self._miss(environ, start_response)
             plan = (method == "OPTIONS" and self._preflight(environ)) or self.core.plan(
                 request_from_fields(self.core.answers.read_fields(method, environ)), answer
             )
@@ -197,6 +200,27 @@ class FlashStaticWSGI:
             with self._lock:
                 self.core.forget(path)
         return self._respond(start_response, changing_plan(head=head))
+
+    def _directory_listing(
+        self, environ: Environ, start_response: StartResponse, path: str, method: str
+    ) -> Body | None:
+        """listing=True: the listing of the directory ``path`` names, or its redirect to a
+        trailing slash; None when it names no directory to list (a miss)."""
+        if not self.options.listing or method not in ("GET", "HEAD"):
+            return None
+        query = environ.get("QUERY_STRING", "")
+        start = listing_start(query)
+        found = list_page(self.core.rules, path, start or 0)
+        url_path = environ.get("SCRIPT_NAME", "") + path
+        plan = listing_plan(
+            found, start, method=method, accept=environ.get("HTTP_ACCEPT"), query=query, url_path=url_path
+        )
+        if plan is None:
+            return None
+        if isinstance(plan, str):
+            location = relative_redirect(plan, raw_path(environ), path, query.encode("latin-1"))
+            plan = plan_redirect(location, head=method == "HEAD")
+        return self._respond(start_response, plan)
 
     def _preflight(self, environ: Environ) -> ResponsePlan | None:
         get = environ.get
