@@ -165,8 +165,9 @@ def raw_asgi(body_size: int) -> Server:
     return Server("raw ASGI app", [sys.executable, "-c", code, str(body_size), str(port)], port)
 
 
-def nginx(root: Path, workers: int = 1, cpus: str = "0") -> Server:
-    """nginx, one worker unless told, sendfile and tcp_nopush on: the reference."""
+def nginx(root: Path, workers: int = 1, cpus: str = "0", http2: bool = False) -> Server:
+    """nginx, one worker unless told, sendfile and tcp_nopush on: the reference. ``http2``:
+    cleartext HTTP/2 with prior knowledge (h2c), as h2load speaks it."""
     port = free_port()
     directory = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
     conf = directory / "nginx.conf"
@@ -195,12 +196,13 @@ http {{
     uwsgi_temp_path {directory}/uwsgi;
     scgi_temp_path {directory}/scgi;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{" http2" if http2 else ""};
         root {root};
     }}
 }}
 """)
     name = "nginx" if workers == 1 else f"nginx ({workers} workers)"
+    name += " h2c" if http2 else ""
     server = Server(name, ["nginx", "-c", str(conf), "-p", str(directory)], port, cpus=cpus)
     server.cleanup.append(directory)
     return server

@@ -15,6 +15,7 @@ command -v strace >/dev/null 2>&1 || need_apt+=(strace)   # prove_zero_copy.py
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)     # the reference server in large_files.py
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)  # wsgi_instructions.py
+command -v h2load >/dev/null 2>&1 || need_apt+=(nghttp2-client)  # http2.py
 # The runtime library: Debian 12 calls it libfuse3-3, Debian 13 libfuse3-4.
 if ! ldconfig -p 2>/dev/null | grep -q 'libfuse3\.so'; then
     need_apt+=(libfuse3)
