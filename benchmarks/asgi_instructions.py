@@ -109,6 +109,13 @@ CASES = [
 # Only when asked for by name (--cases feature): a checkout without the flags cannot run them.
 FEATURE_CASES = [
     Case(
+        "feature off (the baseline): 1 KiB, differing requests with an Origin",
+        "serve",
+        f"/{FILE_NAME}",
+        differing=True,
+        headers=(("Origin", ORIGIN),),
+    ),
+    Case(
         "feature --cors ORIGIN: 1 KiB, identical requests",
         "serve",
         f"/{FILE_NAME}",
