@@ -18,6 +18,11 @@ Servers and cases (a 1 KiB file, cached after the first request):
   miss that FlashStatic hands to the app (`/dynamic`); and the same app without FlashStatic
   for `/dynamic`, the floor (it imports no flashstatic, so its two columns should agree).
 
+Features' cost when on (`--cases feature`; run against checkouts that have them, and compare
+with the serve rows above): `--cors ORIGIN` with requests from that origin (the Origin is then
+read into the request fields and the echoed header added to the plan), `--cors '*'` (a header
+decided once per file), and `--cache-control GLOB=VALUE` (matched once per file).
+
 Each server runs with PYTHONPATH set to a checkout and in that directory, so `python -m`
 imports that checkout's flashstatic (checked before anything runs); AMPED helpers are exec'd
 processes that callgrind does not follow, and a cached file never reaches them.
@@ -89,8 +94,11 @@ class Case:
     differing: bool  # an X-Req header that changes with every request
     conditional: bool = False  # If-None-Match with the file's ETag: a 304
     access_log: bool = False  # serve's access log on (to /dev/null: the line and its write are paid)
+    flags: tuple[str, ...] = ()  # more `flashstatic serve` flags
+    headers: tuple[tuple[str, str], ...] = ()  # more request headers
 
 
+ORIGIN = "https://app.example"
 CASES = [
     Case("serve: 1 KiB, identical requests", "serve", f"/{FILE_NAME}", differing=False),
     Case("serve: 1 KiB, differing requests", "serve", f"/{FILE_NAME}", differing=True),
@@ -100,6 +108,48 @@ CASES = [
     Case("middleware: 1 KiB, differing requests", "middleware", f"/static/{FILE_NAME}", differing=True),
     Case("middleware: miss to the app (/dynamic)", "middleware", "/dynamic", differing=True),
     Case("app alone: /dynamic (the floor)", "floor", "/dynamic", differing=True),
+]
+
+# Only when asked for by name (--cases feature): a checkout without the flags cannot run them.
+FEATURE_CASES = [
+    Case(
+        "feature off (the baseline): 1 KiB, differing requests with an Origin",
+        "serve",
+        f"/{FILE_NAME}",
+        differing=True,
+        headers=(("Origin", ORIGIN),),
+    ),
+    Case(
+        "feature --cors ORIGIN: 1 KiB, identical requests",
+        "serve",
+        f"/{FILE_NAME}",
+        differing=False,
+        flags=("--cors", ORIGIN),
+        headers=(("Origin", ORIGIN),),
+    ),
+    Case(
+        "feature --cors ORIGIN: 1 KiB, differing requests",
+        "serve",
+        f"/{FILE_NAME}",
+        differing=True,
+        flags=("--cors", ORIGIN),
+        headers=(("Origin", ORIGIN),),
+    ),
+    Case(
+        "feature --cors '*': 1 KiB, differing requests",
+        "serve",
+        f"/{FILE_NAME}",
+        differing=True,
+        flags=("--cors", "*"),
+        headers=(("Origin", ORIGIN),),
+    ),
+    Case(
+        "feature --cache-control: 1 KiB, differing requests",
+        "serve",
+        f"/{FILE_NAME}",
+        differing=True,
+        flags=("--cache-control", "/assets/*=no-store", "--cache-control", "*.txt=no-cache"),
+    ),
 ]
 
 
@@ -151,14 +201,15 @@ class Client:
 
 def case_headers(port: int, case: Case) -> dict[str, str]:
     """The case's fixed request headers; for a 304 this asks the server for the file's ETag."""
+    headers = dict(case.headers)
     if not case.conditional:
-        return {}
+        return headers
     with Client(port) as client:
-        status, head = client.exchange(request_bytes(case.path, {}, None))
+        status, head = client.exchange(request_bytes(case.path, headers, None))
     match = re.search(rb"(?i)\r\netag:\s*([^\r\n]+)", head)
     if status != 200 or not match:
         raise RuntimeError(f"{case.path}: no ETag in {head[:300]!r}")
-    return {"If-None-Match": match.group(1).decode("latin-1")}
+    return {**headers, "If-None-Match": match.group(1).decode("latin-1")}
 
 
 def send_requests(port: int, case: Case, headers: dict[str, str], count: int) -> int:
@@ -181,7 +232,8 @@ def server_env(checkout: Path, root: Path) -> dict[str, str]:
 
 def server_command(case: Case, python: str, root: Path, app_dir: Path, port: int) -> list[str]:
     if case.server == "serve":
-        return serve_argv(root, port, "--access-log" if case.access_log else "--no-access-log", python=python)
+        log = "--access-log" if case.access_log else "--no-access-log"
+        return serve_argv(root, port, log, *case.flags, python=python)
     app = f"{APP_MODULE}:wrapped" if case.server == "middleware" else f"{APP_MODULE}:app"
     factory = ["--factory"] if case.server == "middleware" else []
     return [
@@ -282,9 +334,9 @@ def checkout_state(checkout: Path) -> str:
 def selected_cases(words: list[str] | None) -> list[Case]:
     if not words:
         return CASES
-    chosen = [case for case in CASES if any(word.lower() in case.name.lower() for word in words)]
+    chosen = [case for case in CASES + FEATURE_CASES if any(word.lower() in case.name.lower() for word in words)]
     if not chosen:
-        raise SystemExit(f"no case matches {words}; cases: {[case.name for case in CASES]}")
+        raise SystemExit(f"no case matches {words}; cases: {[case.name for case in CASES + FEATURE_CASES]}")
     return chosen
 
 
@@ -304,7 +356,8 @@ def main() -> None:
         nargs="+",
         default=None,
         metavar="WORD",
-        help=f"cases whose names contain one of these words; all: {[c.name for c in CASES]}",
+        help=f"cases whose names contain one of these words (default: all but the features'); "
+        f"all: {[c.name for c in CASES + FEATURE_CASES]}",
     )
     parser.add_argument("--requests", nargs=2, type=int, default=[200, 1200], metavar=("N1", "N2"))
     parser.add_argument("--python", default=sys.executable, help="the interpreter the servers run with")

@@ -29,8 +29,10 @@ from .cache.directories import DirectoryKey, DirectoryListings, Verdict
 from .cache.entry import FileEntry, Representation, build_entry
 from .cache.pathname import Answer
 from .cache.responses import CachedResponse, single_slice
-from .config import STATIC_KEYWORDS, Options, Root, StaticArguments, options_or_arguments
-from .core import StaticCore, busy_plan, changing_plan, file_of, open_failure_plan, rejected_plan
+from .config import STATIC_KEYWORDS, Options, Root, StaticArguments, endpoint_path, options_or_arguments
+from .core import StaticCore, busy_plan, changing_plan, file_of, listing_plan, open_failure_plan, rejected_plan
+from .http.cors import echoes_origin, preflight_fields
+from .http.listing import listing_start
 from .http.paths import PathRejected, SafePath
 from .http.redirects import relative_redirect
 from .http.respond import (
@@ -38,9 +40,13 @@ from .http.respond import (
     FileSlice,
     ResponsePlan,
     file_request,
+    plan_health,
     plan_not_found_page,
     plan_redirect,
     plan_text,
+    request_fields,
+    request_fields_with_origin,
+    request_from_fields,
 )
 from .metrics import LoopLagMonitor, MetricsApp, plan_metrics, snapshot
 from .server.shortcut import StaticShortcut
@@ -130,6 +136,8 @@ class FlashStatic:
         # Starlette's hooks: a subclass that overrides one gets every request through them.
         self._hooked = overrides_hooks(type(self))
         self._threads: DiskStrategy | None = None  # the disk strategy off asyncio, made when first needed
+        # "ok" at this path (below the mount point), answered without the disk.
+        self.health_path = endpoint_path("health_path", self.options.health_path)
         self._configure()
 
     def add_files(self, root: str | os.PathLike[str], prefix: str | None = None) -> None:
@@ -138,7 +146,8 @@ class FlashStatic:
         self._configure()
 
     def _configure(self) -> None:
-        self.core = StaticCore(self.options)
+        reader = request_fields_with_origin if echoes_origin(self.options.cors) else request_fields
+        self.core = StaticCore(self.options, read_fields=reader)
         # Stale paths waiting for the revalidation batch (a dict keeps their order).
         self._stale: dict[str, None] = {}
         self._revalidation: asyncio.Future[None] | None = None
@@ -223,6 +232,9 @@ class FlashStatic:
         if path == self.metrics_path:
             self._start_monitor()
             await send_plan(send, receive, plan_metrics(scope["method"], self.metrics()), None)
+            return
+        if path == self.health_path:
+            await send_plan(send, receive, plan_health(scope["method"]), None)
             return
         if self.app is None and scope["method"] not in ALLOWED_METHODS and in_starlette_app(scope):
             raise HTTPException(405, headers=_ALLOW)  # as StaticFiles: the app's handlers answer
@@ -427,13 +439,42 @@ class FlashStatic:
                 await send_plan(send, receive, plan_redirect(redirect_location(scope, answer.kind), head=head), None)
                 return
             if not isinstance(answer, FileEntry):
-                await self._miss(scope, receive, send, path, disk)
+                if not (answer is MISSING and await self._directory_listing(scope, receive, send, path, disk)):
+                    await self._miss(scope, receive, send, path, disk)
                 return
-            plan = self.core.plan(file_request(scope["method"], scope["headers"]), answer)
+            plan = self._plan(scope, answer)
             if await self._transmit(scope, receive, send, plan, disk):
                 return
             self.core.forget(path)
         await send_plan(send, receive, changing_plan(head=head), None)
+
+    async def _directory_listing(
+        self, scope: Scope, receive: Receive, send: Send, path: str, disk: DiskStrategy
+    ) -> bool:
+        """listing=True: send the listing of the directory ``path`` names, or its redirect to a
+        trailing slash; False when it names no directory to list (a miss)."""
+        method = scope["method"]
+        if not self.options.listing or method not in ("GET", "HEAD"):
+            return False
+        query = scope.get("query_string", b"").decode("latin-1")
+        start = listing_start(query)
+        found = await disk.list_page(self.core.rules, path, start or 0)
+        accept = next((value.decode("latin-1") for name, value in scope["headers"] if name.lower() == b"accept"), None)
+        plan = listing_plan(found, start, method=method, accept=accept, query=query, url_path=scope["path"])
+        if plan is None:
+            return False
+        if isinstance(plan, str):
+            plan = plan_redirect(redirect_location(scope, plan), head=method == "HEAD")
+        await send_plan(send, receive, plan, None)
+        return True
+
+    def _plan(self, scope: Scope, entry: FileEntry) -> ResponsePlan:
+        method, headers = scope["method"], scope["headers"]
+        if method == "OPTIONS" and self.core.cors is not None:
+            preflight = self.core.preflight(*preflight_fields(headers))
+            if preflight is not None:
+                return preflight
+        return self.core.plan(request_from_fields(self.core.answers.read_fields(method, headers)), entry)
 
     async def _transmit(
         self, scope: Scope, receive: Receive, send: Send, plan: ResponsePlan, disk: DiskStrategy

@@ -16,6 +16,7 @@ from typing import Any
 from . import __version__
 from .amped.strategy import ARCHITECTURES
 from .config import STATIC_KEYWORDS, keyword_defaults, number_problem
+from .sitefile import SiteFileError, SiteRoot, read_site_file
 
 logger = logging.getLogger("flashstatic")
 
@@ -26,7 +27,7 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 # Flags of `serve` that are no FlashStatic option: they set up the server around it.
 SERVER_FLAGS = frozenset(
     {"host", "port", "workers", "http", "log_level", "access_log", "header_timeout", "send_timeout"}
-    | {"max_connections", "server_header", "ssl_certfile", "ssl_keyfile"}
+    | {"max_connections", "server_header", "ssl_certfile", "ssl_keyfile", "config"}
 )
 
 
@@ -38,7 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve a directory over HTTP with uvicorn")
-    serve.add_argument("directory", help="the directory to serve")
+    serve.add_argument("directory", nargs="?", help="the directory to serve (or [[root]] tables in --config)")
+    serve.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings from a TOML file: keys named after these flags, [[root]] tables for "
+        "directories under prefixes; flags given here win (docs/configuration.md)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument(
         "--port", type=_port, default=8000, help="port to listen on, 0 for any free one (default: %(default)s)"
@@ -198,6 +205,35 @@ def _add_option_flags(serve: argparse.ArgumentParser) -> None:
         "serve counters in Prometheus text format at this path, e.g. /_flashstatic/metrics",
         metavar="PATH",
     )
+    option(
+        "health_path",
+        "answer GET and HEAD of this path with 200 'ok', without the disk, e.g. /_health",
+        type=_endpoint_path,
+        metavar="PATH",
+    )
+    option(
+        "listing",
+        "answer a directory without an index file with a listing of what it holds (HTML, or JSON when asked)",
+        action="store_true",
+    )
+    option(
+        "cors_origins",
+        "let scripts from this origin read the files and answer CORS preflights (repeat for more; '*' for any)",
+        "--cors",
+        shown="off",
+        type=_origin,
+        action="append",
+        metavar="ORIGIN",
+    )
+    option(
+        "cache_control",
+        "Cache-Control for files whose URL path matches GLOB, e.g. '*.html=no-cache' (repeat for "
+        "more; the first match wins over --max-age)",
+        shown="none",
+        type=_cache_control_rule,
+        action="append",
+        metavar="GLOB=VALUE",
+    )
 
 
 def _shown(default: object) -> str:
@@ -250,6 +286,40 @@ def _parse_codings(value: str) -> list[str]:
     return parse_codings(value)
 
 
+def _endpoint_path(value: str) -> str:
+    from .config import endpoint_path
+
+    try:
+        endpoint_path("path", value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a URL path starting with '/', not {value!r}") from None
+    return value
+
+
+def _origin(value: str) -> str:
+    from .http.cors import cors_policy
+
+    try:
+        cors_policy([value])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be '*' or an origin such as https://example.com, not {value!r}"
+        ) from None
+    return value
+
+
+def _cache_control_rule(value: str) -> tuple[str, str]:
+    from .http.cachecontrol import cache_control_rules
+
+    glob, equals, header = value.partition("=")
+    try:
+        if not equals:
+            raise ValueError(f"{value!r} is not GLOB=VALUE")
+        return cache_control_rules([(glob, header)])[0]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc}") from None
+
+
 def _seconds(value: str) -> float:
     try:
         seconds = float(value)
@@ -285,6 +355,7 @@ _PROTOCOLS = {"httptools": "flashstatic.server:HttpToolsProtocol", "h11": "flash
 _SETTINGS_VARIABLE = "FLASHSTATIC_SERVE_SETTINGS"
 _FACTS_VARIABLE = "FLASHSTATIC_SERVE_FACTS"
 _LIMITS_VARIABLE = "FLASHSTATIC_SERVE_LIMITS"
+_ROOTS_VARIABLE = "FLASHSTATIC_SERVE_ROOTS"  # the site file's roots after the first
 
 
 def app_from_environment() -> Any:
@@ -295,6 +366,8 @@ def app_from_environment() -> Any:
 
     apply_limits(json.loads(os.environ.get(_LIMITS_VARIABLE, "{}")))
     app = FlashStatic(**json.loads(os.environ[_SETTINGS_VARIABLE]))
+    for directory, prefix in json.loads(os.environ.get(_ROOTS_VARIABLE, "[]")):
+        app.add_files(directory, prefix)
     facts = ServeFacts(**json.loads(os.environ[_FACTS_VARIABLE]))
     for line in summary_lines(app, facts):
         logger.info(line)
@@ -342,10 +415,14 @@ def raise_open_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, 65536), hard))
 
 
-def option_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The FlashStatic keywords the command line gave (the flags named after them)."""
+def option_settings(args: argparse.Namespace, first: SiteRoot | None) -> dict[str, Any]:
+    """The FlashStatic keywords the command line (and site file) gave; ``first``: the site
+    file's first root, when the command line names no directory."""
     settings = {name: value for name, value in vars(args).items() if name in STATIC_KEYWORDS or name == "prefix"}
-    settings["directory"] = os.path.abspath(args.directory)
+    if first is not None:
+        settings["directory"], settings["prefix"] = os.path.abspath(first.directory), first.prefix
+    else:
+        settings["directory"] = os.path.abspath(args.directory)
     return settings
 
 
@@ -378,7 +455,8 @@ def listen_problem(host: str, port: int) -> str | None:
     return None
 
 
-def serve(args: argparse.Namespace) -> int:
+def serve(args: argparse.Namespace, roots: tuple[SiteRoot, ...] = ()) -> int:
+    """``roots``: the site file's; a directory on the command line replaces them."""
     from .server.uvicorn_range import installed_version, version_problem
 
     problem = version_problem(installed_version())
@@ -388,13 +466,24 @@ def serve(args: argparse.Namespace) -> int:
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         print("flashstatic: --ssl-certfile and --ssl-keyfile go together", file=sys.stderr)
         return 2
-    settings = option_settings(args)
-    problem = root_problem(args.directory) or _options_problem(settings) or listen_problem(args.host, args.port)
+    if args.directory is None and not roots:
+        print("flashstatic: serve needs a DIRECTORY, or [[root]] tables in a --config file", file=sys.stderr)
+        return 2
+    if args.directory is not None:
+        roots = ()
+    settings = option_settings(args, roots[0] if roots else None)
+    problem = (
+        next(filter(None, (root_problem(root.directory) for root in roots)), None)
+        or root_problem(settings["directory"])
+        or _options_problem(settings)
+        or listen_problem(args.host, args.port)
+    )
     if problem is not None:
         print(f"flashstatic: {problem}", file=sys.stderr)
         return 2
     raise_open_file_limit()
     os.environ[_SETTINGS_VARIABLE] = json.dumps(settings)
+    os.environ[_ROOTS_VARIABLE] = json.dumps([[os.path.abspath(root.directory), root.prefix] for root in roots[1:]])
     os.environ[_FACTS_VARIABLE] = json.dumps(
         {
             "http": args.http,
@@ -448,7 +537,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The command's own usage, not the top level's: that is where the flags are.
         _command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "serve":
-        return serve(args)
+        roots: tuple[SiteRoot, ...] = ()
+        if args.config is not None:
+            serve_parser = _command_parser(parser, "serve")
+            try:
+                site = read_site_file(args.config, serve_parser, skip=frozenset({"config", "help"}))
+            except SiteFileError as exc:
+                print(f"flashstatic: {exc}", file=sys.stderr)
+                return 2
+            serve_parser.set_defaults(**site.defaults)
+            args, _ = parser.parse_known_args(argv)  # the command line's flags over the file's
+            roots = site.roots
+        return serve(args, roots)
     if args.command == "compress":
         from . import compress
 

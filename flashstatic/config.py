@@ -10,11 +10,13 @@ import importlib.util
 import math
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 from wsgiref.headers import Headers
 
+from .http.cachecontrol import CacheControlRules, cache_control_rules
+from .http.cors import CorsPolicy, cors_policy
 from .http.ranges import DEFAULT_MAX_RANGES
 
 if TYPE_CHECKING:
@@ -138,6 +140,10 @@ class Options:
     max_age: int | None = 60
     immutable_file_test: ImmutableTest = has_content_hash
     allow_all_origins: bool = False
+    # Origins allowed to read files from scripts ("*": any); allow_all_origins is ("*",).
+    cors_origins: tuple[str, ...] = ()
+    # (URL glob, Cache-Control value), first match wins over max_age's.
+    cache_control: CacheControlRules = ()
     add_headers_function: AddHeadersFunction | None = None
     mimetypes: Mapping[str, str] = field(default_factory=dict)
     charset: str = "utf-8"
@@ -152,10 +158,14 @@ class Options:
     # Bytes per zero-copy message: each is made resident (AMPED) and then sendfile'd.
     sendfile_chunk: int = 1024 * 1024
     max_ranges: int = DEFAULT_MAX_RANGES
+    # A directory without an index file answers with a listing of what it holds.
+    listing: bool = False
     # A single-page app's shell (relative to the first root), answered for unknown extensionless paths.
     fallback: str | None = None
     disk: DiskOptions = field(default_factory=DiskOptions)
     metrics_path: str | None = None
+    # "ok" at this path (below the mount point), answered without the disk.
+    health_path: str | None = None
 
     def __post_init__(self) -> None:
         _check_numbers(self)
@@ -171,8 +181,21 @@ class Options:
             self.not_found_file,
         )
 
+    @property
+    def cors(self) -> CorsPolicy | None:
+        return cors_policy(self.cors_origins, allow_all_origins=self.allow_all_origins)
+
     def with_root(self, directory: str, prefix: str | None) -> Options:
         return replace(self, roots=(*self.roots, Root(os.fspath(directory), normalize_prefix(prefix))))
+
+
+def endpoint_path(name: str, path: str | None) -> str | None:
+    """A path FlashStatic answers itself (below the mount point): "/" and URL path characters."""
+    if path is None:
+        return None
+    if not isinstance(path, str) or not re.fullmatch(r"/[\x21-\x7e]*", path) or "?" in path or "#" in path:
+        raise ValueError(f"{name} = {path!r} must be a URL path starting with '/', such as '/_health'")
+    return path
 
 
 def package_directory(package: str | tuple[str, str]) -> str:
@@ -227,6 +250,9 @@ class ServingArguments(TypedDict, total=False):
     sendfile_chunk: int
     max_ranges: int
     fallback: str | None
+    cors_origins: Sequence[str]
+    cache_control: Mapping[str, str] | Iterable[tuple[str, str]] | None
+    listing: bool
 
 
 class StaticArguments(ServingArguments, total=False):
@@ -241,6 +267,7 @@ class StaticArguments(ServingArguments, total=False):
     page_in_size: int
     open_files: int | None
     metrics_path: str | None
+    health_path: str | None
 
 
 SERVING_KEYWORDS = frozenset(ServingArguments.__optional_keys__)
@@ -322,6 +349,10 @@ def build_options(
     settings = {name: value for name, value in given.items() if name in _AS_GIVEN}
     if autorefresh:
         settings["revalidate_interval"] = 0.0
+    settings["cache_control"] = cache_control_rules(settings.get("cache_control"))  # type: ignore[arg-type]
+    origins: Any = settings.get("cors_origins") or ()
+    settings["cors_origins"] = origins = (origins,) if isinstance(origins, str) else tuple(origins)
+    cors_policy(origins)  # a bad origin is refused here, at construction
     if settings.get("fallback"):
         settings["fallback"] = str(settings["fallback"]).strip("/") or None
     disk = DiskOptions(**{name: value for name, value in given.items() if name in _DISK_FIELDS})  # type: ignore[arg-type]

@@ -22,8 +22,11 @@ from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer, PathnameCache
 from .cache.responses import CacheAnswers
 from .config import Options
+from .http.cors import preflight_headers
+from .http.listing import plan_bad_listing_query, plan_listing, wants_json
 from .http.paths import PathRejected
 from .http.respond import FileRequest, RequestFields, ResponsePlan, plan_file_response, plan_text, request_fields
+from .listing import DirectoryPage, ListingAnswer
 from .translate import MISSING, FoundFile, Translation, candidates, scan
 
 _REASONS = {400: "Bad Request", 404: "Not Found"}
@@ -34,6 +37,7 @@ class StaticCore:
     def __init__(self, options: Options, read_fields: Callable[[str, Any], RequestFields] = request_fields) -> None:
         self.options = options
         self.rules = options.rules
+        self.cors = options.cors
         self.pathnames = PathnameCache(options)
         # html=True's 404.html, cached on its own: no request path can reach this entry.
         self.not_found_page = PathnameCache(replace(options, pathname_cache_size=1))
@@ -105,6 +109,14 @@ class StaticCore:
     def plan(self, request: FileRequest, entry: FileEntry) -> ResponsePlan:
         return plan_file_response(request, entry, max_ranges=self.options.max_ranges, now=int(time.time()))
 
+    def preflight(
+        self, origin: str | None, request_method: str | None, request_headers: str | None
+    ) -> ResponsePlan | None:
+        """The 204 answer to a CORS preflight for a file; None for an OPTIONS that is not one,
+        or that CORS does not allow, which is answered as without CORS."""
+        headers = preflight_headers(self.cors, origin, request_method, request_headers)
+        return None if headers is None else ResponsePlan(204, headers)
+
     def stats(self) -> dict[str, dict[str, int]]:
         """Counters of Flash's caches and of the ways file bodies went out (the driver adds its
         disk's counters, if it has a disk strategy)."""
@@ -123,6 +135,27 @@ class StaticCore:
         }
         self.answers.add_counts(stats)
         return stats
+
+
+def listing_plan(
+    found: ListingAnswer, start: int | None, *, method: str, accept: str | None, query: str, url_path: str
+) -> ResponsePlan | str | None:
+    """listing=True's answer for a GET or HEAD of a path that names no file: a plan for a
+    directory's page (or a 400 for a bad ``from``, ``start`` None), "slash" for a directory
+    asked without its slash (the caller redirects), None for a miss."""
+    if not isinstance(found, DirectoryPage):
+        return found
+    if start is None:
+        return plan_bad_listing_query(method)
+    return plan_listing(
+        method,
+        url_path=url_path,
+        total=found.total,
+        has_parent=found.has_parent,
+        start=found.start,
+        entries=found.entries,
+        as_json=wants_json(accept, query),
+    )
 
 
 def file_of(plan: ResponsePlan) -> Representation | None:

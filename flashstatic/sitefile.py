@@ -1,10 +1,11 @@
 """``flashstatic serve --config site.toml``: the command's settings from a TOML file.
 
-A key is a flag's name without its dashes (``max-age = 3600``, ``access-log = false``;
-``max_age`` is read the same), so the file and the command line cannot drift apart: the keys
-are read off the parser itself, each value goes through the flag's own check, and a flag given
-on the command line overrides the file. Directories to serve come as ``[[root]]`` tables
-(``directory``, and ``prefix``, "/" unless given), several under several prefixes.
+A key is a flag's name without its leading dashes (``max-age = 3600``, ``access-log = false``,
+``html = false`` for ``--no-html``; ``max_age`` is read the same), so the file and the command
+line cannot drift apart: the keys are read off the parser itself, each value goes through the
+flag's own check, and a flag given on the command line overrides the file. Directories to
+serve come as ``[[root]]`` tables (``directory``, and ``prefix``, "/" unless given), several
+under several prefixes.
 """
 
 from __future__ import annotations
@@ -88,14 +89,17 @@ def _roots(path: str, entries: object, base: str) -> tuple[SiteRoot, ...]:
 
 
 def _settable_actions(parser: argparse.ArgumentParser, skip: frozenset[str]) -> dict[str, argparse.Action]:
-    return {
-        action.dest: action
-        for action in parser._actions  # argparse keeps no public list of a parser's flags
-        if action.option_strings
-        and action.dest not in skip
-        and action.dest != "help"
-        and not isinstance(action, argparse._VersionAction)
-    }
+    """The actions a key may set, by the key (dashes as underscores): each flag's destination
+    and its long spellings, but not a --no-x, whose key is x."""
+    actions: dict[str, argparse.Action] = {}
+    for action in parser._actions:  # argparse keeps no public list of a parser's flags
+        if not action.option_strings or action.dest in skip or isinstance(action, argparse._VersionAction):
+            continue
+        actions.setdefault(action.dest, action)
+        for spelling in action.option_strings:
+            if spelling.startswith("--") and not spelling.startswith("--no-"):
+                actions.setdefault(spelling[2:].replace("-", "_"), action)
+    return actions
 
 
 def _value(action: argparse.Action, value: object) -> Any:

@@ -22,8 +22,10 @@ from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer
 from .cache.responses import assemble_body
 from .config import SERVING_KEYWORDS, ImmutableTest, Options, ServingArguments, options_or_arguments
-from .core import StaticCore, changing_plan, file_of, open_failure_plan, rejected_plan
+from .core import StaticCore, changing_plan, file_of, listing_plan, open_failure_plan, rejected_plan
+from .http.cors import echoes_origin
 from .http.headers import Header
+from .http.listing import listing_start
 from .http.paths import PathRejected
 from .http.redirects import relative_redirect
 from .http.respond import (
@@ -34,7 +36,8 @@ from .http.respond import (
     plan_text,
     request_from_fields,
 )
-from .translate import RedirectTo, Translation, translate, translate_not_found_page
+from .listing import list_page
+from .translate import MISSING, RedirectTo, Translation, translate, translate_not_found_page
 from .transmit.iterables import FileShrank, file_body, read_exactly
 
 if TYPE_CHECKING:
@@ -60,7 +63,13 @@ def request_fields_from_environ(method: str, environ: Environ) -> RequestFields:
         get("HTTP_IF_UNMODIFIED_SINCE"),
         get("HTTP_RANGE"),
         get("HTTP_IF_RANGE"),
+        None,
     )
+
+
+def request_fields_with_origin_from_environ(method: str, environ: Environ) -> RequestFields:
+    """RequestFields with the Origin too, for CORS with listed origins."""
+    return (*request_fields_from_environ(method, environ)[:-1], environ.get("HTTP_ORIGIN"))
 
 
 def route_path(environ: Environ) -> str:
@@ -173,7 +182,10 @@ class FlashStaticWSGI:
         self._configure()
 
     def _configure(self) -> None:
-        self.core = StaticCore(self.options, read_fields=request_fields_from_environ)
+        reader = (
+            request_fields_with_origin_from_environ if echoes_origin(self.options.cors) else request_fields_from_environ
+        )
+        self.core = StaticCore(self.options, read_fields=reader)
 
     def close(self) -> None:
         """Nothing to stop: no helpers, and every response closes its own file."""
@@ -210,6 +222,8 @@ class FlashStaticWSGI:
             status, response_headers, body = response
             start_response(_STATUS_LINES[status], native_headers(response_headers))
             return [body] if body else []
+        if plan is not None and method == "OPTIONS":
+            plan = self._preflight(environ) or plan
         if plan is not None:
             # A fresh entry's plan that needs the file (a large one, or a small one not cached
             # yet): sent as the full path would, without translating or planning again.
@@ -240,14 +254,44 @@ class FlashStaticWSGI:
                 plan = plan_redirect(location, head=head, status=self.redirect_status)
                 return self._respond(start_response, plan)
             if not isinstance(answer, FileEntry):
-                return self._miss(environ, start_response)
-            plan = self.core.plan(request_from_fields(request_fields_from_environ(method, environ)), answer)
+                listed = self._directory_listing(environ, start_response, path, method) if answer is MISSING else None
+                return listed if listed is not None else self._miss(environ, start_response)
+            plan = (method == "OPTIONS" and self._preflight(environ)) or self.core.plan(
+                request_from_fields(self.core.answers.read_fields(method, environ)), answer
+            )
             body = self._transmit(environ, start_response, plan)
             if body is not None:
                 return body
             with self._lock:
                 self.core.forget(path)
         return self._respond(start_response, changing_plan(head=head))
+
+    def _directory_listing(
+        self, environ: Environ, start_response: StartResponse, path: str, method: str
+    ) -> Body | None:
+        """listing=True: the listing of the directory ``path`` names, or its redirect to a
+        trailing slash; None when it names no directory to list (a miss)."""
+        if not self.options.listing or method not in ("GET", "HEAD"):
+            return None
+        query = environ.get("QUERY_STRING", "")
+        start = listing_start(query)
+        found = list_page(self.core.rules, path, start or 0)
+        url_path = environ.get("SCRIPT_NAME", "") + path
+        plan = listing_plan(
+            found, start, method=method, accept=environ.get("HTTP_ACCEPT"), query=query, url_path=url_path
+        )
+        if plan is None:
+            return None
+        if isinstance(plan, str):
+            location = relative_redirect(plan, raw_path(environ), path, query.encode("latin-1"))
+            plan = plan_redirect(location, head=method == "HEAD")
+        return self._respond(start_response, plan)
+
+    def _preflight(self, environ: Environ) -> ResponsePlan | None:
+        get = environ.get
+        return self.core.preflight(
+            get("HTTP_ORIGIN"), get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"), get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")
+        )
 
     def _transmit(self, environ: Environ, start_response: StartResponse, plan: ResponsePlan) -> Body | None:
         """Start ``plan``'s response; None if its file changed before anything was sent."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -222,3 +223,62 @@ def check_revalidated(requests: dict[str, dict[str, Any]], base: str) -> None:
         for request in answered:
             assert "if-none-match" in request["headers"], (path, request["headers"])
             assert request["wire_status"] == 304, (path, request["wire_status"])
+
+
+def test_directory_listing_in_chromium(
+    chromium_path: str, artifacts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--listing: a directory without an index file as a page in Chromium, its style applied
+    and a link followed to the file it names; a screenshot is kept beside the site's."""
+    served = tmp_path / "served"
+    shutil.copytree(SITE / "media", served / "media")
+    shutil.copytree(SITE / "css", served / "css")
+    shutil.copy(SITE / "img" / "logo.png", served / "logo.png")
+    (served / "notes & drafts").mkdir()
+    (served / "caf\u00e9 menu.txt").write_text("espresso\n")
+    (served / "report <2024>.csv").write_bytes(b"year,total\n" * 3000)
+    (served / ".env").write_text("SECRET=1\n")
+    server = ServerProcess(
+        [sys.executable, "-m", "flashstatic", "serve", str(served), "--port", "0", "--listing"], cwd=REPO
+    )
+    try:
+        with chromium(chromium_path, tmp_path / "profile") as browser:
+            browser.call("Network.enable")
+            browser.call("Page.enable")
+            load(browser, server.url + "/")
+            page = browser.evaluate("""({
+                title: document.title,
+                names: [...document.querySelectorAll("tbody a")].map(a => a.textContent),
+                font: getComputedStyle(document.body).fontFamily,
+            })""")
+            assert page["title"] == "Index of /", page
+            assert page["names"] == [
+                "css/",
+                "media/",
+                "notes & drafts/",
+                "caf\u00e9 menu.txt",
+                "logo.png",
+                "report <2024>.csv",
+            ], page
+            assert "system-ui" in page["font"]  # the page's own style applied (its CSP allows it)
+
+            screenshot = artifacts / "directory-listing.png"
+            screenshot.write_bytes(base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"]))
+            with capsys.disabled():
+                print(f"\nbrowser test screenshot: {screenshot}")
+            check_no_failed_request(NetworkLog(browser.events).to(server.url))
+
+            # The links lead where they say: into a directory, and to a file with an odd name.
+            since = len(browser.events)
+            browser.evaluate('document.querySelector("a[href^=notes]").click()')
+            browser.wait_for("Page.loadEventFired", since=since, timeout=30)
+            assert browser.evaluate("location.pathname") == "/notes%20%26%20drafts/"
+            assert browser.evaluate('[...document.querySelectorAll("tbody a")].map(a => a.textContent)') == ["../"]
+            load(browser, server.url + "/")
+            since = len(browser.events)
+            browser.evaluate('document.querySelector("a[href^=caf]").click()')
+            browser.wait_for("Page.loadEventFired", since=since, timeout=30)
+            assert browser.evaluate("document.body.innerText").strip() == "espresso"
+    finally:
+        server.stop()
+    assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 3000

@@ -201,6 +201,24 @@ def test_answers_of_the_wrong_shape_do_not_fit() -> None:
     assert not wire.answer_fits("open", (FACTS,), "/etc/passwd")
 
 
+def test_a_listing_page_crosses_the_wire_and_nothing_else_fits() -> None:
+    args = (RULES, "/a/", 0)
+    page = (2, True, 0, [("sub", True, 0, 1700000000), ("caf\u00e9.txt", False, 12, 1700000000)])
+    assert wire.decode(wire.encode(page)) == page and wire.answer_fits("list_page", args, page)
+    assert wire.answer_fits("list_page", args, "slash") and wire.answer_fits("list_page", args, None)
+    for bad in (
+        "elsewhere",
+        (2, True, 0),
+        (2, "yes", 0, []),
+        (-1, True, 0, []),
+        (1, True, 0, [("a", True, 0)]),
+        (1, True, 0, [("a", 1, 0, 0)]),
+        (1, True, 0, [(b"a", True, 0, 0)]),
+        (1, True, 0, [("a", False, -5, 0)]),
+    ):
+        assert not wire.answer_fits("list_page", args, bad), bad
+
+
 # -- the pool, with real helper processes --------------------------------------------------------
 
 

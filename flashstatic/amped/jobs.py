@@ -11,6 +11,7 @@ import os
 import stat
 from typing import Any
 
+from ..listing import ListingAnswer, list_page
 from ..translate import (
     FileFacts,
     FoundFile,
@@ -120,6 +121,10 @@ def run_list_directory(rules: TranslationRules, root_index: int, segments: tuple
     return names
 
 
+def run_list_page(rules: TranslationRules, path: str, start: int) -> ListingAnswer:
+    return list_page(rules, path, start)
+
+
 def run(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
     """Do one job. ``fd`` is lent for a page-in; an open returns its descriptor."""
     if kind == "page_in":
@@ -135,4 +140,6 @@ def run(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
         return run_translate_many(*args)
     if kind == "list_directory":
         return run_list_directory(*args)
+    if kind == "list_page":
+        return run_list_page(*args)
     raise ValueError(f"unknown job {kind!r}")

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 import anyio.to_thread
 
 from ..config import Root
+from ..listing import DirectoryPage, ListingAnswer, list_page
 from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
 from .jobs import FileChanged, checked_descriptor, open_checked, page_in, run_list_directory, run_translate_many
 from .mapped import MappedChunks
@@ -79,6 +80,9 @@ class DiskStrategy(Protocol):
         self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
     ) -> list[str] | None:
         """The names in a served directory (None: not one, or too large to list)."""
+
+    async def list_page(self, rules: TranslationRules, path: str, start: int) -> ListingAnswer:
+        """listing=True: a page of what the directory at ``path`` holds (listing.list_page)."""
 
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None: ...
     async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
@@ -201,6 +205,9 @@ class InlineDisk(_Strategy):
     ) -> list[str] | None:
         return run_list_directory(rules, root_index, segments)
 
+    async def list_page(self, rules: TranslationRules, path: str, start: int) -> ListingAnswer:
+        return list_page(rules, path, start)
+
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
         return translate_not_found_page(rules)
 
@@ -236,6 +243,9 @@ class ThreadedDisk(_Strategy):
         self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
     ) -> list[str] | None:
         return await self._run(run_list_directory, rules, root_index, segments)
+
+    async def list_page(self, rules: TranslationRules, path: str, start: int) -> ListingAnswer:
+        return await self._run(list_page, rules, path, start)
 
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
         return await self._run(translate_not_found_page, rules)
@@ -282,6 +292,9 @@ class PortableThreads(_Strategy):
         self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
     ) -> list[str] | None:
         return await self._run(run_list_directory, rules, root_index, segments)
+
+    async def list_page(self, rules: TranslationRules, path: str, start: int) -> ListingAnswer:
+        return await self._run(list_page, rules, path, start)
 
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
         return await self._run(translate_not_found_page, rules)
@@ -342,6 +355,11 @@ class AmpedDisk(_Strategy):
             "list_directory", (rules, root_index, segments), key=("list", rules, root_index, segments)
         )
         return names
+
+    async def list_page(self, rules: TranslationRules, path: str, start: int) -> ListingAnswer:
+        page: Any = await self.pool.run("list_page", (rules, path, start), key=("page", rules, path, start))
+        # The wire gives back plain tuples, checked against DirectoryPage's shape (wire.answer_fits).
+        return DirectoryPage(*page) if isinstance(page, tuple) else page
 
     async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
         page: FoundFile | None = await self.pool.run("translate_not_found_page", (rules,), key=("404", rules))

@@ -205,6 +205,32 @@ def _bool(data: Any) -> bool:
     return data
 
 
+def _is_directory_page(value: Any) -> bool:
+    """A listing.DirectoryPage as it arrives: (total, has_parent, start, [entry, ...])."""
+    if not (isinstance(value, tuple) and len(value) == 4 and isinstance(value[3], list)):
+        return False
+    total, has_parent, start, entries = value
+    return (
+        _is_count(total)
+        and isinstance(has_parent, bool)
+        and _is_count(start)
+        and all(
+            isinstance(entry, tuple)
+            and len(entry) == 4
+            and isinstance(entry[0], str)
+            and isinstance(entry[1], bool)
+            and _is_count(entry[2])
+            and isinstance(entry[3], int)
+            and not isinstance(entry[3], bool)
+            for entry in entries
+        )
+    )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def answer_fits(kind: str, args: tuple[Any, ...], value: Any) -> bool:
     """Whether ``value`` is what a successful job of ``kind`` returns: the server relies on the
     type of every answer it acts on, so a well-formed message of the wrong shape is refused too."""
@@ -220,4 +246,6 @@ def answer_fits(kind: str, args: tuple[Any, ...], value: Any) -> bool:
         )
     if kind == "list_directory":
         return value is None or (isinstance(value, list) and all(isinstance(name, str) for name in value))
+    if kind == "list_page":
+        return value is None or value == "slash" or _is_directory_page(value)
     return value is None  # open (its descriptor travels beside the message) and page_in

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from wsgiref.headers import Headers
 
 from ..config import ONE_YEAR, Options
+from ..http.cachecontrol import cache_control_for
 from ..http.conditional import make_etag
+from ..http.cors import file_cors_headers
 from ..http.dates import format_http_date
 from ..http.headers import FilePolicy, HeaderSet, build_header_set
 from ..http.mediatypes import media_type_for
@@ -55,13 +57,17 @@ class FileEntry:
 def file_policy(path: str, url: str, options: Options) -> FilePolicy:
     content_type = media_type_for(os.path.basename(path), options.mimetypes, options.charset)
     headers = Headers([("Content-Type", content_type)])
-    if options.max_age is not None:
+    cache_control = cache_control_for(options.cache_control, url, options.index_file)
+    if cache_control is not None:
+        headers["Cache-Control"] = cache_control
+    elif options.max_age is not None:
         if options.immutable_file_test(path, url):
             headers["Cache-Control"] = f"max-age={ONE_YEAR}, public, immutable"
         else:
             headers["Cache-Control"] = f"max-age={options.max_age}, public"
-    if options.allow_all_origins:
-        headers["Access-Control-Allow-Origin"] = "*"
+    cors = options.cors
+    for name, value in file_cors_headers(cors):
+        headers.add_header(name, value)
     headers["X-Content-Type-Options"] = "nosniff"
     if options.add_headers_function is not None:
         # WhiteNoise's contract: the function edits the headers in place, once per file.
@@ -77,7 +83,7 @@ def file_policy(path: str, url: str, options: Options) -> FilePolicy:
     if not valid_header("Content-Type", content_type):
         logger.error("invalid Content-Type %r for %r; sending application/octet-stream", content_type, url)
         content_type = "application/octet-stream"
-    return FilePolicy(content_type, tuple(common))
+    return FilePolicy(content_type, tuple(common), cors.origins if cors is not None else frozenset())
 
 
 def build_entry(found: FoundFile, options: Options) -> FileEntry:

@@ -32,6 +32,8 @@ class FilePolicy:
     # Headers every response about this file carries, in order: Cache-Control, CORS, the
     # user's own (add_headers_function), nosniff.
     common: tuple[tuple[str, str], ...]
+    # CORS with listed origins: those whose requests get their Origin echoed.
+    origins: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class HeaderSet:
     ok: tuple[Header, ...]  # 200: everything, including Content-Length
     representation: tuple[Header, ...]  # 206: everything but Content-Type and Content-Length
     not_modified: tuple[Header, ...]  # 304, and the base of 412 and 416
+    origins: frozenset[str] = frozenset()  # FilePolicy.origins
 
 
 def _encode(name: str, value: str) -> Header:
@@ -73,4 +76,4 @@ def build_header_set(
     ok = [(b"content-type", content_type), (b"content-length", str(size).encode("ascii"))]
     ok.extend(representation)
     not_modified = tuple(header for header in representation if header[0] not in _NOT_MODIFIED_EXCLUDES)
-    return HeaderSet(content_type, tuple(ok), tuple(representation), not_modified)
+    return HeaderSet(content_type, tuple(ok), tuple(representation), not_modified, policy.origins)

@@ -8,7 +8,7 @@ decides how slices travel (body messages now, sendfile later).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import NamedTuple, Protocol
 
@@ -71,6 +71,7 @@ class FileRequest(NamedTuple):
     range: str | None = None
     if_range: str | None = None
     accept_encoding: str | None = None
+    origin: str | None = None  # read only when the response depends on it (CORS with listed origins)
 
 
 _REQUEST_HEADERS = {
@@ -82,58 +83,83 @@ _REQUEST_HEADERS = {
     b"if-range": "if_range",
     b"accept-encoding": "accept_encoding",
 }
+_REQUEST_HEADERS_WITH_ORIGIN = {**_REQUEST_HEADERS, b"origin": "origin"}
 
 # The request's method and relevant fields as one plain tuple, in this order: method,
 # Accept-Encoding, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, Range,
-# If-Range (None when absent). Building and hashing it costs a fraction of making a FileRequest
-# and its Conditions (Python-level constructors), so the hot path keys its plan memo by it and
-# makes the FileRequest only when it has to plan.
-RequestFields = tuple[str, str | None, str | None, str | None, str | None, str | None, str | None, str | None]
+# If-Range, Origin (None when absent; Origin is only read where CORS echoes it). Building and
+# hashing it costs a fraction of making a FileRequest and its Conditions (Python-level
+# constructors), so the hot path keys its plan memo by it and makes the FileRequest only when
+# it has to plan.
+RequestFields = tuple[
+    str, str | None, str | None, str | None, str | None, str | None, str | None, str | None, str | None
+]
 RANGE = 6  # the Range field's index in RequestFields
 
 _PLAIN_FIELDS: dict[str, RequestFields] = {
-    method: (method, None, None, None, None, None, None, None) for method in ALLOWED_METHODS
+    method: (method, None, None, None, None, None, None, None, None) for method in ALLOWED_METHODS
 }
 
+FieldsReader = Callable[[str, Iterable[tuple[bytes, bytes]]], RequestFields]
 
-def request_fields(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> RequestFields:
-    """Pick the relevant headers out of an ASGI-style header list.
 
-    Repeated fields are joined with ", " as RFC 9110 section 5.3 allows for list fields; for a
-    single-valued field (a date, a Range) the join makes it invalid, and so ignored, which is
-    what the RFC asks of a field with more than one member.
-    """
-    found: dict[str, str] | None = None
-    for name, value in raw_headers:
-        key = _REQUEST_HEADERS.get(name.lower())
-        if key is not None:
-            if found is None:
-                found = {}
-            text = value.decode("latin-1")
-            found[key] = f"{found[key]}, {text}" if key in found else text
-    if found is None:
-        # Most requests: no validators, no range, no codings. Shared, as tuples are immutable.
-        return _PLAIN_FIELDS.get(method) or (method, None, None, None, None, None, None, None)
-    get = found.get
-    return (
-        method,
-        get("accept_encoding"),
-        get("if_match"),
-        get("if_none_match"),
-        get("if_modified_since"),
-        get("if_unmodified_since"),
-        get("range"),
-        get("if_range"),
-    )
+def _fields_reader(wanted: Mapping[bytes, str]) -> FieldsReader:
+    def read_fields(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> RequestFields:
+        """Pick the relevant headers out of an ASGI-style header list.
+
+        Repeated fields are joined with ", " as RFC 9110 section 5.3 allows for list fields;
+        for a single-valued field (a date, a Range) the join makes it invalid, and so ignored,
+        which is what the RFC asks of a field with more than one member.
+        """
+        found: dict[str, str] | None = None
+        for name, value in raw_headers:
+            key = wanted.get(name.lower())
+            if key is not None:
+                if found is None:
+                    found = {}
+                text = value.decode("latin-1")
+                found[key] = f"{found[key]}, {text}" if key in found else text
+        if found is None:
+            # Most requests: no validators, no range, no codings. Shared, as tuples are immutable.
+            return _PLAIN_FIELDS.get(method) or (method, None, None, None, None, None, None, None, None)
+        get = found.get
+        return (
+            method,
+            get("accept_encoding"),
+            get("if_match"),
+            get("if_none_match"),
+            get("if_modified_since"),
+            get("if_unmodified_since"),
+            get("range"),
+            get("if_range"),
+            get("origin"),
+        )
+
+    return read_fields
+
+
+request_fields = _fields_reader(_REQUEST_HEADERS)
+# For CORS with listed origins, where a response depends on the request's Origin.
+request_fields_with_origin = _fields_reader(_REQUEST_HEADERS_WITH_ORIGIN)
 
 
 def request_from_fields(fields: RequestFields) -> FileRequest:
-    method, accept_encoding, if_match, if_none_match, if_modified_since, if_unmodified_since, range_, if_range = fields
+    (
+        method,
+        accept_encoding,
+        if_match,
+        if_none_match,
+        if_modified_since,
+        if_unmodified_since,
+        range_,
+        if_range,
+        origin,
+    ) = fields
     if if_match is None and if_none_match is None and if_modified_since is None and if_unmodified_since is None:
         conditions = NO_CONDITIONS
     else:
         conditions = Conditions(if_match, if_none_match, if_modified_since, if_unmodified_since)
-    return FileRequest(method, conditions, range_, if_range, accept_encoding)
+    return FileRequest(method, conditions, range_, if_range, accept_encoding, origin)
 
 
 def file_request(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> FileRequest:
@@ -145,6 +171,18 @@ def plan_file_response(
     request: FileRequest, entry: Entry, *, max_ranges: int, boundary: str | None = None, now: int | None = None
 ) -> ResponsePlan:
     """``now`` (seconds) lets If-Range trust a date only once it is a strong validator."""
+    plan = _plan_file_response(request, entry, max_ranges, boundary, now)
+    if request.origin is not None and request.origin in entry.identity.headers.origins and plan.status != 405:
+        # CORS with listed origins: this request's origin is one of them.
+        return plan._replace(
+            headers=(*plan.headers, (b"access-control-allow-origin", request.origin.encode("latin-1")))
+        )
+    return plan
+
+
+def _plan_file_response(
+    request: FileRequest, entry: Entry, max_ranges: int, boundary: str | None, now: int | None
+) -> ResponsePlan:
     if request.method not in ALLOWED_METHODS:
         return plan_method_not_allowed()
     rep = choose_representation(request.accept_encoding, entry.identity, entry.encoded)
@@ -239,6 +277,13 @@ def plan_redirect(location: str, *, head: bool = False, status: int = 307) -> Re
     # 307 keeps the method, as Starlette's StaticFiles redirects do; WhiteNoise's ways in send 302.
     reason = HTTPStatus(status).phrase
     return plan_text(status, reason, [(b"location", location.encode("latin-1"))], head=head)
+
+
+def plan_health(method: str) -> ResponsePlan:
+    """The health endpoint: the process answers, which is all it says; never cached."""
+    if method not in ALLOWED_METHODS:
+        return plan_method_not_allowed()
+    return plan_text(200, "ok", [(b"cache-control", b"no-cache")], head=method == "HEAD")
 
 
 def plan_not_found_page(rep: Representation, *, head: bool) -> ResponsePlan:
