@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -145,3 +146,79 @@ def test_index_file_and_max_age_flags(root: Path) -> None:
 def test_an_option_the_configuration_refuses_is_one_line(root: Path) -> None:
     line = one_line(serve(str(root), "--port", "0", "--immutable-file-test", "[0-9"))
     assert "immutable_file_test" in line and "'[0-9'" in line
+
+
+def test_a_site_file_serves_several_roots_and_the_command_line_wins(tmp_path: Path) -> None:
+    write_tree(tmp_path / "public", {"index.html": "<h1>home</h1>", "a.txt": "public"})
+    write_tree(tmp_path / "media", {"photo.txt": "media"})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    site = tmp_path / "site.toml"
+    site.write_text(
+        f"""
+port = 1
+max-age = 3600
+log-level = "warning"
+cors = ["https://app.example"]
+
+[cache-control]
+"*.html" = "no-cache"
+
+[[root]]
+directory = "public"
+
+[[root]]
+directory = "{tmp_path / "media"}"
+prefix = "/media"
+"""
+    )
+    # The file says port 1; the command line's --port wins over it.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flashstatic", "serve", "--config", str(site), "--port", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.05)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            text = client.get("/a.txt", headers={"origin": "https://app.example"})
+            assert text.text == "public" and text.headers["cache-control"] == "max-age=3600, public"
+            assert text.headers["access-control-allow-origin"] == "https://app.example"
+            home = client.get("/")
+            assert home.text == "<h1>home</h1>" and home.headers["cache-control"] == "no-cache"
+            assert client.get("/media/photo.txt").text == "media"
+            assert client.get("/photo.txt").status_code == 404
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("max-age = -5", "site.toml: max-age: must be at least 0"),
+        ("bogus = true", "site.toml: unknown key 'bogus'"),
+        ("[[root]]\ndirectory = 'missing'", "does not exist"),
+        ("port = ", "site.toml: not valid TOML"),
+    ],
+)
+def test_a_bad_site_file_is_one_line(tmp_path: Path, text: str, message: str) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(text)
+    argv = [sys.executable, "-m", "flashstatic", "serve", "--config", str(site), "--port", "0"]
+    if "root" not in text:
+        argv.insert(4, str(write_tree(tmp_path / "public", {"a.txt": "a"})))
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
