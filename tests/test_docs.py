@@ -158,3 +158,25 @@ def test_docs_index_lists_every_page() -> None:
     for page in sorted((REPO / "docs").glob("*.md")):
         if page.name != "index.md":
             assert f"({page.name})" in index, f"docs/index.md does not link {page.name}"
+
+
+def test_usage_options_table_agrees_with_the_code() -> None:
+    # usage.md's short table: every keyword there, none that is not one, literal defaults true.
+    [rows] = [
+        rows
+        for header, rows in tables((REPO / "docs" / "usage.md").read_text())
+        if header[:2] == ["option", "default"] and "max_age" in rows
+    ]
+    known = flashstatic_defaults()
+    extra = {"app", "directory", "prefix", "options"}
+    assert set(rows) - extra <= set(known), f"usage.md names no such option: {set(rows) - extra - set(known)}"
+    assert set(known) - extra <= set(rows), f"usage.md misses {set(known) - extra - set(rows)}"
+    for name, cells in rows.items():
+        if name in extra:
+            continue
+        try:
+            default = documented_default(cells[0])
+        except (ValueError, SyntaxError):
+            continue  # prose, for a default computed at run time or a rule
+        expected = known[name]
+        assert default == expected or (default == {} and expected is None), f"usage.md {name}: {cells[0]}"
