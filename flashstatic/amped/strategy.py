@@ -48,8 +48,7 @@ ARCHITECTURES = ("amped", "sped", "mt")
 
 
 def descriptor_path(fd: int) -> str | None:
-    """Where the kernel says an open file lies (None without /proc). procfs answers from
-    memory: no disk is read."""
+    """Where the kernel says an open file lies (None without /proc)."""
     try:
         return os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
@@ -63,6 +62,17 @@ def real_roots(roots: tuple[Root, ...]) -> tuple[str, ...]:
 
 def lies_beneath(path: str, directories: tuple[str, ...]) -> bool:
     return any(path == top or path.startswith(top.rstrip("/") + "/") for top in directories)
+
+
+def place_within(fd: int, roots: tuple[Root, ...], known: tuple[str, ...] | None) -> tuple[bool, tuple[str, ...]]:
+    """Blocking, so run in a thread (readlink, and realpath when ``known``, the roots' real
+    paths as last worked out, do not hold the file): whether ``fd`` lies inside a root, and
+    the real paths to remember. No /proc to ask: the identity check stands alone."""
+    where = descriptor_path(fd)
+    if known is not None and (where is None or lies_beneath(where, known)):
+        return True, known
+    known = real_roots(roots)
+    return where is None or lies_beneath(where, known), known
 
 
 class FileTruncated(Exception):
@@ -395,15 +405,11 @@ class AmpedDisk(_Strategy):
     async def _inside_roots(self, fd: int, rules: TranslationRules) -> bool:
         if rules.follow_symlink:
             return True  # a followed symlink may lead anywhere: identity is all there is to check
-        where = descriptor_path(fd)
-        if where is None:
-            return True  # no /proc to ask: the identity check stands alone
-        known = self._real_roots.get(rules.roots)
-        if known is not None and lies_beneath(where, known):
-            return True
         loop = asyncio.get_running_loop()
-        known = self._real_roots[rules.roots] = await loop.run_in_executor(None, real_roots, rules.roots)
-        return lies_beneath(where, known)
+        inside, self._real_roots[rules.roots] = await loop.run_in_executor(
+            None, place_within, fd, rules.roots, self._real_roots.get(rules.roots)
+        )
+        return inside
 
     async def open(self, facts: FileFacts, rules: TranslationRules) -> OpenFile:
         file = await super().open(facts, rules)
