@@ -145,6 +145,22 @@ def assert_truncation_cuts_the_response(client, url: str, file_path, keep: int =
     assert again.status_code == 200 and len(again.content) == keep
 
 
+def wait_listening(process: subprocess.Popen, port: int, name: str, timeout: float = 30) -> None:  # type: ignore[type-arg]
+    """Return once something listens on 127.0.0.1:``port``; RuntimeError if ``process`` exits
+    first or ``timeout`` passes."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{name} did not start") from None
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def flashstatic_serve(root, *flags: str, nofile: int | None = None):
     """``flashstatic serve ROOT`` in a subprocess on a free port of 127.0.0.1 (its own protocol
@@ -179,15 +195,7 @@ def flashstatic_serve(root, *flags: str, nofile: int | None = None):
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("flashstatic serve did not start") from None
-                time.sleep(0.05)
+        wait_listening(process, port, "flashstatic serve")
         yield process, port
     finally:
         process.terminate()

@@ -8,14 +8,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 import pytest
 
-from support import flashstatic_serve, write_tree
+from support import flashstatic_serve, wait_listening, write_tree
 
 
 @pytest.fixture
@@ -181,14 +180,7 @@ prefix = "/media"
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.05)
+        wait_listening(process, port, "flashstatic serve")
         with httpx.Client(base_url=base, timeout=10) as client:
             text = client.get("/a.txt", headers={"origin": "https://app.example"})
             assert text.text == "public" and text.headers["cache-control"] == "max-age=3600, public"

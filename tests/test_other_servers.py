@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import write_tree
+from support import wait_listening, write_tree
 
 TESTS = Path(__file__).resolve().parent
 LARGE = bytes(range(256)) * (3 * 4096)  # 3 MiB: several chunks, zero copy where offered
@@ -124,16 +124,11 @@ def server(request: pytest.FixtureRequest, site: Path, certificate: tuple[Path, 
     )
     base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    process.kill()
-                    pytest.fail(f"{name} did not start: {process.communicate()[1].decode(errors='replace')[-2000:]}")
-                time.sleep(0.05)
+        try:
+            wait_listening(process, port, name)
+        except RuntimeError:
+            process.kill()
+            pytest.fail(f"{name} did not start: {process.communicate()[1].decode(errors='replace')[-2000:]}")
         yield base, protocol
     finally:
         # Helpers are started by the first cold file: the tree is taken before the stop.

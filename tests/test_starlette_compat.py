@@ -22,7 +22,7 @@ from starlette.routing import Mount, Router
 from starlette.testclient import TestClient
 
 from flashstatic import FlashStatic
-from support import write_tree
+from support import wait_listening, write_tree
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,15 +61,7 @@ def hypercorn_trio(app_dir: Path, target: str) -> Iterator[tuple[str, list[str]]
     )
     log: list[str] = []
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("hypercorn did not start") from None
-                time.sleep(0.05)
+        wait_listening(process, port, "hypercorn", timeout=20)
         yield f"http://127.0.0.1:{port}", log
     finally:
         process.terminate()

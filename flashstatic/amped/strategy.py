@@ -231,20 +231,11 @@ class InlineDisk(_Strategy):
         return read_exactly(file, offset, count)
 
 
-class ThreadedDisk(_Strategy):
-    """MT: every stat, open and read goes through a thread pool, as Starlette's StaticFiles does.
-
-    The loop never blocks on disk, but every chunk pays a thread hand-off, cached or not.
-    """
-
-    name = "mt"
-
-    def __init__(self, open_files: int, threads: int) -> None:
-        super().__init__(open_files)
-        self._threads = ThreadExecutor(threads, "flashstatic-mt")
+class _InThreads(_Strategy):
+    """Metadata work in threads, however the subclass runs them (``_run``)."""
 
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._threads.get(), work, *args)
+        raise NotImplementedError
 
     async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
         return await self._run(translate, rules, path)
@@ -262,6 +253,22 @@ class ThreadedDisk(_Strategy):
 
     async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
         return await self._run(run_translate_many, rules, paths)
+
+
+class ThreadedDisk(_InThreads):
+    """MT: every stat, open and read goes through a thread pool, as Starlette's StaticFiles does.
+
+    The loop never blocks on disk, but every chunk pays a thread hand-off, cached or not.
+    """
+
+    name = "mt"
+
+    def __init__(self, open_files: int, threads: int) -> None:
+        super().__init__(open_files)
+        self._threads = ThreadExecutor(threads, "flashstatic-mt")
+
+    async def _run(self, work: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads.get(), work, *args)
 
     async def _open_fd(self, facts: FileFacts, rules: TranslationRules) -> int:
         opening = asyncio.get_running_loop().run_in_executor(self._threads.get(), open_checked, facts, rules)
@@ -285,7 +292,7 @@ class ThreadedDisk(_Strategy):
         self._threads.close()
 
 
-class PortableThreads(_Strategy):
+class PortableThreads(_InThreads):
     """Any event loop anyio runs on (trio): every stat, open and read in anyio's worker
     threads. AMPED's helpers answer on an asyncio loop (add_reader), so elsewhere this is
     the fallback; the caches above it work the same."""
@@ -294,23 +301,6 @@ class PortableThreads(_Strategy):
 
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(functools.partial(work, *args))
-
-    async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
-        return await self._run(translate, rules, path)
-
-    async def list_directory(
-        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
-    ) -> list[str] | None:
-        return await self._run(run_list_directory, rules, root_index, segments)
-
-    async def list_page(self, rules: TranslationRules, path: str, start: int) -> ListingAnswer:
-        return await self._run(list_page, rules, path, start)
-
-    async def translate_not_found_page(self, rules: TranslationRules) -> FoundFile | None:
-        return await self._run(translate_not_found_page, rules)
-
-    async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
-        return await self._run(run_translate_many, rules, paths)
 
     async def open(self, facts: FileFacts, rules: TranslationRules) -> OpenFile:
         # No coalescing of concurrent opens: that needs asyncio futures.
