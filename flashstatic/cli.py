@@ -158,6 +158,12 @@ def _add_option_flags(serve: argparse.ArgumentParser) -> None:
     )
     option("index_file", "answer directories with this file, without the 404 page", metavar="NAME")
     option(
+        "fallback",
+        "a single-page app's shell, e.g. index.html, answered with no-cache for a miss whose last "
+        "segment has no extension",
+        metavar="FILE",
+    )
+    option(
         "redirect_index",
         "redirect /dir/index.html to /dir/",
         shown="when --index-file is given",

@@ -214,3 +214,13 @@ def test_a_bad_site_file_is_one_line(tmp_path: Path, text: str, message: str) ->
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_serve_fallback_answers_routes_of_a_single_page_app(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "dist", {"index.html": "<div id=app></div>", "assets/app.js": "x"})
+    with flashstatic_serve(root, "--fallback", "index.html") as (_, port), httpx.Client(timeout=10) as client:
+        route = client.get(f"http://127.0.0.1:{port}/users/42")
+        assert route.status_code == 200 and route.text == "<div id=app></div>"
+        assert route.headers["cache-control"] == "no-cache"
+        assert client.get(f"http://127.0.0.1:{port}/assets/missing.js").status_code == 404
+        assert client.get(f"http://127.0.0.1:{port}/assets/app.js").text == "x"
