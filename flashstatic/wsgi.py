@@ -156,8 +156,12 @@ class FlashStaticWSGI:
             )
         self.app = app
         self.redirect_status = checked_redirect_status(redirect_status)
+        defaults = self.defaults
+        if "cors_origins" in arguments and "allow_all_origins" not in arguments:
+            # Origins named: WhiteNoise's "any origin" default would override them.
+            defaults = {**defaults, "allow_all_origins": False}
         self.options = options_or_arguments(
-            "FlashStaticWSGI", options, directory, prefix, arguments, SERVING_KEYWORDS, self.defaults
+            "FlashStaticWSGI", options, directory, prefix, arguments, SERVING_KEYWORDS, defaults
         )
         warn_missing_roots(self.options)
         self._lock = threading.Lock()
