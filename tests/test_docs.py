@@ -180,3 +180,15 @@ def test_usage_options_table_agrees_with_the_code() -> None:
             continue  # prose, for a default computed at run time or a rule
         expected = known[name]
         assert default == expected or (default == {} and expected is None), f"usage.md {name}: {cells[0]}"
+
+
+@pytest.mark.parametrize("page", ["examples/README.md", "docs/index.md"])
+def test_every_example_is_listed(page: str) -> None:
+    text = (REPO / page).read_text()
+    examples = [
+        path.name
+        for path in sorted((REPO / "examples").iterdir())
+        if path.name not in {"README.md", "__init__.py", "site", "__pycache__"}
+    ]
+    missing = [name for name in examples if f"{name}" not in text]
+    assert not missing, f"{page} does not list {missing}"
