@@ -28,6 +28,7 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 SERVER_FLAGS = frozenset(
     {"host", "port", "workers", "http", "log_level", "access_log", "header_timeout", "send_timeout"}
     | {"max_connections", "server_header", "ssl_certfile", "ssl_keyfile", "config"}
+    | {"proxy_headers", "forwarded_allow_ips", "root_path"}
 )
 
 
@@ -106,6 +107,27 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="send uvicorn's 'Server: uvicorn' header (default: on; --no-server-header drops it)",
+    )
+    serve.add_argument(
+        "--proxy-headers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="take the client's address and scheme from X-Forwarded-For and X-Forwarded-Proto when "
+        "the connection comes from --forwarded-allow-ips (default: on, as uvicorn)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="IPS",
+        help="comma-separated addresses or networks of proxies whose forwarded headers are "
+        "trusted; '*' for any (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--root-path",
+        default="",
+        metavar="PATH",
+        help="the path prefix a proxy strips before passing requests on, so that redirects "
+        "and the access log show the client's URL (default: none)",
     )
     serve.add_argument("--ssl-certfile", default=None, help="serve HTTPS with this certificate (PEM)")
     serve.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
@@ -521,6 +543,9 @@ def serve(args: argparse.Namespace, roots: tuple[SiteRoot, ...] = ()) -> int:
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
         server_header=args.server_header,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        root_path=args.root_path,
     )
     return 0
 

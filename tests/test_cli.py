@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import flashstatic_serve, wait_listening, write_tree
+from support import flashstatic_serve, read_responses, wait_listening, write_tree
 
 
 @pytest.fixture
@@ -224,3 +224,46 @@ def test_serve_fallback_answers_routes_of_a_single_page_app(tmp_path: Path) -> N
         assert route.headers["cache-control"] == "no-cache"
         assert client.get(f"http://127.0.0.1:{port}/assets/missing.js").status_code == 404
         assert client.get(f"http://127.0.0.1:{port}/assets/app.js").text == "x"
+
+
+def _forwarded_log(root: Path, *flags: str) -> list[str]:
+    """The access-log lines of six requests for one file, each with X-Forwarded-For, three of
+    them byte-identical on one connection (cache hits, and repeats)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [sys.executable, "-m", "flashstatic", "serve", str(root), "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen([*argv, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_listening(process, port, "flashstatic serve")
+        with httpx.Client(timeout=10) as client:
+            for _ in range(3):
+                client.get(f"http://127.0.0.1:{port}/a.txt", headers={"x-forwarded-for": "203.0.113.9"})
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            for _ in range(3):
+                sock.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n")
+                [(status, _, body)] = read_responses(sock, 1)
+                assert (status, body) == (200, b"a")
+    finally:
+        process.terminate()
+        stdout, _ = process.communicate(timeout=30)
+    return [line for line in stdout.splitlines() if "/a.txt" in line]
+
+
+def test_behind_a_trusted_proxy_every_line_shows_the_forwarded_client(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "site", {"a.txt": "a"})
+    lines = _forwarded_log(root)
+    assert len(lines) == 6 and all(line.startswith("203.0.113.9 - - [") for line in lines), lines
+
+
+@pytest.mark.parametrize("flags", [("--forwarded-allow-ips", "10.0.0.5"), ("--no-proxy-headers",)])
+def test_forwarded_headers_from_an_untrusted_peer_are_ignored(tmp_path: Path, flags: tuple[str, ...]) -> None:
+    root = write_tree(tmp_path / "site", {"a.txt": "a"})
+    lines = _forwarded_log(root, *flags)
+    assert len(lines) == 6 and all(line.startswith("127.0.0.1 - - [") for line in lines), lines
+
+
+def test_root_path_puts_the_proxys_prefix_back_in_the_log(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "site", {"a.txt": "a"})
+    lines = _forwarded_log(root, "--root-path", "/site")
+    assert len(lines) == 6 and all('"GET /site/a.txt HTTP/1.1"' in line for line in lines), lines

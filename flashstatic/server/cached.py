@@ -177,9 +177,12 @@ class CachedAnswersMixin:
                 return False  # uvicorn's own way answers these
             if "%" in path:
                 path = urllib.parse.unquote(path)
-        logging_access = self._log_answers
-        if logging_access and self._shortcut.behind_proxy_headers and _forwarded(self.headers):
-            return False  # the log line shows the forwarded client, which the middleware finds
+        if (
+            (self._log_answers or self._log_combined)
+            and self._shortcut.behind_proxy_headers
+            and _forwarded(self.headers)
+        ):
+            return False  # a log line shows the forwarded client, which the middleware finds
         method_name = "GET" if method == b"GET" else "HEAD"
         response = self._answer(path, method_name, self.headers)
         http_version = parser.get_http_version()
