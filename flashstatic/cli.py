@@ -28,7 +28,7 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 SERVER_FLAGS = frozenset(
     {"host", "port", "workers", "http", "log_level", "access_log", "header_timeout", "send_timeout"}
     | {"max_connections", "server_header", "ssl_certfile", "ssl_keyfile", "config"}
-    | {"proxy_headers", "forwarded_allow_ips", "root_path"}
+    | {"proxy_headers", "forwarded_allow_ips", "root_path", "access_log_format"}
 )
 
 
@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="send uvicorn's 'Server: uvicorn' header (default: on; --no-server-header drops it)",
+    )
+    serve.add_argument(
+        "--access-log-format",
+        choices=("combined", "json"),
+        default="combined",
+        help="the access log's lines: Combined Log Format, or one JSON object per line (default: %(default)s)",
     )
     serve.add_argument(
         "--proxy-headers",
@@ -384,15 +390,18 @@ _SETTINGS_VARIABLE = "FLASHSTATIC_SERVE_SETTINGS"
 _FACTS_VARIABLE = "FLASHSTATIC_SERVE_FACTS"
 _LIMITS_VARIABLE = "FLASHSTATIC_SERVE_LIMITS"
 _ROOTS_VARIABLE = "FLASHSTATIC_SERVE_ROOTS"  # the site file's roots after the first
+_LOG_FORMAT_VARIABLE = "FLASHSTATIC_SERVE_LOG_FORMAT"
 
 
 def app_from_environment() -> Any:
     """The app of one `flashstatic serve` worker, built from the settings the command put aside;
     its start-up summary is logged here, once per worker."""
     from .asgi import FlashStatic
+    from .server.accesslog import use_format
     from .startup import ServeFacts, summary_lines
 
     apply_limits(json.loads(os.environ.get(_LIMITS_VARIABLE, "{}")))
+    use_format(os.environ.get(_LOG_FORMAT_VARIABLE, "combined"))
     app = FlashStatic(**json.loads(os.environ[_SETTINGS_VARIABLE]))
     for directory, prefix in json.loads(os.environ.get(_ROOTS_VARIABLE, "[]")):
         app.add_files(directory, prefix)
@@ -511,6 +520,7 @@ def serve(args: argparse.Namespace, roots: tuple[SiteRoot, ...] = ()) -> int:
         return 2
     raise_open_file_limit()
     os.environ[_SETTINGS_VARIABLE] = json.dumps(settings)
+    os.environ[_LOG_FORMAT_VARIABLE] = args.access_log_format
     os.environ[_ROOTS_VARIABLE] = json.dumps([[os.path.abspath(root.directory), root.prefix] for root in roots[1:]])
     os.environ[_FACTS_VARIABLE] = json.dumps(
         {

@@ -3,6 +3,7 @@ line before anything starts (each case in a real subprocess, as a user would run
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -267,3 +268,24 @@ def test_root_path_puts_the_proxys_prefix_back_in_the_log(tmp_path: Path) -> Non
     root = write_tree(tmp_path / "site", {"a.txt": "a"})
     lines = _forwarded_log(root, "--root-path", "/site")
     assert len(lines) == 6 and all('"GET /site/a.txt HTTP/1.1"' in line for line in lines), lines
+
+
+def test_json_access_log_lines(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "site", {"a.txt": "a"})
+    lines = _forwarded_log(root, "--access-log-format", "json")
+    assert len(lines) == 6
+    for line in lines:
+        entry = json.loads(line)
+        assert entry["client"] == "203.0.113.9" and entry["method"] == "GET" and entry["path"] == "/a.txt"
+        assert (entry["status"], entry["bytes"], entry["protocol"], entry["query"]) == (200, 1, "HTTP/1.1", "")
+        assert entry["time"].endswith("Z") and entry["referer"] is None
+    assert {json.loads(line)["user_agent"] for line in lines} == {f"python-httpx/{httpx.__version__}", None}
+
+
+def test_a_json_line_cannot_be_forged() -> None:
+    from flashstatic.server.accesslog import json_line
+
+    hostile = b'x", "status": 500}\n{"client": "evil\x01'
+    line = json_line(("127.0.0.1", 1), "GET", "/a", b"q=\x7f", "1.1", [(b"user-agent", hostile)], 200, 1, 0.0)
+    assert "\n" not in line and line.isascii() and line.isprintable()
+    assert json.loads(line)["user_agent"] == hostile.decode() and json.loads(line)["status"] == 200
