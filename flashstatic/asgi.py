@@ -236,7 +236,7 @@ class FlashStatic:
         if path == self.health_path:
             await send_plan(send, receive, plan_health(scope["method"]), None)
             return
-        if self.app is None and scope["method"] not in ALLOWED_METHODS and in_starlette_app(scope):
+        if self.app is None and self._refused_method(scope["method"]) and in_starlette_app(scope):
             raise HTTPException(405, headers=_ALLOW)  # as StaticFiles: the app's handlers answer
         try:
             if self.core.covers(path):
@@ -254,6 +254,10 @@ class FlashStatic:
                 raise HTTPException(404) from None
             else:
                 await send_plan(send, receive, rejected_plan(rejected, head=head), None)
+
+    def _refused_method(self, method: str) -> bool:
+        """Not GET or HEAD, nor a CORS preflight that cors_origins has us answer."""
+        return method not in ALLOWED_METHODS and not (method == "OPTIONS" and self.core.cors is not None)
 
     def _thread_disk(self) -> DiskStrategy:
         """The disk strategy under trio or any loop but asyncio's: anyio's threads."""

@@ -286,3 +286,18 @@ def test_hooks_answer_a_busy_disk_with_503(site: Path) -> None:
     app = Starlette(routes=[Mount("/", app=_ShellOnMiss(directory=site, helper_queue=0))])
     response = TestClient(app, raise_server_exceptions=False).get("/hello.txt")
     assert (response.status_code, response.headers["retry-after"]) == (503, "1")
+
+
+def test_a_preflight_reaches_a_mounted_app_with_cors(tmp_path: Path) -> None:
+    # Mounted in Starlette, other methods raise 405 for the app's handlers; a CORS preflight
+    # is answered when cors_origins asks for it.
+    root = write_tree(tmp_path / "static", {"a.txt": "a"})
+    app = Starlette(routes=[Mount("/static", app=FlashStatic(directory=root, cors_origins=["https://app.example"]))])
+    with TestClient(app) as client:
+        preflight = client.options(
+            "/static/a.txt",
+            headers={"origin": "https://app.example", "access-control-request-method": "GET"},
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+        assert client.post("/static/a.txt").status_code == 405
