@@ -116,16 +116,7 @@ class FlashStatic:
         self.options = options_or_arguments("FlashStatic", options, directory, prefix, arguments, STATIC_KEYWORDS)
         disk = self.options.disk
         self._open_files = default_open_files() if disk.open_files is None else disk.open_files
-        self.disk: DiskStrategy = make_strategy(
-            disk.architecture,
-            helper_backend=disk.helper_backend,
-            min_helpers=disk.min_helpers,
-            max_helpers=disk.max_helpers,
-            helper_queue=disk.helper_queue,
-            helper_timeout=disk.helper_timeout,
-            page_in_size=disk.page_in_size,
-            open_files=self._open_files,
-        )
+        self.disk: DiskStrategy = make_strategy(disk, self._open_files)
         # Prometheus text at this path (below the mount point), and the loop-lag monitor that
         # only runs when someone may read it.
         metrics_path = self.options.metrics_path

@@ -16,13 +16,13 @@ from typing import Any, Protocol, TypeVar
 
 import anyio.to_thread
 
-from ..config import Root
+from ..config import DiskOptions, Root
 from ..listing import DirectoryPage, ListingAnswer, list_page
 from ..translate import FileFacts, FoundFile, Translation, TranslationRules, translate, translate_not_found_page
 from .jobs import FileChanged, checked_descriptor, open_checked, page_in, run_list_directory, run_translate_many
 from .mapped import MappedChunks
 from .openfiles import OpenFile, OpenFiles
-from .pool import DEFAULT_JOB_TIMEOUT, HelperPool, JobTooLarge, ProcessPool, ThreadExecutor, ThreadPool, close_opened_fd
+from .pool import HelperPool, JobTooLarge, ProcessPool, ThreadExecutor, ThreadPool, close_opened_fd
 from .residency import (
     NoWaitSupport,
     Probe,
@@ -497,28 +497,20 @@ def _read_resident(file: OpenFile, offset: int, count: int) -> bytes:
     return read_exactly(file, offset, count)
 
 
-def make_strategy(
-    architecture: str = "amped",
-    *,
-    helper_backend: str = "process",
-    min_helpers: int = 1,
-    max_helpers: int = 4,
-    helper_queue: int = 256,
-    page_in_size: int = 512 * 1024,
-    open_files: int = 256,
-    helper_timeout: float = DEFAULT_JOB_TIMEOUT,
-) -> DiskStrategy:
+def make_strategy(disk: DiskOptions, open_files: int) -> DiskStrategy:
     """The paper's experiment: the same server with each way of reaching the disk."""
-    if architecture == "sped":
+    if disk.architecture == "sped":
         return InlineDisk(open_files)
-    if architecture == "mt":
-        return ThreadedDisk(open_files, threads=max(4, max_helpers))
-    if architecture == "amped":
-        if helper_backend == "process":
-            pool: HelperPool = ProcessPool(min_helpers, max_helpers, helper_queue, job_timeout=helper_timeout)
-        elif helper_backend == "thread":
-            pool = ThreadPool(max_helpers, helper_queue)
+    if disk.architecture == "mt":
+        return ThreadedDisk(open_files, threads=max(4, disk.max_helpers))
+    if disk.architecture == "amped":
+        if disk.helper_backend == "process":
+            pool: HelperPool = ProcessPool(
+                disk.min_helpers, disk.max_helpers, disk.helper_queue, job_timeout=disk.helper_timeout
+            )
+        elif disk.helper_backend == "thread":
+            pool = ThreadPool(disk.max_helpers, disk.helper_queue)
         else:
-            raise ValueError(f"helper_backend must be 'process' or 'thread', not {helper_backend!r}")
-        return AmpedDisk(open_files, pool, page_in_size)
-    raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, not {architecture!r}")
+            raise ValueError(f"helper_backend must be 'process' or 'thread', not {disk.helper_backend!r}")
+        return AmpedDisk(open_files, pool, disk.page_in_size)
+    raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, not {disk.architecture!r}")
