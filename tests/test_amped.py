@@ -289,7 +289,10 @@ def test_helper_killed_twice_fails_one_response_cleanly(cold: Path, live_server,
 
 
 def test_full_queue_is_a_503_and_the_pool_recovers(cold: Path, live_server, monkeypatch) -> None:
-    monkeypatch.setenv("SLOW_HELPER_DELAY", "1")
+    # Every job holds the one helper for a second, translations too: whether a page-in is
+    # needed at all depends on readahead, which a fast disk may finish before the probe.
+    for delay in ("SLOW_HELPER_DELAY", "SLOW_HELPER_LOOKUP_DELAY", "SLOW_HELPER_TRANSLATE_DELAY"):
+        monkeypatch.setenv(delay, "1")
     app = amped_app(cold, slow=True, min=1, max=1, queue=1)
     with live_server(app) as url:
         with httpx.Client(timeout=10) as client:

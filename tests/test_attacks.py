@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import itertools
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -561,18 +563,29 @@ def test_hostile_ranges_get_rfc_answers(kind: str, tree: Path) -> None:
 # -- heads too large --------------------------------------------------------------------------
 
 
-def test_oversized_heads_are_refused_by_flashstatic_serve(tree: Path) -> None:
-    with flashstatic_serve(tree) as (_, port):
-        for data, status in (
+def assert_oversized_heads_refused(port: int) -> None:
+    # Each head is sent whole and then read by read: the status must not depend on the split.
+    for (data, status), piece in itertools.product(
+        (
             (request(b"/hello.txt", b"X-Big: " + b"b" * 100_000), 431),
             (request(b"/" + b"u" * 100_000), 414),
             (request(b"/hello.txt", *(b"X-%d: y" % i for i in range(20_000))), 431),
-        ):
-            connection = Connection(port)
-            connection.send(data)
-            response = connection.response()
-            connection.close()
-            assert response.status == status and response.header(b"connection") == b"close"
+        ),
+        (None, 8192),
+    ):
+        connection = Connection(port)
+        for start in range(0, len(data), piece or len(data)):
+            connection.send(data[start : start + (piece or len(data))])
+            time.sleep(0.01 if piece else 0)
+        response = connection.response()
+        connection.close()
+        assert response.status == status and response.header(b"connection") == b"close", (piece, response.raw[:300])
+        assert b"the request head exceeds" in response.body
+
+
+def test_oversized_heads_are_refused_by_flashstatic_serve(tree: Path) -> None:
+    with flashstatic_serve(tree) as (_, port):
+        assert_oversized_heads_refused(port)
         connection = Connection(port)
         assert connection.ask(request(b"/hello.txt")).body == b"hello"  # and it goes on
         connection.close()
@@ -642,17 +655,7 @@ def test_oversized_heads_are_refused_under_h11(tree: Path) -> None:
     # h11 bounds only a head still incomplete (16 KiB); one that arrives whole in a read was
     # taken, and uvicorn answered h11's refusals with a 400 whatever the reason.
     with running("h11", tree) as port:
-        for data, status in (
-            (request(b"/hello.txt", b"X-Big: " + b"b" * 100_000), 431),
-            (request(b"/" + b"u" * 100_000), 414),
-            (request(b"/hello.txt", *(b"X-%d: y" % i for i in range(20_000))), 431),
-        ):
-            connection = Connection(port)
-            connection.send(data)
-            response = connection.response()
-            connection.close()
-            assert response.status == status and response.header(b"connection") == b"close", response.raw[:300]
-            assert b"the request head exceeds" in response.body
+        assert_oversized_heads_refused(port)
         connection = Connection(port)
         connection.send(b"GET /hello.txt HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
         for _ in range(4):  # a head that keeps coming, read by read

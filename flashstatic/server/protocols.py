@@ -108,23 +108,32 @@ class CheckedConnection(h11.Connection):
     A head over the bound: h11 bounds only a head still incomplete, so one that arrives whole
     in a read was taken whatever its size. The bound is h11's own (uvicorn's
     ``h11_max_incomplete_event_size``) for both, so the answer does not depend on how the
-    bytes were split.
+    bytes were split; nor does the status (414 for a long request-target, else 431).
     """
 
     max_head_bytes = DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
     refused = 400  # the status for the request just refused
 
     def next_event(self) -> Any:
+        awaiting_head = self.their_state is h11.IDLE
         try:
             event = super().next_event()
         except h11.RemoteProtocolError as exc:
             self.refused = exc.error_status_hint  # 431 for a head still incomplete at the bound
+            if self.refused == 431 and awaiting_head:
+                self.refused = _incomplete_refusal(self.trailing_data[0], self.max_head_bytes)
             raise
         if type(event) is h11.Request:
             self.refused = _refusal(event, self.max_head_bytes)
             if self.refused:
                 raise h11.RemoteProtocolError(HTTPStatus(self.refused).phrase, error_status_hint=self.refused)
         return event
+
+
+def _incomplete_refusal(head: bytes, max_head_bytes: int) -> int:
+    """414 or 431 for a head over the bound before it ended, as for a whole one (_refusal)."""
+    line_end = head.find(b"\n")
+    return 414 if line_end < 0 or line_end > max_head_bytes // 2 else 431
 
 
 def _refusal(request: h11.Request, max_head_bytes: int) -> int:
