@@ -76,6 +76,9 @@ def parse_request_path(path: str) -> SafePath:
 def _refuse_unsafe_characters(path: str) -> None:
     for char in path:
         code = ord(char)
+        if code == 0:
+            # No file name can hold one, so nothing is found (as Starlette and WhiteNoise answer).
+            raise PathRejected(404, "NUL in path")
         if code < 0x20 or 0x7F <= code <= 0x9F:
             raise PathRejected(400, "control character in path")
         if char == "\\":
