@@ -54,6 +54,7 @@ from .translate import MISSING, FileFacts, FoundFile, RedirectTo, Translation, c
 from .transmit.body import BodyMessages, MemoryReader, Receive, Send, SliceMessages, send_plan
 from .transmit.files import FileAnswer, FilePart, ResponseFile
 from .transmit.zerocopy import PATHSEND, ZEROCOPYSEND, PathMessage, ZeroCopyMessages
+from .watch import OVERFLOW, Change, ChangeFeed, change_feed
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -66,6 +67,7 @@ logger = logging.getLogger("flashstatic")
 # so asking costs next to nothing.
 _asyncio_loop = asyncio._get_running_loop
 _ALLOW = {"Allow": ", ".join(ALLOWED_METHODS)}
+_NO_LOOP = object()
 
 
 def route_path(scope: Scope) -> str:
@@ -129,6 +131,11 @@ class FlashStatic:
         self._threads: DiskStrategy | None = None  # the disk strategy off asyncio, made when first needed
         # "ok" at this path (below the mount point), answered without the disk.
         self.health_path = endpoint_path("health_path", self.options.health_path)
+        # Changes in the directories cached files came from, seen at once (watch.py). Not
+        # needed when every request asks the disk, nor wanted when the files were scanned once.
+        self._changes: ChangeFeed | None = None
+        self._changes_loop: object = _NO_LOOP  # the asyncio loop that reads them for us
+        self._watch_wanted = self.options.revalidate_interval > 0 and not self.options.scan_once
         self._configure()
 
     def add_files(self, root: str | os.PathLike[str], prefix: str | None = None) -> None:
@@ -200,6 +207,8 @@ class FlashStatic:
         if scope["type"] != "http":
             await self._not_http(scope, receive, send)
             return
+        if self._watch_wanted and self._changes_loop is not _asyncio_loop():
+            self._follow_changes()  # first on this loop: first hear what changed meanwhile
         if self._hooked:
             await self._call_hooks(scope, receive, send)
             return
@@ -245,6 +254,40 @@ class FlashStatic:
                 raise HTTPException(404) from None
             else:
                 await send_plan(send, receive, rejected_plan(rejected, head=head), None)
+
+    def _follow_changes(self) -> None:
+        if self._changes is None:
+            self._changes = change_feed()
+            if self._changes is None:
+                self._watch_wanted = False  # no inotify: the revalidation interval alone
+                return
+            self._changes.listen(self)
+        loop = _asyncio_loop()
+        if loop is None:
+            # trio, or another loop under anyio: nothing reads the watch for us, so it is read
+            # here, at the start of each request (one non-blocking read).
+            self._changes.dispatch()
+        else:
+            self._changes_loop = loop
+            self._changes.follow(loop)
+        self._watch_new_directories()
+
+    def _watch_new_directories(self) -> None:
+        if self._changes is not None:
+            directories = self.core.directories_to_watch()
+            if directories:
+                self._changes.watch(directories)
+
+    def directory_changed(self, change: Change) -> None:
+        """A watched directory changed: forget what was answered from it (ChangeFeed calls this)."""
+        if change is OVERFLOW:
+            self.core.changed(None)
+        else:
+            self.core.changed(change.directory)  # a name there came, went or changed
+            if change.subtree:
+                self.core.changed(change.path, subtree=True)  # and every file beneath it
+        if self._listings is not None:
+            self._listings.clear()
 
     def _refused_method(self, method: str) -> bool:
         """Not GET or HEAD, nor a CORS preflight that cors_origins has us answer."""
@@ -540,7 +583,9 @@ class FlashStatic:
                 # than asyncio's (the batch is an asyncio task).
                 self._revalidate_later(path)
                 return answer
-        return self.core.store(path, await self._translate(path, disk, fresh), now)
+        answer = self.core.store(path, await self._translate(path, disk, fresh), now)
+        self._watch_new_directories()
+        return answer
 
     def _revalidate_later(self, path: str) -> None:
         """Queue a stale path; one batch at a time revalidates what has queued up, so under
@@ -589,6 +634,7 @@ class FlashStatic:
                     self.core.forget(path)  # refused now: translate afresh on next use
                 else:
                     self.core.store(path, result, now)
+            self._watch_new_directories()
 
     async def _translate(self, path: str, disk: DiskStrategy, fresh: bool) -> Translation:
         if not fresh:
@@ -666,6 +712,7 @@ class FlashStatic:
         now = time.monotonic()
         if self.core.not_found_page_due(now):
             self.core.not_found_page_found(await disk.translate_not_found_page(self.core.rules), now)
+            self._watch_new_directories()
         return self.core.not_found_representation()
 
     async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:

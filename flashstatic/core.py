@@ -82,6 +82,20 @@ class StaticCore:
         """The file an answer named changed before it could be sent: translate afresh."""
         self.pathnames.forget(path)
 
+    def directories_to_watch(self) -> list[str]:
+        """Where the files of cached answers lie, new since the last call: a driver that can
+        watch directories for changes (watch.py) watches these."""
+        return self.pathnames.take_new_directories() + self.not_found_page.take_new_directories()
+
+    def changed(self, directory: str | None, subtree: bool = False) -> None:
+        """A watched directory changed (None: anything may have): what was answered from it is
+        forgotten, to be translated afresh when next asked."""
+        for cache in (self.pathnames, self.not_found_page):
+            if directory is None:
+                cache.forget_all()
+            else:
+                cache.forget_changed(directory, subtree)
+
     # -- the 404 page -----------------------------------------------------------------------
 
     def not_found_page_due(self, now: float) -> bool:

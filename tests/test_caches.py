@@ -82,11 +82,12 @@ def test_change_within_the_interval_never_mixes_headers_and_bytes(tmp_path: Path
     root = write_tree(tmp_path, {"big.bin": b"a" * 100_000})
     app = FlashStatic(directory=root, revalidate_interval=3600)
     assert get(app, "/big.bin")[1] == b"a" * 100_000
-    # Replaced by rename: the open file is still the old one, served whole with its own headers.
+    # Replaced by rename: the directory's watch forgets the entry, and the new file is served
+    # whole with its own headers (without a watch, the old open file would be, with its own).
     (tmp_path / "new.bin").write_bytes(b"b" * 50_000)
     os.replace(tmp_path / "new.bin", root / "big.bin")
     status, body, headers = get(app, "/big.bin")
-    assert body == b"a" * 100_000 and headers[b"content-length"] == b"100000"
+    assert body == b"b" * 50_000 and headers[b"content-length"] == b"50000"
     # Rewritten in place: the cached descriptor's fstat shows it, and the path is translated again.
     (root / "other.bin").write_bytes(b"x" * 100_000)
     assert get(app, "/other.bin")[1] == b"x" * 100_000
@@ -157,11 +158,16 @@ def test_small_file_cache_budget_evicts(tmp_path: Path) -> None:
 
 
 def test_revalidation_over_real_http(tmp_path: Path, live_server, http: httpx.Client) -> None:
-    root = write_tree(tmp_path, {"a.txt": "old"})
+    # A deploy that switches the root's symlink to a new release: no watched directory changes
+    # (the watch is on the old release), so only revalidation can see it.
+    write_tree(tmp_path / "v1", {"a.txt": "old"})
+    write_tree(tmp_path / "v2", {"a.txt": "new content"})
+    root = tmp_path / "current"
+    root.symlink_to("v1")
     with live_server(FlashStatic(directory=root, revalidate_interval=0.2)) as url:
         assert http.get(url + "/a.txt").text == "old"
-        (tmp_path / "n").write_text("new content")
-        os.replace(tmp_path / "n", root / "a.txt")
+        (tmp_path / "next").symlink_to("v2")
+        os.replace(tmp_path / "next", root)
         time.sleep(0.25)
         # The request that finds the entry stale is served from it and starts the revalidation.
         assert http.get(url + "/a.txt").text == "old"

@@ -74,6 +74,10 @@ class DirectoryListings:
         """A helper's listing of ``key``; None if it is not a directory or too large to list."""
         self._listings.put(key, _Listing(None if names is None else frozenset(names), now))
 
+    def clear(self) -> None:
+        """Something changed on disk: no listing can be trusted."""
+        self._listings.clear()
+
     def __len__(self) -> int:
         return len(self._listings)
 

@@ -24,9 +24,15 @@ class Counters:
 class LRU(Generic[K, V]):
     """Least-recently-used eviction once the summed weight of the values exceeds ``capacity``."""
 
-    def __init__(self, capacity: int, weigh: Callable[[V], int] = lambda value: 1) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        weigh: Callable[[V], int] = lambda value: 1,
+        evicted: Callable[[K, V], None] | None = None,
+    ) -> None:
         self.capacity = capacity
         self._weigh = weigh
+        self._evicted = evicted  # told of each eviction, for an index kept beside the map
         self._items: OrderedDict[K, V] = OrderedDict()
         self.weight = 0
         self.counters = Counters()
@@ -62,9 +68,15 @@ class LRU(Generic[K, V]):
         self._items[key] = value
         self.weight += weight
         while self.weight > self.capacity:
-            _, evicted = self._items.popitem(last=False)
+            evicted_key, evicted = self._items.popitem(last=False)
             self.weight -= self._weigh(evicted)
             self.counters.evictions += 1
+            if self._evicted is not None:
+                self._evicted(evicted_key, evicted)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.weight = 0
 
     def pop(self, key: K) -> V | None:
         value = self._items.pop(key, None)

@@ -7,10 +7,15 @@ headers (the response-header cache) survive revalidation.
 
 Misses live in an LRU of their own, of the same size: a client asking for many distinct paths
 that do not exist can push out other misses, never the files and redirects that are served.
+
+The entries are indexed by the directory their file lies in, so that a change the driver
+learns of (``forget_changed``: a file deleted, replaced or added there) forgets just the answers
+it may have made wrong, at once rather than at the next revalidation.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from ..config import Options
@@ -30,7 +35,11 @@ class _Slot:
 class PathnameCache:
     def __init__(self, options: Options) -> None:
         self._options = options
-        self._slots: LRU[str, _Slot] = LRU(options.pathname_cache_size)
+        self._slots: LRU[str, _Slot] = LRU(options.pathname_cache_size, evicted=self._unindex)
+        # directory -> the keys whose file lies in it. Once a driver watches directories, those
+        # new to the index wait in ``_new_directories`` until it takes them.
+        self._by_directory: dict[str, set[str]] = {}
+        self._new_directories: list[str] | None = None
         self._misses: LRU[str, _Slot] = LRU(options.pathname_cache_size)
         self._interval = float("inf") if options.scan_once else options.revalidate_interval
         self._counters = Counters()
@@ -73,19 +82,76 @@ class PathnameCache:
         else:
             answer = translation
         if isinstance(answer, _Missing):
-            self._slots.pop(key)
+            self._pop_slot(key)
             self._misses.put(key, _Slot(answer, now))
         else:
             self._misses.pop(key)
             self._slots.put(key, _Slot(answer, now))
+            if isinstance(answer, FileEntry):
+                self._index(key, answer)
         return answer
 
     def forget(self, key: str) -> None:
-        self._slots.pop(key)
+        self._pop_slot(key)
         self._misses.pop(key)
 
+    def forget_changed(self, directory: str, subtree: bool) -> int:
+        """Something in ``directory`` changed (with ``subtree``, a directory under it, or itself,
+        appeared, went or moved): forget the answers made from files there, and every miss,
+        since a file may have appeared. How many answers were forgotten."""
+        self._misses.clear()
+        if subtree:
+            inside = directory.rstrip(os.sep) + os.sep
+            changed = [name for name in self._by_directory if name == directory or name.startswith(inside)]
+        else:
+            changed = [directory] if directory in self._by_directory else []
+        forgotten = 0
+        for name in changed:
+            for key in self._by_directory.pop(name, ()):
+                self._slots.pop(key)
+                forgotten += 1
+        return forgotten
+
+    def take_new_directories(self) -> list[str]:
+        """The directories files were found in since the last call (all of them, the first
+        time): from then on they are collected."""
+        if self._new_directories is None:
+            self._new_directories = []
+            return list(self._by_directory)
+        taken, self._new_directories = self._new_directories, []
+        return taken
+
+    def forget_all(self) -> None:
+        self._slots.clear()
+        self._misses.clear()
+        self._by_directory.clear()
+
+    def _index(self, key: str, entry: FileEntry) -> None:
+        directory = os.path.dirname(entry.found.facts.path)
+        keys = self._by_directory.get(directory)
+        if keys is None:
+            self._by_directory[directory] = keys = set()
+            if self._new_directories is not None:
+                self._new_directories.append(directory)
+        keys.add(key)
+
+    def _pop_slot(self, key: str) -> _Slot | None:
+        slot = self._slots.pop(key)
+        if slot is not None:
+            self._unindex(key, slot)
+        return slot
+
+    def _unindex(self, key: str, slot: _Slot) -> None:
+        if isinstance(slot.answer, FileEntry):
+            directory = os.path.dirname(slot.answer.found.facts.path)
+            keys = self._by_directory.get(directory)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_directory[directory]
+
     def _entry_for(self, key: str, found: FoundFile) -> FileEntry:
-        previous = self._slots.pop(key)
+        previous = self._pop_slot(key)
         if previous is not None and isinstance(previous.answer, FileEntry) and previous.answer.found == found:
             return previous.answer
         self.header_counters.misses += 1 + len(found.siblings)
