@@ -282,3 +282,53 @@ def test_directory_listing_in_chromium(
     finally:
         server.stop()
     assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 3000
+
+
+def test_single_page_app_in_chromium(
+    chromium_path: str, artifacts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The FastAPI SPA example (fallback="index.html") as a browser sees it: a deep route loaded
+    directly gets the app's shell, whose hashed script renders the route and reaches the API;
+    a missing asset stays a 404 rather than becoming the shell."""
+    server = ServerProcess(
+        [sys.executable, "-m", "uvicorn", "examples.fastapi_spa.app:app", "--port", "0", "--log-level", "info"],
+        cwd=REPO,
+    )
+    try:
+        with chromium(chromium_path, tmp_path / "profile") as browser:
+            browser.call("Network.enable")
+            browser.call("Page.enable")
+            load(browser, server.url + "/users/42")
+            text = browser.evaluate(
+                """new Promise(resolve => {
+                    const root = document.getElementById("root");
+                    const done = () => root.textContent.includes("/") && root.textContent.includes("API");
+                    if (done()) { resolve(root.textContent); return; }
+                    new MutationObserver(() => done() && resolve(root.textContent))
+                        .observe(root, {childList: true, characterData: true, subtree: true});
+                })""",
+                timeout=30,
+            )
+            assert text == "route /users/42 / Hello from the API", text
+
+            screenshot = artifacts / "single-page-app.png"
+            screenshot.write_bytes(base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"]))
+            with capsys.disabled():
+                print(f"\nbrowser test screenshot: {screenshot}")
+
+            requests = NetworkLog(browser.events).to(server.url)
+            paths = by_path(requests, server.url)
+            # The browser asks for a favicon the example has none of: a name with an extension
+            # is a file, so a 404, not the shell.
+            assert all(r["status"] == 404 for r in paths.pop("/favicon.ico", []) if "status" in r)
+            check_no_failed_request({rid: r for rid, r in requests.items() if not r["url"].endswith("/favicon.ico")})
+            shell = paths["/users/42"][0]
+            assert shell["status"] == 200 and shell["response_headers"]["cache-control"] == "no-cache"
+            script = paths["/assets/app-BZ2F3x9a.js"][0]
+            assert script["status"] == 200 and "immutable" in script["response_headers"]["cache-control"]
+
+            missing = browser.evaluate('fetch("/assets/app-00000000.js").then(response => response.status)')
+            assert missing == 404
+    finally:
+        server.stop()
+    assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 2000
