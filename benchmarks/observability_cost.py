@@ -1,7 +1,9 @@
-"""What the access log and the metrics cost: flashstatic serve on the same small file with
-neither (the baseline), with the access log (to /dev/null, so formatting and the write are
-paid but no disk), and with metrics on (the loop-lag monitor running), in the same run.
-Small-file hits are the highest request rate, where a per-request cost shows most.
+"""What the access log, the metrics and a proxy in front cost: flashstatic serve on the same
+small file with none of them (the baseline), with the access log in each format (to /dev/null,
+so formatting and the write are paid but no disk), with metrics on (the loop-lag monitor
+running), and trusting a proxy's X-Forwarded-For (sent with every request), with the log off
+and on, in the same run. Small-file hits are the highest request rate, where a per-request cost
+shows most.
 
     python -m benchmarks.observability_cost [--duration 10] [--connections 50]
 
@@ -19,10 +21,16 @@ from pathlib import Path
 
 from .serverproc import Server, free_port, serve_argv
 
-VARIANTS = {
-    "baseline (--no-access-log)": ["--no-access-log"],
-    "access log to /dev/null": ["--access-log"],
-    "metrics on (--metrics-path)": ["--no-access-log", "--metrics-path", "/_flashstatic/metrics"],
+PROXY = ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
+FORWARDED = ["X-Forwarded-For: 203.0.113.7", "X-Forwarded-Proto: https"]
+# name -> (serve's flags, headers each request carries)
+VARIANTS: dict[str, tuple[list[str], list[str]]] = {
+    "baseline (--no-access-log)": (["--no-access-log"], []),
+    "access log to /dev/null": (["--access-log"], []),
+    "access log, --access-log-format json": (["--access-log", "--access-log-format", "json"], []),
+    "metrics on (--metrics-path)": (["--no-access-log", "--metrics-path", "/_flashstatic/metrics"], []),
+    "behind a proxy (--proxy-headers), no log": (["--no-access-log", *PROXY], FORWARDED),
+    "behind a proxy (--proxy-headers), access log": (["--access-log", *PROXY], FORWARDED),
 }
 
 
@@ -35,9 +43,11 @@ def start(root: Path, name: str, flags: list[str]) -> Server:
     )
 
 
-def run_wrk(port: int, path: str, connections: int, duration: int) -> float:
+def run_wrk(port: int, path: str, connections: int, duration: int, headers: list[str]) -> float:
+    extra = [part for header in headers for part in ("-H", header)]
+    url = f"http://127.0.0.1:{port}{path}"
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", f"http://127.0.0.1:{port}{path}"],
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", *extra, url],
         capture_output=True,
         text=True,
         check=True,
@@ -60,10 +70,10 @@ def main() -> None:
         (root / "small.css").write_text("body { color: red; }\n" * 48)  # 1 KiB
         results: dict[str, list[float]] = {name: [] for name in VARIANTS}
         for _ in range(args.rounds):
-            for name, flags in VARIANTS.items():
+            for name, (flags, headers) in VARIANTS.items():
                 with start(root, name, flags) as server:
-                    run_wrk(server.port, "/small.css", args.connections, 2)  # warm up
-                    results[name].append(run_wrk(server.port, "/small.css", args.connections, args.duration))
+                    run_wrk(server.port, "/small.css", args.connections, 2, headers)  # warm up
+                    results[name].append(run_wrk(server.port, "/small.css", args.connections, args.duration, headers))
     print(
         f"wrk -t1 -c{args.connections} -d{args.duration}s on a 1 KiB file, best of {args.rounds}; "
         "server on core 0, wrk on core 1\n"
