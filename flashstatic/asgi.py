@@ -157,6 +157,18 @@ class FlashStatic:
         self._listings = DirectoryListings(interval) if interval > 0 and not self.options.scan_once else None
         self._listing: dict[DirectoryKey, asyncio.Future[None]] = {}  # listings under way
         self._shortcut = self._make_shortcut()
+        self._passed_on = self._paths_not_ours()
+
+    def _paths_not_ours(self) -> tuple[str, ...] | None:
+        """As middleware: the prefixes of every path we may answer; a request whose path starts
+        with none of them goes straight to the app, with no cache lookup. None: no such path
+        (standalone, a root at "/", or hooks that may see paths their own way)."""
+        if self.app is None or self._hooked:
+            return None
+        prefixes = [root.prefix for root in self.options.roots]
+        if "" in prefixes:
+            return None
+        return tuple(prefixes) + tuple(path for path in (self.metrics_path, self.health_path) if path is not None)
 
     def close(self) -> None:
         """Stop the helpers and close cached files (also done at interpreter exit)."""
@@ -206,6 +218,14 @@ class FlashStatic:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._not_http(scope, receive, send)
+            return
+        passed_on = self._passed_on
+        if (
+            passed_on is not None
+            and not (route_path(scope) if scope.get("root_path") else scope["path"]).startswith(passed_on)
+            and not overrides_hooks(type(self))
+        ):
+            await self.app(scope, receive, send)  # the app's own request: nothing of ours to do
             return
         if self._watch_wanted and self._changes_loop is not _asyncio_loop():
             self._follow_changes()  # first on this loop: first hear what changed meanwhile

@@ -140,6 +140,25 @@ def test_mounted_behind_a_proxy_root_path(site: Path, live_server, http: httpx.C
         assert str(r.url.join(r.headers["location"])) == url + "/static/docs/?a=b"
 
 
+def test_middleware_passes_on_what_is_not_below_its_prefixes(site: Path, live_server, http: httpx.Client) -> None:
+    # Paths outside every prefix go straight to the app; the endpoints and a root added later
+    # are still ours, and under a proxy's root_path the prefix is matched below it.
+    async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"app " + scope["path"].encode()})
+
+    app = FlashStatic(inner, directory=site, prefix="/static", health_path="/_health")
+    app.add_files(site / "docs", prefix="/manual")
+    with live_server(app, root_path="/proxy") as url:
+        # uvicorn puts root_path in front of each request's path, as a proxy stripped it.
+        assert http.get(url + "/static/hello.txt").text == "hello, world\n"
+        assert http.get(url + "/manual/page.html").text == "<p>page</p>"
+        assert http.get(url + "/_health").text == "ok"
+        assert http.get(url + "/api/users").text == "app /proxy/api/users"
+        assert http.get(url + "/staticky").text == "app /proxy/staticky"
+        assert http.get(url + "/static/nothing.txt").text == "app /proxy/static/nothing.txt"
+
+
 def test_several_roots_in_order(tmp_path: Path, live_server, http: httpx.Client) -> None:
     first = write_tree(tmp_path / "first", {"shared.txt": "first", "only-first.txt": "1"})
     second = write_tree(tmp_path / "second", {"shared.txt": "second", "only-second.txt": "2"})
