@@ -256,6 +256,7 @@ class ServingArguments(TypedDict, total=False):
     cors_origins: Sequence[str]
     cache_control: Mapping[str, str] | Iterable[tuple[str, str]] | None
     listing: bool
+    compress: bool
 
 
 class StaticArguments(ServingArguments, total=False):
@@ -271,7 +272,6 @@ class StaticArguments(ServingArguments, total=False):
     open_files: int | None
     metrics_path: str | None
     health_path: str | None
-    compress: bool
 
 
 SERVING_KEYWORDS = frozenset(ServingArguments.__optional_keys__)

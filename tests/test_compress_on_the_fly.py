@@ -1,5 +1,5 @@
-"""compress=True (``flashstatic serve --compress``): files without a precompressed sibling are
-compressed by the server, once per version, over real HTTP."""
+"""compress=True (``flashstatic serve --compress``, the middleware, WSGI): files without a
+precompressed sibling are compressed by the server, once per version, over real HTTP."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 import flashstatic.asgi
-from flashstatic import FlashStatic
+import flashstatic.wsgi
+from flashstatic import FlashStatic, FlashStaticWSGI
 from support import flashstatic_serve, write_tree
+from wsgi_servers import wsgiref_server
 
 CSS = "".join(f".rule-{i} {{ margin: {i}px; color: #{i:06x}; }}\n" for i in range(300))
 SCRIPT = "".join(f"function f{i}() {{ return {i} * 2; }}\n" for i in range(300))
@@ -228,3 +230,35 @@ def test_serve_compress_from_the_site_file(tree: Path, tmp_path: Path, client: h
     with flashstatic_serve(tree, "--config", str(config)) as (_, port):
         response, body = fetch(client, f"http://127.0.0.1:{port}/style.css", **GZIP)
     assert response.headers["content-encoding"] == "gzip" and gzip.decompress(body) == CSS.encode()
+
+
+def test_wsgi_compresses_once_with_the_same_answers(
+    tree: Path, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real = flashstatic.wsgi.compress_body
+
+    def slow_compress(body: bytes, coding: str) -> bytes:
+        calls.append(coding)
+        time.sleep(0.3)  # long enough for the other requests to arrive meanwhile
+        return real(body, coding)
+
+    monkeypatch.setattr(flashstatic.wsgi, "compress_body", slow_compress)
+    with wsgiref_server(FlashStaticWSGI(None, root=tree, compress=True)) as url:
+        plain, body = fetch(client, f"{url}/style.css")
+        assert body == CSS.encode() and plain.headers["vary"] == "Accept-Encoding"
+
+        def get(_: int) -> tuple[httpx.Response, bytes]:
+            with httpx.Client(timeout=10) as own:
+                return fetch(own, f"{url}/style.css", **GZIP)
+
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(get, range(4)))
+        etag = answers[0][0].headers["etag"]
+        assert fetch(client, f"{url}/style.css", if_none_match=etag, **GZIP)[0].status_code == 304
+        partial, body = fetch(client, f"{url}/style.css", range="bytes=0-4", **GZIP)
+        assert partial.status_code == 206 and body == CSS.encode()[:5]
+    assert calls == ["gzip"]
+    for response, body in answers:
+        assert response.headers["content-encoding"] == "gzip" and gzip.decompress(body) == CSS.encode()
+        assert response.headers["etag"] == etag != plain.headers["etag"]
