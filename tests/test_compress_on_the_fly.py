@@ -262,3 +262,27 @@ def test_wsgi_compresses_once_with_the_same_answers(
     for response, body in answers:
         assert response.headers["content-encoding"] == "gzip" and gzip.decompress(body) == CSS.encode()
         assert response.headers["etag"] == etag != plain.headers["etag"]
+
+
+def test_a_compressed_body_the_cache_dropped_is_compressed_again_to_the_same_bytes(
+    tree: Path, live_server, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real = flashstatic.asgi.compress_body
+
+    def counting(body: bytes, coding: str) -> bytes:
+        calls.append(coding)
+        return real(body, coding)
+
+    monkeypatch.setattr(flashstatic.asgi, "compress_body", counting)
+    app = FlashStatic(directory=tree, compress=True)
+    with live_server(app) as url:
+        first, body = fetch(client, f"{url}/style.css", **GZIP)
+        bodies = app.core.bodies._bodies
+        for key in list(bodies._items):  # as if evicted by other files
+            bodies.pop(key)
+        again, same = fetch(client, f"{url}/style.css", **GZIP)
+    assert calls == ["gzip", "gzip"]
+    assert same == body and gzip.decompress(same) == CSS.encode()
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["content-length"] == str(len(same))

@@ -47,7 +47,7 @@ class Representation:
 
     @property
     def compressed_here(self) -> bool:
-        return self.body_key is not self.facts
+        return not isinstance(self.body_key, FileFacts)
 
 
 @dataclass(frozen=True, slots=True)
