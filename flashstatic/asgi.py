@@ -488,12 +488,14 @@ class FlashStatic:
         if not entry.compressible:
             return
         coding = compression_due(request, entry)
-        if coding is None:
+        if coding is None or self.core.compressed_before(entry, coding):
             return
         key = (entry.identity.facts, coding)
         running = self._compressing.get(key)
         if running is not None:
             await running.wait()
+            if coding not in entry.compressed:  # compressed for another URL of the same file
+                self.core.compressed_before(entry, coding)
             return
         self._compressing[key] = done = anyio.Event()
         try:

@@ -120,6 +120,15 @@ class StaticCore:
             entry.compressed[coding] = None
         entry.plans.clear()  # made before this body existed
 
+    def compressed_before(self, entry: FileEntry, coding: str) -> bool:
+        """Whether the body cache holds ``entry``'s file in ``coding`` already (another URL of
+        the same file had it compressed); ``entry`` then takes that body, with nothing to do."""
+        body = self.bodies.get_compressed(entry.identity.facts, coding)
+        if body is None:
+            return False
+        self.compressed(entry, coding, body)
+        return True
+
     def preflight(
         self, origin: str | None, request_method: str | None, request_headers: str | None
     ) -> ResponsePlan | None:

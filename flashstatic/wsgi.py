@@ -350,7 +350,7 @@ class FlashStaticWSGI:
             return
         with self._lock:
             coding = compression_due(request, entry)
-            if coding is None:
+            if coding is None or self.core.compressed_before(entry, coding):
                 return
             key = (entry.identity.facts, coding)
             running = self._compressing.get(key)
@@ -358,6 +358,9 @@ class FlashStaticWSGI:
                 self._compressing[key] = done = threading.Event()
         if running is not None:
             running.wait()
+            with self._lock:
+                if coding not in entry.compressed:  # compressed for another URL of the same file
+                    self.core.compressed_before(entry, coding)
             return
         try:
             compressed = compress_body(self._file_bytes(entry.identity.facts), coding)

@@ -286,3 +286,22 @@ def test_a_compressed_body_the_cache_dropped_is_compressed_again_to_the_same_byt
     assert same == body and gzip.decompress(same) == CSS.encode()
     assert again.headers["etag"] == first.headers["etag"]
     assert again.headers["content-length"] == str(len(same))
+
+
+def test_two_urls_of_one_file_share_its_compressed_body(
+    tree: Path, live_server, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real = flashstatic.asgi.compress_body
+
+    def counting(body: bytes, coding: str) -> bytes:
+        calls.append(coding)
+        return real(body, coding)
+
+    monkeypatch.setattr(flashstatic.asgi, "compress_body", counting)
+    with live_server(FlashStatic(directory=tree, html=True, compress=True)) as url:
+        top, body = fetch(client, f"{url}/", **GZIP)
+        named, same = fetch(client, f"{url}/index.html", **GZIP)
+    assert calls == ["gzip"]
+    assert same == body and gzip.decompress(body) == PAGE.encode()
+    assert named.headers["etag"] == top.headers["etag"]
