@@ -305,3 +305,14 @@ def test_two_urls_of_one_file_share_its_compressed_body(
     assert calls == ["gzip"]
     assert same == body and gzip.decompress(body) == PAGE.encode()
     assert named.headers["etag"] == top.headers["etag"]
+
+
+def test_under_trio_too(tree: Path) -> None:
+    from starlette.testclient import TestClient
+
+    app = FlashStatic(directory=tree, compress=True)
+    with TestClient(app, backend="trio") as trio_client:
+        for _ in range(2):
+            response = trio_client.get("/app.js", headers=GZIP)
+            assert response.headers["content-encoding"] == "gzip" and response.content == SCRIPT.encode()
+        assert trio_client.get("/app.js", headers={"accept-encoding": "identity"}).content == SCRIPT.encode()
