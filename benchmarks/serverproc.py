@@ -167,10 +167,18 @@ def raw_asgi(body_size: int) -> Server:
     return Server("raw ASGI app", [sys.executable, "-c", code, str(body_size), str(port)], port)
 
 
-def nginx(root: Path, workers: int = 1, cpus: str = "0", access_log: Path | None = None, http2: bool = False) -> Server:
+def nginx(
+    root: Path,
+    workers: int = 1,
+    cpus: str = "0",
+    access_log: Path | None = None,
+    http2: bool = False,
+    gzip: bool = False,
+) -> Server:
     """nginx, one worker unless told, sendfile and tcp_nopush on: the reference. Its access
     log is off unless a file is given (then its default: Combined lines, one write each).
-    ``http2``: cleartext HTTP/2 with prior knowledge (h2c), as h2load speaks it."""
+    ``http2``: cleartext HTTP/2 with prior knowledge (h2c), as h2load speaks it. ``gzip``:
+    ``gzip on`` with nginx's defaults (level 1, text/html only), compressing every response."""
     port = free_port()
     directory = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
     log = f"{access_log} combined" if access_log is not None else "off"
@@ -190,6 +198,7 @@ http {{
     tcp_nopush on;
     tcp_nodelay on;
     keepalive_requests 1000000;
+    gzip {"on" if gzip else "off"};
     open_file_cache max=10000 inactive=60s;
     open_file_cache_valid 60s;
     types {{ text/plain txt; application/octet-stream bin; text/html html; }}
@@ -207,6 +216,7 @@ http {{
 """)
     name = "nginx" if workers == 1 else f"nginx ({workers} workers)"
     name += " h2c" if http2 else ""
+    name += ", gzip on" if gzip else ""
     if access_log is not None:
         name += ", access log"
     server = Server(name, ["nginx", "-c", str(conf), "-p", str(directory)], port, cpus=cpus)

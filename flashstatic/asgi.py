@@ -26,6 +26,7 @@ from .amped.openfiles import default_open_files
 from .amped.pool import HelperFailed, JobTooLarge, PoolBusy
 from .amped.strategy import DiskStrategy, FileChanged, FileTruncated, PortableThreads, make_strategy
 from .cache.directories import DirectoryKey, DirectoryListings, Verdict
+from .cache.encoder import compress_body
 from .cache.entry import FileEntry, Representation, build_entry
 from .cache.pathname import Answer
 from .cache.responses import CachedResponse, single_slice
@@ -37,8 +38,10 @@ from .http.paths import PathRejected, SafePath
 from .http.redirects import relative_redirect
 from .http.respond import (
     ALLOWED_METHODS,
+    FileRequest,
     FileSlice,
     ResponsePlan,
+    compression_due,
     file_request,
     plan_health,
     plan_not_found_page,
@@ -156,6 +159,8 @@ class FlashStatic:
         interval = min(self.options.revalidate_interval, _LISTING_TRUSTED)
         self._listings = DirectoryListings(interval) if interval > 0 and not self.options.scan_once else None
         self._listing: dict[DirectoryKey, asyncio.Future[None]] = {}  # listings under way
+        # compress=True: (file, coding) being compressed; a request that finds one waits for it.
+        self._compressing: dict[tuple[FileFacts, str], anyio.Event] = {}
         self._shortcut = self._make_shortcut()
         self._passed_on = self._paths_not_ours()
 
@@ -378,14 +383,15 @@ class FlashStatic:
         if isinstance(answer, RedirectTo):
             return PlannedResponse(self, plan_redirect(redirect_location(scope, answer.kind), head=head), disk)
         if isinstance(answer, FileEntry):
-            return PlannedResponse(
-                self, self.core.plan(file_request(scope["method"], scope.get("headers", [])), answer), disk
-            )
+            request = file_request(scope["method"], scope.get("headers", []))
+            await self._compress_if_due(request, answer, disk)
+            return PlannedResponse(self, self.core.plan(request, answer), disk)
         if self.options.fallback is not None and wants_fallback(url):
             shell = await self._fallback(disk)
             if shell is not None:
-                plan = self.core.plan(file_request(scope["method"], scope.get("headers", [])), shell)
-                return PlannedResponse(self, no_cache(plan), disk)
+                request = file_request(scope["method"], scope.get("headers", []))
+                await self._compress_if_due(request, shell, disk)
+                return PlannedResponse(self, no_cache(self.core.plan(request, shell)), disk)
         page = await self._not_found_page(disk)
         if page is not None:
             return PlannedResponse(self, plan_not_found_page(page, head=head), disk)
@@ -467,7 +473,7 @@ class FlashStatic:
         if part is None or source is None:
             return None
         facts = source.facts
-        if self.core.bodies.cacheable(facts):
+        if source.compressed_here or self.core.bodies.cacheable(facts):
             return None  # the body cache's way, once it holds the bytes
         kept = self.disk.kept_open(facts)
         if kept is None:
@@ -500,7 +506,7 @@ class FlashStatic:
                 if not (answer is MISSING and await self._directory_listing(scope, receive, send, path, disk)):
                     await self._miss(scope, receive, send, path, disk)
                 return
-            plan = self._plan(scope, answer)
+            plan = await self._plan(scope, answer, disk)
             if await self._transmit(scope, receive, send, plan, disk):
                 return
             self.core.forget(path)
@@ -526,13 +532,43 @@ class FlashStatic:
         await send_plan(send, receive, plan, None)
         return True
 
-    def _plan(self, scope: Scope, entry: FileEntry) -> ResponsePlan:
+    async def _plan(self, scope: Scope, entry: FileEntry, disk: DiskStrategy) -> ResponsePlan:
         method, headers = scope["method"], scope["headers"]
         if method == "OPTIONS" and self.core.cors is not None:
             preflight = self.core.preflight(*preflight_fields(headers))
             if preflight is not None:
                 return preflight
-        return self.core.plan(request_from_fields(self.core.answers.read_fields(method, headers)), entry)
+        request = request_from_fields(self.core.answers.read_fields(method, headers))
+        await self._compress_if_due(request, entry, disk)
+        return self.core.plan(request, entry)
+
+    async def _compress_if_due(self, request: FileRequest, entry: FileEntry, disk: DiskStrategy) -> None:
+        """compress=True: compress the file into the coding ``request`` is to get, unless that
+        was done (or found not to pay) for this version of the file. A thread compresses,
+        never the loop, and once: a request that finds it under way waits for it. On a
+        failure the request is planned with the file as it is, which meets the same failure
+        and answers it as any request does."""
+        if not entry.compressible:
+            return
+        coding = compression_due(request, entry)
+        if coding is None or self.core.compressed_before(entry, coding):
+            return
+        key = (entry.identity.facts, coding)
+        running = self._compressing.get(key)
+        if running is not None:
+            await running.wait()
+            if coding not in entry.compressed:  # compressed for another URL of the same file
+                self.core.compressed_before(entry, coding)
+            return
+        self._compressing[key] = done = anyio.Event()
+        try:
+            body = await self._file_body(entry.identity.facts, disk)
+            self.core.compressed(entry, coding, await anyio.to_thread.run_sync(compress_body, body, coding))
+        except (FileChanged, FileTruncated, OSError):
+            pass
+        finally:
+            del self._compressing[key]
+            done.set()
 
     async def _transmit(
         self, scope: Scope, receive: Receive, send: Send, plan: ResponsePlan, disk: DiskStrategy
@@ -543,7 +579,7 @@ class FlashStatic:
         source = file_of(plan)
         if plan.body and source is not None:
             try:
-                if self.core.bodies.cacheable(source.facts):
+                if source.compressed_here or self.core.bodies.cacheable(source.facts):
                     slices = BodyMessages(await self._small_body(source, disk), self.options.chunk_size)
                     self.core.transmissions["memory"] += 1
                 else:
@@ -579,7 +615,11 @@ class FlashStatic:
         return BodyMessages(opened, self.options.chunk_size)
 
     async def _small_body(self, rep: Representation, disk: DiskStrategy) -> MemoryReader:
-        facts = rep.facts
+        if rep.compressed_here:
+            return MemoryReader(await self._compressed_body(rep, disk))
+        return MemoryReader(await self._file_body(rep.facts, disk))
+
+    async def _file_body(self, facts: FileFacts, disk: DiskStrategy) -> bytes:
         body = self.core.bodies.get(facts)
         if body is None:
             file = await disk.open(facts, self.core.rules)
@@ -588,7 +628,20 @@ class FlashStatic:
             finally:
                 disk.release(file)
             self.core.bodies.put(facts, body)
-        return MemoryReader(body)
+        return body
+
+    async def _compressed_body(self, rep: Representation, disk: DiskStrategy) -> bytes:
+        """A body compressed here, compressed again (in a thread) if the body cache has
+        dropped it: the same input gives the same bytes (cache/encoder.py)."""
+        assert rep.encoding is not None
+        body = self.core.bodies.get_compressed(rep.facts, rep.encoding)
+        if body is None:
+            original = await self._file_body(rep.facts, disk)
+            body = await anyio.to_thread.run_sync(compress_body, original, rep.encoding)
+            if len(body) != rep.size:
+                raise FileChanged(rep.facts.path)  # not what its headers say: planned afresh
+            self.core.bodies.put_compressed(rep.facts, rep.encoding, body)
+        return body
 
     async def _answer(self, path: str, disk: DiskStrategy, *, fresh: bool = False) -> Answer:
         now = time.monotonic()
@@ -710,7 +763,9 @@ class FlashStatic:
         if self.options.fallback is not None and self.core.covers(path) and wants_fallback(path):
             shell = await self._fallback(disk)
             if shell is not None:
-                plan = no_cache(self.core.plan(file_request(scope["method"], scope["headers"]), shell))
+                request = file_request(scope["method"], scope["headers"])
+                await self._compress_if_due(request, shell, disk)
+                plan = no_cache(self.core.plan(request, shell))
                 if await self._transmit(scope, receive, send, plan, disk):
                     return
         page = await self._not_found_page(disk)

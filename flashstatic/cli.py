@@ -251,6 +251,12 @@ def _add_option_flags(serve: argparse.ArgumentParser) -> None:
         action="store_true",
     )
     option(
+        "compress",
+        "gzip (and br, with brotli installed) files that have no precompressed sibling, once per "
+        "version, for clients that accept it; files up to --small-file-max",
+        action="store_true",
+    )
+    option(
         "cors_origins",
         "let scripts from this origin read the files and answer CORS preflights (repeat for more; '*' for any)",
         "--cors",

@@ -22,71 +22,22 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
-from .http.mediatypes import media_type_for
+# Which files are worth it, shared with the server's own compression (compress=True).
+from .http.compressible import MIN_SIZE as MIN_SIZE
+from .http.compressible import pays as pays
+from .http.compressible import skip_reason as skip_reason
 from .http.negotiate import SIBLING_SUFFIXES
 
 # content-coding -> sibling suffix, in the order the server prefers them when sizes tie.
 CODING_SUFFIXES: dict[str, str] = {coding: suffix for suffix, coding in SIBLING_SUFFIXES.items()}
 ALL_CODINGS: tuple[str, ...] = tuple(CODING_SUFFIXES)
 
-# Below this, the response headers dwarf any saving.
-MIN_SIZE = 256
-# A sibling must save this share of the original and this many bytes, or it is not kept: a
-# client would otherwise pay decompression for nothing.
-MIN_SAVING_RATIO = 0.05
-MIN_SAVING_BYTES = 64
-
 _READ_CHUNK = 1024 * 1024
-
-# Formats that are compressed already: another pass saves nothing and costs CPU.
-_COMPRESSED_TYPES = ("image/", "audio/", "video/", "font/woff")
-_STILL_COMPRESSIBLE = ("image/svg+xml", "image/bmp", "image/vnd.microsoft.icon", "image/x-icon")
-_COMPRESSED_SUFFIXES = frozenset(
-    {
-        ".gz",
-        ".tgz",
-        ".br",
-        ".zst",
-        ".zip",
-        ".bz2",
-        ".tbz",
-        ".xz",
-        ".txz",
-        ".lz",
-        ".lzma",
-        ".7z",
-        ".rar",
-        ".jar",
-        ".whl",
-        ".apk",
-        ".docx",
-        ".xlsx",
-        ".pptx",
-        ".odt",
-        ".epub",
-        ".pdf",
-    }
-)
 
 EXTRA_HINT = "pip install 'flashstatic[compress]'"
 
 
 # -- decisions ----------------------------------------------------------------------------------
-
-
-def skip_reason(name: str, size: int) -> str | None:
-    """Why a file called ``name`` of ``size`` bytes gets no siblings, or None if it may."""
-    lowered = name.lower()
-    if name.startswith("."):
-        return "hidden"
-    if os.path.splitext(lowered)[1] in _COMPRESSED_SUFFIXES:
-        return "compressed type"
-    media_type = media_type_for(lowered, charset="")
-    if media_type.startswith(_COMPRESSED_TYPES) and media_type not in _STILL_COMPRESSIBLE:
-        return "compressed type"
-    if size < MIN_SIZE:
-        return "too small"
-    return None
 
 
 def up_to_date(source: os.stat_result, sibling: os.stat_result | None) -> bool:
@@ -97,11 +48,6 @@ def up_to_date(source: os.stat_result, sibling: os.stat_result | None) -> bool:
         and sibling.st_size > 0
         and sibling.st_mtime_ns >= source.st_mtime_ns
     )
-
-
-def pays(original: int, compressed: int) -> bool:
-    saved = original - compressed
-    return saved >= MIN_SAVING_BYTES and saved >= original * MIN_SAVING_RATIO
 
 
 @dataclass(frozen=True)

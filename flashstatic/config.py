@@ -160,6 +160,9 @@ class Options:
     max_ranges: int = DEFAULT_MAX_RANGES
     # A directory without an index file answers with a listing of what it holds.
     listing: bool = False
+    # Files with no precompressed sibling are compressed by the server, once per version, and
+    # kept in the small-file cache (so only files up to small_file_max).
+    compress: bool = False
     # A single-page app's shell (relative to the first root), answered for unknown extensionless paths.
     fallback: str | None = None
     disk: DiskOptions = field(default_factory=DiskOptions)
@@ -253,6 +256,7 @@ class ServingArguments(TypedDict, total=False):
     cors_origins: Sequence[str]
     cache_control: Mapping[str, str] | Iterable[tuple[str, str]] | None
     listing: bool
+    compress: bool
 
 
 class StaticArguments(ServingArguments, total=False):

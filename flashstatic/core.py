@@ -18,10 +18,11 @@ from dataclasses import replace
 from typing import Any
 
 from .cache.bodies import BodyCache
-from .cache.entry import FileEntry, Representation
+from .cache.entry import FileEntry, Representation, compressed_representation
 from .cache.pathname import Answer, PathnameCache
 from .cache.responses import CacheAnswers
 from .config import Options
+from .http.compressible import pays
 from .http.cors import preflight_headers
 from .http.listing import plan_bad_listing_query, plan_listing, wants_json
 from .http.paths import PathRejected
@@ -122,6 +123,25 @@ class StaticCore:
 
     def plan(self, request: FileRequest, entry: FileEntry) -> ResponsePlan:
         return plan_file_response(request, entry, max_ranges=self.options.max_ranges, now=int(time.time()))
+
+    def compressed(self, entry: FileEntry, coding: str, body: bytes) -> None:
+        """``entry``'s file compressed into ``coding`` by the driver: kept when it pays, and
+        remembered either way, so that a file version is compressed once."""
+        if pays(entry.identity.size, len(body)):
+            entry.compressed[coding] = compressed_representation(entry, coding, len(body))
+            self.bodies.put_compressed(entry.identity.facts, coding, body)
+        else:
+            entry.compressed[coding] = None
+        entry.plans.clear()  # made before this body existed
+
+    def compressed_before(self, entry: FileEntry, coding: str) -> bool:
+        """Whether the body cache holds ``entry``'s file in ``coding`` already (another URL of
+        the same file had it compressed); ``entry`` then takes that body, with nothing to do."""
+        body = self.bodies.get_compressed(entry.identity.facts, coding)
+        if body is None:
+            return False
+        self.compressed(entry, coding, body)
+        return True
 
     def preflight(
         self, origin: str | None, request_method: str | None, request_headers: str | None

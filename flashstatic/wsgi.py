@@ -18,6 +18,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .amped.jobs import FileChanged, open_checked
+from .cache.encoder import compress_body
 from .cache.entry import FileEntry, Representation
 from .cache.pathname import Answer
 from .cache.responses import assemble_body
@@ -29,15 +30,17 @@ from .http.listing import listing_start
 from .http.paths import PathRejected
 from .http.redirects import relative_redirect
 from .http.respond import (
+    FileRequest,
     RequestFields,
     ResponsePlan,
+    compression_due,
     plan_not_found_page,
     plan_redirect,
     plan_text,
     request_from_fields,
 )
 from .listing import list_page
-from .translate import MISSING, RedirectTo, Translation, translate, translate_not_found_page
+from .translate import MISSING, FileFacts, RedirectTo, Translation, translate, translate_not_found_page
 from .transmit.iterables import FileShrank, file_body, read_exactly
 
 if TYPE_CHECKING:
@@ -167,6 +170,8 @@ class FlashStaticWSGI:
         self._lock = threading.Lock()
         # One thread at a time revalidates a stale entry; the others serve it meanwhile.
         self._revalidating = threading.Lock()
+        # compress=True: (file, coding) being compressed; a request that finds one waits for it.
+        self._compressing: dict[tuple[FileFacts, str], threading.Event] = {}
         self._configure()
 
     @property
@@ -260,9 +265,9 @@ class FlashStaticWSGI:
             if not isinstance(answer, FileEntry):
                 listed = self._directory_listing(environ, start_response, path, method) if answer is MISSING else None
                 return listed if listed is not None else self._miss(environ, start_response)
-            plan = (method == "OPTIONS" and self._preflight(environ)) or self.core.plan(
-                request_from_fields(self.core.answers.read_fields(method, environ)), answer
-            )
+            request = request_from_fields(self.core.answers.read_fields(method, environ))
+            self._compress_if_due(request, answer)
+            plan = (method == "OPTIONS" and self._preflight(environ)) or self.core.plan(request, answer)
             body = self._transmit(environ, start_response, plan)
             if body is not None:
                 return body
@@ -305,7 +310,7 @@ class FlashStaticWSGI:
             return self._respond(start_response, plan)
         facts = source.facts
         try:
-            if self.core.bodies.cacheable(facts):
+            if source.compressed_here or self.core.bodies.cacheable(facts):
                 body = assemble_body(plan, self._small_body(source))
                 self.core.transmissions["memory"] += 1
                 start_response(_STATUS_LINES[plan.status], native_headers(plan.headers))
@@ -336,8 +341,58 @@ class FlashStaticWSGI:
         start_response(_STATUS_LINES[plan.status], native_headers(plan.headers))
         return [b"".join(part for part in plan.body if isinstance(part, bytes))] if plan.body else []
 
+    def _compress_if_due(self, request: FileRequest, entry: FileEntry) -> None:
+        """compress=True: compress the file into the coding ``request`` is to get, unless that
+        was done (or found not to pay) for this version of the file; once, in this thread,
+        while a request for the same that comes meanwhile waits. On a failure the request is
+        planned with the file as it is, which meets the same failure and answers it."""
+        if not entry.compressible:
+            return
+        with self._lock:
+            coding = compression_due(request, entry)
+            if coding is None or self.core.compressed_before(entry, coding):
+                return
+            key = (entry.identity.facts, coding)
+            running = self._compressing.get(key)
+            if running is None:
+                self._compressing[key] = done = threading.Event()
+        if running is not None:
+            running.wait()
+            with self._lock:
+                if coding not in entry.compressed:  # compressed for another URL of the same file
+                    self.core.compressed_before(entry, coding)
+            return
+        try:
+            compressed = compress_body(self._file_bytes(entry.identity.facts), coding)
+            with self._lock:
+                self.core.compressed(entry, coding, compressed)
+        except (FileChanged, FileShrank, OSError):
+            pass
+        finally:
+            with self._lock:
+                del self._compressing[key]
+            done.set()
+
     def _small_body(self, rep: Representation) -> bytes:
-        facts = rep.facts
+        if rep.compressed_here:
+            return self._compressed_body(rep)
+        return self._file_bytes(rep.facts)
+
+    def _compressed_body(self, rep: Representation) -> bytes:
+        """A body compressed here, compressed again if the body cache has dropped it: the
+        same input gives the same bytes (cache/encoder.py)."""
+        assert rep.encoding is not None
+        with self._lock:
+            body = self.core.bodies.get_compressed(rep.facts, rep.encoding)
+        if body is None:
+            body = compress_body(self._file_bytes(rep.facts), rep.encoding)
+            if len(body) != rep.size:
+                raise FileChanged(rep.facts.path)  # not what its headers say: planned afresh
+            with self._lock:
+                self.core.bodies.put_compressed(rep.facts, rep.encoding, body)
+        return body
+
+    def _file_bytes(self, facts: FileFacts) -> bytes:
         with self._lock:
             body = self.core.bodies.get(facts)
         if body is None:

@@ -171,6 +171,38 @@ def test_negotiated_encoding_from_the_cache(servers: Any) -> None:
     assert servers[2] == [200, 200]
 
 
+def test_bodies_compressed_here_from_the_cache(live_server: Any, tree: Path) -> None:
+    """compress=True: once a file is compressed, its gzip answers (GET, HEAD, a 304 for its own
+    ETag) come from the cache as the ASGI path gives them, and a Range still gets identity."""
+    gzip_request = b"Accept-Encoding: gzip"
+    with (
+        live_server(_app(tree, compress=True), http="httptools") as stock,
+        live_server(_app(tree, compress=True), http=HttpToolsProtocol) as ours,
+        counting_cache_answers() as written,
+    ):
+        etag = _etag(_exchange(stock, _request(b"/static/small.txt", gzip_request, b"Connection: close")))
+        reply = _same(
+            (stock, ours, written),
+            b"".join(
+                [
+                    _request(b"/static/small.txt", gzip_request),
+                    _request(b"/static/small.txt", gzip_request, method=b"HEAD"),
+                    _request(b"/static/small.txt", gzip_request, b"If-None-Match: " + etag),
+                    _request(b"/static/small.txt", gzip_request, b"Range: bytes=10-19"),
+                    _close(),
+                ]
+            ),
+        )
+    statuses = [int(code) for code in re.findall(rb"HTTP/1.1 (\d{3})", reply)]
+    assert statuses == [200, 200, 304, 206, 200]
+    assert written == statuses
+    assert reply.count(b"content-encoding: gzip\r\n") == 2 and reply.count(b"vary: Accept-Encoding\r\n") == 5
+    assert etag.endswith(b'-gzip"')
+    head, rest = reply.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?im)^content-length: (\d+)\r$", head + b"\r\n").group(1))  # type: ignore[union-attr]
+    assert gzip.decompress(rest[:length]) == b"0123456789" * 100
+
+
 def test_connection_close_and_http_1_0_close_like_uvicorn(servers: Any) -> None:
     # uvicorn announces the close HTTP/1.0 implies from 0.53 on; before, only a requested one.
     implied = release(uvicorn.__version__) >= (0, 53)

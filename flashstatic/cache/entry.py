@@ -10,6 +10,7 @@ from wsgiref.headers import Headers
 
 from ..config import ONE_YEAR, Options
 from ..http.cachecontrol import cache_control_for
+from ..http.compressible import server_may_compress
 from ..http.conditional import make_etag
 from ..http.cors import file_cors_headers
 from ..http.dates import format_http_date
@@ -17,6 +18,8 @@ from ..http.headers import FilePolicy, HeaderSet, build_header_set
 from ..http.mediatypes import media_type_for
 from ..http.respond import RequestFields, ResponsePlan
 from ..translate import FileFacts, FoundFile
+from .bodies import BodyKey
+from .encoder import available_codings
 
 logger = logging.getLogger("flashstatic")
 
@@ -31,17 +34,20 @@ def valid_header(name: str, value: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Representation:
-    """One file as sent: the original (encoding None) or a precompressed sibling."""
+    """One file as sent: the original (encoding None), a precompressed sibling, or the
+    original compressed here (compress=True), whose bytes exist only in the body cache."""
 
-    facts: FileFacts
+    facts: FileFacts  # the file the bytes come from
     encoding: str | None
     etag: str
     last_modified: int  # whole seconds, as Last-Modified says
     headers: HeaderSet
+    size: int  # of the bytes sent
+    body_key: BodyKey  # where the body cache keeps them
 
     @property
-    def size(self) -> int:
-        return self.facts.size
+    def compressed_here(self) -> bool:
+        return not isinstance(self.body_key, FileFacts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,13 @@ class FileEntry:
     found: FoundFile  # what translation saw; a revalidation that sees the same keeps this entry
     identity: Representation
     encoded: tuple[Representation, ...]
+    # compress=True: the codings the server may compress this file into itself (none when it
+    # has a sibling or is not worth it), in order of preference; the headers' policy for them.
+    compressible: tuple[str, ...] = ()
+    policy: FilePolicy | None = field(default=None, compare=False, repr=False)
+    # Those compressed so far, by coding, None for one that did not pay; filled in by the
+    # driver that compressed (through StaticCore.compressed), so once per file version.
+    compressed: dict[str, Representation | None] = field(default_factory=dict, compare=False, repr=False)
     # Plans for requests without a Range, by their RequestFields: a pure function of the
     # entry, so made once (see cache/responses.py).
     plans: dict[RequestFields, ResponsePlan] = field(default_factory=dict, compare=False, repr=False)
@@ -86,25 +99,51 @@ def file_policy(path: str, url: str, options: Options) -> FilePolicy:
     return FilePolicy(content_type, tuple(common), cors.origins if cors is not None else frozenset())
 
 
+def compressible_codings(found: FoundFile, options: Options) -> tuple[str, ...]:
+    """The codings the server compresses this file into itself; none without compress=True
+    or a body cache to hold the result."""
+    if not options.compress or options.small_file_cache_bytes <= 0:
+        return ()
+    facts = found.facts
+    name = os.path.basename(facts.path)
+    if not server_may_compress(name, facts.size, has_siblings=bool(found.siblings), max_size=options.small_file_max):
+        return ()
+    return available_codings()
+
+
+def _representation(
+    policy: FilePolicy, facts: FileFacts, encoding: str | None, varies: bool, size: int, key: BodyKey
+) -> Representation:
+    # A body compressed here is tagged with the original's size and time: its own validator,
+    # known before compressing, and a new one with every new version of the file.
+    etag = make_etag(facts.size, facts.mtime_ns, encoding)
+    last_modified = facts.mtime_ns // 1_000_000_000
+    headers = build_header_set(
+        policy,
+        size=size,
+        etag=etag,
+        last_modified=format_http_date(last_modified),
+        encoding=encoding,
+        varies=varies,
+    )
+    return Representation(facts, encoding, etag, last_modified, headers, size, key)
+
+
 def build_entry(found: FoundFile, options: Options) -> FileEntry:
     policy = file_policy(found.facts.path, found.url, options)
-    varies = bool(found.siblings)
-
-    def representation(facts: FileFacts, encoding: str | None) -> Representation:
-        etag = make_etag(facts.size, facts.mtime_ns, encoding)
-        last_modified = facts.mtime_ns // 1_000_000_000
-        headers = build_header_set(
-            policy,
-            size=facts.size,
-            etag=etag,
-            last_modified=format_http_date(last_modified),
-            encoding=encoding,
-            varies=varies,
-        )
-        return Representation(facts, encoding, etag, last_modified, headers)
-
+    compressible = compressible_codings(found, options)
+    varies = bool(found.siblings) or bool(compressible)
     return FileEntry(
         found,
-        representation(found.facts, None),
-        tuple(representation(facts, coding) for coding, facts in found.siblings),
+        _representation(policy, found.facts, None, varies, found.facts.size, found.facts),
+        tuple(_representation(policy, facts, coding, varies, facts.size, facts) for coding, facts in found.siblings),
+        compressible,
+        policy if compressible else None,
     )
+
+
+def compressed_representation(entry: FileEntry, coding: str, size: int) -> Representation:
+    """The representation of ``entry``'s file compressed here into ``size`` bytes of ``coding``."""
+    assert entry.policy is not None, "only a compressible entry has one"
+    facts = entry.identity.facts
+    return _representation(entry.policy, facts, coding, True, size, (facts, coding))

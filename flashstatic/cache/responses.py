@@ -23,6 +23,7 @@ from ..http.respond import (
     FileSlice,
     RequestFields,
     ResponsePlan,
+    compression_due,
     plan_file_response,
     request_fields,
     request_from_fields,
@@ -89,7 +90,8 @@ class CacheAnswers:
             return plan.status, plan.headers, b""
         if plan.source is None:
             return None  # a text answer (405): rare enough for the full path
-        body = self.bodies.get_uncounted(plan.source.facts)  # type: ignore[attr-defined]
+        source = plan.source
+        body = self.bodies.get_uncounted(source.body_key, source.size)  # type: ignore[attr-defined]
         if body is None:
             return None
         self.hits += 1
@@ -141,11 +143,15 @@ def single_slice(plan: ResponsePlan) -> FileSlice | None:
 _PLANS_PER_ENTRY = 8
 
 
-def _remember_plan(entry: FileEntry, fields: RequestFields, max_ranges: int) -> ResponsePlan:
+def _remember_plan(entry: FileEntry, fields: RequestFields, max_ranges: int) -> ResponsePlan | None:
     """Without a Range, the plan depends on nothing but the method, Accept-Encoding and the
     validators, so the entry keeps it: a browser revalidating with the ETag it was given asks
-    the same question each time."""
-    plan = plan_file_response(request_from_fields(fields), entry, max_ranges=max_ranges)
+    the same question each time. None: the file is to be compressed first (the full path's
+    work, off the loop); the entry forgets its plans when it gains a compressed body."""
+    request = request_from_fields(fields)
+    if entry.compressible and compression_due(request, entry) is not None:
+        return None
+    plan = plan_file_response(request, entry, max_ranges=max_ranges)
     if len(entry.plans) < _PLANS_PER_ENTRY:
         entry.plans[fields] = plan
     return plan

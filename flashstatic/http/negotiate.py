@@ -80,3 +80,17 @@ def choose_representation(accept_encoding: str | None, identity: R, encoded: Seq
         if _offered(candidate.encoding, weights, identity_acceptable) and (best is None or candidate.size < best.size):
             best = candidate
     return identity if best is None else best
+
+
+def preferred_coding(accept_encoding: str | None, codings: Sequence[str]) -> str | None:
+    """The first of ``codings`` (the server's order) the client takes, by the rules
+    choose_representation applies to siblings; None: identity. For compressing a file here,
+    where the sizes are not known before choosing."""
+    if not codings or accept_encoding is None:
+        return None
+    weights = parse_accept_encoding(accept_encoding)
+    identity_acceptable = _acceptable(None, weights)
+    for coding in codings:
+        if _offered(coding, weights, identity_acceptable):
+            return coding
+    return None

@@ -14,7 +14,7 @@ from typing import NamedTuple, Protocol
 
 from .conditional import Conditions, Precondition, evaluate_preconditions
 from .headers import Header, HeaderSet
-from .negotiate import choose_representation
+from .negotiate import choose_representation, preferred_coding
 from .ranges import UNSATISFIABLE, if_range_allows_partial, select_ranges
 
 ALLOWED_METHODS = ("GET", "HEAD")
@@ -38,6 +38,13 @@ class Entry(Protocol):
     def identity(self) -> Representation: ...
     @property
     def encoded(self) -> Sequence[Representation]: ...
+    @property
+    def compressible(self) -> Sequence[str]:
+        """The codings the server may compress this file into itself, in its order of preference."""
+
+    @property
+    def compressed(self) -> Mapping[str, Representation | None]:
+        """Those compressed so far, by coding (None: tried, and it did not pay)."""
 
 
 # FileSlice, ResponsePlan and FileRequest are NamedTuples, not frozen dataclasses: as immutable,
@@ -186,6 +193,8 @@ def _plan_file_response(
     if request.method not in ALLOWED_METHODS:
         return plan_method_not_allowed()
     rep = choose_representation(request.accept_encoding, entry.identity, entry.encoded)
+    if entry.compressible:
+        rep = _compressed_here(request, entry) or rep
     headers = rep.headers
 
     if request.conditions is not NO_CONDITIONS:
@@ -235,6 +244,24 @@ def _plan_file_response(
             rep,
         )
     return _plan_multipart(rep, ranges, boundary or secrets.token_hex(16))
+
+
+def compression_due(request: FileRequest, entry: Entry) -> str | None:
+    """The coding to compress the file into before ``request`` is planned: the one this
+    client prefers, if not tried yet. None: plan now."""
+    if not entry.compressible or request.range is not None or request.method not in ALLOWED_METHODS:
+        return None
+    coding = preferred_coding(request.accept_encoding, entry.compressible)
+    return None if coding is None or coding in entry.compressed else coding
+
+
+def _compressed_here(request: FileRequest, entry: Entry) -> Representation | None:
+    """The body compressed by the server that this request gets, if any. A Range request
+    gets identity bytes (RFC 9110 allows it), so its ranges never depend on compressor output."""
+    if request.range is not None:
+        return None
+    coding = preferred_coding(request.accept_encoding, entry.compressible)
+    return None if coding is None else entry.compressed.get(coding)
 
 
 def _plan_multipart(rep: Representation, ranges: list[tuple[int, int]], boundary: str) -> ResponsePlan:
