@@ -278,6 +278,18 @@ def test_flashstatic_spelling_wins(static_root: Path) -> None:
     assert middleware.static.options.small_file_max == 10
 
 
+def test_flashstatic_compress_compresses_what_has_no_sibling(static_root: Path) -> None:
+    (static_root / "page.html").write_text("<p>flashstatic</p>\n" * 200)
+    with override_settings(FLASHSTATIC_COMPRESS=True):
+        middleware = FlashStaticMiddleware(django_view)
+    page = get(middleware, "/static/page.html", accept_encoding="gzip")
+    assert page["Content-Encoding"] == "gzip" and "Accept-Encoding" in page["Vary"]
+    assert gzip.decompress(body_of(page)) == (static_root / "page.html").read_bytes()
+    assert "Content-Encoding" not in get(middleware, "/static/page.html")  # not asked for
+    plain = FlashStaticMiddleware(django_view)  # off unless set
+    assert "Content-Encoding" not in get(plain, "/static/page.html", accept_encoding="gzip")
+
+
 def test_index_file_redirects_with_302(static_root: Path) -> None:
     write_tree(static_root, {"docs/index.html": "<p>docs</p>"})
     with override_settings(WHITENOISE_INDEX_FILE=True):

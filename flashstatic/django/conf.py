@@ -39,6 +39,7 @@ OWN_OPTIONS = (
     "chunk_size",
     "sendfile_chunk",
     "max_ranges",
+    "compress",
 )
 # Read by the middleware and by the storage backends rather than passed on as options.
 MIDDLEWARE_SETTINGS = ("USE_FINDERS", "STATIC_PREFIX", "ROOT")
