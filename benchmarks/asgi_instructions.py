@@ -99,6 +99,8 @@ class Case:
 
 
 ORIGIN = "https://app.example"
+FORWARDED = (("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-Proto", "https"))
+PROXY = ("--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
 CASES = [
     Case("serve: 1 KiB, identical requests", "serve", f"/{FILE_NAME}", differing=False),
     Case("serve: 1 KiB, differing requests", "serve", f"/{FILE_NAME}", differing=True),
@@ -149,6 +151,47 @@ FEATURE_CASES = [
         f"/{FILE_NAME}",
         differing=True,
         flags=("--cache-control", "/assets/*=no-store", "--cache-control", "*.txt=no-cache"),
+    ),
+    Case(
+        "feature --access-log-format json: 1 KiB, differing requests",
+        "serve",
+        f"/{FILE_NAME}",
+        differing=True,
+        access_log=True,
+        flags=("--access-log-format", "json"),
+    ),
+    # Behind a proxy: its baseline carries the same headers, untrusted (the addresses are ignored).
+    Case(
+        "feature off, proxy headers sent: 1 KiB, differing requests",
+        "serve",
+        f"/{FILE_NAME}",
+        differing=True,
+        headers=FORWARDED,
+    ),
+    Case(
+        "feature off, proxy headers sent, access log: 1 KiB, differing requests",
+        "serve",
+        f"/{FILE_NAME}",
+        differing=True,
+        access_log=True,
+        headers=FORWARDED,
+    ),
+    Case(
+        "feature --proxy-headers: 1 KiB, differing requests",
+        "serve",
+        f"/{FILE_NAME}",
+        differing=True,
+        flags=PROXY,
+        headers=FORWARDED,
+    ),
+    Case(
+        "feature --proxy-headers, access log: 1 KiB, differing requests",
+        "serve",
+        f"/{FILE_NAME}",
+        differing=True,
+        access_log=True,
+        flags=PROXY,
+        headers=FORWARDED,
     ),
 ]
 
