@@ -167,10 +167,22 @@ def raw_asgi(body_size: int) -> Server:
     return Server("raw ASGI app", [sys.executable, "-c", code, str(body_size), str(port)], port)
 
 
-def nginx(root: Path, workers: int = 1, cpus: str = "0", access_log: Path | None = None, http2: bool = False) -> Server:
+def nginx(
+    root: Path,
+    workers: int = 1,
+    cpus: str = "0",
+    access_log: Path | None = None,
+    http2: bool = False,
+    *,
+    aio_threads: bool = False,
+    locations: str = "",
+) -> Server:
     """nginx, one worker unless told, sendfile and tcp_nopush on: the reference. Its access
     log is off unless a file is given (then its default: Combined lines, one write each).
-    ``http2``: cleartext HTTP/2 with prior knowledge (h2c), as h2load speaks it."""
+    ``http2``: cleartext HTTP/2 with prior knowledge (h2c), as h2load speaks it.
+    ``aio_threads``: file reads (and, with sendfile, the page-ins sendfile would block on) go
+    to the worker's thread pool ("default": 32 threads) instead of blocking its event loop.
+    ``locations``: extra configuration placed inside the server block (e.g. location blocks)."""
     port = free_port()
     directory = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
     log = f"{access_log} combined" if access_log is not None else "off"
@@ -187,6 +199,7 @@ events {{ worker_connections 4096; }}
 http {{
     access_log {log};
     sendfile on;
+    aio {"threads" if aio_threads else "off"};
     tcp_nopush on;
     tcp_nodelay on;
     keepalive_requests 1000000;
@@ -202,11 +215,13 @@ http {{
     server {{
         listen 127.0.0.1:{port}{" http2" if http2 else ""};
         root {root};
+{locations}
     }}
 }}
 """)
     name = "nginx" if workers == 1 else f"nginx ({workers} workers)"
     name += " h2c" if http2 else ""
+    name += ", aio threads" if aio_threads else ""
     if access_log is not None:
         name += ", access log"
     server = Server(name, ["nginx", "-c", str(conf), "-p", str(directory)], port, cpus=cpus)
