@@ -1,13 +1,14 @@
-"""Disk-bound static serving: AMPED vs SPED vs MT vs Starlette's StaticFiles, over a slow disk.
+"""Disk-bound static serving: AMPED vs SPED vs MT vs Starlette's StaticFiles vs nginx, over a slow disk.
 
 For each architecture: mount slowfs (a FUSE passthrough that sleeps before each read) over a
-SPECweb99-like file set, and for each workload start a fresh uvicorn (httptools, uvloop, one
-process) serving it, then measure with wrk (static load, persistent connections) while a probe
+SPECweb99-like file set, and for each workload start a fresh server on it (uvicorn with
+httptools and uvloop, one process; or nginx, one worker, with blocking sendfile or with
+``aio threads``), then measure with wrk (static load, persistent connections) while a probe
 requests /dynamic at a fixed rate. The probe's latency says whether static traffic stalls the
 event loop. See benchmarks/README.md for the model and every number's meaning.
 
     python -m benchmarks.disk_bound --quick
-    python -m benchmarks.disk_bound --archs amped,sped,mt,starlette --duration 15 --connections 32
+    python -m benchmarks.disk_bound --archs amped,nginx,nginx-aio --duration 15 --connections 32
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,9 +31,10 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from . import pagecache
+from . import pagecache, serverproc
 from .fileset import FileSet, RequestSequence, mean_request_bytes, request_sequence, specweb_dirs, write_paths
 from .slowfs import SlowFS, is_fuse_mounted
 
@@ -191,6 +194,73 @@ class Server:
     def stop(self) -> None:
         if self.proc is not None:
             stop_group(self.proc)
+
+
+NGINX_ARCHS = ("nginx", "nginx-aio")
+
+
+def nginx_locations(directory: str) -> str:
+    """What nginx serves beside its root, matching bench_app's routes: the files under /static,
+    and /dynamic answered from the worker's event loop with a small JSON body like the app's."""
+    return f"""
+        location /static/ {{ alias {directory.rstrip("/")}/; }}
+        location = /dynamic {{
+            default_type application/json;
+            return 200 '{{"n":$connection_requests,"t":$msec}}';
+        }}
+"""
+
+
+@dataclass
+class NginxServer(Server):
+    """nginx on the same mount, started and stopped like the uvicorn servers: its own session,
+    the machine's default CPU placement (uvicorn is not pinned here either), one worker.
+    ``nginx`` reads with sendfile on its event loop; ``nginx-aio`` adds ``aio threads``."""
+
+    conf_dir: str = ""
+
+    def start(self, timeout: float = 30.0) -> None:
+        spec = serverproc.nginx(
+            Path(self.directory), aio_threads=self.arch == "nginx-aio", locations=nginx_locations(self.directory)
+        )
+        self.conf_dir = str(spec.cleanup[0])
+        self.port = spec.port
+        self.log_path = os.path.join(self.conf_dir, "error.log")
+        out_path = os.path.join(self.logdir, f"server-{self.arch}-{time.monotonic_ns()}.log")
+        with open(out_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                spec.command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            if self.proc.poll() is not None:
+                # Configuration errors go to stderr before the error log is opened.
+                with open(out_path, errors="replace") as f:
+                    tail = (f.read() + self.log())[-3000:]
+                self.stop()
+                raise ServerFailed(_error_line(tail) or f"nginx exited with {self.proc.returncode}", tail)
+            time.sleep(0.05)
+        tail = self.log()[-3000:]
+        self.stop()
+        raise ServerFailed(f"nginx did not listen within {timeout}s", tail)
+
+    def stop(self) -> None:
+        super().stop()
+        if self.conf_dir:
+            shutil.rmtree(self.conf_dir, ignore_errors=True)
+
+
+def make_server(arch: str, directory: str, logdir: str, options: dict[str, Any]) -> Server:
+    if arch in NGINX_ARCHS:
+        return NginxServer(arch, directory, logdir)
+    return Server(arch, directory, logdir, options)
 
 
 def _error_line(text: str) -> str:
@@ -376,7 +446,7 @@ class Runner:
         assert self.fs is not None
         mnt = self.mountpoint
         result: dict[str, Any] = {"workload": wl.name, "dirs": wl.dirs, "data_set_mib": wl.dirs * 5119488 / MiB}
-        server = Server(arch, mnt, self.rundir, a.options)
+        server = make_server(arch, mnt, self.rundir, a.options)
         server.start()
         try:
             status, body = server.get("/dynamic")
@@ -563,6 +633,27 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}"
 
 
+def _quotient(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def amped_vs_nginx(archs: dict[str, Any], name: str) -> dict[str, dict[str, float | None]]:
+    """AMPED's static req/s and /dynamic p99 over each nginx's, in workload ``name`` (for the
+    nginx variants that ran it beside AMPED). Above 1 for req/s, below 1 for p99: AMPED did better."""
+    amped = archs.get("amped", {}).get("runs", {}).get(name, {})
+    if "static" not in amped:
+        return {}
+    out = {}
+    for ref in ("nginx-aio", "nginx"):
+        run = archs.get(ref, {}).get("runs", {}).get(name, {})
+        if "static" in run:
+            out[ref] = {
+                "static_rps": _quotient(amped["static"]["rps"], run["static"]["rps"]),
+                "dynamic_p99": _quotient(amped["dynamic"]["p99_ms"], run["dynamic"]["p99_ms"]),
+            }
+    return out
+
+
 def markdown(results: dict[str, Any]) -> str:
     cfg = results["config"]
     archs = results["archs"]
@@ -614,6 +705,18 @@ def markdown(results: dict[str, Any]) -> str:
             f"MT/SPED {ratio(rps.get('mt'), rps.get('sped'))}.",
             "",
         ]
+        against = amped_vs_nginx(archs, name)
+        if against:
+            lines += [
+                "AMPED against nginx (static req/s ratio, above 1: AMPED faster; /dynamic p99 ratio, "
+                "below 1: AMPED's app answers sooner): "
+                + "; ".join(
+                    f"{ref}: req/s {_fmt(r['static_rps'], 2)}, p99 {_fmt(r['dynamic_p99'], 2)}"
+                    for ref, r in against.items()
+                )
+                + ".",
+                "",
+            ]
         warnings = [
             f"- {arch}: {r['runs'][name]['warning']}"
             for arch, r in archs.items()
@@ -770,6 +873,8 @@ def environment() -> dict[str, Any]:
         with contextlib.suppress(Exception):
             env[mod] = __import__(mod).__version__
     with contextlib.suppress(Exception):
+        env["nginx"] = subprocess.run(["nginx", "-v"], capture_output=True, text=True, timeout=5).stderr.strip()
+    with contextlib.suppress(Exception):
         env["wrk"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=5).stdout.split("\n")[0]
     with contextlib.suppress(Exception):
         rev = subprocess.run(
@@ -782,9 +887,10 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def check_prerequisites() -> list[str]:
+def check_prerequisites(archs: list[str]) -> list[str]:
     problems = []
-    for tool in ("wrk", "fusermount3"):
+    tools = ["wrk", "fusermount3"] + (["nginx"] if any(a in NGINX_ARCHS for a in archs) else [])
+    for tool in tools:
         if shutil.which(tool) is None:
             problems.append(f"{tool} is not installed")
     if not os.path.exists("/dev/fuse"):
@@ -803,7 +909,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--archs", default=DEFAULT_ARCHS, help="comma-separated: amped, sped, mt, starlette")
+    p.add_argument(
+        "--archs", default=DEFAULT_ARCHS, help="comma-separated: amped, sped, mt, starlette, nginx, nginx-aio"
+    )
     p.add_argument("--delay-ms", type=float, default=5.0, help="slowfs sleep before each FUSE read")
     p.add_argument("--duration", type=float, default=15.0, help="seconds of measured load per run")
     p.add_argument("--connections", type=int, default=32, help="wrk connections")
@@ -875,7 +983,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    problems = check_prerequisites()
+    problems = check_prerequisites(args.arch_list)
     if problems:
         print("missing prerequisites (run: bash benchmarks/setup.sh):\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
@@ -927,6 +1035,8 @@ def main(argv: list[str] | None = None) -> int:
         a: {n: run.pop("dynamic_samples", None) for n, run in r.get("runs", {}).items()}
         for a, r in results["archs"].items()
     }
+    names = {name for r in results["archs"].values() for name in r.get("runs", {})}
+    results["amped_vs_nginx"] = {name: v for name in sorted(names) if (v := amped_vs_nginx(results["archs"], name))}
     stamp = time.strftime("%Y%m%d-%H%M%S")
     md = markdown(results)
     with open(os.path.join(args.out, "results.json"), "w") as f:

@@ -174,11 +174,17 @@ def nginx(
     access_log: Path | None = None,
     http2: bool = False,
     gzip: bool = False,
+    *,
+    aio_threads: bool = False,
+    locations: str = "",
 ) -> Server:
     """nginx, one worker unless told, sendfile and tcp_nopush on: the reference. Its access
     log is off unless a file is given (then its default: Combined lines, one write each).
     ``http2``: cleartext HTTP/2 with prior knowledge (h2c), as h2load speaks it. ``gzip``:
-    ``gzip on`` with nginx's defaults (level 1, text/html only), compressing every response."""
+    ``gzip on`` with nginx's defaults (level 1, text/html only), compressing every response.
+    ``aio_threads``: file reads (and, with sendfile, the page-ins sendfile would block on) go
+    to the worker's thread pool ("default": 32 threads) instead of blocking its event loop.
+    ``locations``: extra configuration placed inside the server block (e.g. location blocks)."""
     port = free_port()
     directory = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
     log = f"{access_log} combined" if access_log is not None else "off"
@@ -195,6 +201,7 @@ events {{ worker_connections 4096; }}
 http {{
     access_log {log};
     sendfile on;
+    aio {"threads" if aio_threads else "off"};
     tcp_nopush on;
     tcp_nodelay on;
     keepalive_requests 1000000;
@@ -211,12 +218,14 @@ http {{
     server {{
         listen 127.0.0.1:{port}{" http2" if http2 else ""};
         root {root};
+{locations}
     }}
 }}
 """)
     name = "nginx" if workers == 1 else f"nginx ({workers} workers)"
     name += " h2c" if http2 else ""
     name += ", gzip on" if gzip else ""
+    name += ", aio threads" if aio_threads else ""
     if access_log is not None:
         name += ", access log"
     server = Server(name, ["nginx", "-c", str(conf), "-p", str(directory)], port, cpus=cpus)
