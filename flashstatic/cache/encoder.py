@@ -8,6 +8,7 @@ fixed levels, and gzip's header without a name or a time.
 from __future__ import annotations
 
 import functools
+import importlib
 import zlib
 from typing import Any
 
@@ -20,10 +21,11 @@ BROTLI_QUALITY = 9
 @functools.cache
 def _brotli() -> Any:
     try:
-        import brotli
+        # By name: the package has no type information, and a user's type checker reaches
+        # this module through FlashStatic.
+        return importlib.import_module("brotli")
     except ImportError:
         return None
-    return brotli
 
 
 @functools.cache

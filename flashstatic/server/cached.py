@@ -14,6 +14,7 @@ head is encoded the same way, and direct.py sends it and the file.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -57,18 +58,54 @@ class CacheShortcut:
     static: StaticShortcut  # all the protocol may call on the app
     # uvicorn's proxy-headers middleware sits in front: it only rewrites the client address and
     # scheme, which no file response depends on, but the access log shows the rewritten address.
-    behind_proxy_headers: bool
+    proxies: tuple[ProxyHeadersMiddleware, ...]
+
+    def client(self, client: tuple[str, int] | None, headers: list[Header]) -> tuple[str, int] | None:
+        """The client address the app would have seen (and the access log shows): what the
+        proxy-headers middleware makes of the request's X-Forwarded-For."""
+        if not self.proxies or not _forwarded(headers):
+            return client
+        for proxy in self.proxies:
+            client = forwarded_client(proxy, client, headers)
+        return client
+
+
+def forwarded_client(
+    proxy: ProxyHeadersMiddleware, client: tuple[str, int] | None, headers: list[Header]
+) -> tuple[str, int] | None:
+    """Ask uvicorn's middleware itself, rather than copy its rules (which changed between
+    uvicorn releases): a copy of it runs over a scope of its own, in front of an app that
+    records the client. Nothing in it awaits, so one step runs it to the end."""
+    seen: list[Any] = []
+
+    async def record(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope.get("client"))
+
+    resolver: Any = copy.copy(proxy)
+    resolver.app = record
+    step = resolver({"type": "http", "client": client, "headers": headers, "scheme": "http"}, _no_io, _no_io)
+    try:
+        step.send(None)
+    except StopIteration:
+        return seen[0] if seen else client
+    step.close()  # it awaited after all: keep the connection's own address
+    return client
+
+
+async def _no_io(*args: Any) -> None:
+    raise RuntimeError("the proxy-headers middleware did I/O")
 
 
 def find_cache_shortcut(app: Any) -> CacheShortcut | None:
     """The shortcut of an app that uvicorn runs directly (through nothing but uvicorn's
     proxy-headers middleware) and offers one; None otherwise, for any other outer middleware
     must see every response, unless it passes the shortcut on itself."""
-    proxied = False
+    proxies: list[ProxyHeadersMiddleware] = []
     while isinstance(app, ProxyHeadersMiddleware):
-        app, proxied = app.app, True
+        proxies.append(app)
+        app = app.app
     static = offered_shortcut(app)
-    return CacheShortcut(static, proxied) if static is not None else None
+    return CacheShortcut(static, tuple(proxies)) if static is not None else None
 
 
 class CachedAnswersMixin:
@@ -177,12 +214,6 @@ class CachedAnswersMixin:
                 return False  # uvicorn's own way answers these
             if "%" in path:
                 path = urllib.parse.unquote(path)
-        if (
-            (self._log_answers or self._log_combined)
-            and self._shortcut.behind_proxy_headers
-            and _forwarded(self.headers)
-        ):
-            return False  # a log line shows the forwarded client, which the middleware finds
         method_name = "GET" if method == b"GET" else "HEAD"
         response = self._answer(path, method_name, self.headers)
         http_version = parser.get_http_version()
@@ -252,7 +283,7 @@ class CachedAnswersMixin:
         if self._log_answers:
             log_access(
                 self.access_logger,
-                self.client,
+                self._log_client(hit),
                 hit.method,
                 self.root_path + hit.path,
                 hit.query,
@@ -264,10 +295,14 @@ class CachedAnswersMixin:
         """The answer is over, ``sent`` body bytes out: counted, and logged (accounting.py)."""
         response_done(self.log_line(hit, sent) if self._log_combined else None, hit.status, sent)
 
+    def _log_client(self, hit: AnsweredHit) -> tuple[str, int] | None:
+        shortcut = self._shortcut
+        return self.client if shortcut is None else shortcut.client(self.client, hit.headers)
+
     def log_line(self, hit: AnsweredHit, sent: int) -> str:
         """flashstatic's Combined Log line for a cache answer, with the body bytes that went out."""
         return hit_line(
-            self.client,
+            self._log_client(hit),
             hit.method,
             self.root_path + hit.raw_path.decode("latin-1"),
             hit.query,
