@@ -123,13 +123,24 @@ def json_line(
             referer = value.decode("latin-1")
         elif name == b"user-agent" and agent is None:
             agent = value.decode("latin-1")
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+    stamp = f"{_utc_second(now)}.{int(now * 1000) % 1000:03d}Z"
+    host = client[0] if client else None
+    text = query.decode("latin-1")
+    # Most lines hold nothing JSON would escape (printable ASCII, no quote or backslash): they
+    # are written as json.dumps would write them, without building and encoding a dict.
+    plain = f"{host}{method}{target}{text}{referer}{agent}"
+    if plain.isascii() and plain.isprintable() and '"' not in plain and "\\" not in plain:
+        return (
+            f'{{"time":"{stamp}","client":{_quoted(host)},"method":"{method}","path":"{target}",'
+            f'"query":"{text}","protocol":"HTTP/{http_version}","status":{status},"bytes":{sent},'
+            f'"referer":{_quoted(referer)},"user_agent":{_quoted(agent)}}}'
+        )
     fields = {
         "time": stamp,
-        "client": client[0] if client else None,
+        "client": host,
         "method": method,
         "path": target,
-        "query": query.decode("latin-1"),
+        "query": text,
         "protocol": f"HTTP/{http_version}",
         "status": status,
         "bytes": sent,
@@ -137,6 +148,22 @@ def json_line(
         "user_agent": agent,
     }
     return json.dumps(fields, separators=(",", ":"))
+
+
+def _quoted(value: str | None) -> str:
+    return "null" if value is None else f'"{value}"'
+
+
+_last_utc: tuple[int, str] = (-1, "")
+
+
+def _utc_second(now: float) -> str:
+    """``2026-10-10T13:55:36``, formatted once per second."""
+    global _last_utc
+    second = int(now)
+    if _last_utc[0] != second:
+        _last_utc = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return _last_utc[1]
 
 
 def combined_line(scope: Mapping[str, Any], status: int, sent: int, now: float) -> str:

@@ -18,7 +18,7 @@ import copy
 import logging
 import urllib.parse
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import httptools
@@ -59,15 +59,29 @@ class CacheShortcut:
     # uvicorn's proxy-headers middleware sits in front: it only rewrites the client address and
     # scheme, which no file response depends on, but the access log shows the rewritten address.
     proxies: tuple[ProxyHeadersMiddleware, ...]
+    # (peer, X-Forwarded-For values) -> the client: a proxy sends the same few again and again.
+    _clients: dict[tuple[Any, tuple[bytes, ...]], tuple[str, int] | None] = field(default_factory=dict)
 
     def client(self, client: tuple[str, int] | None, headers: list[Header]) -> tuple[str, int] | None:
         """The client address the app would have seen (and the access log shows): what the
         proxy-headers middleware makes of the request's X-Forwarded-For."""
-        if not self.proxies or not _forwarded(headers):
+        if not self.proxies:
             return client
+        forwarded = tuple([value for name, value in headers if name == b"x-forwarded-for"])
+        if not forwarded:
+            return client
+        key = (client, forwarded)
+        if key in self._clients:
+            return self._clients[key]
         for proxy in self.proxies:
             client = forwarded_client(proxy, client, headers)
+        if len(self._clients) >= _MAX_CLIENTS:
+            self._clients.clear()
+        self._clients[key] = client
         return client
+
+
+_MAX_CLIENTS = 1024
 
 
 def forwarded_client(
@@ -315,10 +329,6 @@ class CachedAnswersMixin:
 
 def _no_answer(path: str, method: str, headers: list[tuple[bytes, bytes]]) -> None:
     return None
-
-
-def _forwarded(headers: list[Header]) -> bool:
-    return any(name == b"x-forwarded-for" for name, _ in headers)
 
 
 def encode_response(

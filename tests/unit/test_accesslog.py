@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import select
@@ -20,6 +21,7 @@ from flashstatic.server.accesslog import (
     direct_writer,
     escape,
     hit_line,
+    json_line,
     log_time,
     request_line,
 )
@@ -224,3 +226,32 @@ def test_a_batch_is_written_in_whole_lines_no_larger_than_an_atomic_pipe_write()
     assert all(piece.endswith("\n") for piece in written)
     assert all(len(piece.encode()) <= select.PIPE_BUF for piece in written if not piece.startswith("long "))
     assert len(written) < len(lines) // 4  # batched all the same
+
+
+@pytest.mark.parametrize(
+    ("client", "target", "query", "headers"),
+    [
+        (("203.0.113.9", 1), "/a.css", b"", [(b"user-agent", b"Mozilla/5.0 (X11)"), (b"referer", b"https://x/")]),
+        (None, "/caf%C3%A9.txt", b"v=1&w=2", []),
+        (("::1", 1), "/a", b"", [(b"user-agent", b'quote " and \\ backslash')]),
+        (("127.0.0.1", 1), "/\u00e9", b"q=\xff", [(b"referer", b"tab\there")]),
+        (("127.0.0.1", 1), "/a", b"", [(b"user-agent", b"")]),
+    ],
+)
+def test_a_json_line_is_what_json_dumps_writes(client, target, query, headers) -> None:  # type: ignore[no-untyped-def]
+    # Lines with nothing to escape skip json.dumps; every line must read back the same.
+    line = json_line(client, "GET", target, query, "1.1", headers, 200, 7, 1_790_000_000.25)
+    fields = dict(headers)
+    expected = {
+        "time": "2026-09-21T14:13:20.250Z",
+        "client": client[0] if client else None,
+        "method": "GET",
+        "path": target,
+        "query": query.decode("latin-1"),
+        "protocol": "HTTP/1.1",
+        "status": 200,
+        "bytes": 7,
+        "referer": fields[b"referer"].decode("latin-1") if b"referer" in fields else None,
+        "user_agent": fields[b"user-agent"].decode("latin-1") if b"user-agent" in fields else None,
+    }
+    assert line == json.dumps(expected, separators=(",", ":"))
