@@ -21,7 +21,8 @@ Servers and cases (a 1 KiB file, cached after the first request):
 Features' cost when on (`--cases feature`; run against checkouts that have them, and compare
 with the serve rows above): `--cors ORIGIN` with requests from that origin (the Origin is then
 read into the request fields and the echoed header added to the plan), `--cors '*'` (a header
-decided once per file), and `--cache-control GLOB=VALUE` (matched once per file).
+decided once per file), `--cache-control GLOB=VALUE` (matched once per file), the JSON access
+log, and a trusted proxy's X-Forwarded-For (with `--no-proxy-headers` as its baseline).
 
 Each server runs with PYTHONPATH set to a checkout and in that directory, so `python -m`
 imports that checkout's flashstatic (checked before anything runs); AMPED helpers are exec'd
@@ -160,20 +161,23 @@ FEATURE_CASES = [
         access_log=True,
         flags=("--access-log-format", "json"),
     ),
-    # Behind a proxy: its baseline carries the same headers, untrusted (the addresses are ignored).
+    # Behind a proxy: its baseline carries the same headers, ignored (serve, like uvicorn,
+    # trusts 127.0.0.1 unless told not to).
     Case(
-        "feature off, proxy headers sent: 1 KiB, differing requests",
+        "feature off (--no-proxy-headers), proxy headers sent: 1 KiB, differing requests",
         "serve",
         f"/{FILE_NAME}",
         differing=True,
+        flags=("--no-proxy-headers",),
         headers=FORWARDED,
     ),
     Case(
-        "feature off, proxy headers sent, access log: 1 KiB, differing requests",
+        "feature off (--no-proxy-headers), proxy headers sent, access log: 1 KiB, differing requests",
         "serve",
         f"/{FILE_NAME}",
         differing=True,
         access_log=True,
+        flags=("--no-proxy-headers",),
         headers=FORWARDED,
     ),
     Case(
