@@ -60,6 +60,20 @@ def client() -> Iterator[httpx.Client]:
         yield http
 
 
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The codings of the compressions the ASGI app runs, in order."""
+    made: list[str] = []
+    real = flashstatic.asgi.compress_body
+
+    def counting(body: bytes, coding: str) -> bytes:
+        made.append(coding)
+        return real(body, coding)
+
+    monkeypatch.setattr(flashstatic.asgi, "compress_body", counting)
+    return made
+
+
 def fetch(client: httpx.Client, url: str, method: str = "GET", **headers: str) -> tuple[httpx.Response, bytes]:
     """The response and its body as sent (httpx would decode a gzip body)."""
     sent = {"accept-encoding": "identity", **{name.replace("_", "-"): value for name, value in headers.items()}}
@@ -265,16 +279,8 @@ def test_wsgi_compresses_once_with_the_same_answers(
 
 
 def test_a_compressed_body_the_cache_dropped_is_compressed_again_to_the_same_bytes(
-    tree: Path, live_server, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+    tree: Path, live_server, client: httpx.Client, calls: list[str]
 ) -> None:
-    calls: list[str] = []
-    real = flashstatic.asgi.compress_body
-
-    def counting(body: bytes, coding: str) -> bytes:
-        calls.append(coding)
-        return real(body, coding)
-
-    monkeypatch.setattr(flashstatic.asgi, "compress_body", counting)
     app = FlashStatic(directory=tree, compress=True)
     with live_server(app) as url:
         first, body = fetch(client, f"{url}/style.css", **GZIP)
@@ -289,16 +295,8 @@ def test_a_compressed_body_the_cache_dropped_is_compressed_again_to_the_same_byt
 
 
 def test_two_urls_of_one_file_share_its_compressed_body(
-    tree: Path, live_server, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+    tree: Path, live_server, client: httpx.Client, calls: list[str]
 ) -> None:
-    calls: list[str] = []
-    real = flashstatic.asgi.compress_body
-
-    def counting(body: bytes, coding: str) -> bytes:
-        calls.append(coding)
-        return real(body, coding)
-
-    monkeypatch.setattr(flashstatic.asgi, "compress_body", counting)
     with live_server(FlashStatic(directory=tree, html=True, compress=True)) as url:
         top, body = fetch(client, f"{url}/", **GZIP)
         named, same = fetch(client, f"{url}/index.html", **GZIP)
