@@ -113,6 +113,29 @@ CASES = [
     Case("app alone: /dynamic (the floor)", "floor", "/dynamic", differing=True),
 ]
 
+
+def _feature(
+    label: str,
+    *,
+    differing: bool = True,
+    flags: tuple[str, ...] = (),
+    headers: tuple[tuple[str, str], ...] = (),
+    access_log: bool = False,
+) -> Case:
+    """A `flashstatic serve` case on the 1 KiB file, with a feature's flags."""
+    requests = "differing requests" if differing else "identical requests"
+    return Case(
+        f"feature {label}: 1 KiB, {requests}",
+        "serve",
+        f"/{FILE_NAME}",
+        differing=differing,
+        access_log=access_log,
+        flags=flags,
+        headers=headers,
+    )
+
+
+FROM_ORIGIN = (("Origin", ORIGIN),)
 # Only when asked for by name (--cases feature): a checkout without the flags cannot run them.
 FEATURE_CASES = [
     Case(
@@ -120,83 +143,24 @@ FEATURE_CASES = [
         "serve",
         f"/{FILE_NAME}",
         differing=True,
-        headers=(("Origin", ORIGIN),),
+        headers=FROM_ORIGIN,
     ),
-    Case(
-        "feature --cors ORIGIN: 1 KiB, identical requests",
-        "serve",
-        f"/{FILE_NAME}",
-        differing=False,
-        flags=("--cors", ORIGIN),
-        headers=(("Origin", ORIGIN),),
-    ),
-    Case(
-        "feature --cors ORIGIN: 1 KiB, differing requests",
-        "serve",
-        f"/{FILE_NAME}",
-        differing=True,
-        flags=("--cors", ORIGIN),
-        headers=(("Origin", ORIGIN),),
-    ),
-    Case(
-        "feature --cors '*': 1 KiB, differing requests",
-        "serve",
-        f"/{FILE_NAME}",
-        differing=True,
-        flags=("--cors", "*"),
-        headers=(("Origin", ORIGIN),),
-    ),
-    Case(
-        "feature --cache-control: 1 KiB, differing requests",
-        "serve",
-        f"/{FILE_NAME}",
-        differing=True,
-        flags=("--cache-control", "/assets/*=no-store", "--cache-control", "*.txt=no-cache"),
-    ),
-    Case(
-        "feature --access-log-format json: 1 KiB, differing requests",
-        "serve",
-        f"/{FILE_NAME}",
-        differing=True,
-        access_log=True,
-        flags=("--access-log-format", "json"),
-    ),
+    _feature("--cors ORIGIN", differing=False, flags=("--cors", ORIGIN), headers=FROM_ORIGIN),
+    _feature("--cors ORIGIN", flags=("--cors", ORIGIN), headers=FROM_ORIGIN),
+    _feature("--cors '*'", flags=("--cors", "*"), headers=FROM_ORIGIN),
+    _feature("--cache-control", flags=("--cache-control", "/assets/*=no-store", "--cache-control", "*.txt=no-cache")),
+    _feature("--access-log-format json", access_log=True, flags=("--access-log-format", "json")),
     # Behind a proxy: its baseline carries the same headers, ignored (serve, like uvicorn,
     # trusts 127.0.0.1 unless told not to).
-    Case(
-        "feature off (--no-proxy-headers), proxy headers sent: 1 KiB, differing requests",
-        "serve",
-        f"/{FILE_NAME}",
-        differing=True,
-        flags=("--no-proxy-headers",),
-        headers=FORWARDED,
-    ),
-    Case(
-        "feature off (--no-proxy-headers), proxy headers sent, access log: 1 KiB, differing requests",
-        "serve",
-        f"/{FILE_NAME}",
-        differing=True,
+    _feature("off (--no-proxy-headers), proxy headers sent", flags=("--no-proxy-headers",), headers=FORWARDED),
+    _feature(
+        "off (--no-proxy-headers), proxy headers sent, access log",
         access_log=True,
         flags=("--no-proxy-headers",),
         headers=FORWARDED,
     ),
-    Case(
-        "feature --proxy-headers: 1 KiB, differing requests",
-        "serve",
-        f"/{FILE_NAME}",
-        differing=True,
-        flags=PROXY,
-        headers=FORWARDED,
-    ),
-    Case(
-        "feature --proxy-headers, access log: 1 KiB, differing requests",
-        "serve",
-        f"/{FILE_NAME}",
-        differing=True,
-        access_log=True,
-        flags=PROXY,
-        headers=FORWARDED,
-    ),
+    _feature("--proxy-headers", flags=PROXY, headers=FORWARDED),
+    _feature("--proxy-headers, access log", access_log=True, flags=PROXY, headers=FORWARDED),
 ]
 
 
