@@ -384,14 +384,12 @@ class FlashStatic:
             return PlannedResponse(self, plan_redirect(redirect_location(scope, answer.kind), head=head), disk)
         if isinstance(answer, FileEntry):
             request = file_request(scope["method"], scope.get("headers", []))
-            await self._compress_if_due(request, answer, disk)
-            return PlannedResponse(self, self.core.plan(request, answer), disk)
+            return PlannedResponse(self, await self._file_plan(request, answer, disk), disk)
         if self.options.fallback is not None and wants_fallback(url):
             shell = await self._fallback(disk)
             if shell is not None:
                 request = file_request(scope["method"], scope.get("headers", []))
-                await self._compress_if_due(request, shell, disk)
-                return PlannedResponse(self, no_cache(self.core.plan(request, shell)), disk)
+                return PlannedResponse(self, no_cache(await self._file_plan(request, shell, disk)), disk)
         page = await self._not_found_page(disk)
         if page is not None:
             return PlannedResponse(self, plan_not_found_page(page, head=head), disk)
@@ -539,6 +537,10 @@ class FlashStatic:
             if preflight is not None:
                 return preflight
         request = request_from_fields(self.core.answers.read_fields(method, headers))
+        return await self._file_plan(request, entry, disk)
+
+    async def _file_plan(self, request: FileRequest, entry: FileEntry, disk: DiskStrategy) -> ResponsePlan:
+        """The core's plan, once the body it may choose exists (compress=True)."""
         await self._compress_if_due(request, entry, disk)
         return self.core.plan(request, entry)
 
@@ -763,9 +765,7 @@ class FlashStatic:
         if self.options.fallback is not None and self.core.covers(path) and wants_fallback(path):
             shell = await self._fallback(disk)
             if shell is not None:
-                request = file_request(scope["method"], scope["headers"])
-                await self._compress_if_due(request, shell, disk)
-                plan = no_cache(self.core.plan(request, shell))
+                plan = no_cache(await self._file_plan(file_request(scope["method"], scope["headers"]), shell, disk))
                 if await self._transmit(scope, receive, send, plan, disk):
                     return
         page = await self._not_found_page(disk)
