@@ -136,6 +136,7 @@ def _feature(
 
 
 FROM_ORIGIN = (("Origin", ORIGIN),)
+GZIP = (("Accept-Encoding", "gzip"),)
 # Only when asked for by name (--cases feature): a checkout without the flags cannot run them.
 FEATURE_CASES = [
     Case(
@@ -150,6 +151,12 @@ FEATURE_CASES = [
     _feature("--cors '*'", flags=("--cors", "*"), headers=FROM_ORIGIN),
     _feature("--cache-control", flags=("--cache-control", "/assets/*=no-store", "--cache-control", "*.txt=no-cache")),
     _feature("--access-log-format json", access_log=True, flags=("--access-log-format", "json")),
+    # Features that answer requests of their own: what they cost a file's hit when on.
+    _feature("--listing", flags=("--listing",)),
+    _feature("--health-path", flags=("--health-path", "/_health")),
+    _feature("--fallback", flags=("--fallback", FILE_NAME)),
+    _feature("off, gzip accepted", headers=GZIP),
+    _feature("--compress, gzip accepted (compressed once, then from the cache)", flags=("--compress",), headers=GZIP),
     # Behind a proxy: its baseline carries the same headers, ignored (serve, like uvicorn,
     # trusts 127.0.0.1 unless told not to).
     _feature("off (--no-proxy-headers), proxy headers sent", flags=("--no-proxy-headers",), headers=FORWARDED),
