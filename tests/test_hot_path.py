@@ -418,20 +418,20 @@ class _Connection:
 @contextmanager
 def counting_repeats() -> Iterator[list[bool]]:
     """Whether each repeated read was answered again without parsing it."""
-    from flashstatic.server import repeats
+    from flashstatic.server import fastlane
 
     results: list[bool] = []
-    original = repeats.RepeatedRequestsMixin._answer_again
+    original = fastlane.FastLaneMixin._answer_again
 
     def counting(self: Any, repeat: Any) -> bool:
         results.append(original(self, repeat))
         return results[-1]
 
-    repeats.RepeatedRequestsMixin._answer_again = counting  # type: ignore[method-assign]
+    fastlane.FastLaneMixin._answer_again = counting  # type: ignore[method-assign]
     try:
         yield results
     finally:
-        repeats.RepeatedRequestsMixin._answer_again = original  # type: ignore[method-assign]
+        fastlane.FastLaneMixin._answer_again = original  # type: ignore[method-assign]
 
 
 REPEATED = [
@@ -580,6 +580,81 @@ def test_a_request_split_across_reads_or_pipelined_is_not_a_repeat(servers: Any)
                 stock_replies = [_masked(split), _masked(both)]
     assert ours_replies == stock_replies
     assert not any(repeated)
+
+
+# The fast lane: a read holding one whole head, parsed by a parser of its own (fastlane.py).
+
+
+@contextmanager
+def counting_lane() -> Iterator[list[bool]]:
+    """Whether each read the fast lane parsed was answered there."""
+    from flashstatic.server import fastlane
+
+    results: list[bool] = []
+    original = fastlane.FastLaneMixin._answer_head
+
+    def counting(self: Any, data: bytes) -> bool:
+        results.append(original(self, data))
+        return results[-1]
+
+    fastlane.FastLaneMixin._answer_head = counting  # type: ignore[method-assign]
+    try:
+        yield results
+    finally:
+        fastlane.FastLaneMixin._answer_head = original  # type: ignore[method-assign]
+
+
+def test_requests_that_differ_take_the_fast_lane_with_uvicorns_bytes(servers: Any) -> None:
+    stock, ours, written = servers
+    variants = [_request(b"/static/small.txt", b"X-Req: %d" % n, b"User-Agent: lane/%d" % n) for n in range(12)] + [
+        _request(b"/static/small.txt", b"X-Req: head", method=b"HEAD"),
+        _request(b"/static/small.txt", b"Range: bytes=5-9", b"X-Req: range"),
+        _request(b"/static/app.js", b"Accept-Encoding: gzip", b"X-Req: gzip"),
+        _request(b"/static/small.txt", b"X-Req: close", b"Connection: close"),
+    ]
+    replies: dict[str, list[bytes]] = {}
+    with counting_lane() as lane:
+        for url in (stock, ours):
+            for warm in (_request(b"/static/small.txt"), variants[-2]):
+                _Connection(url).ask(warm)  # fills the caches, compressed body included
+            connection = _Connection(url)
+            replies[url] = [_masked(connection.ask(request)) for request in variants]
+            assert connection.closed_by_server()
+            connection.close()
+    assert replies[ours] == replies[stock]
+    # Each read parsed once by the lane and answered there; no two were the same bytes.
+    assert lane[-len(variants) :] == [True] * len(variants)
+    assert written[-len(variants) :] == [200] * 13 + [206, 200, 200]
+
+
+def test_what_the_fast_lane_declines_takes_uvicorns_way(servers: Any) -> None:
+    """A head split across reads, two requests in one read, a body, bare LF line ends and a
+    request the parser refuses: never answered in the lane, each as stock uvicorn answers it."""
+    stock, ours, _ = servers
+    request = _request(b"/static/small.txt", b"X-Req: 1")
+    with_body = b"GET /static/small.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\r\nabcd"
+    bare_lf = b"GET /static/small.txt HTTP/1.1\nHost: localhost\n\n"
+    smuggled = b"GET /static/small.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n"
+    replies: dict[str, list[bytes]] = {}
+    with counting_lane() as lane:
+        for url in (stock, ours):
+            connection = _Connection(url)
+            connection.ask(request)  # fills the caches
+            connection.ask(request)
+            connection.sock.sendall(request[:10])
+            time.sleep(0.05)
+            got = [connection.ask(request[10:])]
+            got.append(connection.ask(request + request) + connection.ask(b""))
+            got.append(connection.ask(with_body))
+            got.append(connection.ask(bare_lf))
+            connection.close()
+            got.append(_exchange(url, smuggled))
+            replies[url] = [_masked(reply) for reply in got]
+    assert replies[ours] == replies[stock]
+    assert replies[ours][-1].startswith(b"HTTP/1.1 400 ")
+    # The lane parsed the first two reads (a miss, then a hit) and the refused one; a head
+    # split or followed by more bytes never reached it.
+    assert lane == [False, True, False]
 
 
 # Large files kept open, sent by the protocol with sendfile (flashstatic/server/direct.py).

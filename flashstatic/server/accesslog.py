@@ -23,7 +23,7 @@ import logging
 import select
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TextIO
 
 ACCESS_LOGGER = logging.getLogger("flashstatic.access")
@@ -218,13 +218,19 @@ def hit_line(
             referer = value.decode("latin-1")
     request = f"{method} {target}?{query.decode('latin-1')}" if query else f"{method} {target}"
     now = time.time()
+    # What the client chose (the rest is ours): printable ASCII without a quote or a backslash
+    # leaves nothing to escape.
+    sent_by_client = f"{request}{referer}{agent}"
+    if not (
+        sent_by_client.isascii()
+        and sent_by_client.isprintable()
+        and '"' not in sent_by_client
+        and "\\" not in sent_by_client
+    ):
+        return line_of(client, f"{request} HTTP/{http_version}", headers, status, sent, now)
     stamp = _last_time[1] if _last_time[0] == int(now) else current_log_time(now)
     host = client[0] if client else "-"
-    line = f'{host} - - [{stamp}] "{request} HTTP/{http_version}" {status} {sent or "-"} "{referer}" "{agent}"'
-    # Six quotes are the line's own; no backslash or control character: nothing to escape.
-    if line.count('"') == 6 and "\\" not in line and line.isprintable():
-        return line
-    return line_of(client, f"{request} HTTP/{http_version}", headers, status, sent, now)
+    return f'{host} - - [{stamp}] "{request} HTTP/{http_version}" {status} {sent or "-"} "{referer}" "{agent}"'
 
 
 def log_response(request: Mapping[str, Any] | str, status: int, sent: int) -> None:
@@ -236,6 +242,13 @@ def log_response(request: Mapping[str, Any] | str, status: int, sent: int) -> No
             writer.add(line)
         else:
             ACCESS_LOGGER.info(line)
+
+
+def line_writer() -> Callable[[str], None]:
+    """What a connection hands its lines to, chosen when it is made (as uvicorn decides then
+    whether to log): the writer's own ``add`` when lines may skip ``logging``, else the logger."""
+    writer = direct_writer()
+    return writer.add if writer is not None else ACCESS_LOGGER.info
 
 
 FLUSH_LINES = 256

@@ -9,7 +9,7 @@ direct.py), it ends in ``response_done``, the one place that counts it and logs 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,13 +67,22 @@ class AccountingMixin:
         response_done(self.scope, self._status, self._sent)
 
 
-def response_done(request: Mapping[str, Any] | str | None, status: int, sent: int) -> None:
+def response_done(
+    request: Mapping[str, Any] | str | None,
+    status: int,
+    sent: int,
+    write: Callable[[str], None] | None = None,
+) -> None:
     """Once per response, however it left: counted, and its access-log line written from
     ``request``: scope-like, or the line itself (a cache answer formats its own, in fewer
-    steps), or None from a caller that knows the log is off and built none."""
+    steps), or None from a caller that knows the log is off and built none. ``write``: where
+    a line goes, as the connection chose when it was made (``accesslog.line_writer``)."""
     TRAFFIC.responses += 1
     if request is not None:
-        log_response(request, status, sent)
+        if write is not None and type(request) is str:
+            write(request)
+        else:
+            log_response(request, status, sent)
 
 
 def account_unfinished(cycle: Any) -> None:

@@ -29,7 +29,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 from ..cache.responses import CachedResponse
 from ..http.headers import Header
 from ..transmit.files import FileAnswer, FilePart
-from .accesslog import ACCESS_LOGGER, hit_line
+from .accesslog import ACCESS_LOGGER, hit_line, line_writer
 from .accounting import TRAFFIC, response_done
 from .shortcut import StaticShortcut, offered_shortcut
 from .uvicorn_range import installed_version, release
@@ -67,7 +67,10 @@ class CacheShortcut:
         proxy-headers middleware makes of the request's X-Forwarded-For."""
         if not self.proxies:
             return client
-        forwarded = tuple([value for name, value in headers if name == b"x-forwarded-for"])
+        forwarded: tuple[bytes, ...] = ()
+        for name, value in headers:  # a loop: a comprehension would make a function each call
+            if name == b"x-forwarded-for":
+                forwarded += (value,)
         if not forwarded:
             return client
         key = (client, forwarded)
@@ -146,6 +149,7 @@ class CachedAnswersMixin:
     server_state: Any
     on_response_complete: Callable[[], None]
     idle_from_now: Callable[[], None]  # LazyKeepAliveMixin's (keepalive.py)
+    _unset_keepalive_if_required: Callable[[], None]
     send_file: Callable[[AnsweredHit, FileAnswer, bytes], bool]  # DirectFilesMixin's (direct.py)
     can_send_files: Callable[[], bool]  # DirectFilesMixin's
 
@@ -169,6 +173,7 @@ class CachedAnswersMixin:
         # its log and for ours (accesslog.py).
         self._log_answers = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
         self._log_combined = ACCESS_LOGGER.isEnabledFor(logging.INFO)
+        self._write_line = line_writer()
 
     def on_message_begin(self) -> None:
         # uvicorn builds the scope here; it waits until a request turns out to need one.
@@ -197,7 +202,6 @@ class CachedAnswersMixin:
 
     def _answer_from_cache(self) -> bool:
         """Write the response now if the caches hold it and nothing is ahead of it."""
-        assert self._shortcut is not None
         cycle = self.cycle
         if (
             (cycle is not None and not cycle.response_complete)
@@ -207,18 +211,22 @@ class CachedAnswersMixin:
         ):
             return False  # pipelined behind a response still going out: uvicorn queues it
         parser = self.parser
-        method = parser.get_method()
-        if (method != b"GET" and method != b"HEAD") or parser.should_upgrade():
+        if parser.should_upgrade():
             return False
-        target = self.url
-        try:
-            text = target.decode("ascii")
-        except UnicodeDecodeError:
-            text = ""
-        # Searched as str: bytes' `in` first tries its operand as an integer, and raises and
-        # clears a TypeError for each search, several times the cost of the search.
-        if text[:1] == "/" and "?" not in text and "%" not in text and "#" not in text:
-            path, raw_path, query = text, target, b""  # what parse_url would find
+        http_version = parser.get_http_version()
+        keep_alive = http_version != "1.0" and parser.should_keep_alive()
+        return self.answer_request(parser.get_method(), self.url, self.headers, http_version, keep_alive)
+
+    def answer_request(
+        self, method: bytes, target: bytes, headers: list[Header], http_version: str, keep_alive: bool
+    ) -> bool:
+        """Write the response to a parsed request if the caches hold it; the caller has seen
+        that nothing is in flight on the connection and that the request asks no upgrade."""
+        if method != b"GET" and method != b"HEAD":
+            return False
+        path = _plain_paths.get(target)
+        if path is not None or (path := _plain_path(target)) is not None:
+            raw_path, query = target, b""
         else:
             try:
                 url = httptools.parse_url(target)
@@ -229,12 +237,10 @@ class CachedAnswersMixin:
             if "%" in path:
                 path = urllib.parse.unquote(path)
         method_name = "GET" if method == b"GET" else "HEAD"
-        response = self._answer(path, method_name, self.headers)
-        http_version = parser.get_http_version()
-        keep_alive = http_version != "1.0" and parser.should_keep_alive()
-        close = not keep_alive and announces_close(http_version, self.headers)  # no call on keep-alive
+        response = self._answer(path, method_name, headers)
         if response is None:
             return False
+        close = not keep_alive and announces_close(http_version, headers)  # no call on keep-alive
         if type(response) is FileAnswer:  # a large file kept open
             answer: FileAnswer = response
             hit = AnsweredHit(
@@ -243,34 +249,35 @@ class CachedAnswersMixin:
                 raw_path,
                 query,
                 http_version,
-                self.headers,
+                headers,
                 answer.status,
                 answer.stop - answer.start,
                 response_tail((answer.status, answer.headers, b""), announce_close=close, head=True),
                 keep_alive,
                 FilePart(answer.file.facts, answer.start, answer.stop),
             )
+            # As uvicorn does when a request arrives: no keep-alive timeout while it is answered.
+            self._unset_keepalive_if_required()
             if not self.send_file(
                 hit, answer, STATUS_LINE[hit.status] + default_block(self.server_state.default_headers) + hit.tail
             ):
                 return False
             self.last_hit = hit
             return True
-        head = method_name == "HEAD"
-        hit = AnsweredHit(
-            path,
-            method_name,
-            raw_path,
-            query,
-            http_version,
-            self.headers,
-            response[0],
-            0 if head else len(response[2]),
-            response_tail(response, announce_close=close, head=head),
-            keep_alive,
-        )
+        status, response_headers, body = response
+        if close or method_name == "HEAD":
+            tail = response_tail(response, announce_close=close, head=method_name == "HEAD")
+            sent = 0 if method_name == "HEAD" else len(body)
+        else:
+            tail = _head_end(response_headers) + body
+            sent = len(body)
+        # tuple.__new__: a NamedTuple's own __new__ is a Python call more per request.
+        fields = (path, method_name, raw_path, query, http_version, headers, status, sent, tail, keep_alive, None)
+        hit = _make_hit(AnsweredHit, fields)
         self.last_hit = hit
-        self.send_hit(hit, STATUS_LINE[hit.status] + default_block(self.server_state.default_headers) + hit.tail)
+        defaults = self.server_state.default_headers
+        seen, block = _last_defaults
+        self.send_hit(hit, STATUS_LINE[status] + (block if seen is defaults else default_block(defaults)) + tail)
         if keep_alive and not self.flow.read_paused:
             # on_response_complete, less what was ruled out above (a pipeline, a closing
             # transport) and paused reads: two calls fewer per request.
@@ -288,7 +295,8 @@ class CachedAnswersMixin:
         self.transport.write(wire)
         TRAFFIC.body_bytes += hit.sent
         # answer_finished's work, without a call more on the hot path.
-        response_done(self.log_line(hit, hit.sent) if self._log_combined else None, hit.status, hit.sent)
+        line = self.log_line(hit, hit.sent) if self._log_combined else None
+        response_done(line, hit.status, hit.sent, self._write_line)
         if not hit.keep_alive:
             self.transport.close()
 
@@ -307,16 +315,20 @@ class CachedAnswersMixin:
 
     def answer_finished(self, hit: AnsweredHit, sent: int) -> None:
         """The answer is over, ``sent`` body bytes out: counted, and logged (accounting.py)."""
-        response_done(self.log_line(hit, sent) if self._log_combined else None, hit.status, sent)
+        response_done(self.log_line(hit, sent) if self._log_combined else None, hit.status, sent, self._write_line)
 
     def _log_client(self, hit: AnsweredHit) -> tuple[str, int] | None:
         shortcut = self._shortcut
-        return self.client if shortcut is None else shortcut.client(self.client, hit.headers)
+        if shortcut is None or not shortcut.proxies:
+            return self.client
+        return shortcut.client(self.client, hit.headers)
 
     def log_line(self, hit: AnsweredHit, sent: int) -> str:
         """flashstatic's Combined Log line for a cache answer, with the body bytes that went out."""
+        shortcut = self._shortcut
+        client = self.client if shortcut is None or not shortcut.proxies else self._log_client(hit)
         return hit_line(
-            self._log_client(hit),
+            client,
             hit.method,
             self.root_path + hit.raw_path.decode("latin-1"),
             hit.query,
@@ -325,6 +337,29 @@ class CachedAnswersMixin:
             hit.status,
             sent,
         )
+
+
+# Targets that are paths and nothing else (no query, no escapes), each with its text: the
+# same few are asked for again and again. Bounded: a client inventing targets only makes it
+# start over.
+_plain_paths: dict[bytes, str] = {}
+_MAX_PLAIN_PATHS = 4096
+
+
+def _plain_path(target: bytes) -> str | None:
+    """The path a target names when parse_url would find it whole, with nothing to decode."""
+    try:
+        text = target.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    # Searched as str: bytes' `in` first tries its operand as an integer, and raises and
+    # clears a TypeError for each search, several times the cost of the search.
+    if text[:1] != "/" or "?" in text or "%" in text or "#" in text:
+        return None
+    if len(_plain_paths) >= _MAX_PLAIN_PATHS:
+        _plain_paths.clear()
+    _plain_paths[target] = text
+    return text
 
 
 def _no_answer(path: str, method: str, headers: list[tuple[bytes, bytes]]) -> None:
@@ -415,6 +450,24 @@ def _header_block(headers: Sequence[Header]) -> bytes:
         _blocks.clear()
     block = _encode(headers)
     _blocks[id(headers)] = (headers, block)
+    return block
+
+
+_make_hit = tuple.__new__
+# The blocks of _head_end: a cached representation's header lines and the blank line after.
+_ended: dict[int, tuple[Sequence[Header], bytes]] = {}
+
+
+def _head_end(headers: Sequence[Header]) -> bytes:
+    """``_header_block(headers) + b"\\r\\n"``, kept as one for a tuple of cached headers."""
+    known = _ended.get(id(headers))
+    if known is not None and known[0] is headers:
+        return known[1]
+    block = _header_block(headers) + b"\r\n"
+    if isinstance(headers, tuple):
+        if len(_ended) >= _MAX_BLOCKS:
+            _ended.clear()
+        _ended[id(headers)] = (headers, block)
     return block
 
 

@@ -53,7 +53,7 @@ class LazyKeepAliveMixin:
 
     def idle_from_now(self) -> None:
         """The connection waits for its next request; on_response_complete's end, for a
-        caller that knows nothing else is in flight and reading is not paused (repeats.py)."""
+        caller that knows nothing else is in flight and reading is not paused (fastlane.py)."""
         self._idle_since = self.loop.time()
         if self.timeout_keep_alive_task is None:
             self.timeout_keep_alive_task = self.loop.call_later(

@@ -7,8 +7,9 @@ Under TLS the extensions are not offered (sendfile would bypass the encryption) 
 back to ordinary body messages. The httptools protocol also bounds the request head
 (headlimit.py), which stock uvicorn leaves unbounded with httptools, and, when uvicorn runs
 a FlashStatic app directly, answers its cache hits as soon as their headers are parsed,
-before any ASGI scope exists (cached.py), and a request repeated byte for byte without
-parsing it again (repeats.py); its keep-alive timeout is one timer per connection (keepalive.py).
+before any ASGI scope exists (cached.py): a read holding one whole head through a lean parser
+of its own (fastlane.py), and a request repeated byte for byte without parsing it again
+(repeats.py); its keep-alive timeout is one timer per connection (keepalive.py).
 Both time request heads and stalled sends and cap the connections per process (limits.py):
 subclass and set ``header_timeout``, ``send_timeout`` or ``max_connections`` to change them.
 """
@@ -36,10 +37,10 @@ from .accounting import account_unfinished
 from .cached import CachedAnswersMixin
 from .cycle import PATHSEND, ZEROCOPYSEND, H11Cycle, H11ZeroCopyCycle, HttpToolsCycle, HttpToolsZeroCopyCycle
 from .direct import DirectFilesMixin
+from .fastlane import FastLaneMixin
 from .headlimit import HeadLimitMixin, refusal_bytes
 from .keepalive import LazyKeepAliveMixin
 from .limits import ConnectionLimitsMixin
-from .repeats import RepeatedRequestsMixin
 from .sendfile import zero_copy_possible
 
 _EXTENSIONS = (ZEROCOPYSEND, PATHSEND)
@@ -73,15 +74,16 @@ def origin_form(scope: dict[str, Any]) -> None:
 
 class HttpToolsProtocol(
     ConnectionLimitsMixin,
-    RepeatedRequestsMixin,
+    FastLaneMixin,
     HeadLimitMixin,
     CachedAnswersMixin,
     DirectFilesMixin,
     LazyKeepAliveMixin,
     httptools_impl.HttpToolsProtocol,
 ):
-    # The order matters: a head over the limit is refused before the cache may answer it, and
-    # a repeated request is only recognised once the head limit and the cache passed it.
+    # The order matters: the fast lane takes whole heads within the limit before anything
+    # else sees them; on uvicorn's way a head over the limit is refused before the cache may
+    # answer it.
     def head_begun(self) -> bool:
         return self._head_bytes > 0  # HeadLimitMixin's count of the bytes of the head so far
 

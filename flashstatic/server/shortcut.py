@@ -1,7 +1,7 @@
 """What a static app offers flashstatic's uvicorn protocol: all the protocol may call on it.
 
-The protocol answers some requests before any ASGI scope exists (cached.py, repeats.py,
-direct.py). It reaches the app only through a ``StaticShortcut``, which it asks the app for
+The protocol answers some requests before any ASGI scope exists (cached.py, fastlane.py,
+repeats.py, direct.py). It reaches the app only through a ``StaticShortcut``, which it asks the app for
 by name: ``app.server_shortcut()``. ``FlashStatic`` offers one; a middleware that changes no
 response of the static app it wraps may pass that app's on. So the server layer never imports
 the app's module, and the app's caches and disk stay its own.
