@@ -9,18 +9,21 @@ logger to see it. Nothing is formatted unless the logger is enabled.
 `flashstatic serve` gives that logger one handler, an ``AccessLogWriter`` on stdout, and while
 it is the logger's only destination the lines are handed to it directly (``direct_writer``):
 ``logging`` makes a record and takes a lock per line, several times the cost of the line
-itself. The writer keeps lines in order in a bounded buffer and writes them, in pieces of whole
-lines up to a pipe's atomic write, when ``FLUSH_LINES`` have gathered or ``FLUSH_SECONDS`` after
-the first of them (a timer on the event loop), and at shutdown (``logging`` flushes handlers at
-exit).
+itself. The writer keeps lines in order in a bounded buffer and writes them when
+``FLUSH_LINES`` have gathered or ``FLUSH_SECONDS`` after the first of them (a timer on the
+event loop), and at shutdown (``logging`` flushes handlers at exit): in one write to a file or
+a terminal, in pieces of whole lines up to a pipe's atomic write to a pipe or a socket.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
+import os
 import select
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -264,6 +267,7 @@ class AccessLogWriter(logging.Handler):
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(logging.INFO)
         self.stream = stream if stream is not None else sys.stdout
+        self._whole = _writes_whole(self.stream)
         self._lines: list[str] = []
         self._timer: asyncio.TimerHandle | None = None
         self._failed = False
@@ -296,8 +300,9 @@ class AccessLogWriter(logging.Handler):
             return
         self._lines = []
         lines.append("")  # the last line's end
+        text = "\n".join(lines)
         try:
-            for piece in pipe_pieces("\n".join(lines)):
+            for piece in (text,) if self._whole else pipe_pieces(text):
                 self.stream.write(piece)
                 self.stream.flush()
         except (OSError, ValueError) as exc:  # ValueError: the stream was closed
@@ -315,6 +320,17 @@ class AccessLogWriter(logging.Handler):
     def close(self) -> None:
         self.flush()
         super().close()
+
+
+def _writes_whole(stream: TextIO) -> bool:
+    """Whether a batch may go in one write: to a regular file or a terminal (or /dev/null)
+    the kernel does not interleave one write() with another process's, as it may for a pipe or
+    a socket past PIPE_BUF bytes. A stream without a descriptor is written in pieces."""
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISCHR(mode)
 
 
 # Characters per write: at most PIPE_BUF bytes once encoded, at up to two bytes a character

@@ -10,6 +10,8 @@ import os
 import select
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -226,6 +228,53 @@ def test_a_batch_is_written_in_whole_lines_no_larger_than_an_atomic_pipe_write()
     assert all(piece.endswith("\n") for piece in written)
     assert all(len(piece.encode()) <= select.PIPE_BUF for piece in written if not piece.startswith("long "))
     assert len(written) < len(lines) // 4  # batched all the same
+
+
+class _CountedWrites(io.FileIO):
+    """A descriptor whose write() calls are counted: what reaches the kernel."""
+
+    writes = 0
+
+    def write(self, data: Any) -> int:
+        type(self).writes += 1
+        return super().write(data)
+
+
+@pytest.mark.blocking_allowed  # the writer's own write to its stream, as on stdout
+@pytest.mark.parametrize("kind", ["file", "pipe"])
+def test_a_batch_goes_in_one_write_to_a_file_and_in_pieces_to_a_pipe(tmp_path: Path, kind: str) -> None:
+    """A write() to a regular file is never interleaved with another process's, whatever its
+    size: a batch there is one system call. A pipe takes atomic pieces (test above)."""
+    if kind == "file":
+        raw_fd = os.open(tmp_path / "access.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        read_fd = os.open(tmp_path / "access.log", os.O_RDONLY)
+    else:
+        read_fd, raw_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+    _CountedWrites.writes = 0
+    stream = io.TextIOWrapper(io.BufferedWriter(_CountedWrites(raw_fd, "w")), encoding="utf-8")
+    writer = AccessLogWriter(stream)
+    lines = [f"{number} " + "x" * 100 for number in range(FLUSH_LINES)]  # 26 KiB: several pieces
+
+    async def scenario() -> None:
+        for line in lines:
+            writer.add(line)
+
+    try:
+        asyncio.run(scenario())
+        got = b""
+        while chunk := os.read(read_fd, 1 << 20):
+            got += chunk
+            if len(got) >= sum(len(line) + 1 for line in lines):
+                break
+        assert got.decode() == "".join(f"{line}\n" for line in lines)
+        if kind == "file":
+            assert _CountedWrites.writes == 1
+        else:
+            assert _CountedWrites.writes >= len(got) // select.PIPE_BUF
+    finally:
+        stream.close()
+        os.close(read_fd)
 
 
 @pytest.mark.parametrize(
