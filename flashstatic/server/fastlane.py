@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from ..transmit.files import FileAnswer
 
 _HEAD_END = b"\r\n\r\n"
-_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
 
 
 class HeadReader:
@@ -122,8 +121,7 @@ class FastLaneMixin:
 
     def _answer_head(self, data: bytes) -> bool:
         """Parse the head in ``data`` and answer it from the caches if they can."""
-        reader = self._reader
-        assert reader is not None
+        reader: HeadReader = self._reader  # type: ignore[assignment]  # set whenever the lane is open
         reader.url, reader.headers, reader.complete = b"", [], False
         parser = reader.parser
         try:
@@ -137,10 +135,7 @@ class FastLaneMixin:
         keep_alive = reader.keep_alive
         if not keep_alive:
             self._reader = HeadReader()  # llhttp takes nothing after a message that closes
-        # The version from the request line the parser accepted: get_http_version() formats
-        # it anew from two integers on every call.
-        marker = data.find(b" HTTP/")
-        http_version = (marker > 0 and _VERSIONS.get(data[marker + 6 : marker + 9])) or parser.get_http_version()
+        http_version = parser.get_http_version()
         self.last_hit = None
         return self.answer_request(
             parser.get_method(), reader.url, reader.headers, http_version, keep_alive and http_version != "1.0"
