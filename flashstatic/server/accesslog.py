@@ -210,30 +210,44 @@ def hit_line(
     sent: int,
 ) -> str:
     """``combined_line`` for a cache answer, now: the same line in fewer steps, for the lines
-    most of a busy server's are. Anything to escape takes ``line_of``."""
+    most of a busy server's are."""
     if _line_format[0] == "json":
         return json_line(client, method, target, query, http_version, headers, status, sent, time.time())
-    referer = agent = "-"
+    referer = agent = None
     for name, value in reversed(headers):  # the first of each is the one logged
         if name == b"user-agent":
-            agent = value.decode("latin-1")
+            agent = value
         elif name == b"referer":
-            referer = value.decode("latin-1")
-    request = f"{method} {target}?{query.decode('latin-1')}" if query else f"{method} {target}"
+            referer = value
+    key = (client[0] if client else "-", method, target, query, http_version, status, sent, referer, agent)
+    parts = _hit_parts.get(key) or _line_parts(key)
     now = time.time()
-    # What the client chose (the rest is ours): printable ASCII without a quote or a backslash
-    # leaves nothing to escape.
-    sent_by_client = f"{request}{referer}{agent}"
-    if not (
-        sent_by_client.isascii()
-        and sent_by_client.isprintable()
-        and '"' not in sent_by_client
-        and "\\" not in sent_by_client
-    ):
-        return line_of(client, f"{request} HTTP/{http_version}", headers, status, sent, now)
     stamp = _last_time[1] if _last_time[0] == int(now) else current_log_time(now)
-    host = client[0] if client else "-"
-    return f'{host} - - [{stamp}] "{request} HTTP/{http_version}" {status} {sent or "-"} "{referer}" "{agent}"'
+    return f"{parts[0]}{stamp}{parts[1]}"
+
+
+# The lines of cache answers without their time, by what they are made of: clients ask for the
+# same files with the same few headers, so most lines are made from a line made before. Bounded:
+# a client inventing header values only makes it start over.
+_hit_parts: dict[tuple[Any, ...], tuple[str, str]] = {}
+_MAX_HIT_PARTS = 4096
+
+
+def _line_parts(key: tuple[Any, ...]) -> tuple[str, str]:
+    """The Combined line of ``hit_line``'s key, before and after its time, escaped as
+    ``line_of`` escapes."""
+    host, method, target, query, http_version, status, sent, referer, agent = key
+    request = f"{method} {target}?{query.decode('latin-1')}" if query else f"{method} {target}"
+    after = f'] "{escape(f"{request} HTTP/{http_version}")}" {status or "-"} {sent or "-"} '
+    parts = (f"{host} - - [", f'{after}"{_header_field(referer)}" "{_header_field(agent)}"')
+    if len(_hit_parts) >= _MAX_HIT_PARTS:
+        _hit_parts.clear()
+    _hit_parts[key] = parts
+    return parts
+
+
+def _header_field(value: bytes | None) -> str:
+    return "-" if value is None else escape(value.decode("latin-1"))
 
 
 def log_response(request: Mapping[str, Any] | str, status: int, sent: int) -> None:

@@ -326,7 +326,7 @@ class CachedAnswersMixin:
     def log_line(self, hit: AnsweredHit, sent: int) -> str:
         """flashstatic's Combined Log line for a cache answer, with the body bytes that went out."""
         shortcut = self._shortcut
-        client = self.client if shortcut is None or not shortcut.proxies else self._log_client(hit)
+        client = self.client if shortcut is None or not shortcut.proxies else shortcut.client(self.client, hit.headers)
         return hit_line(
             client,
             hit.method,

@@ -206,6 +206,36 @@ def test_a_cache_answers_line_is_the_combined_line(utc) -> None:
     assert line.count('"') == 6 and "\\x22forged\\x5C" in line
 
 
+def test_cache_answers_lines_made_again_keep_each_requests_own_fields(utc, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hit_line reuses the line of an earlier request made of the same parts: every field
+    that differs, and the time, must still be this request's."""
+    variants = [
+        (("10.0.0.1", 1), "/a", b"", [(b"user-agent", b"one")], 200, 10),
+        (("10.0.0.1", 1), "/a", b"", [(b"user-agent", b"two")], 200, 10),
+        (("10.0.0.2", 1), "/a", b"", [(b"user-agent", b"one")], 200, 10),
+        (("10.0.0.1", 1), "/a", b"", [(b"user-agent", b"one"), (b"referer", b"http://r/")], 200, 10),
+        (("10.0.0.1", 1), "/a", b"", [(b"referer", b"http://r/"), (b"user-agent", b"one")], 200, 10),
+        (("10.0.0.1", 1), "/a", b"v=2", [(b"user-agent", b"one")], 200, 10),
+        (("10.0.0.1", 1), "/a", b"", [(b"user-agent", b"one")], 304, 0),
+        (("10.0.0.1", 1), "/a", b"", [(b"user-agent", b"one")], 206, 5),
+        (("10.0.0.1", 1), "/a", b"", [(b"user-agent", b'forged" 200 1 "x')], 200, 10),
+        (None, "/a", b"", [], 200, 10),
+    ]
+    for _ in range(2):  # the second time, each line is made from the parts kept the first time
+        for client, target, query, headers, status, sent in variants:
+            line, now = _within_one_second(
+                lambda: hit_line(client, "GET", target, query, "1.1", headers, status, sent)  # noqa: B023
+            )
+            expected = scope(client=client, raw_path=target.encode(), query_string=query, headers=headers)
+            assert line == combined_line(expected, status, sent, now)
+    # The same parts an hour later: the line made before, with the new time.
+    clock = iter([1_790_000_000.5, 1_790_003_600.5])
+    monkeypatch.setattr(time, "time", lambda: next(clock))
+    first, later = (hit_line(("10.0.0.1", 1), "GET", "/a", b"", "1.1", [], 200, 10) for _ in range(2))
+    assert first == combined_line(scope(headers=[], raw_path=b"/a"), 200, 10, 1_790_000_000.5)
+    assert later == combined_line(scope(headers=[], raw_path=b"/a"), 200, 10, 1_790_003_600.5)
+
+
 def test_a_batch_is_written_in_whole_lines_no_larger_than_an_atomic_pipe_write() -> None:
     """Workers share stdout: a pipe write of at most PIPE_BUF bytes is never interleaved with
     another process's, so each write is whole lines within that size (a longer line alone)."""
