@@ -227,10 +227,12 @@ def hit_line(
 
 
 # The lines of cache answers without their time, by what they are made of: clients ask for the
-# same files with the same few headers, so most lines are made from a line made before. Bounded:
-# a client inventing header values only makes it start over.
+# same files with the same few headers, so most lines are made from a line made before. Bounded
+# in count and in the size of a line kept (at most 4096 x 2 KiB of line, and its key): a client
+# inventing header values only makes it start over.
 _hit_parts: dict[tuple[Any, ...], tuple[str, str]] = {}
 _MAX_HIT_PARTS = 4096
+_MAX_KEPT_LINE = 2048
 
 
 def _line_parts(key: tuple[Any, ...]) -> tuple[str, str]:
@@ -240,9 +242,10 @@ def _line_parts(key: tuple[Any, ...]) -> tuple[str, str]:
     request = f"{method} {target}?{query.decode('latin-1')}" if query else f"{method} {target}"
     after = f'] "{escape(f"{request} HTTP/{http_version}")}" {status or "-"} {sent or "-"} '
     parts = (f"{host} - - [", f'{after}"{_header_field(referer)}" "{_header_field(agent)}"')
-    if len(_hit_parts) >= _MAX_HIT_PARTS:
-        _hit_parts.clear()
-    _hit_parts[key] = parts
+    if len(parts[0]) + len(parts[1]) <= _MAX_KEPT_LINE:
+        if len(_hit_parts) >= _MAX_HIT_PARTS:
+            _hit_parts.clear()
+        _hit_parts[key] = parts
     return parts
 
 

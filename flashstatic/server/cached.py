@@ -340,10 +340,11 @@ class CachedAnswersMixin:
 
 
 # Targets that are paths and nothing else (no query, no escapes), each with its text: the
-# same few are asked for again and again. Bounded: a client inventing targets only makes it
-# start over.
+# same few are asked for again and again. Bounded in count and in the size of a target kept
+# (at most 4096 x 1 KiB): a client inventing targets only makes it start over.
 _plain_paths: dict[bytes, str] = {}
 _MAX_PLAIN_PATHS = 4096
+_MAX_PLAIN_PATH_BYTES = 1024
 
 
 def _plain_path(target: bytes) -> str | None:
@@ -356,9 +357,10 @@ def _plain_path(target: bytes) -> str | None:
     # clears a TypeError for each search, several times the cost of the search.
     if text[:1] != "/" or "?" in text or "%" in text or "#" in text:
         return None
-    if len(_plain_paths) >= _MAX_PLAIN_PATHS:
-        _plain_paths.clear()
-    _plain_paths[target] = text
+    if len(target) <= _MAX_PLAIN_PATH_BYTES:
+        if len(_plain_paths) >= _MAX_PLAIN_PATHS:
+            _plain_paths.clear()
+        _plain_paths[target] = text
     return text
 
 

@@ -236,6 +236,21 @@ def test_cache_answers_lines_made_again_keep_each_requests_own_fields(utc, monke
     assert later == combined_line(scope(headers=[], raw_path=b"/a"), 200, 10, 1_790_003_600.5)
 
 
+def test_lines_kept_for_reuse_are_bounded(utc) -> None:
+    """Lines are kept by what they are made of, so a client inventing huge header values must
+    not grow what is kept: a long line is made, and written, but not kept."""
+    from flashstatic.server import accesslog
+
+    accesslog._hit_parts.clear()
+    huge = [(b"user-agent", b"u" * 50_000)]
+    line, now = _within_one_second(lambda: hit_line(("10.0.0.1", 1), "GET", "/a", b"", "1.1", huge, 200, 1))
+    assert line == combined_line(scope(headers=huge, raw_path=b"/a"), 200, 1, now)
+    assert not accesslog._hit_parts
+    for number in range(accesslog._MAX_HIT_PARTS + 10):
+        hit_line(("10.0.0.1", 1), "GET", "/a", b"", "1.1", [(b"user-agent", b"%d" % number)], 200, 1)
+    assert 0 < len(accesslog._hit_parts) <= accesslog._MAX_HIT_PARTS
+
+
 def test_a_batch_is_written_in_whole_lines_no_larger_than_an_atomic_pipe_write() -> None:
     """Workers share stdout: a pipe write of at most PIPE_BUF bytes is never interleaved with
     another process's, so each write is whole lines within that size (a longer line alone)."""
