@@ -12,9 +12,10 @@ Same run, one server process each, server pinned to core 0 and wrk to core 1 (wr
   raw ASGI app answering 1 KiB from memory, and a miss handed to the wrapped app against that
   app alone (both answer 1 KiB), requests no two alike.
 
-    python -m benchmarks.compare [--duration 10] [--connections 32] [--rounds 3]
+    python -m benchmarks.compare [--duration 10] [--connections 32] [--rounds 3] [--chart PNG]
 
-Prints requests/s (median of the rounds, servers in alternating order) and the ratios. Needs
+Prints requests/s (median of the rounds, servers in alternating order) and the ratios; with
+``--chart``, draws the requests/s as grouped bars (matplotlib). Needs
 wrk, nginx and taskset (benchmarks/setup.sh). On a busy machine the ratios move by tens of
 percent between runs; hot_path.py and asgi_instructions.py say more about one server.
 """
@@ -85,6 +86,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--chart", type=Path, default=None, help="write a bar chart of the requests/s here (PNG)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as directory:
@@ -115,6 +117,38 @@ def main() -> None:
                 (logs / name).unlink(missing_ok=True)
             print(f"round {round_number + 1} of {args.rounds} done", file=sys.stderr, flush=True)
         report(rows, args)
+        if args.chart is not None:
+            chart(rows, args)
+
+
+def chart(rows: dict[str, dict[str, list[tuple[float, float]]]], args: argparse.Namespace) -> None:
+    """Requests/s of each server (median, with the rounds' range), one group per load."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    servers = list(rows)
+    figure, axes = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / len(LOADS)
+    for index, load in enumerate(LOADS):
+        positions = [number + (index - (len(LOADS) - 1) / 2) * width for number in range(len(servers))]
+        rates = [[value[0] for value in rows[server].get(load, [])] for server in servers]
+        medians = [statistics.median(rate) if rate else 0.0 for rate in rates]
+        below = [median - min(rate) if rate else 0.0 for median, rate in zip(medians, rates, strict=True)]
+        above = [max(rate) - median if rate else 0.0 for median, rate in zip(medians, rates, strict=True)]
+        axes.bar(positions, medians, width, yerr=[below, above], capsize=3, label=load)
+    axes.set_xticks(range(len(servers)), [server.replace(", ", ",\n") for server in servers], fontsize=8)
+    axes.set_ylabel("requests/s")
+    axes.set_title(
+        f"1 KiB file, wrk -t1 -c{args.connections} -d{args.duration}s, server on core 0; "
+        f"median and range of {args.rounds} rounds",
+        fontsize=9,
+    )
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(args.chart, dpi=110)
+    print(f"\nchart: {args.chart}")
 
 
 def report(rows: dict[str, dict[str, list[tuple[float, float]]]], args: argparse.Namespace) -> None:
