@@ -416,22 +416,28 @@ class _Connection:
 
 
 @contextmanager
-def counting_repeats() -> Iterator[list[bool]]:
-    """Whether each repeated read was answered again without parsing it."""
+def counting_lane_results(method: str) -> Iterator[list[bool]]:
+    """What each call of one of the fast lane's methods answered (fastlane.py): whether it
+    answered the read it was given."""
     from flashstatic.server import fastlane
 
     results: list[bool] = []
-    original = fastlane.FastLaneMixin._answer_again
+    original = getattr(fastlane.FastLaneMixin, method)
 
-    def counting(self: Any, repeat: Any) -> bool:
-        results.append(original(self, repeat))
+    def counting(self: Any, argument: Any) -> bool:
+        results.append(original(self, argument))
         return results[-1]
 
-    fastlane.FastLaneMixin._answer_again = counting  # type: ignore[method-assign]
+    setattr(fastlane.FastLaneMixin, method, counting)
     try:
         yield results
     finally:
-        fastlane.FastLaneMixin._answer_again = original  # type: ignore[method-assign]
+        setattr(fastlane.FastLaneMixin, method, original)
+
+
+def counting_repeats() -> Any:
+    """Whether each repeated read was answered again without parsing it."""
+    return counting_lane_results("_answer_again")
 
 
 REPEATED = [
@@ -585,23 +591,9 @@ def test_a_request_split_across_reads_or_pipelined_is_not_a_repeat(servers: Any)
 # The fast lane: a read holding one whole head, parsed by a parser of its own (fastlane.py).
 
 
-@contextmanager
-def counting_lane() -> Iterator[list[bool]]:
+def counting_lane() -> Any:
     """Whether each read the fast lane parsed was answered there."""
-    from flashstatic.server import fastlane
-
-    results: list[bool] = []
-    original = fastlane.FastLaneMixin._answer_head
-
-    def counting(self: Any, data: bytes) -> bool:
-        results.append(original(self, data))
-        return results[-1]
-
-    fastlane.FastLaneMixin._answer_head = counting  # type: ignore[method-assign]
-    try:
-        yield results
-    finally:
-        fastlane.FastLaneMixin._answer_head = original  # type: ignore[method-assign]
+    return counting_lane_results("_answer_head")
 
 
 def test_requests_that_differ_take_the_fast_lane_with_uvicorns_bytes(servers: Any) -> None:
