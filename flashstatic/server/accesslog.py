@@ -194,7 +194,7 @@ def line_of(
     """``combined_line`` from its parts, for a caller without a scope."""
     referer, agent = referer_and_agent(headers)
     return (
-        f'{client[0] if client else "-"} - - [{current_log_time(now)}] "{escape(request)}" {status or "-"} '
+        f'{escape(client[0]) if client else "-"} - - [{current_log_time(now)}] "{escape(request)}" {status or "-"} '
         f'{sent or "-"} "{referer}" "{agent}"'
     )
 
@@ -241,7 +241,9 @@ def _line_parts(key: tuple[Any, ...]) -> tuple[str, str]:
     host, method, target, query, http_version, status, sent, referer, agent = key
     request = f"{method} {target}?{query.decode('latin-1')}" if query else f"{method} {target}"
     after = f'] "{escape(f"{request} HTTP/{http_version}")}" {status or "-"} {sent or "-"} '
-    parts = (f"{host} - - [", f'{after}"{_header_field(referer)}" "{_header_field(agent)}"')
+    # The client address too: behind a proxy trusted for every address it is the first
+    # X-Forwarded-For entry, which the client may have written.
+    parts = (f"{escape(host)} - - [", f'{after}"{_header_field(referer)}" "{_header_field(agent)}"')
     if len(parts[0]) + len(parts[1]) <= _MAX_KEPT_LINE:
         if len(_hit_parts) >= _MAX_HIT_PARTS:
             _hit_parts.clear()

@@ -236,6 +236,18 @@ def test_cache_answers_lines_made_again_keep_each_requests_own_fields(utc, monke
     assert later == combined_line(scope(headers=[], raw_path=b"/a"), 200, 10, 1_790_003_600.5)
 
 
+def test_a_forwarded_client_address_cannot_forge_fields(utc) -> None:
+    """Behind a proxy trusted for every address (``--forwarded-allow-ips '*'``), the client
+    address logged is X-Forwarded-For's first entry, which the client itself may have sent."""
+    forged = ('1.2.3.4" 200 0 "-" "x', 1)
+    lines = [
+        combined_line(scope(client=forged), 200, 10, time.time()),
+        hit_line(forged, "GET", "/a", b"", "1.1", [], 200, 10),
+    ]
+    for line in lines:
+        assert line.count('"') == 6 and line.startswith("1.2.3.4\\x22 200 0 \\x22-\\x22 \\x22x - - [")
+
+
 def test_lines_kept_for_reuse_are_bounded(utc) -> None:
     """Lines are kept by what they are made of, so a client inventing huge header values must
     not grow what is kept: a long line is made, and written, but not kept."""
