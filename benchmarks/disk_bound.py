@@ -30,6 +30,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,21 +159,31 @@ class Server:
                 start_new_session=True,
             )
         pattern = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log()
-            m = pattern.search(text)
+
+        def listening() -> bool:
+            m = pattern.search(self.log())
             if m:
                 self.port = int(m.group(1))
+            return m is not None
+
+        self.wait_started(listening, self.log, "server", timeout)
+
+    def wait_started(self, ready: Callable[[], bool], output: Callable[[], str], name: str, timeout: float) -> None:
+        """Until ``ready()``; if the process exits first or the time is up, stop it and raise
+        ServerFailed with the end of ``output()``."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
                 return
             if self.proc.poll() is not None:
-                tail = self.log()[-3000:]
+                tail = output()[-3000:]
                 self.stop()
-                raise ServerFailed(_error_line(tail) or f"server exited with {self.proc.returncode}", tail)
+                raise ServerFailed(_error_line(tail) or f"{name} exited with {self.proc.returncode}", tail)
             time.sleep(0.05)
         tail = self.log()[-3000:]
         self.stop()
-        raise ServerFailed(f"server did not start within {timeout}s", tail)
+        raise ServerFailed(f"{name} did not start within {timeout}s", tail)
 
     def log(self) -> str:
         try:
@@ -235,21 +246,19 @@ class NginxServer(Server):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def listening() -> bool:
             with contextlib.suppress(OSError):
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            if self.proc.poll() is not None:
-                # Configuration errors go to stderr before the error log is opened.
-                with open(out_path, errors="replace") as f:
-                    tail = (f.read() + self.log())[-3000:]
-                self.stop()
-                raise ServerFailed(_error_line(tail) or f"nginx exited with {self.proc.returncode}", tail)
-            time.sleep(0.05)
-        tail = self.log()[-3000:]
-        self.stop()
-        raise ServerFailed(f"nginx did not listen within {timeout}s", tail)
+                return True
+            return False
+
+        def output() -> str:
+            # Configuration errors go to stderr before the error log is opened.
+            with open(out_path, errors="replace") as f:
+                return f.read() + self.log()
+
+        self.wait_started(listening, output, "nginx", timeout)
 
     def stop(self) -> None:
         super().stop()

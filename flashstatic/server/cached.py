@@ -264,20 +264,14 @@ class CachedAnswersMixin:
                 return False
             self.last_hit = hit
             return True
-        status, response_headers, body = response
-        if close or method_name == "HEAD":
-            tail = response_tail(response, announce_close=close, head=method_name == "HEAD")
-            sent = 0 if method_name == "HEAD" else len(body)
-        else:
-            tail = _head_end(response_headers) + body
-            sent = len(body)
-        # tuple.__new__: a NamedTuple's own __new__ is a Python call more per request.
+        status = response[0]
+        head = method_name == "HEAD"
+        sent = 0 if head else len(response[2])
+        tail = response_tail(response, announce_close=close, head=head)
         fields = (path, method_name, raw_path, query, http_version, headers, status, sent, tail, keep_alive, None)
         hit = _make_hit(AnsweredHit, fields)
         self.last_hit = hit
-        defaults = self.server_state.default_headers
-        seen, block = _last_defaults
-        self.send_hit(hit, STATUS_LINE[status] + (block if seen is defaults else default_block(defaults)) + tail)
+        self.send_hit(hit, STATUS_LINE[status] + default_block(self.server_state.default_headers) + tail)
         if keep_alive and not self.flow.read_paused:
             # on_response_complete, less what was ruled out above (a pipeline, a closing
             # transport) and paused reads: two calls fewer per request.
@@ -319,16 +313,12 @@ class CachedAnswersMixin:
 
     def _log_client(self, hit: AnsweredHit) -> tuple[str, int] | None:
         shortcut = self._shortcut
-        if shortcut is None or not shortcut.proxies:
-            return self.client
-        return shortcut.client(self.client, hit.headers)
+        return self.client if shortcut is None else shortcut.client(self.client, hit.headers)
 
     def log_line(self, hit: AnsweredHit, sent: int) -> str:
         """flashstatic's Combined Log line for a cache answer, with the body bytes that went out."""
-        shortcut = self._shortcut
-        client = self.client if shortcut is None or not shortcut.proxies else shortcut.client(self.client, hit.headers)
         return hit_line(
-            client,
+            self._log_client(hit),
             hit.method,
             self.root_path + hit.raw_path.decode("latin-1"),
             hit.query,
@@ -393,13 +383,10 @@ def announces_close(http_version: str, headers: list[Header]) -> bool:
 def response_tail(response: CachedResponse, *, announce_close: bool, head: bool) -> bytes:
     """The response after uvicorn's default headers, which change every second (Date)."""
     _, headers, body = response
-    content = [_header_block(headers)]
+    block = _header_block(headers)
     if announce_close:
-        content.append(b"connection: close\r\n")
-    content.append(b"\r\n")
-    if not head:
-        content.append(body)
-    return b"".join(content)
+        block = block[:-2] + b"connection: close\r\n\r\n"
+    return block if head else block + body
 
 
 def log_access(
@@ -442,35 +429,21 @@ _MAX_BLOCKS = 4096
 
 
 def _header_block(headers: Sequence[Header]) -> bytes:
-    """Encoded header lines; lists are made for one response (a 206's Content-Range)."""
-    if not isinstance(headers, tuple):
-        return _encode(headers)
+    """Encoded header lines and the blank line after them; lists are made for one response
+    (a 206's Content-Range)."""
     known = _blocks.get(id(headers))
     if known is not None and known[0] is headers:
         return known[1]
-    if len(_blocks) >= _MAX_BLOCKS:
-        _blocks.clear()
-    block = _encode(headers)
-    _blocks[id(headers)] = (headers, block)
-    return block
-
-
-_make_hit = tuple.__new__
-# The blocks of _head_end: a cached representation's header lines and the blank line after.
-_ended: dict[int, tuple[Sequence[Header], bytes]] = {}
-
-
-def _head_end(headers: Sequence[Header]) -> bytes:
-    """``_header_block(headers) + b"\\r\\n"``, kept as one for a tuple of cached headers."""
-    known = _ended.get(id(headers))
-    if known is not None and known[0] is headers:
-        return known[1]
-    block = _header_block(headers) + b"\r\n"
+    block = _encode(headers) + b"\r\n"
     if isinstance(headers, tuple):
-        if len(_ended) >= _MAX_BLOCKS:
-            _ended.clear()
-        _ended[id(headers)] = (headers, block)
+        if len(_blocks) >= _MAX_BLOCKS:
+            _blocks.clear()
+        _blocks[id(headers)] = (headers, block)
     return block
+
+
+# tuple.__new__ makes a NamedTuple without its Python-level __new__.
+_make_hit = tuple.__new__
 
 
 def _encode(headers: Sequence[Header]) -> bytes:
