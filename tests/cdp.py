@@ -20,6 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# Seconds the browser has to start and open its first page.
+STARTUP_TIMEOUT = 90
+
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -118,7 +121,9 @@ class Browser:
         return result["result"].get("value")
 
     def open_page(self) -> None:
-        target = self.call("Target.createTarget", session=False, url="about:blank")["targetId"]
+        # The first page waits for the browser's own start-up (a fresh profile, its GPU and
+        # renderer processes), which takes far longer on a loaded machine than any later call.
+        target = self.call("Target.createTarget", timeout=STARTUP_TIMEOUT, session=False, url="about:blank")["targetId"]
         self.session = self.call("Target.attachToTarget", session=False, targetId=target, flatten=True)["sessionId"]
 
     def close(self) -> None:
