@@ -328,6 +328,33 @@ VARIANTS: list[tuple[str, bytes, Callable[[Response], None]]] = [
         request(b"/page.html", b"User-Agent: t/1", b'If-None-Match: "other"'),
         _expect_page,
     ),
+    ("If-None-Match with the ETag's letters in the other case", b"", lambda r: None),  # filled in below
+    (
+        "the matching ETag after another header line",
+        b"",  # filled in below: the same fields as the matching one, in another order
+        lambda r: None,
+    ),
+    (
+        "If-Match that does not",
+        request(b"/page.html", b"User-Agent: t/1", b'If-Match: "other"'),
+        lambda r: r.status == 412 or pytest.fail(r.raw[:300].decode()),
+    ),
+    (
+        "If-Unmodified-Since long before",
+        request(b"/page.html", b"User-Agent: t/1", b"If-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT"),
+        lambda r: r.status == 412 or pytest.fail(r.raw[:300].decode()),
+    ),
+    ("If-Modified-Since its Last-Modified", b"", lambda r: None),  # filled in below
+    (
+        "If-Modified-Since long before",
+        request(b"/page.html", b"User-Agent: t/1", b"If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT"),
+        _expect_page,
+    ),
+    (
+        "a field whose name only starts like If-None-Match",
+        request(b"/page.html", b"User-Agent: t/1", b"X-If-None-Match: *"),
+        _expect_page,
+    ),
     (
         "a Range",
         request(b"/page.html", b"User-Agent: t/1", b"Range: bytes=0-4"),
@@ -419,12 +446,30 @@ def test_repeats_answer_only_the_same_bytes(kind: str, tree: Path) -> None:
     its own answer, whichever was remembered last."""
     with running(kind, tree) as port, counting_repeats() as repeated:
         connection = Connection(port)
-        etag = connection.ask(VARIANTS[0][1]).header(b"etag")
+        first = connection.ask(VARIANTS[0][1])
+        etag = first.header(b"etag")
         assert etag is not None
         variants = list(VARIANTS)
         variants[2] = (
             "If-None-Match that matches",
             request(b"/page.html", b"User-Agent: t/1", b"If-None-Match: " + etag),
+            lambda r: (r.status, r.body) == (304, b"") or pytest.fail(r.raw[:300].decode()),
+        )
+        variants[4] = (
+            "If-None-Match with the ETag's letters in the other case",
+            request(b"/page.html", b"User-Agent: t/1", b"If-None-Match: " + etag.swapcase()),
+            _expect_page,  # ETags compare byte for byte (RFC 9110 section 8.8.3.2)
+        )
+        modified = first.header(b"last-modified")
+        assert modified is not None
+        variants[8] = (
+            "If-Modified-Since its Last-Modified",
+            request(b"/page.html", b"User-Agent: t/1", b"If-Modified-Since: " + modified),
+            lambda r: (r.status, r.body) == (304, b"") or pytest.fail(r.raw[:300].decode()),
+        )
+        variants[5] = (
+            "the matching ETag after another header line",
+            request(b"/page.html", b"If-None-Match: " + etag, b"User-Agent: t/1"),
             lambda r: (r.status, r.body) == (304, b"") or pytest.fail(r.raw[:300].decode()),
         )
         for _name, data, check in variants:

@@ -100,9 +100,9 @@ def counting_cache_answers() -> Iterator[list[int]]:
     written: list[int] = []
     original = cached.CachedAnswersMixin.send_hit
 
-    def counting(self: Any, hit: cached.AnsweredHit, wire: bytes) -> None:
+    def counting(self: Any, hit: cached.AnsweredHit, wire: bytes, line: str | None = None) -> None:
         written.append(hit.status)
-        original(self, hit, wire)
+        original(self, hit, wire, line)
 
     cached.CachedAnswersMixin.send_hit = counting  # type: ignore[method-assign]
     try:
@@ -424,8 +424,8 @@ def counting_lane_results(method: str) -> Iterator[list[bool]]:
     results: list[bool] = []
     original = getattr(fastlane.FastLaneMixin, method)
 
-    def counting(self: Any, argument: Any) -> bool:
-        results.append(original(self, argument))
+    def counting(self: Any, *arguments: Any) -> bool:
+        results.append(original(self, *arguments))
         return results[-1]
 
     setattr(fastlane.FastLaneMixin, method, counting)
@@ -436,7 +436,8 @@ def counting_lane_results(method: str) -> Iterator[list[bool]]:
 
 
 def counting_repeats() -> Any:
-    """Whether each repeated read was answered again without parsing it."""
+    """Whether each read looked up as a repeat (by its bytes, or by its answer key) was
+    answered again."""
     return counting_lane_results("_answer_again")
 
 
@@ -477,27 +478,34 @@ def test_a_repeat_is_not_given_after_the_file_changed(live_server: Any, tree: Pa
         counting_repeats() as repeated,
     ):
         connection = _Connection(url)
+        # Until the request is repeated by its bytes: remembered by its key, then by them.
         for _ in range(10):
             assert connection.ask(request).endswith(b"0123456789" * 100)
-            if any(repeated):
+            if repeated.count(True) >= 3:
                 break
-        assert any(repeated)
+        assert repeated.count(True) >= 3
         (tree / "small.txt").write_bytes(b"changed")
         time.sleep(0.6)
         repeated.clear()
+        looks_before: list[int] = []  # the repeats' looks before each request after the change
+
+        def ask() -> bytes:
+            looks_before.append(len(repeated))
+            return connection.ask(request)
+
         # After the interval the full path serves the stale entry while a helper checks the
         # disk (stale-while-revalidate); once the change is seen, never the old bytes again.
-        replies = [connection.ask(request) for _ in range(3)]
+        replies = [ask() for _ in range(3)]
         while not replies[-1].endswith(b"changed") and len(replies) < 200:
             time.sleep(0.01)
-            replies.append(connection.ask(request))
+            replies.append(ask())
         first_new = len(replies) - 1
-        replies += [connection.ask(request) for _ in range(6)]
+        replies += [ask() for _ in range(6)]
         connection.close()
     assert all(reply.endswith(b"changed") for reply in replies[first_new:])
-    # One look per request (the old request stays remembered): none gave the old response.
-    assert len(repeated) == len(replies)
-    assert not any(repeated[:first_new]) and any(repeated[first_new:])
+    # Both remembered ways (bytes, key) were looked at and refused the old response.
+    assert looks_before[1] - looks_before[0] == 2
+    assert not any(repeated[: looks_before[first_new]]) and any(repeated[looks_before[first_new] :])
 
 
 def test_repeats_renew_the_date(live_server: Any, tree: Path) -> None:
@@ -505,15 +513,15 @@ def test_repeats_renew_the_date(live_server: Any, tree: Path) -> None:
     with live_server(_app(tree, revalidate_interval=60), http=HttpToolsProtocol) as url, counting_repeats() as repeated:
         connection = _Connection(url)
         connection.ask(request)  # a miss, through ASGI
-        connection.ask(request)  # a cache answer
-        connection.ask(request)  # a cache answer again: remembered
+        connection.ask(request)  # a cache answer: remembered by its answer key
+        connection.ask(request)  # answered again by its key
         dates = []
         for _ in range(3):
             reply = connection.ask(request)
             dates.append(re.search(rb"(?im)^date: ([^\r]*)\r$", reply).group(1))  # type: ignore[union-attr]
             time.sleep(1.1)
         connection.close()
-    assert repeated == [True] * 3
+    assert repeated == [True] * 4
     assert len(set(dates)) == 3
 
 
@@ -555,8 +563,8 @@ def test_one_keep_alive_timer_per_connection_keeps_uvicorns_timeout(live_server:
         while time.monotonic() - start < 2.5:
             time.sleep(0.25)
             number += 1
-            # Never the same bytes twice, so each is parsed: cache answers and the app's.
-            assert connection.ask(_request(b"/static/small.txt", b"X-N: %d" % number)).endswith(b"0123456789" * 100)
+            # Never the same target twice, so each is parsed: cache answers and the app's.
+            assert connection.ask(_request(b"/static/small.txt?n=%d" % number)).endswith(b"0123456789" * 100)
             assert connection.ask(_request(b"/app", b"X-N: %d" % number)).endswith(b"ok")
         assert connection.ask(_request(b"/slow")).endswith(b"ok")  # busy longer than the timeout
         idle_from = time.monotonic()
@@ -605,7 +613,7 @@ def test_requests_that_differ_take_the_fast_lane_with_uvicorns_bytes(servers: An
         _request(b"/static/small.txt", b"X-Req: close", b"Connection: close"),
     ]
     replies: dict[str, list[bytes]] = {}
-    with counting_lane() as lane:
+    with counting_lane() as lane, counting_repeats() as repeated:
         for url in (stock, ours):
             for warm in (_request(b"/static/small.txt"), variants[-2]):
                 _Connection(url).ask(warm)  # fills the caches, compressed body included
@@ -614,8 +622,10 @@ def test_requests_that_differ_take_the_fast_lane_with_uvicorns_bytes(servers: An
             assert connection.closed_by_server()
             connection.close()
     assert replies[ours] == replies[stock]
-    # Each read parsed once by the lane and answered there; no two were the same bytes.
-    assert lane[-len(variants) :] == [True] * len(variants)
+    # No two were the same bytes, and each was answered in the lane: the first of each answer
+    # key parsed and answered from the caches, the other eleven plain ones by their key.
+    assert lane[-5:] == [True] * 5
+    assert repeated[-11:] == [True] * 11
     assert written[-len(variants) :] == [200] * 13 + [206, 200, 200]
 
 
@@ -644,9 +654,9 @@ def test_what_the_fast_lane_declines_takes_uvicorns_way(servers: Any) -> None:
             replies[url] = [_masked(reply) for reply in got]
     assert replies[ours] == replies[stock]
     assert replies[ours][-1].startswith(b"HTTP/1.1 400 ")
-    # The lane parsed the first two reads (a miss, then a hit) and the refused one; a head
-    # split or followed by more bytes never reached it.
-    assert lane == [False, True, False]
+    # The lane parsed the first two reads (a miss, then a hit); its first parser refused the
+    # refused one, and a head split or followed by more bytes never reached it.
+    assert lane == [False, True]
 
 
 # Large files kept open, sent by the protocol with sendfile (flashstatic/server/direct.py).
@@ -794,7 +804,7 @@ def test_a_slow_repeated_file_response_outlives_the_keep_alive_timeout(live_serv
     app = _app(tree, revalidate_interval=60)
     with live_server(app, http=HttpToolsProtocol, timeout_keep_alive=1) as url, counting_repeats() as repeated:
         connection = _Connection(url)
-        for _ in range(3):  # a miss, then two direct answers: remembered
+        for _ in range(2):  # a miss, then a direct answer: remembered by its answer key
             assert connection.ask(request).endswith(data[-1000:])
         connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         connection.sock.sendall(request)
@@ -838,3 +848,37 @@ def test_behind_a_trusted_proxy_with_logs_on_hits_stay_on_the_hot_path(
     assert sum(line.startswith("10.0.0.1 - - [") for line in combined) == 3, (combined, uvicorn_lines)
     assert sum(line.startswith("198.51.100.4 - - [") for line in combined) == 1, combined
     assert sum(line.startswith("10.0.0.1:0 - ") for line in uvicorn_lines) == 3, uvicorn_lines
+
+
+def test_requests_answered_by_their_key_are_logged_with_their_own_fields(
+    live_server: Any, tree: Path, log_lines: Callable[[str], list[str]]
+) -> None:
+    # One keep-alive connection through a trusted proxy, both logs on: after the first cache
+    # answer, the requests differ only in fields the response does not depend on, so each is
+    # answered by its answer key, or by its bytes once they came twice; every line shows that
+    # request's own client, Referer and User-Agent.
+    combined = log_lines("flashstatic.access")
+    config = {"http": HttpToolsProtocol, "proxy_headers": True, "forwarded_allow_ips": "127.0.0.1"}
+    asked = [(f"198.51.100.{n}", f"agent/{n}", f"http://example.test/{n}") for n in range(6)]
+    asked += [asked[-1]] * 3 + [asked[0]]
+    with (
+        live_server(_app(tree, revalidate_interval=60), access_log=True, log_level="info", **config) as url,
+        counting_repeats() as repeated,
+    ):
+        uvicorn_lines = log_lines("uvicorn.access")
+        connection = _Connection(url)
+        connection.ask(_request(b"/static/small.txt"))  # a miss, through ASGI
+        combined.clear()
+        uvicorn_lines.clear()
+        for client, agent, referer in asked:
+            fields = [f"X-Forwarded-For: {client}", f"User-Agent: {agent}", f"Referer: {referer}"]
+            reply = connection.ask(_request(b"/static/small.txt", *(field.encode() for field in fields)))
+            assert reply.endswith(b"0123456789" * 100)
+        connection.close()
+    assert repeated == [True] * (len(asked) - 1)
+    masked = [re.sub(r"\[[^\]]*\]", "[time]", line) for line in combined]
+    assert masked == [
+        f'{client} - - [time] "GET /static/small.txt HTTP/1.1" 200 1000 "{referer}" "{agent}"'
+        for client, agent, referer in asked
+    ]
+    assert [line.split(" - ")[0] for line in uvicorn_lines] == [f"{client}:0" for client, _, _ in asked]

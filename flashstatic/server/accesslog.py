@@ -211,8 +211,26 @@ def hit_line(
 ) -> str:
     """``combined_line`` for a cache answer, now: the same line in fewer steps, for the lines
     most of a busy server's are."""
-    if _line_format[0] == "json":
+    parts = hit_line_parts(client, method, target, query, http_version, headers, status, sent)
+    if parts is None:
         return json_line(client, method, target, query, http_version, headers, status, sent, time.time())
+    return stamped(parts)
+
+
+def hit_line_parts(
+    client: tuple[str, int] | None,
+    method: str,
+    target: str,
+    query: bytes,
+    http_version: str,
+    headers: list[tuple[bytes, bytes]],
+    status: int,
+    sent: int,
+) -> tuple[str, str] | None:
+    """``hit_line``'s line before and after its time; None in the JSON format, whose time
+    has milliseconds."""
+    if _line_format[0] == "json":
+        return None
     referer = agent = None
     for name, value in reversed(headers):  # the first of each is the one logged
         if name == b"user-agent":
@@ -220,7 +238,11 @@ def hit_line(
         elif name == b"referer":
             referer = value
     key = (client[0] if client else "-", method, target, query, http_version, status, sent, referer, agent)
-    parts = _hit_parts.get(key) or _line_parts(key)
+    return _hit_parts.get(key) or _line_parts(key)
+
+
+def stamped(parts: tuple[str, str]) -> str:
+    """A Combined line from its parts before and after its time, at the time now."""
     now = time.time()
     stamp = _last_time[1] if _last_time[0] == int(now) else current_log_time(now)
     return f"{parts[0]}{stamp}{parts[1]}"

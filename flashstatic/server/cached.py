@@ -29,7 +29,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 from ..cache.responses import CachedResponse
 from ..http.headers import Header
 from ..transmit.files import FileAnswer, FilePart
-from .accesslog import ACCESS_LOGGER, hit_line, line_writer
+from .accesslog import ACCESS_LOGGER, hit_line, hit_line_parts, line_writer
 from .accounting import TRAFFIC, response_done
 from .shortcut import StaticShortcut, offered_shortcut
 from .uvicorn_range import installed_version, release
@@ -281,15 +281,17 @@ class CachedAnswersMixin:
             self.on_response_complete()
         return True
 
-    def send_hit(self, hit: AnsweredHit, wire: bytes) -> None:
-        """Write an answered hit (``wire``, its whole response), log it and count it."""
+    def send_hit(self, hit: AnsweredHit, wire: bytes, line: str | None = None) -> None:
+        """Write an answered hit (``wire``, its whole response), log it and count it; ``line``:
+        its Combined line, if the caller made it already."""
         # The flags are looked at here: with logs off, a call each would cost more than they do.
         if self._log_answers:
             self.log_answer_started(hit)
         self.transport.write(wire)
         TRAFFIC.body_bytes += hit.sent
         # answer_finished's work, without a call more on the hot path.
-        line = self.log_line(hit, hit.sent) if self._log_combined else None
+        if line is None and self._log_combined:
+            line = self.log_line(hit, hit.sent)
         response_done(line, hit.status, hit.sent, self._write_line)
         if not hit.keep_alive:
             self.transport.close()
@@ -314,6 +316,20 @@ class CachedAnswersMixin:
     def _log_client(self, hit: AnsweredHit) -> tuple[str, int] | None:
         shortcut = self._shortcut
         return self.client if shortcut is None else shortcut.client(self.client, hit.headers)
+
+    def log_line_parts(self, hit: AnsweredHit) -> tuple[str, str] | None:
+        """``log_line``'s line for the whole response, before and after its time (accesslog's
+        ``hit_line_parts``)."""
+        return hit_line_parts(
+            self._log_client(hit),
+            hit.method,
+            self.root_path + hit.raw_path.decode("latin-1"),
+            hit.query,
+            hit.http_version,
+            hit.headers,
+            hit.status,
+            hit.sent,
+        )
 
     def log_line(self, hit: AnsweredHit, sent: int) -> str:
         """flashstatic's Combined Log line for a cache answer, with the body bytes that went out."""

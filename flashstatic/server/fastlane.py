@@ -2,18 +2,23 @@
 
 That is what nearly every request of a browser or a load generator looks like: one read, one
 head, no body, nothing else in flight. Such a read is answered before uvicorn's way sees it,
-in one of two ways:
+in one of three ways:
 
-- bytes seen before, answered from the caches then and still fresh: the same response again,
-  without parsing (repeats.py);
+- bytes seen before, whose answer is still fresh: the same response again, without parsing;
+- a head that llhttp accepts and whose answer key (request line, and the few fields a file's
+  response depends on) was answered before, from an entry still fresh: the same response
+  again, each request logged with its own fields (repeats.py);
 - otherwise the head is parsed by a second httptools parser whose callbacks keep only the
-  target and the headers, and the request goes to the caches (cached.py's ``answer_request``).
+  target and the headers, and the request goes to the caches (cached.py's ``answer_request``);
+  its response is then remembered under its answer key.
+
+The first parse is llhttp's alone, with no callback: it rules out what uvicorn would refuse.
 
 uvicorn's way, with its per-request state and the mixins' callbacks around each of its own
 (head limit, cache answers, pipelining), costs a parsed cache hit a third more; it takes
 everything the lane declines: a partial head, a body, more than one request in a read, a parse
 error (uvicorn answers it), a request the caches cannot answer, anything in flight. The lane's
-parser then starts afresh, so it never holds part of a request, and uvicorn's parser sees the
+parsers then start afresh, so they never hold part of a request, and uvicorn's parser sees the
 read from its first byte.
 """
 
@@ -25,14 +30,20 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
+from .accesslog import stamped
 from .cached import AnsweredHit
-from .repeats import Repeat, RepeatCache, repeat_cache_for, repeatable
+from .repeats import Repeat, RepeatCache, answer_key, logged_headers, logged_lines, repeat_cache_for, repeatable
 
 if TYPE_CHECKING:
     from ..http.headers import Header
     from ..transmit.files import FileAnswer
 
 _HEAD_END = b"\r\n\r\n"
+_LINE_END = b"\r\n"
+# The request line's last bytes, and the version uvicorn reports for them: a slice and a
+# lookup, where the parser's get_http_version() formats two numbers anew for each request.
+_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
+_HEADERS_FIELD = AnsweredHit._fields.index("headers")
 
 
 class HeadReader:
@@ -60,6 +71,10 @@ class HeadReader:
         self.keep_alive = self.parser.should_keep_alive()
 
 
+class _NoCallbacks:
+    """What the lane's first parser reports to: nothing, so llhttp runs without a Python call."""
+
+
 class FastLaneMixin:
     """Mixed into uvicorn's HttpToolsProtocol above the head limit and the cache answers."""
 
@@ -74,6 +89,10 @@ class FastLaneMixin:
     max_head_bytes: int  # HeadLimitMixin's
     answer_request: Callable[[bytes, bytes, list[Header], str, bool], bool]  # CachedAnswersMixin's
     send_hit: Any
+    _log_answers: bool  # CachedAnswersMixin's: whether uvicorn's log and ours are on
+    _log_combined: bool
+    client: tuple[str, int] | None  # uvicorn's: the peer
+    log_line_parts: Callable[[AnsweredHit], tuple[str, str] | None]  # CachedAnswersMixin's
     idle_from_now: Any  # LazyKeepAliveMixin's
     send_file: Callable[[AnsweredHit, FileAnswer, bytes], bool]  # DirectFilesMixin's
     _unset_keepalive_if_required: Any
@@ -84,6 +103,7 @@ class FastLaneMixin:
         super().__init__(*args, **kwargs)
         shortcut = self._shortcut
         self._repeats: RepeatCache | None = repeat_cache_for(shortcut.static) if shortcut is not None else None
+        self._checker = httptools.HttpRequestParser(_NoCallbacks())
         self._reader: HeadReader | None = HeadReader() if shortcut is not None else None
         self._between_messages = True  # uvicorn's parser holds no part of a request
 
@@ -102,25 +122,41 @@ class FastLaneMixin:
             super().data_received(data)  # type: ignore[misc]
             return
         repeat = repeats.get(data)
-        if repeat is not None and self._answer_again(repeat):
+        if repeat is not None and self._answer_again(repeat, None):
             return
         # One head, ending where the read ends: no body, no second request behind it.
-        if data.find(_HEAD_END) != len(data) - 4 or len(data) > self.max_head_bytes or not self._answer_head(data):
+        if data.find(_HEAD_END) != len(data) - 4 or len(data) > self.max_head_bytes:
+            super().data_received(data)  # type: ignore[misc]
+            return
+        try:
+            self._checker.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            self._checker = httptools.HttpRequestParser(_NoCallbacks())
+            super().data_received(data)  # type: ignore[misc]
+            return
+        line_end = data.find(_LINE_END)
+        key = answer_key(data, line_end)
+        repeat = repeats.get(key)
+        if repeat is not None and self._answer_again(repeat, data, line_end):
+            if repeat.last == data:  # the same bytes twice in a row: look them up unparsed
+                repeats.keep(data, Repeat(_logged_as(repeat.hit, data, line_end), repeat.entry))
+            else:
+                repeat.last = data
+            return
+        # Only a key answered before is complete and kept alive (repeats.py): the checker may
+        # wait for a body or refuse what follows a close.
+        self._checker = httptools.HttpRequestParser(_NoCallbacks())
+        if not self._answer_head(data, line_end):
             super().data_received(data)  # type: ignore[misc]
             return
         self._head_since = None  # a whole head arrived: none is due (limits.py)
         hit = self.last_hit
-        if (
-            hit is not None
-            and repeats.seen_before(data)  # first: a request that differs from all others ends here
-            and repeatable(data, hit)
-            and not self.transport.is_closing()
-        ):
+        if hit is not None and repeatable(key, hit) and not self.transport.is_closing():
             entry = self._shortcut.static.entry(hit.path)
             if entry is not None:
-                repeats.remember(data, hit, entry)
+                repeats.remember(key, hit, entry)
 
-    def _answer_head(self, data: bytes) -> bool:
+    def _answer_head(self, data: bytes, line_end: int) -> bool:
         """Parse the head in ``data`` and answer it from the caches if they can."""
         reader: HeadReader = self._reader  # type: ignore[assignment]  # set whenever the lane is open
         reader.url, reader.headers, reader.complete = b"", [], False
@@ -136,7 +172,7 @@ class FastLaneMixin:
         keep_alive = reader.keep_alive
         if not keep_alive:
             self._reader = HeadReader()  # llhttp takes nothing after a message that closes
-        http_version = parser.get_http_version()
+        http_version = _VERSIONS.get(data[line_end - 3 : line_end]) or parser.get_http_version()
         self.last_hit = None
         return self.answer_request(
             parser.get_method(), reader.url, reader.headers, http_version, keep_alive and http_version != "1.0"
@@ -150,24 +186,63 @@ class FastLaneMixin:
         self._between_messages = True
         super().on_message_complete()  # type: ignore[misc]
 
-    def _answer_again(self, repeat: Repeat) -> bool:
-        self._head_since = None  # a whole head arrived: none is due (limits.py)
+    def _answer_again(self, repeat: Repeat, head: bytes | None, line_end: int = 0) -> bool:
+        """The remembered response again; logged with ``head``'s own fields when it is a
+        request answered by its key (None: the very bytes that were answered)."""
         hit = repeat.hit
         static = self._shortcut.static
+        line = None
+        if head is not None and (self._log_answers or self._log_combined):
+            # A file's line waits for its end; uvicorn's own log line is made from the hit.
+            if hit.file is None and not self._log_answers:
+                line = self._line_again(repeat, head, line_end)
+            if line is None:
+                hit = _logged_as(hit, head, line_end)
         if hit.file is not None:
             # A large file: the same head, and the file sent again through the protocol, which
             # completes the response as for any file it sends (keep-alive timer included).
             answer = static.file_again(hit.path, repeat.entry, hit.file, hit.status)
             if answer is None:
                 return False
+            self._head_since = None  # a whole head arrived: none is due (limits.py)
             # As uvicorn does when a request arrives: no keep-alive timeout while it is answered.
             self._unset_keepalive_if_required()
             return self.send_file(hit, answer, repeat.wire_for(self.server_state.default_headers))
         if not static.answered_again(hit.path, repeat.entry, body=hit.sent > 0):
             return False
-        self.send_hit(hit, repeat.wire_for(self.server_state.default_headers))
+        self._head_since = None
+        self.send_hit(hit, repeat.wire_for(self.server_state.default_headers), line)
         # on_response_complete, less what data_received ruled out (a pipeline, a closing
         # transport); with reads paused the request would not have arrived.
         self.server_state.total_requests += 1
         self.idle_from_now()
         return True
+
+    def _line_again(self, repeat: Repeat, head: bytes, line_end: int) -> str | None:
+        """The Combined line of ``head``, answered by ``repeat``'s key: made from the parts of
+        an earlier line for the same response, client and logged fields (None: JSON lines)."""
+        key = (repeat.serial, self.client, logged_lines(head, line_end))
+        parts = _lines_again.get(key)
+        if parts is None:
+            parts = self.log_line_parts(_logged_as(repeat.hit, head, line_end))
+            if parts is None:
+                return None
+            if len(key[2]) <= _MAX_KEPT_FIELDS and len(parts[0]) + len(parts[1]) <= _MAX_KEPT_LINE:
+                if len(_lines_again) >= _MAX_LINES_AGAIN:
+                    _lines_again.clear()
+                _lines_again[key] = parts
+        return stamped(parts)
+
+
+# Log lines' parts by (repeat, peer, logged field lines): bounded in count and in the fields'
+# size (at most 4096 lines of at most 2 KiB, accesslog.py's bound, and 1 KiB of fields).
+_lines_again: dict[tuple[int, Any, bytes], tuple[str, str]] = {}
+_MAX_LINES_AGAIN = 4096
+_MAX_KEPT_FIELDS = 1024
+_MAX_KEPT_LINE = 2048
+
+
+def _logged_as(hit: AnsweredHit, head: bytes, line_end: int) -> AnsweredHit:
+    """``hit``, with the fields its log lines show taken from another request, ``head``."""
+    fields = (*hit[:_HEADERS_FIELD], logged_headers(head, line_end), *hit[_HEADERS_FIELD + 1 :])
+    return tuple.__new__(AnsweredHit, fields)

@@ -1,23 +1,29 @@
-"""Requests repeated byte for byte, answered without parsing them again.
+"""Requests answered again: the same response for a request that asks the same question.
 
-A browser or a load generator asks the same questions over and over: on one keep-alive
-connection each read is one whole request, and its bytes are the same as last time
-(method, target, Host, User-Agent, Accept-Encoding, validators). When such a read was
-answered from the caches (cached.py) and had been seen before, it is remembered with its
-response, and the next identical read, on any connection, gets the same response again,
-as long as the cache entry that answered it is still the fresh answer for its path: the
-response is a pure function of the request's bytes and that entry (plans of requests
-without a Range are, and so is a Range without If-Range). Only uvicorn's Date line is
-renewed, once a second.
+A browser or a load generator asks the same questions over and over. A cache answer's
+response (cached.py) is a pure function of the request line, of the few header fields a
+file's response depends on, and of the cache entry that answered it (plans of requests
+without an If-Range are). So a response is remembered under its request's *answer key*: the
+request line and those fields' lines, as sent (``answer_key``). A later request with the same
+key, on any connection, gets the same response again, as long as that entry is still the
+fresh answer for its path; only uvicorn's Date line is renewed, once a second. Every other
+header (cookies, tracing ids, User-Agent) may differ: the response does not depend on them.
 
-What this skips per request: the parse. Nothing else is: counters, both access logs and
-uvicorn's request count are kept as for any other cache answer. The fast lane (fastlane.py)
-looks here first; a read that is not exactly one whole request, arrives while anything is in
-flight, or names an entry that changed takes the ordinary way.
+A read repeated byte for byte is looked up by its bytes before it is parsed: a key's response
+is remembered under a request's bytes too once the same bytes came twice in a row for it.
+
+What this skips per request: the cache lookup and the response's assembly; for a repeat by
+bytes, the parse too. Nothing else is: counters, both access logs (with each request's own
+client, Referer and User-Agent) and uvicorn's request count are kept as for any other cache
+answer. The fast lane (fastlane.py) looks here first; a read that is not exactly one whole
+request, arrives while anything is in flight, or names an entry that changed takes the
+ordinary way.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -29,23 +35,63 @@ from .shortcut import StaticShortcut
 
 if TYPE_CHECKING:
     from ..cache.entry import FileEntry
+    from ..http.headers import Header
 
-# Bounds on what is kept per app: a client inventing header values cannot grow it further,
-# only make it start over.
+# Bounds on what is kept per app: a client inventing targets or header values cannot grow it
+# further, only make it start over.
 MAX_REQUEST_BYTES = 4096
 MAX_REPEATS = 1024
 MAX_REPEAT_BYTES = 16 * 1024 * 1024
-MAX_SEEN = 4096
+
+# The header lines a cache answer depends on (read_fields' fields, CORS's Origin), or that
+# make a request more than one head to answer (a body, Connection). llhttp, which has parsed
+# the head first, takes CRLF line ends only and no folded lines or space before a colon, so
+# every field line starts right after a CRLF and ends at the next CR.
+_DECISIVE = re.compile(
+    rb"\r\n(?:if-[!#$%&'*+.^_`|~0-9a-z-]*|range|accept-encoding|origin|connection|content-length|transfer-encoding)"
+    rb":[^\r]*",
+    re.IGNORECASE,
+)
+# The fields an access-log line shows: Referer and User-Agent, and the client address behind a
+# trusted proxy (X-Forwarded-For).
+_LOGGED = re.compile(rb"\r\n(?:referer|user-agent|x-forwarded-for):[^\r]*", re.IGNORECASE)
+
+
+def answer_key(head: bytes, line_end: int) -> bytes:
+    """A parsed head's request line and decisive field lines, as sent; ``line_end`` is where
+    its request line ends. Never a whole head, which ends with an empty line: a key and a
+    request's bytes can share one dict."""
+    found = _DECISIVE.findall(head, line_end)
+    return head[:line_end] + b"".join(found) if found else head[:line_end]
+
+
+def logged_lines(head: bytes, line_end: int) -> bytes:
+    """The field lines of a parsed head that an access-log line shows, as sent."""
+    return b"".join(_LOGGED.findall(head, line_end))
+
+
+def logged_headers(head: bytes, line_end: int) -> list[Header]:
+    """The fields of a parsed head that an access-log line shows, as uvicorn hands them on
+    (lowercase names, no whitespace around values)."""
+    found: list[Header] = []
+    for line in _LOGGED.findall(head, line_end):  # a loop: no function made per call
+        name, _, value = line[2:].partition(b":")
+        found.append((name.lower(), value.strip(b" \t")))
+    return found
 
 
 class Repeat:
-    __slots__ = ("defaults", "entry", "hit", "wire")
+    __slots__ = ("defaults", "entry", "hit", "last", "serial", "wire")
 
     def __init__(self, hit: AnsweredHit, entry: FileEntry) -> None:
         self.hit = hit
         self.entry = entry
         self.defaults: list[tuple[bytes, bytes]] | None = None
         self.wire = b""
+        self.last = b""  # the last request answered again by its key
+        # Names it in other tables without keeping it alive, unlike the object, or its id,
+        # which a later object may get.
+        self.serial = next(_serials)
 
     def wire_for(self, defaults: list[tuple[bytes, bytes]]) -> bytes:
         """The whole response under uvicorn's current default headers (a new list each second)."""
@@ -55,32 +101,27 @@ class Repeat:
         return self.wire
 
 
+_serials = itertools.count()
+
+
 class RepeatCache:
+    """Responses by answer key and by request bytes."""
+
     def __init__(self) -> None:
         self._repeats: dict[bytes, Repeat] = {}
-        # get(request): the dict's own method, called once per read, without a Python frame.
+        # get(key or request): the dict's own method, called without a Python frame.
         self.get: Callable[[bytes], Repeat | None] = self._repeats.get
         self._bytes = 0
-        # Hashes of requests seen once: only a second sighting is remembered, since keeping a
-        # request that never comes again (a header that differs every time) costs more than
-        # answering it.
-        self._seen: set[int] = set()
 
-    def seen_before(self, request: bytes) -> bool:
-        key = hash(request)  # computed once per bytes object, and get() needed it already
-        if key in self._seen:
-            return True
-        if len(self._seen) >= MAX_SEEN:
-            self._seen.clear()
-        self._seen.add(key)
-        return False
+    def remember(self, key: bytes, hit: AnsweredHit, entry: FileEntry) -> None:
+        self.keep(key, Repeat(hit, entry))
 
-    def remember(self, request: bytes, hit: AnsweredHit, entry: FileEntry) -> None:
-        size = len(request) + 2 * len(hit.tail)  # the tail, and the wire made from it
+    def keep(self, key: bytes, repeat: Repeat) -> None:
+        size = len(key) + 2 * len(repeat.hit.tail)  # the tail, and the wire made from it
         if len(self._repeats) >= MAX_REPEATS or self._bytes + size > MAX_REPEAT_BYTES:
             self._repeats.clear()
             self._bytes = 0
-        self._repeats[request] = Repeat(hit, entry)
+        self._repeats[key] = repeat
         self._bytes += size
 
 
@@ -95,8 +136,8 @@ def repeat_cache_for(static: StaticShortcut) -> RepeatCache:
     return cache
 
 
-def repeatable(request: bytes, hit: AnsweredHit) -> bool:
-    if len(request) > MAX_REQUEST_BYTES or not hit.keep_alive:
+def repeatable(key: bytes, hit: AnsweredHit) -> bool:
+    if len(key) > MAX_REQUEST_BYTES or not hit.keep_alive:
         return False
     # An If-Range date is judged against the clock (is Last-Modified strong yet?).
     return not any(name == b"if-range" for name, _ in hit.headers)
