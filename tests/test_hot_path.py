@@ -424,8 +424,8 @@ def counting_lane_results(method: str) -> Iterator[list[bool]]:
     results: list[bool] = []
     original = getattr(fastlane.FastLaneMixin, method)
 
-    def counting(self: Any, *arguments: Any) -> bool:
-        results.append(original(self, *arguments))
+    def counting(self: Any, *arguments: Any, **keywords: Any) -> bool:
+        results.append(original(self, *arguments, **keywords))
         return results[-1]
 
     setattr(fastlane.FastLaneMixin, method, counting)

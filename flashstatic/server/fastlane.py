@@ -32,7 +32,16 @@ import httptools
 
 from .accesslog import stamped
 from .cached import AnsweredHit
-from .repeats import Repeat, RepeatCache, answer_key, logged_headers, logged_lines, repeat_cache_for, repeatable
+from .repeats import (
+    MAX_REQUEST_BYTES,
+    Repeat,
+    RepeatCache,
+    answer_key,
+    logged_headers,
+    logged_lines,
+    repeat_cache_for,
+    repeatable,
+)
 
 if TYPE_CHECKING:
     from ..http.headers import Header
@@ -103,8 +112,9 @@ class FastLaneMixin:
         super().__init__(*args, **kwargs)
         shortcut = self._shortcut
         self._repeats: RepeatCache | None = repeat_cache_for(shortcut.static) if shortcut is not None else None
-        self._checker = httptools.HttpRequestParser(_NoCallbacks())
-        self._reader: HeadReader | None = HeadReader() if shortcut is not None else None
+        lane_open = shortcut is not None
+        self._checker: httptools.HttpRequestParser | None = _checker() if lane_open else None
+        self._reader: HeadReader | None = HeadReader() if lane_open else None
         self._between_messages = True  # uvicorn's parser holds no part of a request
 
     def data_received(self, data: bytes) -> None:
@@ -122,30 +132,30 @@ class FastLaneMixin:
             super().data_received(data)  # type: ignore[misc]
             return
         repeat = repeats.get(data)
-        if repeat is not None and self._answer_again(repeat, None):
+        if repeat is not None and self._answer_again(repeat, data, by_key=False):
             return
         # One head, ending where the read ends: no body, no second request behind it.
         if data.find(_HEAD_END) != len(data) - 4 or len(data) > self.max_head_bytes:
             super().data_received(data)  # type: ignore[misc]
             return
         try:
-            self._checker.feed_data(data)
+            self._checker.feed_data(data)  # type: ignore[union-attr]  # set whenever the lane is open
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
-            self._checker = httptools.HttpRequestParser(_NoCallbacks())
+            self._checker = _checker()
             super().data_received(data)  # type: ignore[misc]
             return
         line_end = data.find(_LINE_END)
         key = answer_key(data, line_end)
         repeat = repeats.get(key)
-        if repeat is not None and self._answer_again(repeat, data, line_end):
+        if repeat is not None and self._answer_again(repeat, data, by_key=True):
             if repeat.last == data:  # the same bytes twice in a row: look them up unparsed
-                repeats.keep(data, Repeat(_logged_as(repeat.hit, data, line_end), repeat.entry))
-            else:
+                repeats.keep(data, Repeat(_logged_as(repeat.hit, data), repeat.entry))
+            elif len(data) <= MAX_REQUEST_BYTES:
                 repeat.last = data
             return
         # Only a key answered before is complete and kept alive (repeats.py): the checker may
         # wait for a body or refuse what follows a close.
-        self._checker = httptools.HttpRequestParser(_NoCallbacks())
+        self._checker = _checker()
         if not self._answer_head(data, line_end):
             super().data_received(data)  # type: ignore[misc]
             return
@@ -186,18 +196,18 @@ class FastLaneMixin:
         self._between_messages = True
         super().on_message_complete()  # type: ignore[misc]
 
-    def _answer_again(self, repeat: Repeat, head: bytes | None, line_end: int = 0) -> bool:
-        """The remembered response again; logged with ``head``'s own fields when it is a
-        request answered by its key (None: the very bytes that were answered)."""
+    def _answer_again(self, repeat: Repeat, head: bytes, *, by_key: bool) -> bool:
+        """The remembered response again for ``head``, answered by its key or by its bytes;
+        logged with its own fields."""
         hit = repeat.hit
         static = self._shortcut.static
         line = None
-        if head is not None and (self._log_answers or self._log_combined):
+        if self._log_answers or self._log_combined:
             # A file's line waits for its end; uvicorn's own log line is made from the hit.
             if hit.file is None and not self._log_answers:
-                line = self._line_again(repeat, head, line_end)
-            if line is None:
-                hit = _logged_as(hit, head, line_end)
+                line = self._line_again(repeat, head)
+            if line is None and by_key:
+                hit = _logged_as(hit, head)
         if hit.file is not None:
             # A large file: the same head, and the file sent again through the protocol, which
             # completes the response as for any file it sends (keep-alive timer included).
@@ -218,13 +228,13 @@ class FastLaneMixin:
         self.idle_from_now()
         return True
 
-    def _line_again(self, repeat: Repeat, head: bytes, line_end: int) -> str | None:
-        """The Combined line of ``head``, answered by ``repeat``'s key: made from the parts of
-        an earlier line for the same response, client and logged fields (None: JSON lines)."""
-        key = (repeat.serial, self.client, logged_lines(head, line_end))
+    def _line_again(self, repeat: Repeat, head: bytes) -> str | None:
+        """The Combined line of ``head``, answered by ``repeat``: made from the parts of an
+        earlier line for the same response, client and logged fields (None: JSON lines)."""
+        key = (repeat.serial, self.client, logged_lines(head))
         parts = _lines_again.get(key)
         if parts is None:
-            parts = self.log_line_parts(_logged_as(repeat.hit, head, line_end))
+            parts = self.log_line_parts(_logged_as(repeat.hit, head))
             if parts is None:
                 return None
             if len(key[2]) <= _MAX_KEPT_FIELDS and len(parts[0]) + len(parts[1]) <= _MAX_KEPT_LINE:
@@ -242,7 +252,12 @@ _MAX_KEPT_FIELDS = 1024
 _MAX_KEPT_LINE = 2048
 
 
-def _logged_as(hit: AnsweredHit, head: bytes, line_end: int) -> AnsweredHit:
+def _logged_as(hit: AnsweredHit, head: bytes) -> AnsweredHit:
     """``hit``, with the fields its log lines show taken from another request, ``head``."""
-    fields = (*hit[:_HEADERS_FIELD], logged_headers(head, line_end), *hit[_HEADERS_FIELD + 1 :])
+    fields = (*hit[:_HEADERS_FIELD], logged_headers(head), *hit[_HEADERS_FIELD + 1 :])
     return tuple.__new__(AnsweredHit, fields)
+
+
+def _checker() -> httptools.HttpRequestParser:
+    """The lane's first parser: llhttp's checks alone, without a Python call."""
+    return httptools.HttpRequestParser(_NoCallbacks())

@@ -65,16 +65,16 @@ def answer_key(head: bytes, line_end: int) -> bytes:
     return head[:line_end] + b"".join(found) if found else head[:line_end]
 
 
-def logged_lines(head: bytes, line_end: int) -> bytes:
+def logged_lines(head: bytes) -> bytes:
     """The field lines of a parsed head that an access-log line shows, as sent."""
-    return b"".join(_LOGGED.findall(head, line_end))
+    return b"".join(_LOGGED.findall(head))
 
 
-def logged_headers(head: bytes, line_end: int) -> list[Header]:
+def logged_headers(head: bytes) -> list[Header]:
     """The fields of a parsed head that an access-log line shows, as uvicorn hands them on
     (lowercase names, no whitespace around values)."""
     found: list[Header] = []
-    for line in _LOGGED.findall(head, line_end):  # a loop: no function made per call
+    for line in _LOGGED.findall(head):  # a loop: no function made per call
         name, _, value = line[2:].partition(b":")
         found.append((name.lower(), value.strip(b" \t")))
     return found
