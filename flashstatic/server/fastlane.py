@@ -37,8 +37,8 @@ from .repeats import (
     Repeat,
     RepeatCache,
     answer_key,
+    find_logged_lines,
     logged_headers,
-    logged_lines,
     repeat_cache_for,
     repeatable,
 )
@@ -205,7 +205,12 @@ class FastLaneMixin:
         if self._log_answers or self._log_combined:
             # A file's line waits for its end; uvicorn's own log line is made from the hit.
             if hit.file is None and not self._log_answers:
-                line = self._line_again(repeat, head)
+                # Made from the parts of an earlier line for the same response, client and
+                # logged fields: most lines of a busy server are.
+                key = (repeat.serial, self.client, b"".join(find_logged_lines(head)))
+                parts = _lines_again.get(key) or self._line_parts_again(key, repeat, head)
+                if parts is not None:
+                    line = stamped(parts)
             if line is None and by_key:
                 hit = _logged_as(hit, head)
         if hit.file is not None:
@@ -228,25 +233,21 @@ class FastLaneMixin:
         self.idle_from_now()
         return True
 
-    def _line_again(self, repeat: Repeat, head: bytes) -> str | None:
-        """The Combined line of ``head``, answered by ``repeat``: made from the parts of an
-        earlier line for the same response, client and logged fields (None: JSON lines)."""
-        key = (repeat.serial, self.client, logged_lines(head))
-        parts = _lines_again.get(key)
-        if parts is None:
-            parts = self.log_line_parts(_logged_as(repeat.hit, head))
-            if parts is None:
-                return None
-            if len(key[2]) <= _MAX_KEPT_FIELDS and len(parts[0]) + len(parts[1]) <= _MAX_KEPT_LINE:
-                if len(_lines_again) >= _MAX_LINES_AGAIN:
-                    _lines_again.clear()
-                _lines_again[key] = parts
-        return stamped(parts)
+    def _line_parts_again(self, key: _LineKey, repeat: Repeat, head: bytes) -> tuple[str, str] | None:
+        """The parts of ``head``'s Combined line, answered by ``repeat``, kept under ``key``
+        (None: the lines are JSON)."""
+        parts = self.log_line_parts(_logged_as(repeat.hit, head))
+        if parts is not None and len(key[2]) <= _MAX_KEPT_FIELDS and len(parts[0]) + len(parts[1]) <= _MAX_KEPT_LINE:
+            if len(_lines_again) >= _MAX_LINES_AGAIN:
+                _lines_again.clear()
+            _lines_again[key] = parts
+        return parts
 
 
 # Log lines' parts by (repeat, peer, logged field lines): bounded in count and in the fields'
 # size (at most 4096 lines of at most 2 KiB, accesslog.py's bound, and 1 KiB of fields).
-_lines_again: dict[tuple[int, Any, bytes], tuple[str, str]] = {}
+_LineKey = tuple[int, Any, bytes]
+_lines_again: dict[_LineKey, tuple[str, str]] = {}
 _MAX_LINES_AGAIN = 4096
 _MAX_KEPT_FIELDS = 1024
 _MAX_KEPT_LINE = 2048

@@ -1,0 +1,59 @@
+"""The fast lane's pure parts: answer keys, logged fields, and the bound on kept log lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flashstatic.server import fastlane
+from flashstatic.server.cached import AnsweredHit
+from flashstatic.server.repeats import Repeat, answer_key, find_logged_lines, logged_headers
+
+HEAD = (
+    b'GET /a.css?v=2 HTTP/1.1\r\nHost: x\r\nUser-Agent: UA/1  \r\nIf-None-Match: "AbC"\r\n'
+    b"X-If-None-Match: *\r\nAccept-Encoding: gzip\r\nCookie: range: 1\r\nRange: bytes=0-1\r\n"
+    b"Referer: http://r/\r\nIf-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n"
+)
+
+
+def test_an_answer_key_is_the_request_line_and_the_decisive_lines_as_sent() -> None:
+    key = answer_key(HEAD, HEAD.find(b"\r\n"))
+    assert key == (
+        b'GET /a.css?v=2 HTTP/1.1\r\nIf-None-Match: "AbC"\r\nAccept-Encoding: gzip\r\nRange: bytes=0-1'
+        b"\r\nIf-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT"
+    )
+    assert not key.endswith(b"\r\n\r\n")  # never taken for a request's bytes
+    plain = b"GET /a.css HTTP/1.1\r\nHost: x\r\nX-Req: 1\r\n\r\n"
+    assert answer_key(plain, plain.find(b"\r\n")) == b"GET /a.css HTTP/1.1"
+
+
+def test_framing_and_connection_fields_are_decisive() -> None:
+    for field in (b"Connection: close", b"Content-Length: 0", b"Transfer-Encoding: chunked", b"Origin: http://o"):
+        head = b"GET / HTTP/1.1\r\nHost: x\r\n" + field + b"\r\n\r\n"
+        assert answer_key(head, head.find(b"\r\n")) == b"GET / HTTP/1.1\r\n" + field
+
+
+def test_logged_fields_as_uvicorn_hands_them_on() -> None:
+    assert find_logged_lines(HEAD) == [b"\r\nUser-Agent: UA/1  ", b"\r\nReferer: http://r/"]
+    assert logged_headers(HEAD) == [(b"user-agent", b"UA/1"), (b"referer", b"http://r/")]
+
+
+def test_kept_log_lines_are_bounded() -> None:
+    class Lane:
+        def log_line_parts(self, hit: AnsweredHit) -> tuple[str, str]:
+            return ("client - - [", '] "GET /a HTTP/1.1" 200 1 "-" "' + hit.headers[0][1].decode() + '"')
+
+    hit = AnsweredHit("/a", "GET", b"/a", b"", "1.1", [], 200, 1, b"", True)
+    repeat = Repeat(hit, entry=None)  # type: ignore[arg-type]  # the entry is not looked at
+    fastlane._lines_again.clear()
+    lane: Any = Lane()
+    huge = b"GET /a HTTP/1.1\r\nUser-Agent: " + b"u" * 5000 + b"\r\n\r\n"
+    key = (repeat.serial, None, b"".join(find_logged_lines(huge)))
+    parts = fastlane.FastLaneMixin._line_parts_again(lane, key, repeat, huge)
+    assert parts is not None and parts[1].endswith("u" * 5000 + '"')
+    assert not fastlane._lines_again  # made, not kept
+    for number in range(fastlane._MAX_LINES_AGAIN + 10):
+        head = b"GET /a HTTP/1.1\r\nUser-Agent: %d\r\n\r\n" % number
+        key = (repeat.serial, None, b"".join(find_logged_lines(head)))
+        fastlane.FastLaneMixin._line_parts_again(lane, key, repeat, head)
+    assert 0 < len(fastlane._lines_again) <= fastlane._MAX_LINES_AGAIN
+    fastlane._lines_again.clear()
