@@ -10,7 +10,8 @@ Servers and cases (a 1 KiB file, cached after the first request):
 
 - `flashstatic serve DIR --no-access-log` (flashstatic's own protocol class): identical
   requests (answered by its repeats cache), requests that differ from one another (an
-  `X-Req: <counter>` header each, as browsers' differing cookies do, so each one is parsed),
+  `X-Req: <counter>` header each, as browsers' differing cookies do, so none is a byte-for-byte
+  repeat and each one is parsed),
   and a 304 (If-None-Match with the file's ETag, differing requests); and the first two with
   its access log on (written to /dev/null);
 - stock uvicorn (`--http httptools`, its own protocol) running a plain ASGI app wrapped in

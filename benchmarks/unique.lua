@@ -1,7 +1,7 @@
 -- wrk script: every request carries its own X-Request-Id, so no two requests are the same bytes.
--- flashstatic serve answers a request repeated byte for byte on a connection without parsing
--- it again (flashstatic/server/repeats.py); with this script every request takes the parsed
--- path instead, as requests whose headers vary (cookies, tracing ids) do.
+-- flashstatic serve answers a request repeated byte for byte without parsing it again
+-- (flashstatic/server/repeats.py); with this script every request is parsed instead, as
+-- requests whose headers vary (cookies, tracing ids) are.
 local n = 0
 
 function request()

@@ -8,8 +8,9 @@ back to ordinary body messages. The httptools protocol also bounds the request h
 (headlimit.py), which stock uvicorn leaves unbounded with httptools, and, when uvicorn runs
 a FlashStatic app directly, answers its cache hits as soon as their headers are parsed,
 before any ASGI scope exists (cached.py): a read holding one whole head through a lean parser
-of its own (fastlane.py), and a request repeated byte for byte without parsing it again
-(repeats.py); its keep-alive timeout is one timer per connection (keepalive.py).
+of its own (fastlane.py), and a request that asks what an earlier one asked (the same request
+line and the same fields the answer depends on) with the earlier response (repeats.py); its
+keep-alive timeout is one timer per connection (keepalive.py).
 Both time request heads and stalled sends and cap the connections per process (limits.py):
 subclass and set ``header_timeout``, ``send_timeout`` or ``max_connections`` to change them.
 """
