@@ -199,6 +199,11 @@ def line_of(
     )
 
 
+# What a cache answer's line is made of: client, method, target, query, HTTP version, request
+# headers, status, body bytes.
+LineFields = tuple[tuple[str, int] | None, str, str, bytes, str, list[tuple[bytes, bytes]], int, int]
+
+
 def hit_line(
     client: tuple[str, int] | None,
     method: str,

@@ -29,7 +29,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 from ..cache.responses import CachedResponse
 from ..http.headers import Header
 from ..transmit.files import FileAnswer, FilePart
-from .accesslog import ACCESS_LOGGER, hit_line, hit_line_parts, line_writer
+from .accesslog import ACCESS_LOGGER, LineFields, hit_line, hit_line_parts, line_writer
 from .accounting import TRAFFIC, response_done
 from .shortcut import StaticShortcut, offered_shortcut
 from .uvicorn_range import installed_version, release
@@ -320,29 +320,15 @@ class CachedAnswersMixin:
     def log_line_parts(self, hit: AnsweredHit) -> tuple[str, str] | None:
         """``log_line``'s line for the whole response, before and after its time (accesslog's
         ``hit_line_parts``)."""
-        return hit_line_parts(
-            self._log_client(hit),
-            hit.method,
-            self.root_path + hit.raw_path.decode("latin-1"),
-            hit.query,
-            hit.http_version,
-            hit.headers,
-            hit.status,
-            hit.sent,
-        )
+        return hit_line_parts(*self._line_fields(hit, hit.sent))
 
     def log_line(self, hit: AnsweredHit, sent: int) -> str:
         """flashstatic's Combined Log line for a cache answer, with the body bytes that went out."""
-        return hit_line(
-            self._log_client(hit),
-            hit.method,
-            self.root_path + hit.raw_path.decode("latin-1"),
-            hit.query,
-            hit.http_version,
-            hit.headers,
-            hit.status,
-            sent,
-        )
+        return hit_line(*self._line_fields(hit, sent))
+
+    def _line_fields(self, hit: AnsweredHit, sent: int) -> LineFields:
+        target = self.root_path + hit.raw_path.decode("latin-1")
+        return self._log_client(hit), hit.method, target, hit.query, hit.http_version, hit.headers, hit.status, sent
 
 
 # Targets that are paths and nothing else (no query, no escapes), each with its text: the
