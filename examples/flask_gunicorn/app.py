@@ -10,7 +10,6 @@ ranges, .gz/.br siblings, 304s) before it reaches Flask; everything else goes to
 
 from __future__ import annotations
 
-
 from flask import Flask, url_for
 
 from flashstatic import FlashStaticWSGI
