@@ -882,3 +882,30 @@ def test_requests_answered_by_their_key_are_logged_with_their_own_fields(
         for client, agent, referer in asked
     ]
     assert [line.split(" - ")[0] for line in uvicorn_lines] == [f"{client}:0" for client, _, _ in asked]
+
+
+def test_upgrade_requests_are_answered_as_stock_uvicorn_answers_them(servers: Any) -> None:
+    """llhttp stops at an Upgrade; the lane leaves such a read to uvicorn's way, even when the
+    same target was answered from the caches on that connection before."""
+    stock, ours, _ = servers
+    upgrades = [
+        _request(
+            b"/static/small.txt",
+            b"Connection: Upgrade",
+            b"Upgrade: websocket",
+            b"Sec-WebSocket-Version: 13",
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ),
+        _request(b"/static/small.txt", b"Connection: Upgrade, HTTP2-Settings", b"Upgrade: h2c", b"HTTP2-Settings: A"),
+    ]
+    replies: dict[str, list[bytes]] = {}
+    for url in (stock, ours):
+        replies[url] = []
+        for upgrade in upgrades:
+            connection = _Connection(url)
+            for _ in range(3):  # a miss, then cache answers: the target's key is remembered
+                connection.ask(_request(b"/static/small.txt"))
+            replies[url].append(_masked(connection.ask(upgrade)))
+            connection.close()
+    assert replies[ours] == replies[stock]
+    assert replies[ours][0].startswith(b"HTTP/1.1 403 ")  # a WebSocket the app does not take
