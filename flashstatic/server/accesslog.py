@@ -107,6 +107,12 @@ def use_format(name: str) -> None:
     _line_format[0] = name
 
 
+def combined_lines() -> bool:
+    """Whether lines are in Combined Log Format, which a cache answer's line can be made from
+    kept parts of (``hit_line_parts``); a JSON line's time has milliseconds."""
+    return _line_format[0] == "combined"
+
+
 def json_line(
     client: tuple[str, int] | None,
     method: str,

@@ -29,7 +29,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 from ..cache.responses import CachedResponse
 from ..http.headers import Header
 from ..transmit.files import FileAnswer, FilePart
-from .accesslog import ACCESS_LOGGER, LineFields, hit_line, hit_line_parts, line_writer
+from .accesslog import ACCESS_LOGGER, LineFields, combined_lines, hit_line, hit_line_parts, line_writer
 from .accounting import TRAFFIC, response_done
 from .shortcut import StaticShortcut, offered_shortcut
 from .uvicorn_range import installed_version, release
@@ -173,6 +173,9 @@ class CachedAnswersMixin:
         # its log and for ours (accesslog.py).
         self._log_answers = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
         self._log_combined = ACCESS_LOGGER.isEnabledFor(logging.INFO)
+        # Lines made from kept parts (fastlane.py): Combined ones, without uvicorn's line, which
+        # is made from the hit.
+        self._log_parts = self._log_combined and not self._log_answers and combined_lines()
         self._write_line = line_writer()
 
     def on_message_begin(self) -> None:

@@ -100,6 +100,7 @@ class FastLaneMixin:
     send_hit: Any
     _log_answers: bool  # CachedAnswersMixin's: whether uvicorn's log and ours are on
     _log_combined: bool
+    _log_parts: bool  # CachedAnswersMixin's: whether lines may be made from kept parts
     client: tuple[str, int] | None  # uvicorn's: the peer
     log_line_parts: Callable[[AnsweredHit], tuple[str, str] | None]  # CachedAnswersMixin's
     idle_from_now: Any  # LazyKeepAliveMixin's
@@ -203,8 +204,8 @@ class FastLaneMixin:
         static = self._shortcut.static
         line = None
         if self._log_answers or self._log_combined:
-            # A file's line waits for its end; uvicorn's own log line is made from the hit.
-            if hit.file is None and not self._log_answers:
+            # A file's line waits for its end.
+            if hit.file is None and self._log_parts:
                 # Made from the parts of an earlier line for the same response, client and
                 # logged fields: most lines of a busy server are.
                 key = (repeat.serial, self.client, b"".join(find_logged_lines(head)))
@@ -234,8 +235,7 @@ class FastLaneMixin:
         return True
 
     def _line_parts_again(self, key: _LineKey, repeat: Repeat, head: bytes) -> tuple[str, str] | None:
-        """The parts of ``head``'s Combined line, answered by ``repeat``, kept under ``key``
-        (None: the lines are JSON)."""
+        """The parts of ``head``'s Combined line, answered by ``repeat``, kept under ``key``."""
         parts = self.log_line_parts(_logged_as(repeat.hit, head))
         if parts is not None and len(key[2]) <= _MAX_KEPT_FIELDS and len(parts[0]) + len(parts[1]) <= _MAX_KEPT_LINE:
             if len(_lines_again) >= _MAX_LINES_AGAIN:
