@@ -43,6 +43,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 LUA = os.path.join(HERE, "paths.lua")
 DEFAULT_ARCHS = "amped,sped,mt,starlette"
+PROTOCOL_ARCHS = {"amped-protocol": "amped"}
+"""Archs run under flashstatic's own protocol class instead of uvicorn's httptools one, and the
+FlashStatic architecture each stands for."""
 MiB = 1024 * 1024
 
 
@@ -120,7 +123,7 @@ class Server:
         self.log_path = os.path.join(self.logdir, f"server-{self.arch}-{time.monotonic_ns()}.log")
         env = dict(
             os.environ,
-            BENCH_ARCH=self.arch,
+            BENCH_ARCH=PROTOCOL_ARCHS.get(self.arch, self.arch),
             BENCH_DIR=self.directory,
             BENCH_OPTIONS=json.dumps(self.options),
             PYTHONUNBUFFERED="1",
@@ -137,7 +140,7 @@ class Server:
             "--port",
             "0",
             "--http",
-            "httptools",
+            "flashstatic.server:HttpToolsProtocol" if self.arch in PROTOCOL_ARCHS else "httptools",
             "--loop",
             "uvloop",
             "--workers",
@@ -647,19 +650,21 @@ def _quotient(a: float | None, b: float | None) -> float | None:
 
 
 def amped_vs_nginx(archs: dict[str, Any], name: str) -> dict[str, dict[str, float | None]]:
-    """AMPED's static req/s and /dynamic p99 over each nginx's, in workload ``name`` (for the
-    nginx variants that ran it beside AMPED). Above 1 for req/s, below 1 for p99: AMPED did better."""
-    amped = archs.get("amped", {}).get("runs", {}).get(name, {})
-    if "static" not in amped:
-        return {}
+    """AMPED's static req/s and /dynamic p99 over each nginx's, in workload ``name``, keyed
+    "amped / nginx-aio" and so on (for each AMPED arch and nginx variant that ran it). Above 1
+    for req/s, below 1 for p99: AMPED did better."""
     out = {}
-    for ref in ("nginx-aio", "nginx"):
-        run = archs.get(ref, {}).get("runs", {}).get(name, {})
-        if "static" in run:
-            out[ref] = {
-                "static_rps": _quotient(amped["static"]["rps"], run["static"]["rps"]),
-                "dynamic_p99": _quotient(amped["dynamic"]["p99_ms"], run["dynamic"]["p99_ms"]),
-            }
+    for arch in ("amped", *PROTOCOL_ARCHS):
+        amped = archs.get(arch, {}).get("runs", {}).get(name, {})
+        if "static" not in amped:
+            continue
+        for ref in ("nginx-aio", "nginx"):
+            run = archs.get(ref, {}).get("runs", {}).get(name, {})
+            if "static" in run:
+                out[f"{arch} / {ref}"] = {
+                    "static_rps": _quotient(amped["static"]["rps"], run["static"]["rps"]),
+                    "dynamic_p99": _quotient(amped["dynamic"]["p99_ms"], run["dynamic"]["p99_ms"]),
+                }
     return out
 
 
@@ -919,7 +924,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
-        "--archs", default=DEFAULT_ARCHS, help="comma-separated: amped, sped, mt, starlette, nginx, nginx-aio"
+        "--archs",
+        default=DEFAULT_ARCHS,
+        help="comma-separated: amped, sped, mt, starlette, nginx, nginx-aio, amped-protocol (amped under "
+        "flashstatic.server:HttpToolsProtocol)",
     )
     p.add_argument("--delay-ms", type=float, default=5.0, help="slowfs sleep before each FUSE read")
     p.add_argument("--duration", type=float, default=15.0, help="seconds of measured load per run")

@@ -45,10 +45,17 @@ def test_amped_vs_nginx_divides_amped_by_each_nginx() -> None:
     def run(rps: float, p99: float) -> dict[str, object]:
         return {"runs": {"disk-bound": {"static": {"rps": rps}, "dynamic": {"p99_ms": p99}}}}
 
-    archs = {"amped": run(3000, 10.0), "nginx": run(1500, 40.0), "nginx-aio": run(12000, 5.0)}
+    archs = {
+        "amped": run(3000, 10.0),
+        "amped-protocol": run(6000, 5.0),
+        "nginx": run(1500, 40.0),
+        "nginx-aio": run(12000, 5.0),
+    }
     assert amped_vs_nginx(archs, "disk-bound") == {
-        "nginx-aio": {"static_rps": 0.25, "dynamic_p99": 2.0},
-        "nginx": {"static_rps": 2.0, "dynamic_p99": 0.25},
+        "amped / nginx-aio": {"static_rps": 0.25, "dynamic_p99": 2.0},
+        "amped / nginx": {"static_rps": 2.0, "dynamic_p99": 0.25},
+        "amped-protocol / nginx-aio": {"static_rps": 0.5, "dynamic_p99": 1.0},
+        "amped-protocol / nginx": {"static_rps": 4.0, "dynamic_p99": 0.125},
     }
     assert amped_vs_nginx(archs, "cached") == {}
     assert amped_vs_nginx({"amped": run(3000, 10.0)}, "disk-bound") == {}
