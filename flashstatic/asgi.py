@@ -624,7 +624,7 @@ class FlashStatic:
     async def _file_body(self, facts: FileFacts, disk: DiskStrategy) -> bytes:
         body = self.core.bodies.get(facts)
         if body is None:
-            file = await disk.open(facts, self.core.rules)
+            file = await disk.open(facts, self.core.rules, warm=facts.size)
             try:
                 body = await disk.read(file, 0, facts.size)
             finally:
@@ -723,19 +723,24 @@ class FlashStatic:
         if verdict is Verdict.ABSENT:
             self.core.misses_listed += 1
             return MISSING
-        return await disk.translate(self.core.rules, path, speculative=verdict is Verdict.UNKNOWN)
+        translation = await disk.translate(self.core.rules, path, speculative=verdict is Verdict.UNKNOWN)
+        self._listings.note(self.core.rules.roots, found, translation is not MISSING)
+        return translation
 
-    async def _consult_listings(self, found: list[tuple[Root, SafePath]], disk: DiskStrategy) -> Verdict:
+    async def _consult_listings(self, found: list[tuple[Root, SafePath]], disk: DiskStrategy) -> Verdict | None:
         """What the directory listings say of a path not in the pathname cache. Listings are
         fetched only while helpers have a backlog (a flood of misses, say), and then first,
         one directory level at a time and once however many ask, so that the path's own
         lookup can be ranked: absent (no lookup at all), present, or unknown (the lesser
-        lane). Without a backlog, only listings still trusted are consulted."""
+        lane). Without a backlog, only listings still trusted are consulted, and a path they
+        cannot rank (None) is looked up like any other: nothing says it is a guess."""
         assert self._listings is not None
         verdict, to_list = self._listings.verdict(self.core.rules.roots, found, time.monotonic())
         for _ in range(_MAX_LISTED_LEVELS):
-            if to_list is None or not disk.backlogged():
+            if to_list is None:
                 break
+            if not disk.backlogged():
+                return None
             await asyncio.shield(self._fetch_listing(to_list))
             verdict, to_list = self._listings.verdict(self.core.rules.roots, found, time.monotonic())
         return verdict
@@ -752,10 +757,10 @@ class FlashStatic:
     async def _list(self, key: DirectoryKey) -> None:
         assert self._listings is not None
         try:
-            names = await self.disk.list_directory(self.core.rules, *key)
+            packed = await self.disk.list_directory(self.core.rules, *key, self._listings.key.hex())
         except (PoolBusy, HelperFailed, JobTooLarge):
-            names = None  # not known for a while: lookups below it take the lesser lane
-        self._listings.store(key, names, time.monotonic())
+            packed = None  # not known for a while: lookups below it take the lesser lane
+        self._listings.store(key, packed, time.monotonic())
 
     async def _miss(self, scope: Scope, receive: Receive, send: Send, path: str, disk: DiskStrategy) -> None:
         if self.app is not None:

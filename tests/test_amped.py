@@ -468,3 +468,19 @@ def test_a_helper_stuck_past_the_deadline_is_replaced(cold: Path, monkeypatch) -
     assert stuck == 1 and len(victims) == 1
     assert answer.facts.size == 2 * MIB
     assert not _alive(victims[0])
+
+
+def test_a_cold_small_file_is_opened_and_read_in_by_one_helper_job(tmp_path: Path) -> None:
+    (tmp_path / "small.css").write_bytes(os.urandom(40_000))
+    evict(tmp_path / "small.css")
+    app = FlashStatic(directory=tmp_path, architecture="amped")  # small bodies read whole
+
+    async def scenario() -> None:
+        first = await call_asgi(app, "/small.css")
+        assert body_of(first) == (tmp_path / "small.css").read_bytes()
+
+    asyncio.run(scenario())
+    stats = app.disk.stats()
+    # A translation, then the open that brought the body in: no page-in of its own.
+    assert stats["helpers"]["dispatched"] == 2 and stats["resident_reads"] == 1
+    app.close()

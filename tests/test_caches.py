@@ -183,7 +183,7 @@ def test_unreadable_file_is_403(tmp_path: Path) -> None:
     root = write_tree(tmp_path, {"locked.txt": "no"})
     app = FlashStatic(directory=root)
 
-    async def refuse(facts, rules):
+    async def refuse(facts, rules, warm=0):
         raise PermissionError(13, "Permission denied", facts.path)
 
     app.disk.open = refuse  # type: ignore[method-assign]

@@ -199,6 +199,11 @@ def test_answers_of_the_wrong_shape_do_not_fit() -> None:
     assert not wire.answer_fits("translate", (RULES, "/a"), 12345)
     assert not wire.answer_fits("translate_many", (RULES, ["/a", "/b"]), [MISSING])
     assert not wire.answer_fits("open", (FACTS,), "/etc/passwd")
+    listing_args = (RULES, 0, ("js",), "00" * 16)
+    assert wire.answer_fits("list_directory", listing_args, None)
+    assert wire.answer_fits("list_directory", listing_args, "AAAAAAAAAAA=")  # two digests
+    for bad in (["app.js"], "app.js", "AAAA"):  # names, not base64, a partial digest
+        assert not wire.answer_fits("list_directory", listing_args, bad)
 
 
 def test_a_listing_page_crosses_the_wire_and_nothing_else_fits() -> None:

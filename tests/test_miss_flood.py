@@ -77,10 +77,10 @@ def test_a_cold_file_is_served_while_a_flood_of_misses_fills_the_queue(
     tmp_path: Path, live_server, monkeypatch
 ) -> None:
     # One helper, a queue of 8, each single lookup 0.2 s. The flood asks for names in a
-    # directory too large to list and in directories that do not exist.
+    # directory too large to list (over LISTING_BYTES) and in directories that do not exist.
     monkeypatch.setenv("SLOW_HELPER_LOOKUP_DELAY", "0.2")
     monkeypatch.setenv("SLOW_HELPER_DELAY", "0")
-    files = {f"big/{'n' * 60}-{i:04d}.txt": "x" for i in range(1000)}
+    files = {f"big/{i:05d}.txt": "x" for i in range(10_000)}
     files["assets/app.js"] = "legit"
     root = write_tree(tmp_path / "site", files)
     app = FlashStatic(directory=root, revalidate_interval=60)
@@ -98,3 +98,34 @@ def test_a_cold_file_is_served_while_a_flood_of_misses_fills_the_queue(
     assert response.status_code == 200 and response.text == "legit"
     assert set(statuses) <= {404, 503}
     assert app.disk.pool.stats()["rejected"] > 0  # the flood did fill the queue
+
+
+def test_a_cold_file_asked_for_without_a_backlog_keeps_its_place_in_the_queue(
+    tmp_path: Path, live_server, monkeypatch
+) -> None:
+    # One helper, each lookup 0.3 s. /b.txt comes while the helper is busy but nothing waits:
+    # no listing is fetched for it, so nothing says it is a guess, and it must not be passed
+    # by /c.txt, which comes later (and, finding a backlog, has its directory listed first).
+    monkeypatch.setenv("SLOW_HELPER_LOOKUP_DELAY", "0.3")
+    monkeypatch.setenv("SLOW_HELPER_DELAY", "0")
+    root = write_tree(tmp_path / "site", {"a.txt": "a", "b.txt": "b", "c.txt": "c", "w.txt": "w"})
+    app = FlashStatic(directory=root, revalidate_interval=60)
+    app.disk.close()
+    app.disk = AmpedDisk(64, ProcessPool(1, 1, 256, command=SLOW_HELPER), 512 * 1024)
+    done: dict[str, float] = {}
+
+    def fetch(url: str, path: str) -> None:
+        with httpx.Client(timeout=20) as client:
+            assert client.get(url + path).text == path[1]
+        done[path] = time.monotonic()
+
+    with live_server(app) as url:
+        fetch(url, "/w.txt")  # the helper is started and idle
+        threads = [threading.Thread(target=fetch, args=(url, path)) for path in ("/a.txt", "/b.txt", "/c.txt")]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.1)
+        for thread in threads:
+            thread.join(20)
+    # Passed, /b.txt would end with /c.txt, its lookup and its open behind c's.
+    assert done["/b.txt"] < done["/c.txt"] - 0.15

@@ -6,11 +6,11 @@ The same functions run in helper processes and in the thread backend.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 from typing import Any
 
+from ..dirnames import pack_names
 from ..listing import ListingAnswer, list_page
 from ..translate import (
     FileFacts,
@@ -67,6 +67,19 @@ def checked_descriptor(fd: int, facts: FileFacts) -> int:
     return fd
 
 
+def open_warm(facts: FileFacts, rules: TranslationRules, warm: int = 0) -> int:
+    """open_checked, then the file's first ``warm`` bytes brought into the page cache: a body
+    about to be read whole costs one helper round trip, not an open and then a page-in."""
+    fd = open_checked(facts, rules)
+    if warm > 0:
+        try:
+            page_in(fd, 0, min(warm, facts.size))
+        except BaseException:
+            os.close(fd)
+            raise
+    return fd
+
+
 def page_in(fd: int, offset: int, count: int) -> None:
     """Bring [offset, offset+count) of the file into the page cache by reading it."""
     scratch = bytearray(min(count, _PAGE_IN_PIECE))
@@ -98,14 +111,17 @@ def run_translate_many(rules: TranslationRules, paths: list[str]) -> list[Transl
     return results
 
 
-# The largest listing a helper sends, as JSON: it must fit one message (wire.MAX_MESSAGE) with
-# room to spare. A larger directory is not listed; its misses are translated one by one.
+# The largest listing a helper sends (packed digests, 4 bytes a name in base64: some 9,000
+# names): it must fit one message (wire.MAX_MESSAGE) with room to spare. A larger directory is
+# not listed; its misses are translated one by one.
 LISTING_BYTES = 48 * 1024
 
 
-def run_list_directory(rules: TranslationRules, root_index: int, segments: tuple[str, ...]) -> list[str] | None:
-    """The names in a served directory, or None: not a directory, outside the root (without
-    follow_symlink), or too large to send."""
+def run_list_directory(
+    rules: TranslationRules, root_index: int, segments: tuple[str, ...], digest_key: str
+) -> str | None:
+    """The names in a served directory as pack_names digests under ``digest_key`` (hex), or
+    None: not a directory, outside the root (without follow_symlink), or too large to send."""
     base = os.path.realpath(rules.roots[root_index].directory)
     directory = os.path.join(base, *segments)
     if not rules.follow_symlink:
@@ -116,9 +132,9 @@ def run_list_directory(rules: TranslationRules, root_index: int, segments: tuple
         names = os.listdir(directory)
     except (OSError, ValueError):
         return None
-    if len(json.dumps(names)) > LISTING_BYTES:
+    if len(names) * 16 // 3 > LISTING_BYTES:
         return None
-    return names
+    return pack_names(bytes.fromhex(digest_key), names)
 
 
 def run_list_page(rules: TranslationRules, path: str, start: int) -> ListingAnswer:
@@ -131,7 +147,7 @@ def run(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
         assert fd is not None
         return page_in(fd, *args)
     if kind == "open":
-        return open_checked(*args)
+        return open_warm(*args)
     if kind == "translate":
         return run_translate(*args)
     if kind == "translate_not_found_page":

@@ -87,9 +87,10 @@ class DiskStrategy(Protocol):
         such lookups a lesser lane, so a flood of misses cannot refuse files that exist)."""
 
     async def list_directory(
-        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
-    ) -> list[str] | None:
-        """The names in a served directory (None: not one, or too large to list)."""
+        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...], digest_key: str
+    ) -> str | None:
+        """The names in a served directory, packed as digests under ``digest_key``
+        (cache.directories.pack_names); None: not one, or too large to list."""
 
     async def list_page(self, rules: TranslationRules, path: str, start: int) -> ListingAnswer:
         """listing=True: a page of what the directory at ``path`` holds (listing.list_page)."""
@@ -98,9 +99,10 @@ class DiskStrategy(Protocol):
     async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
         """Translate many paths at once (periodic revalidation); failures per path, as values."""
 
-    async def open(self, facts: FileFacts, rules: TranslationRules) -> OpenFile:
+    async def open(self, facts: FileFacts, rules: TranslationRules, warm: int = 0) -> OpenFile:
         """The open file ``facts`` (translated under ``rules``) describe; raises FileChanged
-        or OSError."""
+        or OSError. ``warm``: the first bytes are about to be read, so a strategy that opens
+        in a helper may bring them in with the same job."""
 
     async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
         """Exactly ``count`` bytes at ``offset``, or raise FileTruncated."""
@@ -144,7 +146,7 @@ class _Strategy:
         # instead of each sending its own open (and overflowing the helper queue).
         self._opening: dict[FileFacts, asyncio.Future[None]] = {}
 
-    async def open(self, facts: FileFacts, rules: TranslationRules) -> OpenFile:
+    async def open(self, facts: FileFacts, rules: TranslationRules, warm: int = 0) -> OpenFile:
         file = self.open_files.acquire(facts)
         if file is not None:
             return file
@@ -159,13 +161,13 @@ class _Strategy:
         opened: asyncio.Future[None] = loop.create_future()
         self._opening[facts] = opened
         try:
-            return self.open_files.add(OpenFile(await self._open_fd(facts, rules), facts))
+            return self.open_files.add(OpenFile(await self._open_fd(facts, rules, warm), facts))
         finally:
             if self._opening.get(facts) is opened:
                 del self._opening[facts]
             opened.set_result(None)
 
-    async def _open_fd(self, facts: FileFacts, rules: TranslationRules) -> int:
+    async def _open_fd(self, facts: FileFacts, rules: TranslationRules, warm: int) -> int:
         raise NotImplementedError
 
     def kept_open(self, facts: FileFacts) -> OpenFile | None:
@@ -211,9 +213,9 @@ class InlineDisk(_Strategy):
         return translate(rules, path)
 
     async def list_directory(
-        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
-    ) -> list[str] | None:
-        return run_list_directory(rules, root_index, segments)
+        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...], digest_key: str
+    ) -> str | None:
+        return run_list_directory(rules, root_index, segments, digest_key)
 
     async def list_page(self, rules: TranslationRules, path: str, start: int) -> ListingAnswer:
         return list_page(rules, path, start)
@@ -224,7 +226,7 @@ class InlineDisk(_Strategy):
     async def translate_many(self, rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
         return run_translate_many(rules, paths)
 
-    async def _open_fd(self, facts: FileFacts, rules: TranslationRules) -> int:
+    async def _open_fd(self, facts: FileFacts, rules: TranslationRules, warm: int) -> int:
         return open_checked(facts, rules)
 
     async def read(self, file: OpenFile, offset: int, count: int) -> bytes:
@@ -241,9 +243,9 @@ class _InThreads(_Strategy):
         return await self._run(translate, rules, path)
 
     async def list_directory(
-        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
-    ) -> list[str] | None:
-        return await self._run(run_list_directory, rules, root_index, segments)
+        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...], digest_key: str
+    ) -> str | None:
+        return await self._run(run_list_directory, rules, root_index, segments, digest_key)
 
     async def list_page(self, rules: TranslationRules, path: str, start: int) -> ListingAnswer:
         return await self._run(list_page, rules, path, start)
@@ -270,7 +272,7 @@ class ThreadedDisk(_InThreads):
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._threads.get(), work, *args)
 
-    async def _open_fd(self, facts: FileFacts, rules: TranslationRules) -> int:
+    async def _open_fd(self, facts: FileFacts, rules: TranslationRules, warm: int) -> int:
         opening = asyncio.get_running_loop().run_in_executor(self._threads.get(), open_checked, facts, rules)
         try:
             return await asyncio.shield(opening)
@@ -302,7 +304,7 @@ class PortableThreads(_InThreads):
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(functools.partial(work, *args))
 
-    async def open(self, facts: FileFacts, rules: TranslationRules) -> OpenFile:
+    async def open(self, facts: FileFacts, rules: TranslationRules, warm: int = 0) -> OpenFile:
         # No coalescing of concurrent opens: that needs asyncio futures.
         file = self.open_files.acquire(facts)
         if file is not None:
@@ -349,12 +351,14 @@ class AmpedDisk(_Strategy):
         return translation
 
     async def list_directory(
-        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...]
-    ) -> list[str] | None:
-        names: list[str] | None = await self.pool.run(
-            "list_directory", (rules, root_index, segments), key=("list", rules, root_index, segments)
+        self, rules: TranslationRules, root_index: int, segments: tuple[str, ...], digest_key: str
+    ) -> str | None:
+        packed: str | None = await self.pool.run(
+            "list_directory",
+            (rules, root_index, segments, digest_key),
+            key=("list", rules, root_index, segments, digest_key),
         )
-        return names
+        return packed
 
     async def list_page(self, rules: TranslationRules, path: str, start: int) -> ListingAnswer:
         page: Any = await self.pool.run("list_page", (rules, path, start), key=("page", rules, path, start))
@@ -380,10 +384,12 @@ class AmpedDisk(_Strategy):
     def backlogged(self) -> bool:
         return self.pool.counters.queue_depth > 0
 
-    async def _open_fd(self, facts: FileFacts, rules: TranslationRules) -> int:
+    async def _open_fd(self, facts: FileFacts, rules: TranslationRules, warm: int) -> int:
         # A descriptor from another process is served only if it is the file asked for, and
         # lies inside a root: a helper's translation is not taken on trust either.
-        fd = checked_descriptor(await self.pool.run("open", (facts, rules)), facts)
+        if warm > 0:
+            self.helper_reads += 1
+        fd = checked_descriptor(await self.pool.run("open", (facts, rules, warm)), facts)
         try:
             if not await self._inside_roots(fd, rules):
                 raise FileChanged(facts.path)
@@ -401,8 +407,8 @@ class AmpedDisk(_Strategy):
         )
         return inside
 
-    async def open(self, facts: FileFacts, rules: TranslationRules) -> OpenFile:
-        file = await super().open(facts, rules)
+    async def open(self, facts: FileFacts, rules: TranslationRules, warm: int = 0) -> OpenFile:
+        file = await super().open(facts, rules, warm)
         if file.probe is None:
             # fstat and a one-byte RWF_NOWAIT read never wait for the disk.
             file.probe = choose_probe(file.fd, os.fstat(file.fd), self._nowait)

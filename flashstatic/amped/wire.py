@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from ..config import Root
+from ..dirnames import unpack_names
 from ..http.paths import PathRejected
 from ..translate import MISSING, FileFacts, FoundFile, RedirectTo, TranslationRules, _Missing
 from .jobs import FileChanged
@@ -231,6 +232,14 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+def _is_packed_listing(value: str) -> bool:
+    try:
+        unpack_names(value)
+    except ValueError:  # binascii.Error is one
+        return False
+    return True
+
+
 def answer_fits(kind: str, args: tuple[Any, ...], value: Any) -> bool:
     """Whether ``value`` is what a successful job of ``kind`` returns: the server relies on the
     type of every answer it acts on, so a well-formed message of the wrong shape is refused too."""
@@ -245,7 +254,7 @@ def answer_fits(kind: str, args: tuple[Any, ...], value: Any) -> bool:
             and all(isinstance(item, (FoundFile, RedirectTo, _Missing, Exception)) for item in value)
         )
     if kind == "list_directory":
-        return value is None or (isinstance(value, list) and all(isinstance(name, str) for name in value))
+        return value is None or (isinstance(value, str) and _is_packed_listing(value))
     if kind == "list_page":
         return value is None or value == "slash" or _is_directory_page(value)
     return value is None  # open (its descriptor travels beside the message) and page_in

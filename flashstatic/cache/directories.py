@@ -5,17 +5,21 @@ missing from a root when one of its segments is absent from its directory's list
 pathname cache only learns about paths already asked for, so without this every new
 spelling of a miss (a scanner, a flood of random names) would cost a helper round trip and a
 place in the helper queue. Listings are trusted for the revalidation interval, like the
-pathname cache's entries, and bounded by the names they hold; a directory too large to list
-is simply not known, and its misses take the ordinary way.
+pathname cache's entries, and bounded by the names they hold; below a directory too large to
+list, a lookup is ranked by what lookups there found lately.
+
+A listing holds the keyed digests of the names (``dirnames.py``), not the names.
 """
 
 from __future__ import annotations
 
 import enum
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..config import Root
+from ..dirnames import name_digest, unpack_names
 from ..http.paths import SafePath
 from .lru import LRU
 
@@ -30,12 +34,18 @@ class Verdict(enum.Enum):
 
 @dataclass(slots=True)
 class _Listing:
-    names: frozenset[str] | None  # None: not a directory, or too large to list
+    names: frozenset[int] | None  # digests; None: not a directory, or too large to list
     listed_at: float
+    # For a directory that could not be listed, what lookups below it found lately: while
+    # most found a file, a new name there is probably one too (thousands of uploads, say);
+    # while most found nothing, it is likely a guess (a flood aimed at a large directory).
+    found: float = 0.0
+    missed: float = 0.0
 
 
 class DirectoryListings:
     def __init__(self, interval: float, max_names: int = 100_000) -> None:
+        self.key = secrets.token_bytes(16)  # for name_digest: helpers pack listings with it
         self._interval = interval
         self._listings: LRU[DirectoryKey, _Listing] = LRU(max_names, weigh=_weight)
 
@@ -65,14 +75,37 @@ class DirectoryListings:
             if listing is None or now - listing.listed_at >= self._interval:
                 return Verdict.UNKNOWN, key
             if listing.names is None:
-                return Verdict.UNKNOWN, None  # asked already: nothing to learn until it is stale
-            if name not in listing.names:
+                # Asked already: nothing to learn until it is stale but what lookups found.
+                return (Verdict.PRESENT if listing.found > listing.missed else Verdict.UNKNOWN), None
+            if name_digest(self.key, name) not in listing.names:
                 return Verdict.ABSENT, None
         return Verdict.PRESENT, None
 
-    def store(self, key: DirectoryKey, names: Sequence[str] | None, now: float) -> None:
-        """A helper's listing of ``key``; None if it is not a directory or too large to list."""
-        self._listings.put(key, _Listing(None if names is None else frozenset(names), now))
+    def store(self, key: DirectoryKey, packed: str | None, now: float) -> None:
+        """A helper's listing of ``key`` (pack_names with this ``self.key``); None if it is not
+        a directory or too large to list."""
+        listing = _Listing(None if packed is None else unpack_names(packed), now)
+        before = self._listings.peek(key)
+        if packed is None and before is not None and before.names is None:
+            # Still unlisted: what lookups found carries over, the older half forgotten.
+            listing.found, listing.missed = before.found / 2, before.missed / 2
+        self._listings.put(key, listing)
+
+    def note(self, roots: Sequence[Root], found: Sequence[tuple[Root, SafePath]], exists: bool) -> None:
+        """What a lookup of a path (its ``candidates``) found, for the directories on its way
+        that could not be listed."""
+        for root, path in found:
+            index = roots.index(root)
+            for depth in range(len(path.segments)):
+                listing = self._listings.peek((index, path.segments[:depth]))
+                if listing is None:
+                    break
+                if listing.names is None:
+                    if exists:
+                        listing.found += 1
+                    else:
+                        listing.missed += 1
+                    break
 
     def clear(self) -> None:
         """Something changed on disk: no listing can be trusted."""
