@@ -596,6 +596,29 @@ def test_a_request_split_across_reads_or_pipelined_is_not_a_repeat(servers: Any)
     assert not any(repeated)
 
 
+def test_a_read_holding_only_a_remembered_request_line_waits_for_the_rest(servers: Any) -> None:
+    """A plain request's answer key is its request line: a read of just that line is not a
+    request to answer, whatever the rest of the head will ask."""
+    stock, ours, _ = servers
+    request = _request(b"/static/small.txt")
+    line_end = request.find(b"\r\n")
+    replies = []
+    for url in (stock, ours):
+        connection = _Connection(url)
+        etag = _etag(connection.ask(request))
+        connection.ask(request)  # remembered by its key, and by its bytes
+        connection.sock.sendall(request[:line_end])
+        time.sleep(0.05)
+        rest = request[line_end:-2] + b"If-None-Match: " + etag + b"\r\nConnection: close\r\n\r\n"
+        connection.sock.sendall(rest)
+        reply = bytearray()
+        while chunk := connection.sock.recv(1 << 16):
+            reply += chunk
+        connection.close()
+        replies.append(_masked(bytes(reply)))
+    assert replies[0].startswith(b"HTTP/1.1 304 ") and replies[1] == replies[0]
+
+
 # The fast lane: a read holding one whole head, parsed by a parser of its own (fastlane.py).
 
 

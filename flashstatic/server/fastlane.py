@@ -132,7 +132,7 @@ class FastLaneMixin:
         ):
             super().data_received(data)  # type: ignore[misc]
             return
-        repeat = repeats.get(data)
+        repeat = repeats.get_request(data)
         if repeat is not None and self._answer_again(repeat, data, by_key=False):
             return
         # One head, ending where the read ends: no body, no second request behind it.
@@ -207,8 +207,9 @@ class FastLaneMixin:
             # A file's line waits for its end.
             if hit.file is None and self._log_parts:
                 # Made from the parts of an earlier line for the same response, client and
-                # logged fields: most lines of a busy server are.
-                key = (repeat.serial, self.client, b"".join(find_logged_lines(head)))
+                # logged fields: most lines of a busy server are. A repeat found by bytes is
+                # kept for those bytes alone, so its serial names the fields already.
+                key = (repeat.serial, self.client, b"".join(find_logged_lines(head)) if by_key else b"")
                 parts = _lines_again.get(key) or self._line_parts_again(key, repeat, head)
                 if parts is not None:
                     line = stamped(parts)

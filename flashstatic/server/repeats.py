@@ -59,8 +59,7 @@ _LOGGED = re.compile(rb"\r\n(?:referer|user-agent|x-forwarded-for):[^\r]*", re.I
 
 def answer_key(head: bytes, line_end: int) -> bytes:
     """A parsed head's request line and decisive field lines, as sent; ``line_end`` is where
-    its request line ends. Never a whole head, which ends with an empty line: a key and a
-    request's bytes can share one dict."""
+    its request line ends."""
     found = _DECISIVE.findall(head, line_end)
     return head[:line_end] + b"".join(found) if found else head[:line_end]
 
@@ -105,23 +104,32 @@ _serials = itertools.count()
 
 
 class RepeatCache:
-    """Responses by answer key and by request bytes."""
+    """Responses by answer key and by request bytes, in tables apart: a read that happens to
+    hold just a key's bytes (a request line, the rest of its head still to come) is no
+    request to answer."""
 
     def __init__(self) -> None:
-        self._repeats: dict[bytes, Repeat] = {}
-        # get(key or request): the dict's own method, called without a Python frame.
-        self.get: Callable[[bytes], Repeat | None] = self._repeats.get
+        self._by_key: dict[bytes, Repeat] = {}
+        self._by_request: dict[bytes, Repeat] = {}
+        # get(key) and get_request(bytes): the dicts' own methods, called without a Python frame.
+        self.get: Callable[[bytes], Repeat | None] = self._by_key.get
+        self.get_request: Callable[[bytes], Repeat | None] = self._by_request.get
         self._bytes = 0
 
     def remember(self, key: bytes, hit: AnsweredHit, entry: FileEntry) -> None:
-        self.keep(key, Repeat(hit, entry))
+        self._keep(self._by_key, key, Repeat(hit, entry))
 
-    def keep(self, key: bytes, repeat: Repeat) -> None:
-        size = len(key) + 2 * len(repeat.hit.tail)  # the tail, and the wire made from it
-        if len(self._repeats) >= MAX_REPEATS or self._bytes + size > MAX_REPEAT_BYTES:
-            self._repeats.clear()
+    def keep(self, request: bytes, repeat: Repeat) -> None:
+        """``repeat`` for a request's whole bytes."""
+        self._keep(self._by_request, request, repeat)
+
+    def _keep(self, table: dict[bytes, Repeat], name: bytes, repeat: Repeat) -> None:
+        size = len(name) + 2 * len(repeat.hit.tail)  # the tail, and the wire made from it
+        if len(self._by_key) + len(self._by_request) >= MAX_REPEATS or self._bytes + size > MAX_REPEAT_BYTES:
+            self._by_key.clear()
+            self._by_request.clear()
             self._bytes = 0
-        self._repeats[key] = repeat
+        table[name] = repeat
         self._bytes += size
 
 
