@@ -7,6 +7,7 @@ file wait in a lane of their own, so a cold file is still served while a flood f
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
@@ -129,3 +130,31 @@ def test_a_cold_file_asked_for_without_a_backlog_keeps_its_place_in_the_queue(
             thread.join(20)
     # Passed, /b.txt would end with /c.txt, its lookup and its open behind c's.
     assert done["/b.txt"] < done["/c.txt"] - 0.15
+
+
+def test_a_lookup_in_the_lesser_lane_is_not_starved_by_a_steady_main_lane(tmp_path: Path, monkeypatch) -> None:
+    # One helper, each lookup 0.05 s. A guess waits while the main lane never empties; it
+    # still gets a helper within a few main-lane jobs, not only once they stop coming.
+    monkeypatch.setenv("SLOW_HELPER_LOOKUP_DELAY", "0.05")
+    root = write_tree(tmp_path / "site", {f"f{i}.txt": "x" for i in range(40)})
+    rules = FlashStatic(directory=root).options.rules
+    pool = ProcessPool(1, 1, 256, command=SLOW_HELPER)
+    order: list[str] = []
+
+    async def lookup(path: str, speculative: bool = False) -> None:
+        await pool.run("translate", (rules, path), speculative=speculative)
+        order.append(path)
+
+    async def scenario() -> None:
+        await lookup("/f0.txt")  # the helper is started
+        steady = [asyncio.ensure_future(lookup(f"/f{i}.txt")) for i in range(1, 20)]
+        guess = asyncio.ensure_future(lookup("/guess.txt", speculative=True))
+        await asyncio.sleep(0.2)
+        steady += [asyncio.ensure_future(lookup(f"/f{i}.txt")) for i in range(20, 40)]
+        await asyncio.gather(guess, *steady)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        pool.close()
+    assert order.index("/guess.txt") < 12

@@ -10,8 +10,9 @@ Both backends share the front: identical jobs in flight are coalesced, admission
 started; work for responses already under way is never refused), and a job whose helper died
 is retried once on a fresh helper before it fails with ``HelperFailed``. Speculative jobs
 (translations of paths nothing suggests exist: what a flood of misses is made of) wait in a
-lane of their own, half the queue, served only when no other job waits, so that such
-a flood cannot refuse the files that are there. A job that can never
+lane of their own, half the queue, given one helper turn in ``GUESS_EVERY`` while other jobs
+wait, so that such a flood cannot refuse or stall the files that are there, and a guess is
+never starved either. A job that can never
 succeed is not retried: one too large for the channel fails with ``JobTooLarge`` and its helper
 goes on; an answer that is not one the protocol sends fails the job and replaces the helper.
 ``close()`` stops the helpers; the pool starts again if it is used afterwards (a second
@@ -192,6 +193,10 @@ class _Helper:
         self.deadline: asyncio.TimerHandle | None = None
 
 
+# While both lanes wait, one job in this many is a guess: a flood of guesses takes at most that
+# share of the helpers, and a guess is never starved by a main lane that does not empty.
+GUESS_EVERY = 4
+
 # A job takes milliseconds, or seconds on a very slow disk; one that takes longer than this is
 # stuck in the kernel (a hung NFS server, a dying disk) and will not be waited for.
 DEFAULT_JOB_TIMEOUT = 30.0
@@ -214,6 +219,7 @@ class ProcessPool(HelperPool):
         self._idle: list[_Helper] = []
         self._queue: deque[_Job] = deque()
         self._guesses: deque[_Job] = deque()  # the speculative lane
+        self._since_guess = 0  # jobs sent from the main lane since the last guess
         self._loop: asyncio.AbstractEventLoop | None = None
         # fork+exec waits for the child to exec, so helpers are started off the loop, here.
         self._starter: ThreadPoolExecutor | None = None
@@ -392,8 +398,12 @@ class ProcessPool(HelperPool):
         return True, fds.pop()
 
     def _next(self, helper: _Helper) -> None:
-        if self._queue or self._guesses:
-            job = (self._queue or self._guesses).popleft()
+        lane = self._queue
+        if self._guesses and (not self._queue or self._since_guess >= GUESS_EVERY - 1):
+            lane = self._guesses
+        if lane:
+            job = lane.popleft()
+            self._since_guess = 0 if lane is self._guesses else self._since_guess + 1
             self.counters.queue_depth = self._waiting()
             self._send(helper, job)
         else:
