@@ -90,7 +90,7 @@ class DiskStrategy(Protocol):
         self, rules: TranslationRules, root_index: int, segments: tuple[str, ...], digest_key: str
     ) -> str | None:
         """The names in a served directory, packed as digests under ``digest_key``
-        (cache.directories.pack_names); None: not one, or too large to list."""
+        (dirnames.pack_names); None: not one, or too large to list."""
 
     async def list_page(self, rules: TranslationRules, path: str, start: int) -> ListingAnswer:
         """listing=True: a page of what the directory at ``path`` holds (listing.list_page)."""
