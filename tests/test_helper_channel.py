@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -381,3 +382,32 @@ def test_a_job_that_fails_oddly_is_a_503_not_a_500(tmp_path: Path, live_server, 
     with live_server(app) as url, httpx.Client(timeout=10) as client:
         response = client.get(url + "/a.txt")
     assert response.status_code == 503 and "boom" in response.text and "Traceback" not in response.text
+
+
+def test_once_the_roots_are_known_a_descriptor_is_placed_without_a_thread(tmp_path: Path) -> None:
+    # Where a helper's descriptor lies is read from /proc on the loop; only the roots' real
+    # paths (realpath may wait for the disk) are worked out in a thread, the first time.
+    root = write_tree(tmp_path / "site", {f"f{i}.txt": str(i) for i in range(5)})
+    rules = TranslationRules((Root(str(root), ""),))
+    disk = AmpedDisk(16, ProcessPool(1, 1, 16), 512 * 1024)
+    handed: list[object] = []
+
+    class Counting(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            handed.append(fn)
+            return super().submit(fn, *args, **kwargs)
+
+    async def scenario() -> None:
+        asyncio.get_running_loop().set_default_executor(Counting(1))
+        for i in range(5):
+            found = await disk.translate(rules, f"/f{i}.txt")
+            assert isinstance(found, FoundFile)
+            file = await disk.open(found.facts, rules)
+            assert os.pread(file.fd, 1, 0) == str(i).encode()
+            disk.release(file)
+
+    try:
+        _run(scenario())
+    finally:
+        disk.close()
+    assert len(handed) == 1

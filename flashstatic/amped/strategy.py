@@ -64,15 +64,19 @@ def lies_beneath(path: str, directories: tuple[str, ...]) -> bool:
     return any(path == top or path.startswith(top.rstrip("/") + "/") for top in directories)
 
 
-def place_within(fd: int, roots: tuple[Root, ...], known: tuple[str, ...] | None) -> tuple[bool, tuple[str, ...]]:
-    """Blocking, so run in a thread (readlink, and realpath when ``known``, the roots' real
-    paths as last worked out, do not hold the file): whether ``fd`` lies inside a root, and
-    the real paths to remember. No /proc to ask: the identity check stands alone."""
+def placed_within(fd: int, known: tuple[str, ...]) -> bool:
+    """Whether ``fd`` lies beneath one of ``known``, the roots' real paths as last worked out;
+    /proc answers from memory, so this may run on the loop. No /proc to ask: the identity
+    check stands alone."""
     where = descriptor_path(fd)
-    if known is not None and (where is None or lies_beneath(where, known)):
-        return True, known
+    return where is None or lies_beneath(where, known)
+
+
+def place_within(fd: int, roots: tuple[Root, ...]) -> tuple[bool, tuple[str, ...]]:
+    """Blocking (realpath), so run in a thread: whether ``fd`` lies inside a root, by the
+    roots' real paths now, and those paths to remember."""
     known = real_roots(roots)
-    return where is None or lies_beneath(where, known), known
+    return placed_within(fd, known), known
 
 
 class FileTruncated(Exception):
@@ -401,10 +405,12 @@ class AmpedDisk(_Strategy):
     async def _inside_roots(self, fd: int, rules: TranslationRules) -> bool:
         if rules.follow_symlink:
             return True  # a followed symlink may lead anywhere: identity is all there is to check
+        known = self._real_roots.get(rules.roots)
+        if known is not None and placed_within(fd, known):
+            return True
+        # The roots' real paths, the first time, or again: a deploy may have repointed a root.
         loop = asyncio.get_running_loop()
-        inside, self._real_roots[rules.roots] = await loop.run_in_executor(
-            None, place_within, fd, rules.roots, self._real_roots.get(rules.roots)
-        )
+        inside, self._real_roots[rules.roots] = await loop.run_in_executor(None, place_within, fd, rules.roots)
         return inside
 
     async def open(self, facts: FileFacts, rules: TranslationRules, warm: int = 0) -> OpenFile:
