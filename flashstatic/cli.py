@@ -230,6 +230,7 @@ def _add_option_flags(serve: argparse.ArgumentParser) -> None:
     option("helper_backend", "AMPED helpers as processes or threads", choices=("process", "thread"))
     number("min_helpers", "AMPED helpers started with the first job, per worker", metavar="N")
     number("max_helpers", "AMPED helpers per worker, at most", metavar="N")
+    number("helper_threads", "jobs each AMPED helper does at once, a thread each", metavar="N")
     number("helper_queue", "jobs that may wait for a helper before a 503", metavar="N")
     number("helper_timeout", "seconds a helper may spend on one job", float, "SECONDS")
     number("page_in_size", "bytes a helper brings into memory per job")

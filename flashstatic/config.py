@@ -85,6 +85,7 @@ _LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "max_ranges": (0, False),
     "min_helpers": (0, False),
     "max_helpers": (1, False),
+    "helper_threads": (1, False),
     "helper_queue": (0, False),
     "helper_timeout": (0, True),
     "page_in_size": (1, False),
@@ -117,6 +118,8 @@ class DiskOptions:
     helper_backend: str = "process"
     min_helpers: int = 1
     max_helpers: int = 4
+    # Jobs each helper does at once, a thread each: max_helpers x helper_threads reads in flight.
+    helper_threads: int = 4
     helper_queue: int = 256
     helper_timeout: float = 30.0
     page_in_size: int = 512 * 1024
@@ -266,6 +269,7 @@ class StaticArguments(ServingArguments, total=False):
     helper_backend: str
     min_helpers: int
     max_helpers: int
+    helper_threads: int
     helper_queue: int
     helper_timeout: float
     page_in_size: int

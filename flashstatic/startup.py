@@ -79,9 +79,11 @@ def disk_summary(app: FlashStatic) -> str:
     pool = getattr(disk, "pool", None)
     if pool is None:
         return name
-    kind = "processes" if hasattr(pool, "min_helpers") else "threads"
+    threads = getattr(pool, "helper_threads", None)
+    if threads is None:
+        return f"{name}, {pool.max_helpers} helper threads, queue of {pool.max_queue}"
     low = getattr(pool, "min_helpers", 0)
-    return f"{name}, {low} to {pool.max_helpers} helper {kind}, queue of {pool.max_queue}"
+    return f"{name}, {low} to {pool.max_helpers} helper processes of {threads} threads, queue of {pool.max_queue}"
 
 
 def summary_lines(app: FlashStatic, facts: ServeFacts) -> list[str]:

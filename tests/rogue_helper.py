@@ -34,27 +34,27 @@ def main() -> None:
             return
         for fd in fds:
             os.close(fd)
-        kind, _args = wire.decode(data)
+        serial, kind, _args = wire.decode(data)
         reply_fds: list[int] = []
         if mode == "pickle":
-            message = pickle.dumps((True, _Mark()))
+            message = pickle.dumps((serial, True, _Mark()))
         elif mode == "odd_error":
-            message = wire.encode((False, KeyError("boom")))
+            message = wire.encode((serial, False, KeyError("boom")))
         elif mode == "wrong_type":
-            message = wire.encode((True, 12345))
+            message = wire.encode((serial, True, 12345))
         elif mode in ("other_file", "outside_root") and kind == "open":
             reply_fds.append(os.open(os.environ["ROGUE_HELPER_OTHER_FILE"], os.O_RDONLY))
-            message = wire.encode((True, None))
+            message = wire.encode((serial, True, None))
         elif mode == "outside_root":
             from flashstatic.translate import FileFacts, FoundFile
 
             other = os.environ["ROGUE_HELPER_OTHER_FILE"]
             facts = FileFacts.from_stat(other, os.stat(other))
-            message = wire.encode((True, FoundFile("/a.txt", facts, ())))
+            message = wire.encode((serial, True, FoundFile("/a.txt", facts, ())))
         elif mode == "other_file":
             from flashstatic.amped import jobs
 
-            message = wire.encode((True, jobs.run(kind, _args, None)))
+            message = wire.encode((serial, True, jobs.run(kind, _args, None)))
         else:
             message = b"\x80\x04garbage"
         socket.send_fds(sock, [message], reply_fds)

@@ -131,7 +131,13 @@ def amped_app(root: Path, backend: str = "process", slow: bool = False, **pool: 
         app.disk.close()
         app.disk = AmpedDisk(
             256,
-            ProcessPool(pool.get("min", 1), pool.get("max", 4), pool.get("queue", 256), command=command),
+            ProcessPool(
+                pool.get("min", 1),
+                pool.get("max", 4),
+                pool.get("queue", 256),
+                command=command,
+                helper_threads=pool.get("threads", 4),
+            ),
             512 * 1024,
         )
     else:
@@ -232,7 +238,7 @@ def _busy_helper_pid(pool: ProcessPool, timeout: float = 10) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for helper in list(pool._helpers):
-            if helper.job is not None and helper.job.kind == "page_in":
+            if any(job.kind == "page_in" for job in helper.jobs.values()):
                 return helper.process.pid
         time.sleep(0.02)
     raise AssertionError("no helper became busy")
@@ -293,7 +299,7 @@ def test_full_queue_is_a_503_and_the_pool_recovers(cold: Path, live_server, monk
     # needed at all depends on readahead, which a fast disk may finish before the probe.
     for delay in ("SLOW_HELPER_DELAY", "SLOW_HELPER_LOOKUP_DELAY", "SLOW_HELPER_TRANSLATE_DELAY"):
         monkeypatch.setenv(delay, "1")
-    app = amped_app(cold, slow=True, min=1, max=1, queue=1)
+    app = amped_app(cold, slow=True, min=1, max=1, queue=1, threads=1)  # one job at a time
     with live_server(app) as url:
         with httpx.Client(timeout=10) as client:
             client.get(url + "/a.bin", headers={"range": "bytes=0-0"})  # translated and opened
@@ -484,3 +490,90 @@ def test_a_cold_small_file_is_opened_and_read_in_by_one_helper_job(tmp_path: Pat
     # A translation, then the open that brought the body in: no page-in of its own.
     assert stats["helpers"]["dispatched"] == 2 and stats["resident_reads"] == 1
     app.close()
+
+
+def test_one_helper_process_serves_several_cold_files_at_once(
+    cold: Path, tmp_path_factory: pytest.TempPathFactory, live_server, monkeypatch
+) -> None:
+    # Each page-in takes half a second. One helper of four threads reads for the four files
+    # together: no second process is started, and page-ins overlap inside the one there is.
+    overlap = tmp_path_factory.mktemp("overlap") / "running"
+    monkeypatch.setenv("SLOW_HELPER_DELAY", "0.5")
+    monkeypatch.setenv("SLOW_HELPER_OVERLAP_FILE", str(overlap))
+    app = amped_app(cold, slow=True, min=1, max=1, threads=4)
+    with live_server(app) as url:
+        outcomes: list[dict[str, object]] = [{} for _ in range(4)]
+        threads = [_fetch_in_thread(url + f"/{name}.bin", outcomes[i]) for i, name in enumerate("abcd")]
+        for thread in threads:
+            thread.join(60)
+        assert len(app.disk.pool.pids) == 1
+    for name, outcome in zip("abcd", outcomes, strict=True):
+        response = outcome["response"]
+        assert isinstance(response, httpx.Response) and response.status_code == 200
+        assert response.content == (cold / f"{name}.bin").read_bytes()
+    assert max(int(line) for line in overlap.read_text().split()) >= 3
+
+
+def test_a_quick_job_is_answered_while_a_slow_one_holds_the_same_helper(cold: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SLOW_HELPER_DELAY", "1")
+    pool = ProcessPool(1, 1, command=SLOW_HELPER, helper_threads=2)
+    rules = FlashStatic(directory=cold, architecture="sped").options.rules
+    order: list[str] = []
+
+    async def scenario() -> None:
+        await pool.run("translate", (rules, "/a.bin"))  # the helper is started
+        fd = os.open(cold / "a.bin", os.O_RDONLY)
+        try:
+
+            async def page_in() -> None:
+                await pool.run("page_in", (0, MIB), fd=fd, bounded=False)
+                order.append("page_in")
+
+            async def lookup() -> None:
+                assert (await pool.run("translate", (rules, "/b.bin"))).facts.size == 2 * MIB
+                order.append("translate")
+
+            slow = asyncio.ensure_future(page_in())
+            await asyncio.sleep(0.1)
+            await asyncio.gather(slow, lookup())
+        finally:
+            os.close(fd)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        pool.close()
+    assert order == ["translate", "page_in"]
+
+
+def test_a_helper_killed_for_a_stuck_job_hands_its_other_jobs_to_another(cold: Path, monkeypatch) -> None:
+    # The page-in hangs; the lookup beside it in the same helper would take 0.8 s. At the
+    # page-in's deadline the helper is killed: the page-in fails, the lookup is done again by
+    # a new helper and succeeds.
+    monkeypatch.setenv("SLOW_HELPER_DELAY", "30")
+    monkeypatch.setenv("SLOW_HELPER_LOOKUP_DELAY", "0.8")
+    pool = ProcessPool(1, 1, command=SLOW_HELPER, job_timeout=1.0, helper_threads=2)
+    rules = FlashStatic(directory=cold, architecture="sped").options.rules
+
+    async def scenario() -> tuple[BaseException | None, object, list[int]]:
+        await pool.run("translate_many", (rules, ["/a.bin"]))  # the helper is started
+        first = pool.pids
+        fd = os.open(cold / "a.bin", os.O_RDONLY)
+        try:
+            stuck = asyncio.ensure_future(pool.run("page_in", (0, MIB), fd=fd, bounded=False))
+            await asyncio.sleep(0.3)
+            answer = await pool.run("translate", (rules, "/b.bin"))
+            error = await asyncio.gather(stuck, return_exceptions=True)
+        finally:
+            os.close(fd)
+        return error[0], answer, first
+
+    try:
+        error, answer, first = asyncio.run(scenario())
+        counters = pool.stats()
+    finally:
+        pool.close()
+    assert isinstance(error, HelperFailed) and "no answer from a helper" in str(error)
+    assert answer.facts.size == 2 * MIB  # type: ignore[attr-defined]
+    assert counters["stuck"] == 1 and counters["failed"] == 1
+    assert not _alive(first[0])

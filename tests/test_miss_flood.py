@@ -104,7 +104,7 @@ def test_a_cold_file_is_served_while_a_flood_of_misses_fills_the_queue(
 def test_a_cold_file_asked_for_without_a_backlog_keeps_its_place_in_the_queue(
     tmp_path: Path, live_server, monkeypatch
 ) -> None:
-    # One helper, each lookup 0.3 s. /b.txt comes while the helper is busy but nothing waits:
+    # One helper doing one job at a time, each lookup 0.3 s. /b.txt comes while the helper is busy but nothing waits:
     # no listing is fetched for it, so nothing says it is a guess, and it must not be passed
     # by /c.txt, which comes later (and, finding a backlog, has its directory listed first).
     monkeypatch.setenv("SLOW_HELPER_LOOKUP_DELAY", "0.3")
@@ -112,7 +112,7 @@ def test_a_cold_file_asked_for_without_a_backlog_keeps_its_place_in_the_queue(
     root = write_tree(tmp_path / "site", {"a.txt": "a", "b.txt": "b", "c.txt": "c", "w.txt": "w"})
     app = FlashStatic(directory=root, revalidate_interval=60)
     app.disk.close()
-    app.disk = AmpedDisk(64, ProcessPool(1, 1, 256, command=SLOW_HELPER), 512 * 1024)
+    app.disk = AmpedDisk(64, ProcessPool(1, 1, 256, command=SLOW_HELPER, helper_threads=1), 512 * 1024)
     done: dict[str, float] = {}
 
     def fetch(url: str, path: str) -> None:
@@ -133,12 +133,13 @@ def test_a_cold_file_asked_for_without_a_backlog_keeps_its_place_in_the_queue(
 
 
 def test_a_lookup_in_the_lesser_lane_is_not_starved_by_a_steady_main_lane(tmp_path: Path, monkeypatch) -> None:
-    # One helper, each lookup 0.05 s. A guess waits while the main lane never empties; it
-    # still gets a helper within a few main-lane jobs, not only once they stop coming.
+    # One helper doing one job at a time, each lookup 0.05 s. A guess waits while the main lane
+    # never empties; it still gets a helper within a few main-lane jobs, not only once they
+    # stop coming.
     monkeypatch.setenv("SLOW_HELPER_LOOKUP_DELAY", "0.05")
     root = write_tree(tmp_path / "site", {f"f{i}.txt": "x" for i in range(40)})
     rules = FlashStatic(directory=root).options.rules
-    pool = ProcessPool(1, 1, 256, command=SLOW_HELPER)
+    pool = ProcessPool(1, 1, 256, command=SLOW_HELPER, helper_threads=1)
     order: list[str] = []
 
     async def lookup(path: str, speculative: bool = False) -> None:

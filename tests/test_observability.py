@@ -216,7 +216,7 @@ def test_start_up_summary(tree: Path, cli) -> None:
     summary = "\n".join(server.stderr)
     assert f"serving {tree} at /" in summary
     assert any(line.endswith("files: 4") for line in server.stderr)  # .secret is not served
-    assert "disk: amped, 1 to 3 helper processes, queue of 256" in summary
+    assert "disk: amped, 1 to 3 helper processes of 4 threads, queue of 256" in summary
     assert re.search(r"http: h11 on (uvloop|asyncio); zero copy on \(sendfile", summary)
     assert "access log: on; metrics: /_m" in summary
     # Once per worker, each with its own pid.

@@ -1,6 +1,8 @@
 """A helper process: ``python -m flashstatic.amped.helper FD`` (the fd is always the last argument).
 
-It receives one job at a time over a SOCK_SEQPACKET socket, does the blocking work and answers.
+It receives jobs over a SOCK_SEQPACKET socket, does the blocking work and answers; up to
+``FLASHSTATIC_HELPER_THREADS`` jobs at once, each in a thread of its own that takes the next
+message, so answers may come in another order than their jobs (each names its job's serial).
 File descriptors travel with the messages (SCM_RIGHTS): an "open" job sends its descriptor
 back, a "page_in" job gets the server's descriptor so it touches the very same file. File data
 never travels: the answer to a page-in is only "done". Messages are plain data (wire.py).
@@ -13,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 
 from . import jobs, wire
 
@@ -26,6 +29,9 @@ def _die_with_parent() -> None:
 
 
 def serve(sock: socket.socket) -> None:
+    """Take jobs and answer them until the server closes its end. A SEQPACKET socket hands each
+    message, with its descriptor, whole to one of the threads waiting in recvmsg, and each
+    answer goes out in one sendmsg: the threads share the socket without a lock."""
     while True:
         try:
             data, fds, flags, _ = socket.recv_fds(sock, wire.MAX_MESSAGE + 1, 1)
@@ -36,18 +42,19 @@ def serve(sock: socket.socket) -> None:
         lent = fds[0] if fds else None
         for extra in fds[1:]:
             os.close(extra)
+        serial = None
         reply_fds: list[int] = []
         try:
             if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
                 raise wire.WireError("truncated job")
-            kind, args = wire.decode(data)
+            serial, kind, args = wire.decode(data)
             result = jobs.run(kind, args, lent)
             if kind == "open":
                 reply_fds.append(result)
                 result = None
-            message = wire.encode((True, result))
+            message = wire.encode((serial, True, result))
         except Exception as exc:  # the job failed, the helper goes on
-            message = _error_reply(exc)
+            message = _error_reply(serial, exc)
             for fd in reply_fds:
                 os.close(fd)
             reply_fds = []
@@ -56,16 +63,18 @@ def serve(sock: socket.socket) -> None:
                 os.close(lent)
         try:
             socket.send_fds(sock, [message], reply_fds)
+        except OSError:
+            return
         finally:
             for fd in reply_fds:
                 os.close(fd)
 
 
-def _error_reply(error: Exception) -> bytes:
+def _error_reply(serial: object, error: Exception) -> bytes:
     try:
-        return wire.encode((False, error))
+        return wire.encode((serial, False, error))
     except wire.MessageTooLarge as too_large:  # an error text too long to send (a long path in it)
-        return wire.encode((False, too_large))
+        return wire.encode((serial, False, too_large))
 
 
 def main() -> None:
@@ -75,6 +84,12 @@ def main() -> None:
     expected = os.environ.get(jobs.PARENT_VARIABLE)
     if expected is not None and os.getppid() != int(expected):
         return  # the server died before PR_SET_PDEATHSIG took effect
+    threads = [
+        threading.Thread(target=serve, args=(sock,), daemon=True)
+        for _ in range(int(os.environ.get(jobs.THREADS_VARIABLE, "1")) - 1)
+    ]
+    for thread in threads:
+        thread.start()
     serve(sock)
 
 

@@ -26,6 +26,8 @@ from ..translate import (
 # Set by the server when it starts a helper, so that the helper notices if the server is gone
 # before PR_SET_PDEATHSIG took effect; comparing with 1 would fail under a PID-1 server.
 PARENT_VARIABLE = "FLASHSTATIC_HELPER_PARENT"
+# How many jobs a helper does at once (a thread each), set by the server when it starts one.
+THREADS_VARIABLE = "FLASHSTATIC_HELPER_THREADS"
 
 # How much a helper reads at a time while bringing pages in; the bytes are thrown away.
 _PAGE_IN_PIECE = 1024 * 1024

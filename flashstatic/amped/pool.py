@@ -1,14 +1,17 @@
 """The helper pool: where blocking disk work goes so the event loop never waits for it.
 
-As in the Flash paper, helpers are processes that do one job at a time and answer over an IPC
-channel that the event loop watches like any socket (``loop.add_reader``; no thread sits in
-the loop's path). A thread backend does the same jobs for platforms without fork and for
-comparison.
+As in the Flash paper, helpers are processes that answer over an IPC channel that the event
+loop watches like any socket (``loop.add_reader``; no thread sits in the loop's path). Each
+helper does up to ``helper_threads`` jobs at once, a thread each: a job mostly waits in the
+kernel, so a few processes keep many reads in flight without a process's memory per read.
+A process is started only when every thread of those running is busy. A thread backend does
+the same jobs for platforms without fork and for comparison.
 
 Both backends share the front: identical jobs in flight are coalesced, admission is bounded
 (``PoolBusy`` when the queue is full, which the adapter turns into a 503 before a response has
 started; work for responses already under way is never refused), and a job whose helper died
-is retried once on a fresh helper before it fails with ``HelperFailed``. Speculative jobs
+is retried once on another helper before it fails with ``HelperFailed`` (so are the other
+jobs of a helper killed for one that hung). Speculative jobs
 (translations of paths nothing suggests exist: what a flood of misses is made of) wait in a
 lane of their own, half the queue, given one helper turn in ``GUESS_EVERY`` while other jobs
 wait, so that such a flood cannot refuse or stall the files that are there, and a guess is
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import errno
+import itertools
 import os
 import socket
 import subprocess
@@ -167,6 +171,7 @@ class _Job:
     future: asyncio.Future[Any]
     speculative: bool = False
     attempts: int = 0
+    deadline: asyncio.TimerHandle | None = None
 
 
 HELPER_COMMAND = (sys.executable, "-m", "flashstatic.amped.helper")
@@ -175,7 +180,7 @@ _DEVNULL = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
 
 
 class _Helper:
-    def __init__(self, command: tuple[str, ...]) -> None:
+    def __init__(self, command: tuple[str, ...], threads: int) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.process = subprocess.Popen(
@@ -183,14 +188,13 @@ class _Helper:
                 pass_fds=(theirs.fileno(),),
                 stdin=_DEVNULL,
                 close_fds=True,
-                env={**os.environ, jobs.PARENT_VARIABLE: str(os.getpid())},
+                env={**os.environ, jobs.PARENT_VARIABLE: str(os.getpid()), jobs.THREADS_VARIABLE: str(threads)},
             )
         finally:
             theirs.close()
         ours.setblocking(False)
         self.socket = ours
-        self.job: _Job | None = None
-        self.deadline: asyncio.TimerHandle | None = None
+        self.jobs: dict[int, _Job] = {}  # by the serial its answer names
 
 
 # While both lanes wait, one job in this many is a guess: a flood of guesses takes at most that
@@ -210,13 +214,16 @@ class ProcessPool(HelperPool):
         max_queue: int = 256,
         command: tuple[str, ...] = HELPER_COMMAND,
         job_timeout: float = DEFAULT_JOB_TIMEOUT,
+        helper_threads: int = 4,
     ) -> None:
         super().__init__(max(1, max_helpers), max_queue)
         self._command = command  # the helper's argv, less the socket's fd (tests wrap it)
+        self.helper_threads = max(1, helper_threads)
+        self._serials = itertools.count()
         self.job_timeout = job_timeout
         self.min_helpers = min(min_helpers, self.max_helpers)
         self._helpers: list[_Helper] = []
-        self._idle: list[_Helper] = []
+        self._idle: list[_Helper] = []  # a helper once for each thread of it without a job
         self._queue: deque[_Job] = deque()
         self._guesses: deque[_Job] = deque()  # the speculative lane
         self._since_guess = 0  # jobs sent from the main lane since the last guess
@@ -260,7 +267,7 @@ class ProcessPool(HelperPool):
     def _start_helper(self) -> None:
         assert self._loop is not None and self._starter is not None
         self._starting += 1
-        started = self._loop.run_in_executor(self._starter, _Helper, self._command)
+        started = self._loop.run_in_executor(self._starter, _Helper, self._command, self.helper_threads)
         started.add_done_callback(self._helper_started)
 
     def _helper_started(self, started: asyncio.Future[_Helper]) -> None:
@@ -280,7 +287,8 @@ class ProcessPool(HelperPool):
             return
         self._helpers.append(helper)
         self._loop.add_reader(helper.socket.fileno(), self._on_readable, helper)
-        self._next(helper)
+        for _ in range(self.helper_threads):
+            self._next(helper)
 
     def _dispatch(self, job: _Job) -> None:
         if self._idle:
@@ -289,13 +297,16 @@ class ProcessPool(HelperPool):
         (self._guesses if job.speculative else self._queue).append(job)
         self.counters.queue_depth = self._waiting()
         self.counters.queue_peak = max(self.counters.queue_peak, self.counters.queue_depth)
-        if len(self._helpers) + self._starting < self.max_helpers:
+        # Another process only for jobs that the ones starting will not take at once.
+        room = len(self._helpers) + self._starting < self.max_helpers
+        if room and self._waiting() > self._starting * self.helper_threads:
             self._start_helper()
 
     def _send(self, helper: _Helper, job: _Job) -> None:
         job.attempts += 1
+        serial = next(self._serials)
         try:
-            message = wire.encode((job.kind, job.args))
+            message = wire.encode((serial, job.kind, job.args))
             socket.send_fds(helper.socket, [message], [] if job.fd is None else [job.fd])
         except (JobTooLarge, TypeError) as exc:
             self._refuse(helper, job, exc)
@@ -304,12 +315,12 @@ class ProcessPool(HelperPool):
             if exc.errno == errno.EMSGSIZE:  # the socket's buffer is smaller than our bound
                 self._refuse(helper, job, JobTooLarge(str(exc)))
                 return
-            helper.job = job
+            helper.jobs[serial] = job
             self._lost(helper)
             return
-        helper.job = job
+        helper.jobs[serial] = job
         assert self._loop is not None
-        helper.deadline = self._loop.call_later(self.job_timeout, self._overdue, helper, job)
+        job.deadline = self._loop.call_later(self.job_timeout, self._overdue, helper, serial)
 
     def _refuse(self, helper: _Helper, job: _Job, error: Exception) -> None:
         """A job that cannot be sent as it is: it fails, the helper was never involved."""
@@ -317,20 +328,19 @@ class ProcessPool(HelperPool):
         self._finish(job, False, error)
         self._next(helper)
 
-    def _overdue(self, helper: _Helper, job: _Job) -> None:
+    def _overdue(self, helper: _Helper, serial: int) -> None:
         """No answer in time: the helper is likely blocked in the kernel and may stay so for
-        minutes. Fail its job (a retry would hang on the same file), kill it and carry on
-        with a new one; the kill takes effect whenever the kernel lets go of it."""
-        if helper.job is not job:
+        minutes. Fail the job (a retry would hang on the same file), kill the helper and
+        carry on with a new one, its other jobs retried; the kill takes effect whenever the
+        kernel lets go of it."""
+        job = helper.jobs.pop(serial, None)
+        if job is None:
             return
-        helper.deadline = None
+        job.deadline = None
         self.counters.stuck += 1
         self.counters.failed += 1
-        helper.job = None
-        self._forget(helper)
-        _reap(helper.process, _running_loop())
         self._finish(job, False, HelperFailed(f"no answer from a helper in {self.job_timeout:g} s ({job.kind})"))
-        self._replenish()
+        self._drop(helper)
 
     def _on_readable(self, helper: _Helper) -> None:
         try:
@@ -344,37 +354,37 @@ class ProcessPool(HelperPool):
                 os.close(fd)
             self._lost(helper)
             return
-        _cancel_deadline(helper)
-        job, helper.job = helper.job, None
+        job = None
         try:
-            ok, value = self._read_answer(job, data, fds, flags)
+            if flags & socket.MSG_TRUNC:
+                raise wire.WireError("answer over the size bound")
+            serial, ok, value = _answer_parts(wire.decode(data))
+            job = helper.jobs.pop(serial, None)
+            if job is None:
+                raise wire.WireError("an answer to no job of this helper")
+            _cancel_deadline(job)
+            ok, value = self._read_answer(job, ok, value, fds)
         except wire.WireError as exc:
             # Not an answer our helper sends: the job fails (retrying could repeat whatever
             # made it so) and the helper is not trusted with another.
+            # An answer that names no job of its own may be any of them: they all fail.
             for fd in fds:
                 os.close(fd)
-            self.counters.failed += 1
-            if job is not None:
-                self._finish(job, False, HelperFailed(f"unreadable answer from a helper: {exc}"))
-            self._forget(helper)
-            _reap(helper.process, _running_loop())
+            failing = [job] if job is not None else self._take_jobs(helper)
+            for failed in failing:
+                self.counters.failed += 1
+                self._finish(failed, False, HelperFailed(f"unreadable answer from a helper: {exc}"))
             self.counters.lost += 1
-            self._replenish()
+            self._drop(helper)
             return
-        if job is not None:
-            self._finish(job, ok, value)
+        self._finish(job, ok, value)
         self._next(helper)
 
     @staticmethod
-    def _read_answer(job: _Job | None, data: bytes, fds: list[int], flags: int) -> tuple[bool, Any]:
-        """(ok, value) from a helper's message; an open's value is the descriptor it sent.
-        Raises WireError for anything else, having closed nothing (the caller closes ``fds``)."""
-        if flags & socket.MSG_TRUNC:
-            raise wire.WireError("answer over the size bound")
-        answer = wire.decode(data)
-        if not (isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], bool)):
-            raise wire.WireError("not an (ok, value) answer")
-        ok, value = answer
+    def _read_answer(job: _Job, ok: bool, value: Any, fds: list[int]) -> tuple[bool, Any]:
+        """(ok, value) from a helper's answer to ``job``; an open's value is the descriptor it
+        sent. Raises WireError for anything else, having closed nothing (the caller closes
+        ``fds``)."""
         if not ok:
             if not isinstance(value, Exception):
                 raise wire.WireError("a failure without an error")
@@ -384,9 +394,9 @@ class ProcessPool(HelperPool):
                 # An error the job has no meaning for (a bug, not a missing file): a 503, not a 500.
                 return False, HelperFailed(f"a helper job failed: {value}")
             return False, value
-        if job is not None and not wire.answer_fits(job.kind, job.args, value):
+        if not wire.answer_fits(job.kind, job.args, value):
             raise wire.WireError(f"not an answer to {job.kind}")
-        if job is None or job.kind != "open":
+        if job.kind != "open":
             if fds:
                 raise wire.WireError("a descriptor nobody asked for")
             return True, value
@@ -420,17 +430,29 @@ class ProcessPool(HelperPool):
         _resolve(job.future, ok, value)
 
     def _lost(self, helper: _Helper) -> None:
-        """A helper died (or its channel broke): replace it and retry its job once."""
+        """A helper died (or its channel broke): replace it and retry its jobs once."""
+        self.counters.lost += 1
+        self._drop(helper)
+
+    def _drop(self, helper: _Helper) -> None:
+        """Kill ``helper`` and retry, once, the jobs it still had."""
         self._forget(helper)
         _reap(helper.process, _running_loop())
-        self.counters.lost += 1
-        job, helper.job = helper.job, None
-        if job is not None and job.attempts < 2:
-            self._dispatch(job)
-        elif job is not None:
-            self.counters.failed += 1
-            self._finish(job, False, HelperFailed(f"helper died twice during {job.kind}"))
+        for job in self._take_jobs(helper):
+            if job.attempts < 2:
+                self._dispatch(job)
+            else:
+                self.counters.failed += 1
+                self._finish(job, False, HelperFailed(f"helper died twice during {job.kind}"))
         self._replenish()
+
+    @staticmethod
+    def _take_jobs(helper: _Helper) -> list[_Job]:
+        taken = list(helper.jobs.values())
+        helper.jobs.clear()
+        for job in taken:
+            _cancel_deadline(job)
+        return taken
 
     def _replenish(self) -> None:
         """Helpers for the jobs still queued: otherwise, once every helper has died, they would
@@ -438,16 +460,14 @@ class ProcessPool(HelperPool):
         while (
             self._loop is not None
             and self._waiting()
-            and len(self._helpers) + self._starting < min(self.max_helpers, self._waiting())
+            and len(self._helpers) + self._starting < min(self.max_helpers, -(-self._waiting() // self.helper_threads))
         ):
             self._start_helper()
 
     def _forget(self, helper: _Helper) -> None:
-        _cancel_deadline(helper)
         if helper in self._helpers:
             self._helpers.remove(helper)
-        if helper in self._idle:
-            self._idle.remove(helper)
+        self._idle = [idle for idle in self._idle if idle is not helper]
         if self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(helper.socket.fileno())
         helper.socket.close()
@@ -476,10 +496,9 @@ class ProcessPool(HelperPool):
     def _stop_helpers(self) -> None:
         loop = _running_loop()
         for helper in list(self._helpers):
-            job, helper.job = helper.job, None
             self._forget(helper)
             _reap(helper.process, loop)
-            if job is not None:
+            for job in self._take_jobs(helper):
                 self._finish(job, False, HelperFailed("the helper pool is shutting down"))
         self._fail_queue(HelperFailed("the helper pool is shutting down"))
         if self._starter is not None:
@@ -504,10 +523,17 @@ class ProcessPool(HelperPool):
         self._in_flight = {}
 
 
-def _cancel_deadline(helper: _Helper) -> None:
-    if helper.deadline is not None:
-        helper.deadline.cancel()
-        helper.deadline = None
+def _cancel_deadline(job: _Job) -> None:
+    if job.deadline is not None:
+        job.deadline.cancel()
+        job.deadline = None
+
+
+def _answer_parts(answer: Any) -> tuple[int, bool, Any]:
+    """An answer's serial, whether the job succeeded, and its value (or error)."""
+    if not (isinstance(answer, tuple) and len(answer) == 3 and type(answer[0]) is int and isinstance(answer[1], bool)):
+        raise wire.WireError("not a (serial, ok, value) answer")
+    return answer
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

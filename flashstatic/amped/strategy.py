@@ -518,10 +518,14 @@ def make_strategy(disk: DiskOptions, open_files: int) -> DiskStrategy:
     if disk.architecture == "amped":
         if disk.helper_backend == "process":
             pool: HelperPool = ProcessPool(
-                disk.min_helpers, disk.max_helpers, disk.helper_queue, job_timeout=disk.helper_timeout
+                disk.min_helpers,
+                disk.max_helpers,
+                disk.helper_queue,
+                job_timeout=disk.helper_timeout,
+                helper_threads=disk.helper_threads,
             )
         elif disk.helper_backend == "thread":
-            pool = ThreadPool(disk.max_helpers, disk.helper_queue)
+            pool = ThreadPool(disk.max_helpers * disk.helper_threads, disk.helper_queue)
         else:
             raise ValueError(f"helper_backend must be 'process' or 'thread', not {disk.helper_backend!r}")
         return AmpedDisk(open_files, pool, disk.page_in_size)
