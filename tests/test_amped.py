@@ -577,3 +577,19 @@ def test_a_helper_killed_for_a_stuck_job_hands_its_other_jobs_to_another(cold: P
     assert answer.facts.size == 2 * MIB  # type: ignore[attr-defined]
     assert counters["stuck"] == 1 and counters["failed"] == 1
     assert not _alive(first[0])
+
+
+def test_helpers_run_below_the_server_s_priority(cold: Path) -> None:
+    pool = ProcessPool(1, 1)
+    rules = FlashStatic(directory=cold, architecture="sped").options.rules
+
+    async def scenario() -> int:
+        await pool.run("translate", (rules, "/a.bin"))
+        return pool.pids[0]
+
+    try:
+        pid = asyncio.run(scenario())
+        helper_nice = os.getpriority(os.PRIO_PROCESS, pid)
+    finally:
+        pool.close()
+    assert helper_nice == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)

@@ -77,8 +77,15 @@ def _error_reply(serial: object, error: Exception) -> bytes:
         return wire.encode((serial, False, too_large))
 
 
+# Below the server's priority: a helper's CPU work (a message, a syscall) can wait, while the
+# event loop serves every connection; a job handed over does not take the CPU from the loop
+# that sent it. Most of a job is spent waiting for the disk, which niceness does not slow.
+NICENESS = 10
+
+
 def main() -> None:
     _die_with_parent()
+    os.nice(NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server; it closes us
     sock = socket.socket(fileno=int(sys.argv[-1]))
     expected = os.environ.get(jobs.PARENT_VARIABLE)
