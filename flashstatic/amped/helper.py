@@ -91,12 +91,8 @@ def main() -> None:
     expected = os.environ.get(jobs.PARENT_VARIABLE)
     if expected is not None and os.getppid() != int(expected):
         return  # the server died before PR_SET_PDEATHSIG took effect
-    threads = [
-        threading.Thread(target=serve, args=(sock,), daemon=True)
-        for _ in range(int(os.environ.get(jobs.THREADS_VARIABLE, "1")) - 1)
-    ]
-    for thread in threads:
-        thread.start()
+    for _ in range(int(os.environ.get(jobs.THREADS_VARIABLE, "1")) - 1):
+        threading.Thread(target=serve, args=(sock,), daemon=True).start()
     serve(sock)
 
 

@@ -366,8 +366,8 @@ class ProcessPool(HelperPool):
             ok, value = self._read_answer(job, ok, value, fds)
         except wire.WireError as exc:
             # Not an answer our helper sends: the job fails (retrying could repeat whatever
-            # made it so) and the helper is not trusted with another.
-            # An answer that names no job of its own may be any of them: they all fail.
+            # made it so; one that names no job of the helper may be any of them, so they all
+            # do) and the helper is not trusted with another.
             for fd in fds:
                 os.close(fd)
             failing = [job] if job is not None else self._take_jobs(helper)
