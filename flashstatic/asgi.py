@@ -41,6 +41,7 @@ from .http.respond import (
     FileRequest,
     FileSlice,
     ResponsePlan,
+    body_expected,
     compression_due,
     file_request,
     plan_health,
@@ -496,7 +497,7 @@ class FlashStatic:
         head = scope["method"] == "HEAD"
         # Two attempts: a file that changed between translation and open is translated afresh.
         for attempt in range(2):
-            answer = await self._answer(path, disk, fresh=attempt > 0)
+            answer = await self._answer(path, disk, fresh=attempt > 0, scope=scope)
             if isinstance(answer, RedirectTo):
                 await send_plan(send, receive, plan_redirect(redirect_location(scope, answer.kind), head=head), None)
                 return
@@ -645,8 +646,13 @@ class FlashStatic:
             self.core.bodies.put_compressed(rep.facts, rep.encoding, body)
         return body
 
-    async def _answer(self, path: str, disk: DiskStrategy, *, fresh: bool = False) -> Answer:
+    async def _answer(
+        self, path: str, disk: DiskStrategy, *, fresh: bool = False, scope: Scope | None = None
+    ) -> Answer:
+        """What ``path`` is now, from the caches or the disk; ``scope``, the request it is for,
+        says whether a lookup on the disk may open the file for it too."""
         now = time.monotonic()
+        answer = None
         if not fresh:
             answer, stale = self.core.lookup(path, now)
             if answer is not None and not stale:
@@ -658,7 +664,9 @@ class FlashStatic:
                 # than asyncio's (the batch is an asyncio task).
                 self._revalidate_later(path)
                 return answer
-        answer = self.core.store(path, await self._translate(path, disk, fresh), now)
+        # A path known before has its file open already, most likely.
+        opening = self._opening(scope) if scope is not None and answer is None else None
+        answer = self.core.store(path, await self._translate(path, disk, fresh, opening), now)
         self._watch_new_directories()
         return answer
 
@@ -711,19 +719,30 @@ class FlashStatic:
                     self.core.store(path, result, now)
             self._watch_new_directories()
 
-    async def _translate(self, path: str, disk: DiskStrategy, fresh: bool) -> Translation:
+    def _opening(self, scope: Scope) -> int | None:
+        """For a lookup on the disk: how much of the file found may be read in with it (a body
+        the body cache takes is read whole; of a range, nothing yet), or None when the request
+        will likely not read it."""
+        expected = body_expected(self.core.answers.read_fields(scope["method"], scope["headers"]))
+        if expected is None:
+            return None
+        return self.options.small_file_max if expected == "whole" else 0
+
+    async def _translate(self, path: str, disk: DiskStrategy, fresh: bool, opening: int | None) -> Translation:
         if not fresh:
             known = self.core.from_scan(path)
             if known is not None:
                 return known
         found = candidates(self.core.rules.roots, path)  # a path to refuse is refused here, not in a helper
         if self._listings is None or fresh:
-            return await disk.translate(self.core.rules, path)
+            return await disk.translate(self.core.rules, path, opening=opening)
         verdict = await self._consult_listings(found, disk)
         if verdict is Verdict.ABSENT:
             self.core.misses_listed += 1
             return MISSING
-        translation = await disk.translate(self.core.rules, path, speculative=verdict is Verdict.UNKNOWN)
+        translation = await disk.translate(
+            self.core.rules, path, speculative=verdict is Verdict.UNKNOWN, opening=opening
+        )
         self._listings.note(self.core.rules.roots, found, translation is not MISSING)
         return translation
 

@@ -32,7 +32,7 @@ _DISK_CALLS: dict[str, list[tuple[str, set[str]]]] = {
     # fstat of an open descriptor reads the in-memory inode.
     "fstat": [
         ("flashstatic/amped/openfiles.py", {"_unchanged"}),
-        ("flashstatic/amped/strategy.py", {"open", "_open_fd", "_read_nowait"}),
+        ("flashstatic/amped/strategy.py", {"open", "_open_fd", "_keep_opened", "_read_nowait"}),
         ("flashstatic/server/cycle.py", {"_send_file"}),
     ],
     "open": [],

@@ -3,11 +3,13 @@
 Run as ``python tests/rogue_helper.py FD`` by ProcessPool(command=...).
 - ``pickle``: answers with a pickle that, if unpickled, would create ROGUE_HELPER_MARK;
 - ``wrong_type``: answers every job with a well-formed message of the wrong shape;
-- ``other_file``: answers an open with a descriptor of ROGUE_HELPER_OTHER_FILE;
+- ``other_file``: answers an open, and a lookup that opens, with a descriptor of
+  ROGUE_HELPER_OTHER_FILE;
 - ``garbage``: answers with bytes that are not a message at all;
 - ``odd_error``: fails every job with an error the protocol has no type for;
 - ``outside_root``: translates every path to ROGUE_HELPER_OTHER_FILE (its true stat) and
-  answers an open with a descriptor of it, so that only where the file lies gives it away.
+  answers an open, and a lookup that opens, with a descriptor of it, so that only where the
+  file lies gives it away.
 """
 
 import os
@@ -50,11 +52,17 @@ def main() -> None:
 
             other = os.environ["ROGUE_HELPER_OTHER_FILE"]
             facts = FileFacts.from_stat(other, os.stat(other))
+            if kind == "translate_open":
+                reply_fds.append(os.open(other, os.O_RDONLY))
             message = wire.encode((serial, True, FoundFile("/a.txt", facts, ())))
         elif mode == "other_file":
             from flashstatic.amped import jobs
 
-            message = wire.encode((serial, True, jobs.run(kind, _args, None)))
+            if kind == "translate_open":
+                reply_fds.append(os.open(os.environ["ROGUE_HELPER_OTHER_FILE"], os.O_RDONLY))
+                message = wire.encode((serial, True, jobs.run("translate", _args[:2], None)))
+            else:
+                message = wire.encode((serial, True, jobs.run(kind, _args, None)))
         else:
             message = b"\x80\x04garbage"
         socket.send_fds(sock, [message], reply_fds)

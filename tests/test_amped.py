@@ -32,6 +32,8 @@ from flashstatic.amped.residency import (
     read_if_resident,
 )
 from flashstatic.amped.strategy import AmpedDisk
+from flashstatic.config import Root
+from flashstatic.translate import FoundFile, TranslationRules
 from support import body_of, call_asgi
 
 REPO = Path(__file__).resolve().parents[1]
@@ -476,7 +478,7 @@ def test_a_helper_stuck_past_the_deadline_is_replaced(cold: Path, monkeypatch) -
     assert not _alive(victims[0])
 
 
-def test_a_cold_small_file_is_opened_and_read_in_by_one_helper_job(tmp_path: Path) -> None:
+def test_a_cold_small_file_is_found_opened_and_read_in_by_one_helper_job(tmp_path: Path) -> None:
     (tmp_path / "small.css").write_bytes(os.urandom(40_000))
     evict(tmp_path / "small.css")
     app = FlashStatic(directory=tmp_path, architecture="amped")  # small bodies read whole
@@ -487,8 +489,58 @@ def test_a_cold_small_file_is_opened_and_read_in_by_one_helper_job(tmp_path: Pat
 
     asyncio.run(scenario())
     stats = app.disk.stats()
-    # A translation, then the open that brought the body in: no page-in of its own.
-    assert stats["helpers"]["dispatched"] == 2 and stats["resident_reads"] == 1
+    # The lookup opened the file and brought the body in: no open or page-in of its own.
+    assert stats["helpers"]["dispatched"] == 1 and stats["resident_reads"] == 1
+    assert stats["open_files"]["hits"] == 1
+    app.close()
+
+
+def test_a_file_a_lookup_opened_is_kept_when_its_requester_has_gone(tmp_path: Path, monkeypatch) -> None:
+    # The descriptor arrives after the request was given up: it goes to the open-file cache,
+    # where the next request finds it, rather than being lost or leaked.
+    monkeypatch.setenv("SLOW_HELPER_LOOKUP_DELAY", "0.3")
+    (tmp_path / "a.css").write_bytes(b"a" * 1000)
+    rules = TranslationRules((Root(str(tmp_path), ""),))
+    disk = AmpedDisk(16, ProcessPool(1, 1, 16, command=SLOW_HELPER), 512 * 1024)
+
+    async def scenario() -> None:
+        asking = asyncio.ensure_future(disk.translate(rules, "/a.css", opening=4096))
+        await asyncio.sleep(0.1)
+        asking.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asking
+        found = await disk.translate(rules, "/a.css", opening=4096)  # the same job, still under way
+        assert isinstance(found, FoundFile)
+        kept = disk.kept_open(found.facts)
+        assert kept is not None and os.pread(kept.fd, 1000, 0) == b"a" * 1000
+        disk.release(kept)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        disk.close()
+    assert disk.stats()["helpers"]["dispatched"] == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [("HEAD", {}), ("GET", {"if-none-match": "*"}), ("GET", {"if-modified-since": "Fri, 01 Jan 2100 00:00:00 GMT"})],
+)
+def test_a_request_that_will_not_read_the_file_has_it_looked_up_only(
+    tmp_path: Path, method: str, headers: dict[str, str]
+) -> None:
+    (tmp_path / "small.css").write_bytes(os.urandom(40_000))
+    evict(tmp_path / "small.css")
+    app = FlashStatic(directory=tmp_path, architecture="amped")
+
+    async def scenario() -> int:
+        return int((await call_asgi(app, "/small.css", method=method, headers=headers))[0]["status"])
+
+    status = asyncio.run(scenario())
+    stats = app.disk.stats()
+    assert status == (200 if method == "HEAD" else 304)
+    # One lookup, and nothing brought in for a body that is not sent.
+    assert stats["helpers"]["dispatched"] == 1 and stats["helper_reads"] == 0
     app.close()
 
 

@@ -324,6 +324,39 @@ def test_a_descriptor_of_another_file_or_from_outside_the_root_is_refused(
         disk.close()
 
 
+@pytest.mark.parametrize("mode", ["other_file", "outside_root"])
+def test_a_descriptor_a_lookup_brings_is_kept_only_if_it_is_the_file_inside_the_root(
+    tmp_path: Path, monkeypatch, mode: str
+) -> None:
+    # A lookup that opens hands its descriptor to the open-file cache: the same checks as an
+    # open's, or the other file would be served from the cache with no open at all. other_file:
+    # another file of the root, which only the identity check tells apart.
+    # Of a.txt's size and time, so that only the inode differs.
+    root = write_tree(tmp_path / "site", {"a.txt": "served", "b.txt": "secret"})
+    os.utime(root / "b.txt", ns=(os.stat(root / "a.txt").st_atime_ns, os.stat(root / "a.txt").st_mtime_ns))
+    secret = root / "b.txt" if mode == "other_file" else tmp_path / "secret.txt"
+    if mode == "outside_root":
+        secret.write_text("not yours")
+    monkeypatch.setenv("ROGUE_HELPER_MODE", mode)
+    monkeypatch.setenv("ROGUE_HELPER_OTHER_FILE", str(secret))
+    rules = TranslationRules((Root(str(root), ""),))
+    disk = AmpedDisk(16, ProcessPool(1, 1, 16, command=ROGUE_HELPER), 512 * 1024)
+
+    async def scenario() -> None:
+        await disk.translate(rules, "/a.txt")  # the helper started
+        before = len(os.listdir("/proc/self/fd"))
+        for _ in range(2):  # the second time, the roots' real paths are surely known
+            found = await disk.translate(rules, "/a.txt", opening=1024)
+            assert isinstance(found, FoundFile)
+            assert disk.kept_open(found.facts) is None
+        assert len(os.listdir("/proc/self/fd")) == before  # the foreign descriptors were closed
+
+    try:
+        _run(scenario())
+    finally:
+        disk.close()
+
+
 def test_over_http_a_descriptor_from_outside_the_root_sends_none_of_its_bytes(
     tmp_path: Path, live_server, monkeypatch
 ) -> None:

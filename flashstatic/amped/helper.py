@@ -4,8 +4,9 @@ It receives jobs over a SOCK_SEQPACKET socket, does the blocking work and answer
 ``FLASHSTATIC_HELPER_THREADS`` jobs at once, each in a thread of its own that takes the next
 message, so answers may come in another order than their jobs (each names its job's serial).
 File descriptors travel with the messages (SCM_RIGHTS): an "open" job sends its descriptor
-back, a "page_in" job gets the server's descriptor so it touches the very same file. File data
-never travels: the answer to a page-in is only "done". Messages are plain data (wire.py).
+back (so does a "translate_open" that opened the file it found), a "page_in" job gets the
+server's descriptor so it touches the very same file. File data never travels: the answer to
+a page-in is only "done". Messages are plain data (wire.py).
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def serve(sock: socket.socket) -> None:
             if kind == "open":
                 reply_fds.append(result)
                 result = None
+            elif kind == "translate_open":
+                result, opened = result
+                if opened is not None:
+                    reply_fds.append(opened)
             message = wire.encode((serial, True, result))
         except Exception as exc:  # the job failed, the helper goes on
             message = _error_reply(serial, exc)

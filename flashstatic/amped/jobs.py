@@ -98,6 +98,21 @@ def run_translate(rules: TranslationRules, path: str) -> Translation:
     return translate(rules, path)
 
 
+def run_translate_open(rules: TranslationRules, path: str, warm_limit: int) -> tuple[Translation, int | None]:
+    """translate, and the file found opened in the same job, read in whole if it is at most
+    ``warm_limit`` bytes: a cold request costs one helper round trip, not a lookup and then an
+    open. Not for a file with precompressed siblings, whose response may come from another
+    file, nor when the open fails (the open that follows meets the failure and answers it)."""
+    translation = run_translate(rules, path)
+    if not isinstance(translation, FoundFile) or translation.siblings:
+        return translation, None
+    facts = translation.facts
+    try:
+        return translation, open_warm(facts, rules, facts.size if facts.size <= warm_limit else 0)
+    except (OSError, FileChanged):
+        return translation, None
+
+
 def run_translate_not_found_page(rules: TranslationRules) -> FoundFile | None:
     return translate_not_found_page(rules)
 
@@ -152,6 +167,8 @@ def run(kind: str, args: tuple[Any, ...], fd: int | None) -> Any:
         return open_warm(*args)
     if kind == "translate":
         return run_translate(*args)
+    if kind == "translate_open":
+        return run_translate_open(*args)
     if kind == "translate_not_found_page":
         return run_translate_not_found_page(*args)
     if kind == "translate_many":

@@ -34,11 +34,12 @@ import subprocess
 import sys
 import weakref
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ..translate import FoundFile
 from . import jobs, wire
 
 
@@ -76,6 +77,43 @@ def close_opened_fd(future: asyncio.Future[Any]) -> None:
         os.close(future.result())
 
 
+def descriptor_in(kind: str, value: Any) -> int | None:
+    """The descriptor a successful job's value holds: an open's value is one; a
+    translate_open's is (translation, descriptor or None)."""
+    if kind == "open":
+        return int(value)
+    if kind == "translate_open":
+        return None if value[1] is None else int(value[1])
+    return None
+
+
+# Adopter(value, fd): takes a descriptor a job opened beside its value; it must not raise.
+Adopter = Callable[[Any, int], None]
+
+
+def _handed_on(future: asyncio.Future[Any], adopt: Adopter) -> asyncio.Future[Any]:
+    """The value of a (value, descriptor or None) job, the descriptor handed to ``adopt`` as
+    soon as the answer arrives: it has an owner even if every requester has gone away."""
+    value_only: asyncio.Future[Any] = future.get_loop().create_future()
+
+    def arrived(done: asyncio.Future[Any]) -> None:
+        if done.cancelled():
+            value_only.cancel()
+            return
+        error = done.exception()
+        if error is not None:
+            value_only.set_exception(error)
+            return
+        value, fd = done.result()
+        if fd is not None:
+            adopt(value, fd)
+        value_only.set_result(value)
+
+    future.add_done_callback(arrived)
+    value_only.add_done_callback(_retrieve)
+    return value_only
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     # A shielded job that nobody awaits any more must not log "exception never retrieved".
     if not future.cancelled():
@@ -110,11 +148,14 @@ class HelperPool:
         key: Hashable | None = None,
         bounded: bool = True,
         speculative: bool = False,
+        adopt: Adopter | None = None,
     ) -> Any:
         """Do ``kind(*args)`` in a helper; ``fd`` is lent to it for the job's duration.
 
         ``bounded=False`` for work a started response depends on: it waits rather than fail.
         ``speculative=True`` for a job that likely finds nothing: it takes the lesser lane.
+        ``adopt`` for a job that may open a file beside its value (translate_open): it takes
+        the descriptor, the requesters get the value.
         """
         loop = asyncio.get_running_loop()
         if key is not None:
@@ -130,6 +171,8 @@ class HelperPool:
         future = self._submit(kind, args, fd, speculative)
         self.counters.dispatched += 1
         future.add_done_callback(_retrieve)
+        if adopt is not None:
+            future = _handed_on(future, adopt)
         if key is not None:
             self._in_flight[key] = future
             future.add_done_callback(lambda done: self._in_flight.get(key) is done and self._in_flight.pop(key))
@@ -383,8 +426,8 @@ class ProcessPool(HelperPool):
     @staticmethod
     def _read_answer(job: _Job, ok: bool, value: Any, fds: list[int]) -> tuple[bool, Any]:
         """(ok, value) from a helper's answer to ``job``; an open's value is the descriptor it
-        sent. Raises WireError for anything else, having closed nothing (the caller closes
-        ``fds``)."""
+        sent, a translate_open's the translation and the descriptor if one came. Raises
+        WireError for anything else, having closed nothing (the caller closes ``fds``)."""
         if not ok:
             if not isinstance(value, Exception):
                 raise wire.WireError("a failure without an error")
@@ -396,12 +439,17 @@ class ProcessPool(HelperPool):
             return False, value
         if not wire.answer_fits(job.kind, job.args, value):
             raise wire.WireError(f"not an answer to {job.kind}")
-        if job.kind != "open":
+        if job.kind not in ("open", "translate_open"):
             if fds:
                 raise wire.WireError("a descriptor nobody asked for")
             return True, value
         if len(fds) > 1:
             raise wire.WireError("an open answers with one descriptor only")
+        if job.kind == "translate_open":
+            if fds and not isinstance(value, FoundFile):
+                raise wire.WireError("a descriptor beside no file found")
+            # Without a descriptor (none opened, or none room for): the open is a job of its own.
+            return True, (value, fds.pop() if fds else None)
         if not fds:
             # The kernel drops a passed descriptor we have no room for (MSG_CTRUNC).
             return False, OSError(errno.EMFILE, "no descriptor left for the opened file")
@@ -424,8 +472,9 @@ class ProcessPool(HelperPool):
             os.close(job.fd)
             job.fd = None
         if job.future.done() or job.future.get_loop().is_closed():
-            if job.kind == "open" and ok:
-                os.close(value)
+            opened = descriptor_in(job.kind, value) if ok else None
+            if opened is not None:
+                os.close(opened)
             return
         _resolve(job.future, ok, value)
 

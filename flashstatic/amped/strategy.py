@@ -86,9 +86,14 @@ class FileTruncated(Exception):
 class DiskStrategy(Protocol):
     name: str
 
-    async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
+    async def translate(
+        self, rules: TranslationRules, path: str, *, speculative: bool = False, opening: int | None = None
+    ) -> Translation:
         """What ``path`` names; ``speculative`` when nothing suggests it exists (AMPED gives
-        such lookups a lesser lane, so a flood of misses cannot refuse files that exist)."""
+        such lookups a lesser lane, so a flood of misses cannot refuse files that exist).
+        ``opening``: the request will read the file, so AMPED may open it with the lookup and
+        read it in if it is at most that many bytes; None when it likely will not (a HEAD, a
+        conditional request)."""
 
     async def list_directory(
         self, rules: TranslationRules, root_index: int, segments: tuple[str, ...], digest_key: str
@@ -213,7 +218,9 @@ class InlineDisk(_Strategy):
 
     name = "sped"
 
-    async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
+    async def translate(
+        self, rules: TranslationRules, path: str, *, speculative: bool = False, opening: int | None = None
+    ) -> Translation:
         return translate(rules, path)
 
     async def list_directory(
@@ -243,7 +250,9 @@ class _InThreads(_Strategy):
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
         raise NotImplementedError
 
-    async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
+    async def translate(
+        self, rules: TranslationRules, path: str, *, speculative: bool = False, opening: int | None = None
+    ) -> Translation:
         return await self._run(translate, rules, path)
 
     async def list_directory(
@@ -346,13 +355,59 @@ class AmpedDisk(_Strategy):
         # The roots' real paths, by roots: worked out in a thread, again when a descriptor
         # seems to lie outside them (a deploy may have repointed a root's symlink since).
         self._real_roots: dict[tuple[Root, ...], tuple[str, ...]] = {}
+        self._learning: set[tuple[Root, ...]] = set()
 
-    async def translate(self, rules: TranslationRules, path: str, *, speculative: bool = False) -> Translation:
+    async def translate(
+        self, rules: TranslationRules, path: str, *, speculative: bool = False, opening: int | None = None
+    ) -> Translation:
         # The helpers answer with what the job returned: typed here, at the boundary.
-        translation: Translation = await self.pool.run(
-            "translate", (rules, path), key=("translate", rules, path), speculative=speculative
+        if opening is None:
+            translation: Translation = await self.pool.run(
+                "translate", (rules, path), key=("translate", rules, path), speculative=speculative
+            )
+            return translation
+        if not rules.follow_symlink and rules.roots not in self._real_roots:
+            self._learn_real_roots(rules.roots)
+        found: Translation = await self.pool.run(
+            "translate_open",
+            (rules, path, opening),
+            key=("translate_open", rules, path),
+            speculative=speculative,
+            adopt=functools.partial(self._keep_opened, rules, warmed=opening),
         )
-        return translation
+        return found
+
+    def _learn_real_roots(self, roots: tuple[Root, ...]) -> None:
+        """What _keep_opened checks a descriptor against, worked out in a thread while the first
+        lookups go on: until it is known, the files they open are opened again by open()."""
+        if roots in self._learning:
+            return
+        self._learning.add(roots)
+        learnt = asyncio.get_running_loop().run_in_executor(None, real_roots, roots)
+
+        def learn(done: asyncio.Future[tuple[str, ...]]) -> None:
+            self._learning.discard(roots)
+            if not done.cancelled() and done.exception() is None:
+                self._real_roots.setdefault(roots, done.result())
+
+        learnt.add_done_callback(learn)
+
+    def _keep_opened(self, rules: TranslationRules, translation: FoundFile, fd: int, *, warmed: int) -> None:
+        """Keep a descriptor a lookup opened in the open-file cache, for the open that follows,
+        if it is the file found and lies within the roots as last worked out (a helper is not
+        taken on trust); otherwise close it, and that open is a helper job of its own."""
+        facts = translation.facts
+        try:
+            checked_descriptor(fd, facts)
+        except (FileChanged, OSError):
+            return  # closed by the check
+        known = self._real_roots.get(rules.roots)
+        if not rules.follow_symlink and (known is None or not placed_within(fd, known)):
+            os.close(fd)
+            return
+        if facts.size <= warmed:
+            self.helper_reads += 1
+        self.open_files.release(self.open_files.add(OpenFile(fd, facts)))
 
     async def list_directory(
         self, rules: TranslationRules, root_index: int, segments: tuple[str, ...], digest_key: str

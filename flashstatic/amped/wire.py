@@ -243,7 +243,7 @@ def _is_packed_listing(value: str) -> bool:
 def answer_fits(kind: str, args: tuple[Any, ...], value: Any) -> bool:
     """Whether ``value`` is what a successful job of ``kind`` returns: the server relies on the
     type of every answer it acts on, so a well-formed message of the wrong shape is refused too."""
-    if kind == "translate":
+    if kind in ("translate", "translate_open"):  # translate_open's descriptor travels beside it
         return isinstance(value, (FoundFile, RedirectTo, _Missing))
     if kind == "translate_not_found_page":
         return value is None or isinstance(value, FoundFile)

@@ -169,6 +169,16 @@ def request_from_fields(fields: RequestFields) -> FileRequest:
     return FileRequest(method, conditions, range_, if_range, accept_encoding, origin)
 
 
+def body_expected(fields: RequestFields) -> str | None:
+    """What of a file's body a request will most likely be sent, before its file is known:
+    "whole", "part" (a Range), or None (a HEAD, another method, or a GET with If-None-Match or
+    If-Modified-Since, mostly answered 304). A guess to prepare the disk by, never a plan."""
+    method, _, _, if_none_match, if_modified_since, _, range_, _, _ = fields
+    if method != "GET" or if_none_match is not None or if_modified_since is not None:
+        return None
+    return "whole" if range_ is None else "part"
+
+
 def file_request(method: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> FileRequest:
     """The FileRequest of an ASGI-style header list (request_fields says how it is read)."""
     return request_from_fields(request_fields(method, raw_headers))

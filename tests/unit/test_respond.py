@@ -19,12 +19,14 @@ from flashstatic.http.respond import (
     FileRequest,
     FileSlice,
     ResponsePlan,
+    body_expected,
     file_request,
     plan_file_response,
     plan_method_not_allowed,
     plan_not_found_page,
     plan_redirect,
     plan_text,
+    request_fields,
 )
 from flashstatic.translate import FileFacts, FoundFile
 
@@ -720,3 +722,22 @@ def test_plans_cannot_change_the_cached_header_lists() -> None:
             with pytest.raises(AttributeError):
                 result.headers.append((b"x-mutated", b"1"))  # type: ignore[attr-defined]
     assert (list(entry.identity.headers.ok), list(entry.identity.headers.not_modified)) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "expected"),
+    [
+        ("GET", {}, "whole"),
+        ("GET", {"Accept-Encoding": "gzip", "If-Match": '"x"'}, "whole"),  # If-Match mostly passes
+        ("GET", {"Range": "bytes=0-99"}, "part"),
+        ("GET", {"If-None-Match": '"x"'}, None),
+        ("GET", {"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT", "Range": "bytes=0-9"}, None),
+        ("HEAD", {}, None),
+        ("OPTIONS", {}, None),
+    ],
+)
+def test_the_body_a_request_will_likely_be_sent_is_told_from_its_fields(
+    method: str, headers: dict[str, str], expected: str | None
+) -> None:
+    raw = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    assert body_expected(request_fields(method, raw)) == expected
