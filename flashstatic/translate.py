@@ -21,6 +21,7 @@ from typing import Literal, NamedTuple
 from .beneath import open_beneath, stat_beneath
 from .config import Root
 from .config import TranslationRules as TranslationRules  # what translation obeys: part of its interface
+from .dirlisted import DirectoryNames
 from .http.negotiate import SIBLING_SUFFIXES
 from .http.paths import SafePath, parse_request_path
 
@@ -207,9 +208,17 @@ def _stat_inside(base: str, candidate: str) -> tuple[str, os.stat_result] | None
     return None
 
 
+# The directories' listings this process made, for the siblings that are not there.
+_directory_names = DirectoryNames()
+
+
 def _found(rules: TranslationRules, base: str, url: str, real_path: str, st: os.stat_result) -> FoundFile:
+    directory, name = os.path.split(real_path)
+    listed = _directory_names.names(directory)
     siblings = []
     for suffix, coding in SIBLING_SUFFIXES.items():
+        if listed is not None and name + suffix not in listed:
+            continue
         sibling = _stat_servable(rules, base, real_path + suffix)
         if sibling is not None and stat.S_ISREG(sibling[1].st_mode):
             siblings.append((coding, FileFacts.from_stat(*sibling)))

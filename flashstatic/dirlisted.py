@@ -1,0 +1,92 @@
+"""Which names a directory holds, from a listing kept while the directory is unchanged.
+
+Translation looks for a file's precompressed siblings (``.br``, ``.zst``, ``.gz``) beside it;
+for most files there are none, and each name that is not there costs a lookup of its own,
+which on a cold or remote directory is a trip to the disk. One listing of the directory
+answers for all of its files: a directory's modification time moves whenever a name in it is
+added, removed or renamed, so a listing holds while the directory's identity and modification
+time are still those it was made under, which one stat of the directory tells.
+
+Timestamps are coarse (a clock tick; a second or two on some filesystems): a name added in the
+tick a listing was made in, just after it, would leave the time as it was. So a directory is
+listed only once it has been unchanged for ``SETTLED_NS`` (as git treats a file modified
+just before its index was written); one changed lately is asked name by name.
+
+A listing only ever spares the lookup of a name it does not hold: a name it holds is still
+looked up beneath the root, as any file served is.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import NamedTuple
+
+# A directory listed only once unchanged this long: any later change moves its time past it.
+SETTLED_NS = 2_000_000_000
+# Bounds: a larger directory is not listed (its names are looked up one by one); at most this
+# many listings are kept, the least recently used dropped first.
+MAX_NAMES = 10_000
+MAX_DIRECTORIES = 256
+
+
+class _Listing(NamedTuple):
+    dev: int
+    ino: int
+    mtime_ns: int
+    names: frozenset[str] | None  # None: too large to list, or unreadable
+
+
+class DirectoryNames:
+    """Listings by directory path; safe to share between threads (a helper's)."""
+
+    def __init__(
+        self,
+        max_directories: int = MAX_DIRECTORIES,
+        max_names: int = MAX_NAMES,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.max_directories = max_directories
+        self.max_names = max_names
+        self._clock = clock
+        self._listings: OrderedDict[str, _Listing] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def names(self, directory: str) -> frozenset[str] | None:
+        """Blocking: the names ``directory`` holds now, or None when no listing can tell
+        (changed lately, too large, unreadable)."""
+        try:
+            st = os.stat(directory)
+        except (OSError, ValueError):
+            return None
+        with self._lock:
+            kept = self._listings.get(directory)
+            if kept is not None and (kept.dev, kept.ino, kept.mtime_ns) == (st.st_dev, st.st_ino, st.st_mtime_ns):
+                self._listings.move_to_end(directory)
+                return kept.names
+        if self._clock() - st.st_mtime_ns < SETTLED_NS:
+            return None
+        # Listed after the stat: a change in between moves the time, and the next stat sees it.
+        listing = _Listing(st.st_dev, st.st_ino, st.st_mtime_ns, _list(directory, self.max_names))
+        with self._lock:
+            self._listings[directory] = listing
+            self._listings.move_to_end(directory)
+            while len(self._listings) > self.max_directories:
+                self._listings.popitem(last=False)
+        return listing.names
+
+
+def _list(directory: str, max_names: int) -> frozenset[str] | None:
+    names: list[str] = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if len(names) >= max_names:
+                    return None
+                names.append(entry.name)
+    except (OSError, ValueError):
+        return None
+    return frozenset(names)
