@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from pathlib import Path
@@ -216,3 +217,18 @@ def test_revalidation_is_batched_into_few_helper_jobs(tmp_path: Path) -> None:
     # batch holds fewer (up to 12 seen while another process kept both cores busy).
     assert asyncio.run(scenario()) <= 20
     app.close()
+
+
+def test_a_cached_file_costs_the_garbage_collector_few_objects(tmp_path: Path) -> None:
+    # A full collection walks every tracked object, pausing the loop for all of them: a cache
+    # of many files must not add more than it needs (its entry, representation, headers, slot).
+    root = write_tree(tmp_path, {f"f{i}.js": "x" for i in range(500)})
+    options = Options(roots=(Root(str(root), ""),))
+    cache = PathnameCache(options)
+    found = [translate(options.rules, f"/f{i}.js") for i in range(500)]
+    gc.collect()
+    before = len(gc.get_objects())
+    for i, translation in enumerate(found):
+        cache.store(f"/f{i}.js", translation, now=0.0)
+    gc.collect()
+    assert (len(gc.get_objects()) - before) / 500 < 4.5

@@ -96,7 +96,9 @@ def file_policy(path: str, url: str, options: Options) -> FilePolicy:
     if not valid_header("Content-Type", content_type):
         logger.error("invalid Content-Type %r for %r; sending application/octet-stream", content_type, url)
         content_type = "application/octet-stream"
-    return FilePolicy(content_type, tuple(common), cors.origins if cors is not None else frozenset())
+    if cors is None:
+        return FilePolicy(content_type, tuple(common))  # the class's one empty set: not one more per file
+    return FilePolicy(content_type, tuple(common), cors.origins)
 
 
 def compressible_codings(found: FoundFile, options: Options) -> tuple[str, ...]:
