@@ -294,6 +294,14 @@ def test_a_helper_that_answers_nonsense_fails_its_job_and_is_replaced(tmp_path: 
     assert pool.stats()["lost"] == 2  # each was replaced, none retried
 
 
+def _rogue_disk(monkeypatch, mode: str, root: Path, other_file: Path) -> tuple[TranslationRules, AmpedDisk]:
+    """Rules for ``root`` and a disk whose one helper lies in ``mode``, with ``other_file``."""
+    monkeypatch.setenv("ROGUE_HELPER_MODE", mode)
+    monkeypatch.setenv("ROGUE_HELPER_OTHER_FILE", str(other_file))
+    rules = TranslationRules((Root(str(root), ""),))
+    return rules, AmpedDisk(16, ProcessPool(1, 1, 16, command=ROGUE_HELPER), 512 * 1024)
+
+
 @pytest.mark.parametrize("mode", ["other_file", "outside_root"])
 def test_a_descriptor_of_another_file_or_from_outside_the_root_is_refused(
     tmp_path: Path, monkeypatch, mode: str
@@ -304,10 +312,7 @@ def test_a_descriptor_of_another_file_or_from_outside_the_root_is_refused(
     root = write_tree(tmp_path / "site", {"a.txt": "served"})
     secret = tmp_path / "secret.txt"
     secret.write_text("not yours")
-    monkeypatch.setenv("ROGUE_HELPER_MODE", mode)
-    monkeypatch.setenv("ROGUE_HELPER_OTHER_FILE", str(secret))
-    rules = TranslationRules((Root(str(root), ""),))
-    disk = AmpedDisk(16, ProcessPool(1, 1, 16, command=ROGUE_HELPER), 512 * 1024)
+    rules, disk = _rogue_disk(monkeypatch, mode, root, secret)
 
     async def scenario() -> None:
         found = await disk.translate(rules, "/a.txt")
@@ -337,10 +342,7 @@ def test_a_descriptor_a_lookup_brings_is_kept_only_if_it_is_the_file_inside_the_
     secret = root / "b.txt" if mode == "other_file" else tmp_path / "secret.txt"
     if mode == "outside_root":
         secret.write_text("not yours")
-    monkeypatch.setenv("ROGUE_HELPER_MODE", mode)
-    monkeypatch.setenv("ROGUE_HELPER_OTHER_FILE", str(secret))
-    rules = TranslationRules((Root(str(root), ""),))
-    disk = AmpedDisk(16, ProcessPool(1, 1, 16, command=ROGUE_HELPER), 512 * 1024)
+    rules, disk = _rogue_disk(monkeypatch, mode, root, secret)
 
     async def scenario() -> None:
         await disk.translate(rules, "/a.txt")  # the helper started
