@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +31,31 @@ def test_year_zero_is_not_a_date(tmp_path: Path, live_server) -> None:
         for header in ("If-Modified-Since", "If-Unmodified-Since", "If-Range"):
             status, _ = raw_request(url, b"/a.txt", extra=f"{header}: Sun, 01 Jan 0000 00:00:00 GMT\r\n".encode())
             assert status == 200, header
+
+
+@pytest.mark.parametrize(
+    ("mtime", "last_modified"),
+    [(300_000_000_000, "Fri, 31 Dec 9999 23:59:59 GMT"), (-100_000_000_000, "Mon, 01 Jan 0001 00:00:00 GMT")],
+)
+def test_a_modification_time_no_http_date_can_say_is_sent_as_the_nearest_one(
+    live_server, mtime: int, last_modified: str
+) -> None:
+    # tmpfs keeps times that ext4 would clamp: years past 9999 and before 1.
+    if not os.path.isdir("/dev/shm"):
+        pytest.skip("no tmpfs at /dev/shm")
+    root = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        write_tree(root, {"a.txt": "A"})
+        os.utime(root / "a.txt", ns=(0, mtime * 1_000_000_000))
+        if os.stat(root / "a.txt").st_mtime != mtime:
+            pytest.skip("this tmpfs clamps such times")
+        with live_server(FlashStatic(directory=root)) as url, httpx.Client(timeout=10) as client:
+            response = client.get(url + "/a.txt")
+            assert (response.status_code, response.headers["last-modified"]) == (200, last_modified)
+            again = client.get(url + "/a.txt", headers={"if-modified-since": last_modified})
+            assert again.status_code == 304
+    finally:
+        shutil.rmtree(root)
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="util-linux unshare is not installed")

@@ -13,7 +13,7 @@ from ..http.cachecontrol import cache_control_for
 from ..http.compressible import server_may_compress
 from ..http.conditional import make_etag
 from ..http.cors import file_cors_headers
-from ..http.dates import format_http_date
+from ..http.dates import format_http_date, nearest_http_date
 from ..http.headers import FilePolicy, HeaderSet, build_header_set
 from ..http.mediatypes import media_type_for
 from ..http.respond import RequestFields, ResponsePlan
@@ -119,7 +119,7 @@ def _representation(
     # A body compressed here is tagged with the original's size and time: its own validator,
     # known before compressing, and a new one with every new version of the file.
     etag = make_etag(facts.size, facts.mtime_ns, encoding)
-    last_modified = facts.mtime_ns // 1_000_000_000
+    last_modified = nearest_http_date(facts.mtime_ns // 1_000_000_000)
     headers = build_header_set(
         policy,
         size=size,

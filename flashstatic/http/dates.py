@@ -5,7 +5,6 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from email.utils import formatdate
 
 _MONTHS = {
     m: i
@@ -25,8 +24,27 @@ _ASCTIME = re.compile(
 )
 
 
+# The instants an HTTP-date can name: its year has four digits.
+FIRST_DATE = -62135596800  # Mon, 01 Jan 0001 00:00:00 GMT
+LAST_DATE = 253402300799  # Fri, 31 Dec 9999 23:59:59 GMT
+
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def nearest_http_date(seconds: int) -> int:
+    """``seconds``, or the nearest instant an HTTP-date can name (a file's time may lie
+    outside: some filesystems keep any 64-bit time)."""
+    return min(max(seconds, FIRST_DATE), LAST_DATE)
+
+
 def format_http_date(seconds: int) -> str:
-    return formatdate(seconds, usegmt=True)
+    """IMF-fixdate, for an instant between FIRST_DATE and LAST_DATE."""
+    t = time.gmtime(seconds)
+    return (
+        f"{_DAY_NAMES[t.tm_wday]}, {t.tm_mday:02d} {_MONTH_NAMES[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 def parse_http_date(value: str, current_year: int | None = None) -> int | None:

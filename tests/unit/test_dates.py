@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from email.utils import formatdate
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flashstatic.http.dates import format_http_date, parse_http_date
+from flashstatic.http.dates import FIRST_DATE, LAST_DATE, format_http_date, nearest_http_date, parse_http_date
 
 # The RFC's own example instant: Sun, 06 Nov 1994 08:49:37 GMT.
 RFC_EXAMPLE = 784111777
@@ -97,6 +99,18 @@ def test_format_is_imf_fixdate() -> None:
     assert format_http_date(RFC_EXAMPLE) == "Sun, 06 Nov 1994 08:49:37 GMT"
     assert format_http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT"
     assert format_http_date(951868799) == "Tue, 29 Feb 2000 23:59:59 GMT"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=FIRST_DATE, max_value=LAST_DATE))
+def test_format_is_what_the_standard_library_writes(seconds: int) -> None:
+    assert format_http_date(seconds) == formatdate(seconds, usegmt=True)
+
+
+def test_instants_no_http_date_can_name_are_brought_to_the_nearest() -> None:
+    assert [nearest_http_date(s) for s in (FIRST_DATE - 1, 0, LAST_DATE + 1)] == [FIRST_DATE, 0, LAST_DATE]
+    assert format_http_date(FIRST_DATE) == "Mon, 01 Jan 0001 00:00:00 GMT"
+    assert format_http_date(LAST_DATE) == "Fri, 31 Dec 9999 23:59:59 GMT"
 
 
 @settings(max_examples=120, deadline=None)
