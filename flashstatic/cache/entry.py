@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -12,7 +13,7 @@ from ..config import ONE_YEAR, Options
 from ..http.cachecontrol import cache_control_for
 from ..http.compressible import server_may_compress
 from ..http.conditional import make_etag
-from ..http.cors import file_cors_headers
+from ..http.cors import CorsPolicy, file_cors_headers
 from ..http.dates import format_http_date, nearest_http_date
 from ..http.headers import FilePolicy, HeaderSet, build_header_set
 from ..http.mediatypes import media_type_for
@@ -69,15 +70,41 @@ class FileEntry:
 
 def file_policy(path: str, url: str, options: Options) -> FilePolicy:
     content_type = media_type_for(os.path.basename(path), options.mimetypes, options.charset)
-    headers = Headers([("Content-Type", content_type)])
+    cache_control = _cache_control(path, url, options)
+    if options.add_headers_function is None:
+        if not valid_header("Content-Type", content_type):
+            return _edited_policy(path, url, options, content_type, cache_control)
+        # Nothing else differs from file to file: files of one type and caching share a policy.
+        return _shared_policy(content_type, cache_control, options.cors)
+    return _edited_policy(path, url, options, content_type, cache_control)
+
+
+def _cache_control(path: str, url: str, options: Options) -> str | None:
     cache_control = cache_control_for(options.cache_control, url, options.index_file)
+    if cache_control is not None or options.max_age is None:
+        return cache_control
+    if options.immutable_file_test(path, url):
+        return f"max-age={ONE_YEAR}, public, immutable"
+    return f"max-age={options.max_age}, public"
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared_policy(content_type: str, cache_control: str | None, cors: CorsPolicy | None) -> FilePolicy:
+    """The policy of a file nothing edits: its headers in the order ``_edited_policy`` gives
+    them, every one valid already (Cache-Control values are checked with the options)."""
+    common = [] if cache_control is None else [("Cache-Control", cache_control)]
+    common.extend(file_cors_headers(cors))
+    common.append(("X-Content-Type-Options", "nosniff"))
+    if cors is None:
+        return FilePolicy(content_type, tuple(common))  # the class's one empty set: not one more per file
+    return FilePolicy(content_type, tuple(common), cors.origins)
+
+
+def _edited_policy(path: str, url: str, options: Options, content_type: str, cache_control: str | None) -> FilePolicy:
+    """The policy of a file whose headers add_headers_function may edit, each checked after."""
+    headers = Headers([("Content-Type", content_type)])
     if cache_control is not None:
         headers["Cache-Control"] = cache_control
-    elif options.max_age is not None:
-        if options.immutable_file_test(path, url):
-            headers["Cache-Control"] = f"max-age={ONE_YEAR}, public, immutable"
-        else:
-            headers["Cache-Control"] = f"max-age={options.max_age}, public"
     cors = options.cors
     for name, value in file_cors_headers(cors):
         headers.add_header(name, value)
@@ -97,7 +124,7 @@ def file_policy(path: str, url: str, options: Options) -> FilePolicy:
         logger.error("invalid Content-Type %r for %r; sending application/octet-stream", content_type, url)
         content_type = "application/octet-stream"
     if cors is None:
-        return FilePolicy(content_type, tuple(common))  # the class's one empty set: not one more per file
+        return FilePolicy(content_type, tuple(common))
     return FilePolicy(content_type, tuple(common), cors.origins)
 
 

@@ -162,6 +162,30 @@ def test_200_headers_with_options() -> None:
     assert b"content-encoding" not in headers  # no Accept-Encoding: identity
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"max_age": None},
+        {"allow_all_origins": True},
+        {"cors_origins": ["https://a.example"]},
+        {"cache_control": (("*.js", "no-cache"),)},
+        {"mimetypes": {".js": "application/x-custom"}, "charset": ""},
+    ],
+)
+@pytest.mark.parametrize("name", ["app.js", "app.3f2a9c1d7b4e.js", "data.bin", "index.html"])
+def test_a_file_nothing_edits_has_the_headers_an_edit_that_changes_nothing_gives(settings, name: str) -> None:
+    # Files that add_headers_function does not see share one policy per type and caching: the
+    # same headers, in the same order, as the per-file way makes.
+    def unchanged(headers: Headers, path: str, url: str) -> None:
+        pass
+
+    plain = make_entry(options=Options(**settings), name=name)
+    edited = make_entry(options=Options(**settings, add_headers_function=unchanged), name=name)
+    assert plain.identity.headers == edited.identity.headers
+    assert make_entry(options=Options(**settings), name=name).identity.headers == plain.identity.headers
+
+
 def test_hashed_name_is_immutable() -> None:
     entry = make_entry(name="app.3f2a9c1d7b4e.js")
     assert header_dict(plan("GET", entry=entry))[b"cache-control"] == b"max-age=31536000, public, immutable"
