@@ -16,6 +16,10 @@ Listings are made by a thread of their own, never by a lookup: until its directo
 is ready, a lookup asks name by name, so no request waits for a large directory to be read
 (nor do the lookups of one directory all list it at once).
 
+A listing may keep only the names with given endings (``suffixes``): translation asks only
+about precompressed siblings, which in most directories are few, so a directory of many files
+is listed in few names.
+
 A listing only ever spares the lookup of a name it does not hold: a name it holds is still
 looked up beneath the root, as any file served is.
 """
@@ -33,9 +37,11 @@ from typing import NamedTuple
 
 # A directory listed only once unchanged this long: any later change moves its time past it.
 SETTLED_NS = 2_000_000_000
-# Bounds: a larger directory is not listed (its names are looked up one by one); at most this
-# many listings are kept, the least recently used dropped first.
+# Bounds: a directory with more names to keep, or more entries to read, is not listed (its
+# names are looked up one by one); at most this many listings are kept, the least recently
+# used dropped first.
 MAX_NAMES = 10_000
+MAX_ENTRIES = 1_000_000
 MAX_DIRECTORIES = 256
 # Directories waiting for the lister at most; others are asked for again by a later lookup.
 MAX_WAITING = 64
@@ -49,8 +55,9 @@ class _Listing(NamedTuple):
 
 
 class DirectoryNames:
-    """Listings by directory path; safe to share between threads (a helper's). ``later`` runs
-    a listing off the caller's way (by default in a thread of this process)."""
+    """Listings by directory path; safe to share between threads (a helper's). With
+    ``suffixes``, a listing holds only the names that end in one of them. ``later`` runs a
+    listing off the caller's way (by default in a thread of this process)."""
 
     def __init__(
         self,
@@ -58,9 +65,11 @@ class DirectoryNames:
         max_names: int = MAX_NAMES,
         clock: Callable[[], int] = time.time_ns,
         later: Callable[[Callable[[], None]], None] | None = None,
+        suffixes: tuple[str, ...] = (),
     ) -> None:
         self.max_directories = max_directories
         self.max_names = max_names
+        self.suffixes = suffixes
         self._clock = clock
         self._later = later or _in_the_lister
         self._listings: OrderedDict[str, _Listing] = OrderedDict()
@@ -69,8 +78,9 @@ class DirectoryNames:
         _instances.add(self)
 
     def names(self, directory: str) -> frozenset[str] | None:
-        """Blocking (a stat): the names ``directory`` holds now, or None when no listing can
-        tell yet (not listed yet, changed lately, too large, unreadable)."""
+        """Blocking (a stat): the names ``directory`` holds now (those with the suffixes), or
+        None when no listing can tell yet (not listed yet, changed lately, too large,
+        unreadable)."""
         try:
             st = os.stat(directory)
         except (OSError, ValueError):
@@ -91,7 +101,8 @@ class DirectoryNames:
     def _list(self, directory: str, st: os.stat_result) -> None:
         try:
             # Listed after the stat: a change in between moves the time, which the next stat sees.
-            listing = _Listing(st.st_dev, st.st_ino, st.st_mtime_ns, _list(directory, self.max_names))
+            names = _list(directory, self.suffixes, self.max_names)
+            listing = _Listing(st.st_dev, st.st_ino, st.st_mtime_ns, names)
             with self._lock:
                 self._listings[directory] = listing
                 self._listings.move_to_end(directory)
@@ -108,11 +119,15 @@ class DirectoryNames:
         self._waiting = set()
 
 
-def _list(directory: str, max_names: int) -> frozenset[str] | None:
+def _list(directory: str, suffixes: tuple[str, ...], max_names: int) -> frozenset[str] | None:
     names: list[str] = []
     try:
         with os.scandir(directory) as entries:
-            for entry in entries:
+            for read, entry in enumerate(entries, 1):
+                if read > MAX_ENTRIES:
+                    return None
+                if suffixes and not entry.name.endswith(suffixes):
+                    continue
                 if len(names) >= max_names:
                     return None
                 names.append(entry.name)

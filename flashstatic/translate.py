@@ -208,8 +208,9 @@ def _stat_inside(base: str, candidate: str) -> tuple[str, os.stat_result] | None
     return None
 
 
-# The directories' listings this process made, for the siblings that are not there.
-_directory_names = DirectoryNames()
+# The directories' listings this process made, for the siblings that are not there: of their
+# names, only those of precompressed files.
+_directory_names = DirectoryNames(suffixes=tuple(SIBLING_SUFFIXES))
 
 
 def _found(rules: TranslationRules, base: str, url: str, real_path: str, st: os.stat_result) -> FoundFile:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flashstatic import FlashStatic, translate
+from flashstatic import FlashStatic, dirlisted, translate
 from flashstatic.config import Root, TranslationRules
 from flashstatic.dirlisted import SETTLED_NS, DirectoryNames
 from flashstatic.translate import FoundFile
@@ -94,6 +94,23 @@ def test_a_directory_too_large_to_list_says_nothing(tmp_path: Path) -> None:
         assert names.names(str(tmp_path)) == listed
 
 
+def test_a_listing_with_suffixes_keeps_only_those_names_so_a_large_directory_is_listed(tmp_path: Path) -> None:
+    write_tree(tmp_path, {**{f"f{i}.js": "x" for i in range(20)}, "f0.js.gz": "gz", "f1.js.br": "br"})
+    _settle(tmp_path)
+    names = DirectoryNames(max_names=5, suffixes=(".gz", ".br"), later=_at_once)
+    names.names(str(tmp_path))
+    assert names.names(str(tmp_path)) == {"f0.js.gz", "f1.js.br"}
+
+
+def test_a_directory_of_too_many_entries_to_read_says_nothing(tmp_path: Path, monkeypatch) -> None:
+    write_tree(tmp_path, {f"f{i}.js": "x" for i in range(10)})
+    _settle(tmp_path)
+    monkeypatch.setattr(dirlisted, "MAX_ENTRIES", 9)
+    names = DirectoryNames(suffixes=(".gz",), later=_at_once)
+    names.names(str(tmp_path))
+    assert names.names(str(tmp_path)) is None
+
+
 def test_listings_kept_are_bounded(tmp_path: Path) -> None:
     directories = [write_tree(tmp_path / f"d{i}", {"a": "a"}) for i in range(3)]
     for directory in directories:
@@ -124,6 +141,29 @@ def test_translation_in_a_settled_directory_looks_up_no_absent_sibling(tmp_path:
     assert isinstance(a, FoundFile) and a.siblings == ()
     assert isinstance(b, FoundFile) and [coding for coding, _ in b.siblings] == ["gzip"]
     assert looked_up == ["a.js", "b.js", "b.js.gz"]
+
+
+def test_translation_in_a_directory_of_many_files_looks_up_no_absent_sibling(tmp_path: Path, monkeypatch) -> None:
+    # More files than a listing may keep names, few of them precompressed: still listed.
+    root = write_tree(tmp_path / "site", {**{f"f{i}.js": "x" for i in range(30)}, "f1.js.gz": "gz"})
+    _settle(root)
+    looked_up: list[str] = []
+    stat_beneath = translate.stat_beneath
+
+    def counting(base: str, relative: str) -> os.stat_result:
+        looked_up.append(relative)
+        return stat_beneath(base, relative)
+
+    monkeypatch.setattr(translate, "stat_beneath", counting)
+    listed = DirectoryNames(max_names=10, suffixes=translate._directory_names.suffixes, later=_at_once)
+    monkeypatch.setattr(translate, "_directory_names", listed)
+    rules = TranslationRules((Root(str(root), ""),))
+    translate.translate(rules, "/f0.js")
+    looked_up.clear()
+    assert isinstance(translate.translate(rules, "/f0.js"), FoundFile)
+    found = translate.translate(rules, "/f1.js")
+    assert isinstance(found, FoundFile) and [coding for coding, _ in found.siblings] == ["gzip"]
+    assert looked_up == ["f0.js", "f1.js", "f1.js.gz"]
 
 
 @pytest.mark.parametrize("architecture", ["amped", pytest.param("sped", marks=pytest.mark.blocking_allowed)])
