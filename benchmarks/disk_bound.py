@@ -1024,6 +1024,7 @@ def main(argv: list[str] | None = None) -> int:
     fset = FileSet(os.path.join(args.workdir, "files"), max_dirs, args.seed)
     t0 = time.monotonic()
     written = fset.build()
+    fset.clear_cold()  # this run's cold copies are written as its sequences need them
     log(
         f"file set: {max_dirs} dirs, {fset.total_bytes / MiB:.0f} MiB in {fset.root} "
         f"({written} files written in {time.monotonic() - t0:.1f}s); mean request {mean_request_bytes():.0f} B"

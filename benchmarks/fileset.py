@@ -27,6 +27,7 @@ import json
 import math
 import os
 import random
+import shutil
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -128,6 +129,11 @@ class FileSet:
     @staticmethod
     def cold_relpath(cls: int, index: int, k: int) -> str:
         return f"cold/{file_name(cls, index)}/{k:06d}"
+
+    def clear_cold(self) -> None:
+        """Remove every cold copy: how many names a directory holds changes what a lookup in it
+        costs, so a run starts without the copies earlier runs needed."""
+        shutil.rmtree(os.path.join(self.root, "cold"), ignore_errors=True)
 
     def build_cold(self, counts: dict[tuple[int, int], int]) -> int:
         """Make sure cold copies 0..n-1 of each (class, index) exist; returns how many were written."""
