@@ -71,9 +71,7 @@ class FileEntry:
 def file_policy(path: str, url: str, options: Options) -> FilePolicy:
     content_type = media_type_for(os.path.basename(path), options.mimetypes, options.charset)
     cache_control = _cache_control(path, url, options)
-    if options.add_headers_function is None:
-        if not valid_header("Content-Type", content_type):
-            return _edited_policy(path, url, options, content_type, cache_control)
+    if options.add_headers_function is None and valid_header("Content-Type", content_type):
         # Nothing else differs from file to file: files of one type and caching share a policy.
         return _shared_policy(content_type, cache_control, options.cors)
     return _edited_policy(path, url, options, content_type, cache_control)
@@ -101,7 +99,8 @@ def _shared_policy(content_type: str, cache_control: str | None, cors: CorsPolic
 
 
 def _edited_policy(path: str, url: str, options: Options, content_type: str, cache_control: str | None) -> FilePolicy:
-    """The policy of a file whose headers add_headers_function may edit, each checked after."""
+    """A policy made for one file: add_headers_function may edit its headers, each checked
+    after, and an invalid Content-Type (a ``mimetypes`` entry's) is replaced, with an error."""
     headers = Headers([("Content-Type", content_type)])
     if cache_control is not None:
         headers["Cache-Control"] = cache_control
