@@ -121,9 +121,8 @@ def test_listings_kept_are_bounded(tmp_path: Path) -> None:
     assert len(names._listings) == 2 and str(directories[0]) not in names._listings
 
 
-def test_translation_in_a_settled_directory_looks_up_no_absent_sibling(tmp_path: Path, monkeypatch) -> None:
-    root = write_tree(tmp_path / "site", {"a.js": "a", "b.js": "b", "b.js.gz": "gz"})
-    _settle(root)
+def _lookups_counted(monkeypatch) -> list[str]:
+    """The names translation looks up beneath a root from now on, in order."""
     looked_up: list[str] = []
     stat_beneath = translate.stat_beneath
 
@@ -132,6 +131,13 @@ def test_translation_in_a_settled_directory_looks_up_no_absent_sibling(tmp_path:
         return stat_beneath(base, relative)
 
     monkeypatch.setattr(translate, "stat_beneath", counting)
+    return looked_up
+
+
+def test_translation_in_a_settled_directory_looks_up_no_absent_sibling(tmp_path: Path, monkeypatch) -> None:
+    root = write_tree(tmp_path / "site", {"a.js": "a", "b.js": "b", "b.js.gz": "gz"})
+    _settle(root)
+    looked_up = _lookups_counted(monkeypatch)
     monkeypatch.setattr(translate, "_directory_names", DirectoryNames(later=_at_once))
     rules = TranslationRules((Root(str(root), ""),))
     translate.translate(rules, "/a.js")  # asks name by name, and has the directory listed
@@ -147,14 +153,7 @@ def test_translation_in_a_directory_of_many_files_looks_up_no_absent_sibling(tmp
     # More files than a listing may keep names, few of them precompressed: still listed.
     root = write_tree(tmp_path / "site", {**{f"f{i}.js": "x" for i in range(30)}, "f1.js.gz": "gz"})
     _settle(root)
-    looked_up: list[str] = []
-    stat_beneath = translate.stat_beneath
-
-    def counting(base: str, relative: str) -> os.stat_result:
-        looked_up.append(relative)
-        return stat_beneath(base, relative)
-
-    monkeypatch.setattr(translate, "stat_beneath", counting)
+    looked_up = _lookups_counted(monkeypatch)
     listed = DirectoryNames(max_names=10, suffixes=translate._directory_names.suffixes, later=_at_once)
     monkeypatch.setattr(translate, "_directory_names", listed)
     rules = TranslationRules((Root(str(root), ""),))
