@@ -90,9 +90,8 @@ class DirectoryNames:
             if kept is not None and (kept.dev, kept.ino, kept.mtime_ns) == (st.st_dev, st.st_ino, st.st_mtime_ns):
                 self._listings.move_to_end(directory)
                 return kept.names
-            if self._clock() - st.st_mtime_ns < SETTLED_NS or directory in self._waiting:
-                return None
-            if len(self._waiting) >= MAX_WAITING:
+            settled = self._clock() - st.st_mtime_ns >= SETTLED_NS
+            if not settled or directory in self._waiting or len(self._waiting) >= MAX_WAITING:
                 return None
             self._waiting.add(directory)
         self._later(lambda: self._list(directory, st))

@@ -70,11 +70,12 @@ class FileEntry:
 
 def file_policy(path: str, url: str, options: Options) -> FilePolicy:
     content_type = media_type_for(os.path.basename(path), options.mimetypes, options.charset)
-    cache_control = _cache_control(path, url, options)
+    # Nothing but these three differs from file to file unless a function edits the headers:
+    # files of one type and caching share a policy.
+    shared = _shared_policy(content_type, _cache_control(path, url, options), options.cors)
     if options.add_headers_function is None and valid_header("Content-Type", content_type):
-        # Nothing else differs from file to file: files of one type and caching share a policy.
-        return _shared_policy(content_type, cache_control, options.cors)
-    return _edited_policy(path, url, options, content_type, cache_control)
+        return shared
+    return _edited_policy(path, url, options, shared)
 
 
 def _cache_control(path: str, url: str, options: Options) -> str | None:
@@ -88,8 +89,8 @@ def _cache_control(path: str, url: str, options: Options) -> str | None:
 
 @functools.lru_cache(maxsize=1024)
 def _shared_policy(content_type: str, cache_control: str | None, cors: CorsPolicy | None) -> FilePolicy:
-    """The policy of a file nothing edits: its headers in the order ``_edited_policy`` gives
-    them, every one valid already (Cache-Control values are checked with the options)."""
+    """The policy of a file nothing edits; its headers are valid by construction (Cache-Control
+    values are checked with the options)."""
     common = [] if cache_control is None else [("Cache-Control", cache_control)]
     common.extend(file_cors_headers(cors))
     common.append(("X-Content-Type-Options", "nosniff"))
@@ -98,20 +99,14 @@ def _shared_policy(content_type: str, cache_control: str | None, cors: CorsPolic
     return FilePolicy(content_type, tuple(common), cors.origins)
 
 
-def _edited_policy(path: str, url: str, options: Options, content_type: str, cache_control: str | None) -> FilePolicy:
-    """A policy made for one file: add_headers_function may edit its headers, each checked
+def _edited_policy(path: str, url: str, options: Options, shared: FilePolicy) -> FilePolicy:
+    """``shared`` made for one file: add_headers_function may edit its headers, each checked
     after, and an invalid Content-Type (a ``mimetypes`` entry's) is replaced, with an error."""
-    headers = Headers([("Content-Type", content_type)])
-    if cache_control is not None:
-        headers["Cache-Control"] = cache_control
-    cors = options.cors
-    for name, value in file_cors_headers(cors):
-        headers.add_header(name, value)
-    headers["X-Content-Type-Options"] = "nosniff"
+    headers = Headers([("Content-Type", shared.content_type), *shared.common])
     if options.add_headers_function is not None:
         # WhiteNoise's contract: the function edits the headers in place, once per file.
         options.add_headers_function(headers, path, url)
-    content_type = headers.get("Content-Type", content_type)
+    content_type = headers.get("Content-Type", shared.content_type)
     del headers["Content-Type"]
     common = []
     for name, value in headers.items():
@@ -122,9 +117,7 @@ def _edited_policy(path: str, url: str, options: Options, content_type: str, cac
     if not valid_header("Content-Type", content_type):
         logger.error("invalid Content-Type %r for %r; sending application/octet-stream", content_type, url)
         content_type = "application/octet-stream"
-    if cors is None:
-        return FilePolicy(content_type, tuple(common))
-    return FilePolicy(content_type, tuple(common), cors.origins)
+    return FilePolicy(content_type, tuple(common), shared.origins)
 
 
 def compressible_codings(found: FoundFile, options: Options) -> tuple[str, ...]:
