@@ -36,6 +36,22 @@ IDENTICAL = "identical"
 UNIQUE_LOAD = "no two alike"
 LOADS = {IDENTICAL: None, UNIQUE_LOAD: UNIQUE}
 MIDDLEWARE, MISS, ALONE = "middleware, stock uvicorn", "middleware, a miss to the app", "the app alone, stock uvicorn"
+SERVE, SERVE_LOG, NGINX, NGINX_LOG = "flashstatic serve", "flashstatic serve, access log", "nginx", "nginx, access log"
+RAW = "raw ASGI app"
+
+Rows = dict[str, dict[str, list[tuple[float, float]]]]
+"""Per server, per load: (requests/s, CPU microseconds per request) of each round."""
+
+RATIOS = [
+    # (label, ours, theirs, the loads both were measured with)
+    ("flashstatic serve / nginx, access logs off", SERVE, NGINX, list(LOADS)),
+    ("flashstatic serve / nginx, access logs on", SERVE_LOG, NGINX_LOG, list(LOADS)),
+    ("flashstatic serve, access log on / off", SERVE_LOG, SERVE, list(LOADS)),
+    ("nginx, access log on / off", NGINX_LOG, NGINX, list(LOADS)),
+    ("middleware, 1 KiB file / raw ASGI app", MIDDLEWARE, RAW, [UNIQUE_LOAD]),
+    ("middleware, a miss / the app alone", MISS, ALONE, [UNIQUE_LOAD]),
+]
+"""The ratios of requests/s the report prints."""
 
 # The app behind the middleware and alone: 1 KiB from memory for any path it is given.
 APP_CODE = """\
@@ -57,7 +73,7 @@ uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning', h
 def serve(root: Path, log: Path | None) -> Server:
     port = free_port()
     flags = ["--prefix", "/static"] + (["--access-log"] if log is not None else ["--no-access-log"])
-    name = "flashstatic serve" + (", access log" if log is not None else "")
+    name = SERVE_LOG if log is not None else SERVE
     return Server(name, serve_argv(root / "static", port, *flags), port, stdout=log)
 
 
@@ -67,14 +83,16 @@ def app(root: Path, name: str, *, wrapped: bool) -> Server:
     return Server(name, command, port)
 
 
-def measure(server: Server, paths: dict[str, str], connections: int, duration: int) -> dict[str, tuple[float, float]]:
+def measure(
+    server: Server, paths: dict[str, str], connections: int, duration: int, warmup: int = 2
+) -> dict[str, tuple[float, float]]:
     """Per load: (requests/s, the server's CPU microseconds per request)."""
     results = {}
     with server:
         for load, script in LOADS.items():
             if load not in paths:
                 continue
-            wrk(server.port, paths[load], connections, 2, script=script)  # warm: fills the caches
+            wrk(server.port, paths[load], connections, warmup, script=script)  # warm: fills the caches
             before = cpu_seconds(server.pid)
             rate = wrk(server.port, paths[load], connections, duration, script=script)
             results[load] = (rate, (cpu_seconds(server.pid) - before) / (rate * duration) * 1e6)
@@ -88,14 +106,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chart", type=Path, default=None, help="write a bar chart of the requests/s here (PNG)")
     args = parser.parse_args()
+    rows = run(args.duration, args.connections, args.rounds)
+    report(rows, args)
+    if args.chart is not None:
+        chart(rows, args)
 
+
+def run(duration: int, connections: int, rounds: int, warmup: int = 2) -> Rows:
+    """Every server of the comparison, ``rounds`` times in alternating order."""
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as directory:
         root = Path(directory)
         (root / "static").mkdir()
         (root / "static" / "one.bin").write_bytes(os.urandom(1024))
         both = {IDENTICAL: "/static/one.bin", UNIQUE_LOAD: "/static/one.bin"}
-        rows: dict[str, dict[str, list[tuple[float, float]]]] = {}
-        for round_number in range(args.rounds):
+        rows: Rows = {}
+        for round_number in range(rounds):
             logs = root / f"logs-{round_number}"
             logs.mkdir()
             runs = [
@@ -111,17 +136,27 @@ def main() -> None:
             if round_number % 2:
                 runs.reverse()  # alternate the order, so drift does not favour one server
             for server, paths in runs:
-                for load, value in measure(server, paths, args.connections, args.duration).items():
+                for load, value in measure(server, paths, connections, duration, warmup).items():
                     rows.setdefault(server.name, {}).setdefault(load, []).append(value)
             for name in ("nginx.log", "serve.log"):
                 (logs / name).unlink(missing_ok=True)
-            print(f"round {round_number + 1} of {args.rounds} done", file=sys.stderr, flush=True)
-        report(rows, args)
-        if args.chart is not None:
-            chart(rows, args)
+            print(f"round {round_number + 1} of {rounds} done", file=sys.stderr, flush=True)
+    return rows
 
 
-def chart(rows: dict[str, dict[str, list[tuple[float, float]]]], args: argparse.Namespace) -> None:
+def median_rate(rows: Rows, server: str, load: str) -> float:
+    return statistics.median(value[0] for value in rows[server][load])
+
+
+def ratios(rows: Rows) -> dict[str, dict[str, float]]:
+    """Each of RATIOS, per load it was measured with: the median requests/s over the other's."""
+    return {
+        label: {load: median_rate(rows, ours, load) / median_rate(rows, theirs, load) for load in loads}
+        for label, ours, theirs, loads in RATIOS
+    }
+
+
+def chart(rows: Rows, args: argparse.Namespace) -> None:
     """Requests/s of each server (median, with the rounds' range), one group per load."""
     import matplotlib
 
@@ -151,9 +186,9 @@ def chart(rows: dict[str, dict[str, list[tuple[float, float]]]], args: argparse.
     print(f"\nchart: {args.chart}")
 
 
-def report(rows: dict[str, dict[str, list[tuple[float, float]]]], args: argparse.Namespace) -> None:
+def report(rows: Rows, args: argparse.Namespace) -> None:
     def rate(server: str, load: str) -> float:
-        return statistics.median(value[0] for value in rows[server][load])
+        return median_rate(rows, server, load)
 
     def cpu(server: str, load: str) -> float:
         return statistics.median(value[1] for value in rows[server][load])
@@ -176,20 +211,11 @@ def report(rows: dict[str, dict[str, list[tuple[float, float]]]], args: argparse
             )
         print(f"| {server} | " + " | ".join(cells) + " |")
 
-    def ratio(label: str, ours: str, theirs: str, loads: list[str] | None = None) -> None:
-        cells = [
-            f"{rate(ours, load) / rate(theirs, load):.2f}" if load in (loads or list(LOADS)) else "" for load in LOADS
-        ]
-        print(f"| {label} | " + " | ".join(cells) + " |")
-
     print("\n| ratio of requests/s | " + " | ".join(LOADS) + " |")
     print("|---|" + "---|" * len(LOADS))
-    ratio("flashstatic serve / nginx, access logs off", "flashstatic serve", "nginx")
-    ratio("flashstatic serve / nginx, access logs on", "flashstatic serve, access log", "nginx, access log")
-    ratio("flashstatic serve, access log on / off", "flashstatic serve, access log", "flashstatic serve")
-    ratio("nginx, access log on / off", "nginx, access log", "nginx")
-    ratio("middleware, 1 KiB file / raw ASGI app", MIDDLEWARE, "raw ASGI app", [UNIQUE_LOAD])
-    ratio("middleware, a miss / the app alone", MISS, ALONE, [UNIQUE_LOAD])
+    for label, values in ratios(rows).items():
+        cells = [f"{values[load]:.2f}" if load in values else "" for load in LOADS]
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -1004,6 +1004,37 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("missing prerequisites (run: bash benchmarks/setup.sh):\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
+    catch_signals()
+    os.makedirs(args.out, exist_ok=True)
+    results, interrupted = collect(args)
+
+    samples = {
+        a: {n: run.pop("dynamic_samples", None) for n, run in r.get("runs", {}).items()}
+        for a, r in results["archs"].items()
+    }
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    md = markdown(results)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(args.out, "dynamic-samples.json"), "w") as f:
+        json.dump(samples, f)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(md)
+    with contextlib.suppress(Exception):
+        shutil.copy(os.path.join(args.out, "results.json"), os.path.join(args.out, f"results-{stamp}.json"))
+    pngs = []
+    try:
+        pngs = plots(results, args.out)
+    except Exception as exc:  # a plot must not lose the numbers
+        log(f"plotting failed: {exc!r}")
+    print()
+    print(md)
+    log(f"wrote {args.out}/results.json, results.md" + "".join(f", {os.path.basename(p)}" for p in pngs))
+    return 130 if interrupted else 0
+
+
+def catch_signals() -> None:
+    """SIGTERM and SIGINT as exceptions, so that slowfs is unmounted and the servers stopped."""
 
     def on_term(signum: int, frame: Any) -> None:
         raise Stop(f"signal {signum}")
@@ -1011,9 +1042,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     # Started in the background by a non-interactive shell, SIGINT arrives ignored: restore it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    os.makedirs(args.out, exist_ok=True)
-    os.makedirs(args.workdir, exist_ok=True)
 
+
+def collect(args: argparse.Namespace) -> tuple[dict[str, Any], BaseException | None]:
+    """Every server of ``args.arch_list`` in every workload: the results (each run's /dynamic
+    samples included, under "dynamic_samples"), and the interruption that cut them short, if any."""
+    os.makedirs(args.workdir, exist_ok=True)
     workloads = [
         Workload(w, args.dirs, miss_ratio=args.miss_ratio if w == "disk-bound" else 0.0) for w in args.workload_list
     ]
@@ -1048,32 +1082,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"interrupted ({type(exc).__name__}); partial results follow")
     finally:
         runner.cleanup()
-
-    samples = {
-        a: {n: run.pop("dynamic_samples", None) for n, run in r.get("runs", {}).items()}
-        for a, r in results["archs"].items()
-    }
     names = {name for r in results["archs"].values() for name in r.get("runs", {})}
     results["amped_vs_nginx"] = {name: v for name in sorted(names) if (v := amped_vs_nginx(results["archs"], name))}
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    md = markdown(results)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    with open(os.path.join(args.out, "dynamic-samples.json"), "w") as f:
-        json.dump(samples, f)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(md)
-    with contextlib.suppress(Exception):
-        shutil.copy(os.path.join(args.out, "results.json"), os.path.join(args.out, f"results-{stamp}.json"))
-    pngs = []
-    try:
-        pngs = plots(results, args.out)
-    except Exception as exc:  # a plot must not lose the numbers
-        log(f"plotting failed: {exc!r}")
-    print()
-    print(md)
-    log(f"wrote {args.out}/results.json, results.md" + "".join(f", {os.path.basename(p)}" for p in pngs))
-    return 130 if interrupted else 0
+    return results, interrupted
 
 
 if __name__ == "__main__":

@@ -121,7 +121,12 @@ def workloads(paths_file: str) -> dict[str, dict[str, object]]:
 
 
 def measure(
-    server: Server, loads: dict[str, dict[str, object]], connections: int, duration: int, wrk_cpus: str | None = "1"
+    server: Server,
+    loads: dict[str, dict[str, object]],
+    connections: int,
+    duration: int,
+    wrk_cpus: str | None = "1",
+    warmup: int = 2,
 ) -> dict[str, tuple[float, float]]:
     """Per workload: (requests/s, the server's CPU microseconds per request, helpers and workers
     included). CPU per request moves less than throughput when something else shares the machine."""
@@ -133,7 +138,16 @@ def measure(
             paths_file = load.get("paths_file")
             script = load.get("script")
             # Warm: fills the caches (and for the mix, every file of the sequence once).
-            wrk(server.port, path, connections, 2, headers=headers, paths_file=paths_file, script=script, cpus=wrk_cpus)
+            wrk(
+                server.port,
+                path,
+                connections,
+                warmup,
+                headers=headers,
+                paths_file=paths_file,
+                script=script,
+                cpus=wrk_cpus,
+            )
             cpu_before = cpu_seconds(server.pid)
             rate = wrk(
                 server.port,

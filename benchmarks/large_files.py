@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .serverproc import Server, cpu_seconds, flashstatic, nginx, starlette
@@ -22,6 +23,8 @@ GIB = 1024**3
 
 
 UNIQUE = str(Path(__file__).with_name("unique.lua"))
+# The names serverproc gives the three servers.
+NGINX, SERVE, STARLETTE = "nginx", "flashstatic serve", "Starlette StaticFiles"
 
 
 def run_wrk(
@@ -56,10 +59,16 @@ def run_wrk(
 
 
 def measure(
-    server: Server, path: str, connections: int, duration: int, scheme: str = "http", script: str | None = None
+    server: Server,
+    path: str,
+    connections: int,
+    duration: int,
+    scheme: str = "http",
+    script: str | None = None,
+    warmup: int = 2,
 ) -> dict[str, float]:
     with server:
-        run_wrk(server.port, path, connections, 2, scheme, script)  # warm the page cache and the server's caches
+        run_wrk(server.port, path, connections, warmup, scheme, script)  # warm the page cache and the server's caches
         cpu_before = cpu_seconds(server.pid)
         requests, mib = run_wrk(server.port, path, connections, duration, scheme, script)
         cpu = cpu_seconds(server.pid) - cpu_before
@@ -78,30 +87,41 @@ def main() -> None:
     )
     args = parser.parse_args()
     script = UNIQUE if args.vary_requests else None
+    sizes = [int(s) for s in args.sizes.split(",")]
 
+    print(
+        f"wrk -t1 -c{args.connections} -d{args.duration}s{' -s unique.lua' if script else ''}, server pinned "
+        "to core 0, wrk to core 1\n"
+    )
+    print("| file | server | req/s | MiB/s | server CPU s per GiB | x nginx | x Starlette |")
+    print("|---|---|---|---|---|---|---|")
+    for size, results in run(sizes, args.connections, args.duration, vary_requests=args.vary_requests):
+        ref, base = results[NGINX]["MiB/s"], results[STARLETTE]["MiB/s"]
+        for name, r in results.items():
+            print(
+                f"| {size} MiB | {name} | {r['req/s']:.1f} | {r['MiB/s']:.0f} | {r['cpu s/GiB']:.3f} "
+                f"| {r['MiB/s'] / ref:.2f} | {r['MiB/s'] / base:.1f} |"
+            )
+
+
+def run(
+    sizes: list[int], connections: int, duration: int, *, vary_requests: bool = False, warmup: int = 2
+) -> Iterator[tuple[int, dict[str, dict[str, float]]]]:
+    """Per size in MiB, as each is measured: each server's req/s, MiB/s and CPU s per GiB."""
+    script = UNIQUE if vary_requests else None
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
-        sizes = [int(s) for s in args.sizes.split(",")]
         for size in sizes:
             (root / f"{size}mib.bin").write_bytes(os.urandom(size * 2**20))
-        print(
-            f"wrk -t1 -c{args.connections} -d{args.duration}s{' -s unique.lua' if script else ''}, server pinned "
-            "to core 0, wrk to core 1\n"
-        )
-        print("| file | server | req/s | MiB/s | server CPU s per GiB | x nginx | x Starlette |")
-        print("|---|---|---|---|---|---|---|")
         for size in sizes:
             path = f"/{size}mib.bin"
-            results = {
-                server.name: measure(server, path, args.connections, args.duration, script=script)
-                for server in (nginx(root), flashstatic(root), starlette(root))
-            }
-            ref, base = results["nginx"]["MiB/s"], results["Starlette StaticFiles"]["MiB/s"]
-            for name, r in results.items():
-                print(
-                    f"| {size} MiB | {name} | {r['req/s']:.1f} | {r['MiB/s']:.0f} | {r['cpu s/GiB']:.3f} "
-                    f"| {r['MiB/s'] / ref:.2f} | {r['MiB/s'] / base:.1f} |"
-                )
+            yield (
+                size,
+                {
+                    server.name: measure(server, path, connections, duration, script=script, warmup=warmup)
+                    for server in (nginx(root), flashstatic(root), starlette(root))
+                },
+            )
 
 
 if __name__ == "__main__":

@@ -60,6 +60,16 @@ def in_group(server: Server, procs: Path) -> Server:
     return server
 
 
+# The servers and loads, as the results name them.
+SERVE, NGINX = "flashstatic serve", "nginx"
+LOADS = {
+    "1 KiB": {"path": "/static/one.bin"},
+    "1 KiB, no two requests alike": {"path": "/static/one.bin", "script": UNIQUE},
+}
+Rates = dict[tuple[str, str, int], float]
+"""(server, load, workers): the median requests/s of the rounds."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--share", type=float, default=0.35, help="CPU per worker, in cores")
@@ -68,31 +78,54 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     cores = os.cpu_count() or 1
+    rates = run(args.share, args.duration, args.connections, args.rounds)
+
+    print(
+        f"\nwrk -t1 -c{args.connections} -d{args.duration}s outside the cgroup; the server's cgroup gets "
+        f"{args.share} of a core per worker; median of {args.rounds} rounds: requests/s (x 1 worker)\n"
+    )
+    print(
+        "| workers (CPU quota) | " + " | ".join(f"{name}: {load}" for name in (SERVE, NGINX) for load in LOADS) + " |"
+    )
+    print("|---|" + "---|" * (2 * len(LOADS)))
+    for workers in range(1, cores + 1):
+        cells = [
+            f"{rates[(name, load, workers)]:,.0f}/s ({rates[(name, load, workers)] / rates[(name, load, 1)]:.2f}x)"
+            for name in (SERVE, NGINX)
+            for load in LOADS
+        ]
+        print(f"| {workers} ({workers * args.share:.2f} cores) | " + " | ".join(cells) + " |")
+
+
+def run(share: float, duration: int, connections: int, rounds: int, warmup: int = 2) -> Rates:
+    """Both servers with 1 to the machine's cores workers, each in a cgroup of ``share`` cores per worker."""
+    cores = os.cpu_count() or 1
     everywhere = ",".join(str(core) for core in range(cores))
-    loads = {
-        "1 KiB": {"path": "/static/one.bin"},
-        "1 KiB, no two requests alike": {"path": "/static/one.bin", "script": UNIQUE},
-    }
     makers = {
-        "flashstatic serve": lambda root, n: serve(root, n, cpus=everywhere),
-        "nginx": lambda root, n: nginx(root, n, cpus=everywhere),
+        SERVE: lambda root, n: serve(root, n, cpus=everywhere),
+        NGINX: lambda root, n: nginx(root, n, cpus=everywhere),
     }
 
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         (root / "static").mkdir()
         (root / "static" / "one.bin").write_bytes(os.urandom(1024))
-        rates: dict[tuple[str, str, int], float] = {}
+        rates: Rates = {}
         for workers in range(1, cores + 1):
             samples: dict[tuple[str, str], list[float]] = {}
-            for round_number in range(args.rounds):
+            for round_number in range(rounds):
                 order = list(makers.items())
                 if round_number % 2:
                     order.reverse()
                 for name, make in order:
-                    with cpu_quota(workers * args.share) as procs:
+                    with cpu_quota(workers * share) as procs:
                         results = measure(
-                            in_group(make(root, workers), procs), loads, args.connections, args.duration, wrk_cpus=None
+                            in_group(make(root, workers), procs),
+                            LOADS,
+                            connections,
+                            duration,
+                            wrk_cpus=None,
+                            warmup=warmup,
                         )
                     for load, (rate, _) in results.items():
                         samples.setdefault((name, load), []).append(rate)
@@ -103,20 +136,7 @@ def main() -> None:
                 + ", ".join(f"{name} {load} {statistics.median(v):,.0f}/s" for (name, load), v in samples.items()),
                 file=sys.stderr,
             )
-
-    print(
-        f"\nwrk -t1 -c{args.connections} -d{args.duration}s outside the cgroup; the server's cgroup gets "
-        f"{args.share} of a core per worker; median of {args.rounds} rounds: requests/s (x 1 worker)\n"
-    )
-    print("| workers (CPU quota) | " + " | ".join(f"{name}: {load}" for name in makers for load in loads) + " |")
-    print("|---|" + "---|" * (len(makers) * len(loads)))
-    for workers in range(1, cores + 1):
-        cells = [
-            f"{rates[(name, load, workers)]:,.0f}/s ({rates[(name, load, workers)] / rates[(name, load, 1)]:.2f}x)"
-            for name in makers
-            for load in loads
-        ]
-        print(f"| {workers} ({workers * args.share:.2f} cores) | " + " | ".join(cells) + " |")
+    return rates
 
 
 if __name__ == "__main__":
