@@ -907,6 +907,32 @@ def test_requests_answered_by_their_key_are_logged_with_their_own_fields(
     assert [line.split(" - ")[0] for line in uvicorn_lines] == [f"{client}:0" for client, _, _ in asked]
 
 
+def test_lines_made_from_kept_parts_show_each_connections_own_client(
+    live_server: Any, tree: Path, log_lines: Callable[[str], list[str]]
+) -> None:
+    # Only flashstatic's log on, so lines are made from kept parts, which connections from the
+    # same peer share: behind a trusted proxy, each connection (a new peer port each) and each
+    # request still shows the client its own X-Forwarded-For names.
+    combined = log_lines("flashstatic.access")
+    config = {"http": HttpToolsProtocol, "proxy_headers": True, "forwarded_allow_ips": "127.0.0.1"}
+    asked = ["198.51.100.1", "198.51.100.2", "198.51.100.1", None, "198.51.100.2"]
+    with (
+        live_server(_app(tree, revalidate_interval=60), access_log=False, log_level="info", **config) as url,
+        counting_repeats() as repeated,
+    ):
+        _Connection(url).ask(_request(b"/static/small.txt"))  # a miss, through ASGI
+        combined.clear()
+        for client in asked:
+            connection = _Connection(url)
+            forwarded = [f"X-Forwarded-For: {client}".encode()] if client else []
+            for number in range(2):  # answered again by its key, then by its bytes
+                connection.ask(_request(b"/static/small.txt", *forwarded, b"X-Req: %d" % number))
+            connection.close()
+    assert repeated and all(repeated), repeated
+    clients = [line.split(" - - ")[0] for line in combined]
+    assert clients == [client or "127.0.0.1" for client in asked for _ in range(2)], combined
+
+
 def test_upgrade_requests_are_answered_as_stock_uvicorn_answers_them(servers: Any) -> None:
     """llhttp stops at an Upgrade; the lane leaves such a read to uvicorn's way, even when the
     same target was answered from the caches on that connection before."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,16 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 from ..cache.responses import CachedResponse
 from ..http.headers import Header
 from ..transmit.files import FileAnswer, FilePart
-from .accesslog import ACCESS_LOGGER, LineFields, combined_lines, hit_line, hit_line_parts, line_writer
+from .accesslog import (
+    ACCESS_LOGGER,
+    LineFields,
+    combined_lines,
+    hit_line,
+    hit_line_parts,
+    json_line,
+    line_writer,
+    parts_writer,
+)
 from .accounting import TRAFFIC, response_done
 from .shortcut import StaticShortcut, offered_shortcut
 from .uvicorn_range import installed_version, release
@@ -177,6 +187,10 @@ class CachedAnswersMixin:
         # is made from the hit.
         self._log_parts = self._log_combined and not self._log_answers and combined_lines()
         self._write_line = line_writer()
+        self._write_parts = parts_writer()
+        # The peer's address as a line shows it: behind a trusted proxy the line's client is
+        # made of this and the request's X-Forwarded-For, never of the peer's port.
+        self.peer_host = self.client[0] if self.client else None
 
     def on_message_begin(self) -> None:
         # uvicorn builds the scope here; it waits until a request turns out to need one.
@@ -284,17 +298,24 @@ class CachedAnswersMixin:
             self.on_response_complete()
         return True
 
-    def send_hit(self, hit: AnsweredHit, wire: bytes, line: str | None = None) -> None:
-        """Write an answered hit (``wire``, its whole response), log it and count it; ``line``:
-        its Combined line, if the caller made it already."""
+    def send_hit(self, hit: AnsweredHit, wire: bytes, parts: tuple[str, str] | None = None) -> None:
+        """Write an answered hit (``wire``, its whole response), log it and count it; ``parts``:
+        its Combined line's (``hit_line_parts``), if the caller has them already."""
         # The flags are looked at here: with logs off, a call each would cost more than they do.
         if self._log_answers:
             self.log_answer_started(hit)
         self.transport.write(wire)
         TRAFFIC.body_bytes += hit.sent
         # answer_finished's work, without a call more on the hot path.
-        if line is None and self._log_combined:
-            line = self.log_line(hit, hit.sent)
+        line = None
+        if self._log_combined:
+            if parts is None:
+                fields = self._line_fields(hit, hit.sent)
+                parts = hit_line_parts(*fields)
+                if parts is None:  # a JSON line
+                    line = json_line(*fields, time.time())
+            if parts is not None:
+                self._write_parts(parts)
         response_done(line, hit.status, hit.sent, self._write_line)
         if not hit.keep_alive:
             self.transport.close()

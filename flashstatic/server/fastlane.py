@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from .accesslog import stamped
 from .cached import AnsweredHit
 from .repeats import (
     MAX_REQUEST_BYTES,
@@ -101,7 +100,7 @@ class FastLaneMixin:
     _log_answers: bool  # CachedAnswersMixin's: whether uvicorn's log and ours are on
     _log_combined: bool
     _log_parts: bool  # CachedAnswersMixin's: whether lines may be made from kept parts
-    client: tuple[str, int] | None  # uvicorn's: the peer
+    peer_host: str | None  # CachedAnswersMixin's: the peer's address
     log_line_parts: Callable[[AnsweredHit], tuple[str, str] | None]  # CachedAnswersMixin's
     idle_from_now: Any  # LazyKeepAliveMixin's
     send_file: Callable[[AnsweredHit, FileAnswer, bytes], bool]  # DirectFilesMixin's
@@ -202,18 +201,16 @@ class FastLaneMixin:
         logged with its own fields."""
         hit = repeat.hit
         static = self._shortcut.static
-        line = None
+        parts = None
         if self._log_answers or self._log_combined:
             # A file's line waits for its end.
             if hit.file is None and self._log_parts:
-                # Made from the parts of an earlier line for the same response, client and
+                # Made from the parts of an earlier line for the same response, peer and
                 # logged fields: most lines of a busy server are. A repeat found by bytes is
                 # kept for those bytes alone, so its serial names the fields already.
-                key = (repeat.serial, self.client, b"".join(find_logged_lines(head)) if by_key else b"")
+                key = (repeat.serial, self.peer_host, b"".join(find_logged_lines(head)) if by_key else b"")
                 parts = _lines_again.get(key) or self._line_parts_again(key, repeat, head)
-                if parts is not None:
-                    line = stamped(parts)
-            if line is None and by_key:
+            if parts is None and by_key:
                 hit = _logged_as(hit, head)
         if hit.file is not None:
             # A large file: the same head, and the file sent again through the protocol, which
@@ -228,7 +225,7 @@ class FastLaneMixin:
         if not static.answered_again(hit.path, repeat.entry, body=hit.sent > 0):
             return False
         self._head_since = None
-        self.send_hit(hit, repeat.wire_for(self.server_state.default_headers), line)
+        self.send_hit(hit, repeat.wire_for(self.server_state.default_headers), parts)
         # on_response_complete, less what data_received ruled out (a pipeline, a closing
         # transport); with reads paused the request would not have arrived.
         self.server_state.total_requests += 1

@@ -23,6 +23,7 @@ from flashstatic.server.accesslog import (
     direct_writer,
     escape,
     hit_line,
+    hit_line_parts,
     json_line,
     log_time,
     request_line,
@@ -121,6 +122,37 @@ def test_the_writer_holds_at_most_a_batch_and_flushes_it_on_a_timer() -> None:
     asyncio.run(scenario())
     writer.add("outside a loop")  # nothing would flush it later: written at once
     assert stream.getvalue().endswith("\nlate\noutside a loop\n")
+
+
+def test_a_line_given_as_parts_is_written_as_the_whole_line_in_its_place(utc) -> None:
+    """add_parts keeps a cache answer's parts and its time apart until the batch is written:
+    the line is the one hit_line makes, in the order lines were added, counted as one."""
+    stream = Stream()
+    writer = AccessLogWriter(stream)
+    fields = (("10.0.0.1", 5555), "GET", "/a%20b", b"v=1", "1.1", [(b"user-agent", b"curl/8")], 200, 1234)
+    parts = hit_line_parts(*fields)
+    assert parts is not None
+
+    def add_both() -> str:
+        writer.add("before")
+        writer.add_parts(parts)
+        writer.add("after")
+        return hit_line(*fields)
+
+    expected, _ = _within_one_second(add_both)
+    writer.flush()
+    assert stream.getvalue() == f"before\n{expected}\nafter\n"
+
+    written = stream.getvalue()
+
+    async def batch() -> None:
+        for _ in range(FLUSH_LINES - 1):
+            writer.add_parts(parts)
+        assert stream.getvalue() == written  # held
+        writer.add_parts(parts)  # the batch's last line: written at once
+        assert stream.getvalue().count("\n") == written.count("\n") + FLUSH_LINES
+
+    asyncio.run(batch())
 
 
 def test_closing_the_writer_writes_what_it_holds() -> None:
