@@ -326,6 +326,9 @@ class AccessLogWriter(logging.Handler):
         # is not made at all before then.
         self._pieces: list[str] = []
         self._held = 0  # lines in the pieces
+        # add_parts' time field, and the second it stands for: [since, until).
+        self._stamp = ""
+        self._since = self._until = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._failed = False
 
@@ -344,14 +347,20 @@ class AccessLogWriter(logging.Handler):
         """The line of ``parts`` (``hit_line_parts``), at the time now: ``add`` without the
         line made, for most lines of a busy server."""
         now = time.time()
-        last = _last_time
-        stamp = last[1] if last[0] == int(now) else current_log_time(now)
-        self._pieces += (parts[0], stamp, parts[1], "\n")
+        if not self._since <= now < self._until:  # a new second, or the clock was set back
+            self._stamp_second(now)
+        before, after = parts
+        self._pieces += (before, self._stamp, after, "\n")
         held = self._held = self._held + 1
         if held >= FLUSH_LINES:
             self.flush()
         elif held == 1:
             self._flush_soon()
+
+    def _stamp_second(self, now: float) -> None:
+        self._stamp = current_log_time(now)
+        self._since = float(int(now))
+        self._until = self._since + 1
 
     def _flush_soon(self) -> None:
         try:

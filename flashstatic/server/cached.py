@@ -183,6 +183,7 @@ class CachedAnswersMixin:
         # its log and for ours (accesslog.py).
         self._log_answers = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
         self._log_combined = ACCESS_LOGGER.isEnabledFor(logging.INFO)
+        self._log_any = self._log_answers or self._log_combined
         # Lines made from kept parts (fastlane.py): Combined ones, without uvicorn's line, which
         # is made from the hit.
         self._log_parts = self._log_combined and not self._log_answers and combined_lines()
@@ -308,14 +309,15 @@ class CachedAnswersMixin:
         TRAFFIC.body_bytes += hit.sent
         # answer_finished's work, without a call more on the hot path.
         line = None
-        if self._log_combined:
-            if parts is None:
-                fields = self._line_fields(hit, hit.sent)
-                parts = hit_line_parts(*fields)
-                if parts is None:  # a JSON line
-                    line = json_line(*fields, time.time())
+        if parts is not None:
+            self._write_parts(parts)
+        elif self._log_combined:
+            fields = self._line_fields(hit, hit.sent)
+            parts = hit_line_parts(*fields)
             if parts is not None:
                 self._write_parts(parts)
+            else:  # a JSON line
+                line = json_line(*fields, time.time())
         response_done(line, hit.status, hit.sent, self._write_line)
         if not hit.keep_alive:
             self.transport.close()

@@ -97,9 +97,8 @@ class FastLaneMixin:
     max_head_bytes: int  # HeadLimitMixin's
     answer_request: Callable[[bytes, bytes, list[Header], str, bool], bool]  # CachedAnswersMixin's
     send_hit: Any
-    _log_answers: bool  # CachedAnswersMixin's: whether uvicorn's log and ours are on
-    _log_combined: bool
     _log_parts: bool  # CachedAnswersMixin's: whether lines may be made from kept parts
+    _log_any: bool  # CachedAnswersMixin's: whether either log is on
     peer_host: str | None  # CachedAnswersMixin's: the peer's address
     log_line_parts: Callable[[AnsweredHit], tuple[str, str] | None]  # CachedAnswersMixin's
     idle_from_now: Any  # LazyKeepAliveMixin's
@@ -202,9 +201,8 @@ class FastLaneMixin:
         hit = repeat.hit
         static = self._shortcut.static
         parts = None
-        if self._log_answers or self._log_combined:
-            # A file's line waits for its end.
-            if hit.file is None and self._log_parts:
+        if self._log_any:
+            if self._log_parts and hit.file is None:  # a file's line waits for its end
                 # Made from the parts of an earlier line for the same response, peer and
                 # logged fields: most lines of a busy server are. A repeat found by bytes is
                 # kept for those bytes alone, so its serial names the fields already.

@@ -155,6 +155,22 @@ def test_a_line_given_as_parts_is_written_as_the_whole_line_in_its_place(utc) ->
     asyncio.run(batch())
 
 
+def test_lines_given_as_parts_show_the_second_they_were_added_in(utc, monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = Stream()
+    writer = AccessLogWriter(stream)
+    parts = ("10.0.0.1 - - [", '] "GET / HTTP/1.1" 200 1 "-" "-"')
+    for now in (1_700_000_000.2, 1_700_000_000.9, 1_700_000_001.0, 1_699_999_000.5):  # then set back
+        monkeypatch.setattr(time, "time", lambda now=now: now)
+        writer.add_parts(parts)
+    writer.flush()
+    assert [line.split("[")[1].split("]")[0] for line in stream.getvalue().splitlines()] == [
+        "14/Nov/2023:22:13:20 +0000",
+        "14/Nov/2023:22:13:20 +0000",
+        "14/Nov/2023:22:13:21 +0000",
+        "14/Nov/2023:21:56:40 +0000",
+    ]
+
+
 def test_closing_the_writer_writes_what_it_holds() -> None:
     stream = Stream()
     writer = AccessLogWriter(stream)
