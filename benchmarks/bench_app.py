@@ -7,7 +7,9 @@
 
 Both variants have the same dynamic endpoint ``/dynamic``: a tiny JSON answer computed on the
 event loop, whose latency shows whether static traffic stalls the loop. ``/_bench/stats``
-returns FlashStatic.stats() (``{}`` for starlette).
+returns FlashStatic.stats() (``{}`` for starlette), and ``/_bench/collections`` the full
+garbage collections of the server process (``FullCollections``): a loop that pauses for one
+delays every request waiting on it, the ``/dynamic`` probes' included.
 
     BENCH_ARCH=sped BENCH_DIR=/some/dir uvicorn benchmarks.bench_app:create_app --factory \
         --http httptools --loop uvloop --port 0
@@ -15,9 +17,11 @@ returns FlashStatic.stats() (``{}`` for starlette).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
+from collections import deque
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,6 +30,31 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 _counter = 0
+
+
+class FullCollections:
+    """The pauses of the process's full (oldest-generation) garbage collections, as they end:
+    (wall-clock end, seconds), the last ``keep`` of them. The younger generations' collections
+    are short and are not timed."""
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self.pauses: deque[tuple[float, float]] = deque(maxlen=keep)
+        self._started = 0.0
+        gc.callbacks.append(self._observe)
+
+    def _observe(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((time.time(), time.perf_counter() - self._started))
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._observe)
+
+    def report(self) -> dict[str, Any]:
+        return {"pauses": list(self.pauses), "tracked": len(gc.get_objects(generation=2))}
 
 
 async def dynamic(request: Request) -> Response:
@@ -45,7 +74,16 @@ def create_app() -> Any:
         data = static.stats() if static is not None and hasattr(static, "stats") else {}
         return JSONResponse(data)
 
-    routes: list[Any] = [Route("/dynamic", dynamic), Route("/_bench/stats", stats)]
+    collections = FullCollections()
+
+    async def full_collections(request: Request) -> Response:
+        return JSONResponse(collections.report())
+
+    routes: list[Any] = [
+        Route("/dynamic", dynamic),
+        Route("/_bench/stats", stats),
+        Route("/_bench/collections", full_collections),
+    ]
     if arch == "starlette":
         from starlette.staticfiles import StaticFiles
 

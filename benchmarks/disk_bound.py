@@ -513,6 +513,7 @@ class Runner:
             }
 
             before = self.fs.stats()
+            started = time.time()
             probe = start_probe(server.port, rate=a.rate, duration=a.duration)
             wrk = start_wrk(server.port, seq_file, threads=a.threads, connections=a.connections, duration=a.duration)
             try:
@@ -563,10 +564,15 @@ class Runner:
             result["sent_miss_ratio"] = round(sent_misses / issued, 5) if issued else None
             if w["wraps"] and seq.misses:
                 result["warning"] = "the request sequence wrapped: later cold requests were cache hits"
+            ended = time.time()
             with contextlib.suppress(Exception):
                 st, body = server.get("/_bench/stats", timeout=5)
                 if st == 200:
                     result["server_stats"] = json.loads(body)
+            with contextlib.suppress(Exception):
+                st, body = server.get("/_bench/collections", timeout=30)
+                if st == 200:  # the Python servers' (bench_app.py), not nginx
+                    result["full_collections"] = full_collections_between(json.loads(body), started, ended)
             # The fastest this server has gone sizes its later sequences.
             self.rate_cap[arch] = max(self.rate_cap.get(arch, 0.0), w["rps"])
         finally:
@@ -615,6 +621,7 @@ class Runner:
                             f"disk reads/request {r['disk']['reads_per_request']}, "
                             f"reads in flight {r['disk']['mean_inflight']}; /dynamic p50 "
                             f"{_fmt(d['p50_ms'])} p99 {_fmt(d['p99_ms'])} max {_fmt(d['max_ms'])} ms"
+                            + _collections_note(r.get("full_collections"))
                         )
             finally:
                 self.fs = None
@@ -628,8 +635,30 @@ class Runner:
         shutil.rmtree(self.rundir, ignore_errors=True)
 
 
+def full_collections_between(report: dict[str, Any], started: float, ended: float) -> dict[str, Any]:
+    """The server's full garbage collections that ended while the load ran (bench_app.py's
+    report): how many, their summed and longest pause, and the objects the collector tracks in
+    its oldest generation at the end, which a full collection walks."""
+    pauses = [seconds for end, seconds in report["pauses"] if started <= end <= ended]
+    return {
+        "count": len(pauses),
+        "total_ms": round(sum(pauses) * 1000, 1),
+        "max_ms": round(max(pauses, default=0.0) * 1000, 1),
+        "tracked": report["tracked"],
+    }
+
+
 def _strip(probe: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in probe.items() if k != "samples"}
+
+
+def _collections_note(collections: dict[str, Any] | None) -> str:
+    if not collections:
+        return ""
+    return (
+        f"; full GCs {collections['count']}, longest {collections['max_ms']:.1f} ms, "
+        f"{collections['tracked']:,} objects tracked"
+    )
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
