@@ -34,21 +34,23 @@ _counter = 0
 
 class FullCollections:
     """The pauses of the process's full (oldest-generation) garbage collections, as they end:
-    (wall-clock end, seconds), the last ``keep`` of them. The younger generations' collections
-    are short and are not timed."""
+    (wall-clock end, seconds, CPU seconds of the thread), the last ``keep`` of them: a pause
+    longer than its CPU time waited for a core. The younger generations' collections are short
+    and are not timed."""
 
     def __init__(self, keep: int = 10_000) -> None:
-        self.pauses: deque[tuple[float, float]] = deque(maxlen=keep)
-        self._started = 0.0
+        self.pauses: deque[tuple[float, float, float]] = deque(maxlen=keep)
+        self._started = (0.0, 0.0)
         gc.callbacks.append(self._observe)
 
     def _observe(self, phase: str, info: dict[str, int]) -> None:
         if info["generation"] != 2:
             return
         if phase == "start":
-            self._started = time.perf_counter()
+            self._started = (time.perf_counter(), time.thread_time())
         else:
-            self.pauses.append((time.time(), time.perf_counter() - self._started))
+            wall, cpu = self._started
+            self.pauses.append((time.time(), time.perf_counter() - wall, time.thread_time() - cpu))
 
     def close(self) -> None:
         gc.callbacks.remove(self._observe)

@@ -637,13 +637,15 @@ class Runner:
 
 def full_collections_between(report: dict[str, Any], started: float, ended: float) -> dict[str, Any]:
     """The server's full garbage collections that ended while the load ran (bench_app.py's
-    report): how many, their summed and longest pause, and the objects the collector tracks in
-    its oldest generation at the end, which a full collection walks."""
-    pauses = [seconds for end, seconds in report["pauses"] if started <= end <= ended]
+    report): how many, their summed pause, the longest and its CPU time, and the objects the
+    collector tracks in its oldest generation at the end, which a full collection walks."""
+    pauses = [(seconds, cpu) for end, seconds, cpu in report["pauses"] if started <= end <= ended]
+    longest = max(pauses, default=(0.0, 0.0))
     return {
         "count": len(pauses),
-        "total_ms": round(sum(pauses) * 1000, 1),
-        "max_ms": round(max(pauses, default=0.0) * 1000, 1),
+        "total_ms": round(sum(seconds for seconds, _ in pauses) * 1000, 1),
+        "max_ms": round(longest[0] * 1000, 1),
+        "max_cpu_ms": round(longest[1] * 1000, 1),
         "tracked": report["tracked"],
     }
 
@@ -656,7 +658,8 @@ def _collections_note(collections: dict[str, Any] | None) -> str:
     if not collections:
         return ""
     return (
-        f"; full GCs {collections['count']}, longest {collections['max_ms']:.1f} ms, "
+        f"; full GCs {collections['count']}, longest {collections['max_ms']:.1f} ms "
+        f"({collections['max_cpu_ms']:.1f} ms CPU), "
         f"{collections['tracked']:,} objects tracked"
     )
 
