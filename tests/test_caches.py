@@ -9,11 +9,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flashstatic import FlashStatic
 from flashstatic.cache.pathname import PathnameCache
 from flashstatic.config import Options, Root
-from flashstatic.translate import MISSING, translate
+from flashstatic.translate import MISSING, RedirectTo, translate
 from support import body_of, call_asgi, write_tree
 
 
@@ -221,7 +224,8 @@ def test_revalidation_is_batched_into_few_helper_jobs(tmp_path: Path) -> None:
 
 def test_a_cached_file_costs_the_garbage_collector_few_objects(tmp_path: Path) -> None:
     # A full collection walks every tracked object, pausing the loop for all of them: a cache
-    # of many files must not add more than it needs (its entry, representation, headers, slot).
+    # of many files must not add more than it needs (its entry, representation and headers;
+    # when each path was checked is a float in a dict, which the collector does not walk).
     root = write_tree(tmp_path, {f"f{i}.js": "x" for i in range(500)})
     options = Options(roots=(Root(str(root), ""),))
     cache = PathnameCache(options)
@@ -231,4 +235,36 @@ def test_a_cached_file_costs_the_garbage_collector_few_objects(tmp_path: Path) -
     for i, translation in enumerate(found):
         cache.store(f"/f{i}.js", translation, now=0.0)
     gc.collect()
-    assert (len(gc.get_objects()) - before) / 500 < 4.5
+    assert (len(gc.get_objects()) - before) / 500 < 3.5
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("sfrmxa"), st.integers(0, 5)), max_size=40))
+def test_when_each_path_was_checked_is_kept_for_the_paths_held_and_no_others(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int]]
+) -> None:
+    # Kept beside the LRU rather than in it, so every way a path leaves (evicted, replaced by
+    # a redirect or a miss, forgotten, its directory changed) must take its check time too, and
+    # the directory index holds the files held and nothing else.
+    root = write_tree(tmp_path_factory.mktemp("tree"), {f"d{i % 2}/f{i}.js": "x" for i in range(6)})
+    options = Options(roots=(Root(str(root), ""),), pathname_cache_size=3)
+    cache = PathnameCache(options)
+    for now, (step, number) in enumerate(steps):
+        key = f"/d{number % 2}/f{number}.js"
+        if step == "s":
+            cache.store(key, translate(options.rules, key), now=float(now))
+        elif step == "r":
+            cache.store(key, RedirectTo("slash"), now=float(now))
+        elif step == "m":
+            cache.store(key, MISSING, now=float(now))
+        elif step == "f":
+            cache.forget(key)
+        elif step == "x":
+            cache.forget_changed(str(root / f"d{number % 2}"), subtree=number > 2)
+        else:
+            cache.forget_all()
+        answers = {name: cache.lookup(name, float(now))[0] for name in (f"/d{n % 2}/f{n}.js" for n in range(6))}
+        held = {name for name, answer in answers.items() if answer is not None and answer is not MISSING}
+        assert set(cache._checked_at) == held and len(held) <= 3
+        indexed = set().union(*cache._by_directory.values())
+        assert indexed == {name for name in held if not isinstance(answers[name], RedirectTo)}

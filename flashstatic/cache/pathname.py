@@ -11,12 +11,14 @@ that do not exist can push out other misses, never the files and redirects that 
 The entries are indexed by the directory their file lies in, so that a change the driver
 learns of (``forget_changed``: a file deleted, replaced or added there) forgets just the answers
 it may have made wrong, at once rather than at the next revalidation.
+
+When each answer was checked is kept beside it, in a dict of floats: a full garbage collection
+walks every tracked object, and a slot object per path would be one more per cached file.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from ..config import Options
 from ..translate import MISSING, FoundFile, RedirectTo, Translation, _Missing
@@ -26,21 +28,17 @@ from .lru import LRU, Counters
 Answer = FileEntry | RedirectTo | _Missing
 
 
-@dataclass(slots=True)
-class _Slot:
-    answer: Answer
-    checked_at: float
-
-
 class PathnameCache:
     def __init__(self, options: Options) -> None:
         self._options = options
-        self._slots: LRU[str, _Slot] = LRU(options.pathname_cache_size, evicted=self._unindex)
+        self._slots: LRU[str, FileEntry | RedirectTo] = LRU(options.pathname_cache_size, evicted=self._unindex)
+        self._checked_at: dict[str, float] = {}  # the keys of _slots, when each was checked
         # directory -> the keys whose file lies in it. Once a driver watches directories, those
         # new to the index wait in ``_new_directories`` until it takes them.
         self._by_directory: dict[str, set[str]] = {}
         self._new_directories: list[str] | None = None
-        self._misses: LRU[str, _Slot] = LRU(options.pathname_cache_size)
+        # Misses are all MISSING: only when each was checked is kept.
+        self._misses: LRU[str, float] = LRU(options.pathname_cache_size)
         self._interval = float("inf") if options.scan_once else options.revalidate_interval
         self._counters = Counters()
         # The response-header cache lives inside the entries: a miss builds a representation's
@@ -57,22 +55,24 @@ class PathnameCache:
 
     def lookup(self, key: str, now: float) -> tuple[Answer | None, bool]:
         """The cached answer (None if there is none) and whether it is due for revalidation."""
-        slot = self._slots.peek(key)
-        if slot is None:
-            slot = self._misses.peek(key)
-            if slot is None:
+        answer: Answer | None = self._slots.peek(key)
+        if answer is not None:
+            checked_at = self._checked_at[key]
+        else:
+            missed_at = self._misses.peek(key)
+            if missed_at is None:
                 self._counters.misses += 1
                 return None, True
+            answer, checked_at = MISSING, missed_at
         self._counters.hits += 1
-        return slot.answer, now - slot.checked_at >= self._interval
+        return answer, now - checked_at >= self._interval
 
     def fresh_entry(self, key: str, now: float) -> FileEntry | None:
         """The file entry for ``key`` if one is cached and not due for revalidation; not
         counted (the hot path counts its own hits, cache/responses.py)."""
-        slot = self._slots.peek(key)
-        if slot is None or now - slot.checked_at >= self._interval:
+        answer = self._slots.peek(key)
+        if answer is None or now - self._checked_at[key] >= self._interval:
             return None
-        answer = slot.answer
         return answer if isinstance(answer, FileEntry) else None
 
     def store(self, key: str, translation: Translation, now: float) -> Answer:
@@ -83,10 +83,12 @@ class PathnameCache:
             answer = translation
         if isinstance(answer, _Missing):
             self._pop_slot(key)
-            self._misses.put(key, _Slot(answer, now))
+            self._misses.put(key, now)
         else:
             self._misses.pop(key)
-            self._slots.put(key, _Slot(answer, now))
+            self._pop_slot(key)  # a redirect that replaces a file: the file's index goes
+            self._slots.put(key, answer)  # may evict the oldest: _unindex forgets its check
+            self._checked_at[key] = now
             if isinstance(answer, FileEntry):
                 self._index(key, answer)
         return answer
@@ -108,8 +110,9 @@ class PathnameCache:
         forgotten = 0
         for name in changed:
             for key in self._by_directory.pop(name, ()):
-                self._slots.pop(key)
-                forgotten += 1
+                if self._slots.pop(key) is not None:
+                    del self._checked_at[key]
+                    forgotten += 1
         return forgotten
 
     def take_new_directories(self) -> list[str]:
@@ -123,6 +126,7 @@ class PathnameCache:
 
     def forget_all(self) -> None:
         self._slots.clear()
+        self._checked_at.clear()
         self._misses.clear()
         self._by_directory.clear()
 
@@ -135,15 +139,17 @@ class PathnameCache:
                 self._new_directories.append(directory)
         keys.add(key)
 
-    def _pop_slot(self, key: str) -> _Slot | None:
-        slot = self._slots.pop(key)
-        if slot is not None:
-            self._unindex(key, slot)
-        return slot
+    def _pop_slot(self, key: str) -> FileEntry | RedirectTo | None:
+        answer = self._slots.pop(key)
+        if answer is not None:
+            self._unindex(key, answer)
+        return answer
 
-    def _unindex(self, key: str, slot: _Slot) -> None:
-        if isinstance(slot.answer, FileEntry):
-            directory = os.path.dirname(slot.answer.found.facts.path)
+    def _unindex(self, key: str, answer: FileEntry | RedirectTo) -> None:
+        """``key`` has left ``_slots`` (popped, or evicted): its check and index go too."""
+        del self._checked_at[key]
+        if isinstance(answer, FileEntry):
+            directory = os.path.dirname(answer.found.facts.path)
             keys = self._by_directory.get(directory)
             if keys is not None:
                 keys.discard(key)
@@ -152,8 +158,8 @@ class PathnameCache:
 
     def _entry_for(self, key: str, found: FoundFile) -> FileEntry:
         previous = self._pop_slot(key)
-        if previous is not None and isinstance(previous.answer, FileEntry) and previous.answer.found == found:
-            return previous.answer
+        if isinstance(previous, FileEntry) and previous.found == found:
+            return previous
         self.header_counters.misses += 1 + len(found.siblings)
         return build_entry(found, self._options)
 
