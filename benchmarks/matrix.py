@@ -1,6 +1,7 @@
 """Every target against nginx in one run: the benchmarks in turn, then one table of ratios and verdicts.
 
-    python -m benchmarks.matrix [--quick] [--only 1,4] [--json PATH] [--workdir DIR]
+    python -m benchmarks.matrix [--quick] [--only 1,4] [--json PATH] [--workdir DIR] [--chart PNG]
+    python -m benchmarks.matrix --from-json PATH --chart PNG   # the table and chart of a saved run
 
 The targets, each a ratio measured within one benchmark's run (the servers compared run back
 to back, on the same machine):
@@ -364,6 +365,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny durations, one round: a smoke run")
     parser.add_argument("--only", type=parse_targets, default=set(TARGETS), help="comma-separated targets, e.g. 1,4")
     parser.add_argument("--json", default=None, help="also write the rows and every benchmark's results here")
+    parser.add_argument("--chart", default=None, help="draw the ratios and their thresholds here (PNG, matplotlib)")
+    parser.add_argument("--from-json", default=None, help="run nothing: the rows of a run saved with --json")
     parser.add_argument(
         "--workdir",
         default=os.path.join(tempfile.gettempdir(), "flashstatic-bench-matrix"),
@@ -374,6 +377,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        rows = rows_from_json(args.from_json)
+        print(table(rows))
+        print(f"\n{summary(rows)}")
+        if args.chart:
+            chart(rows, args.chart)
+        return 0
     settings = Settings(quick=args.quick, workdir=args.workdir)
     disk_bound.catch_signals()  # SIGTERM unwinds too: servers stopped, slowfs unmounted
     rows: list[Row] = []
@@ -399,7 +409,46 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{summary(rows)}")
     if args.json:
         write_json(args.json, rows, results)
+    if args.chart:
+        chart(rows, args.chart)
     return 130 if interrupted else 0
+
+
+def rows_from_json(path: str) -> list[Row]:
+    """The rows ``write_json`` saved."""
+    with open(path) as saved:
+        document = json.load(saved)
+    fields = Row.__dataclass_fields__
+    return [Row(**{name: value for name, value in row.items() if name in fields}) for row in document["rows"]]
+
+
+# Bar colours by verdict.
+COLOURS = {"met": "tab:green", "not met": "tab:red", "reported": "tab:gray"}
+
+
+def chart(rows: list[Row], path: str) -> None:
+    """One horizontal bar per measured ratio, on a log scale (1 is parity), coloured by its
+    verdict, with its threshold marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    drawn = [row for row in rows if row.measured]
+    figure, axes = plt.subplots(figsize=(10, 0.32 * len(drawn) + 1.2))
+    positions = range(len(drawn))[::-1]  # the table's order, top to bottom
+    colours = [COLOURS.get(verdict(row), "tab:gray") for row in drawn]
+    axes.barh(list(positions), [row.measured for row in drawn], color=colours)
+    for position, row in zip(positions, drawn, strict=True):
+        if row.threshold is not None:
+            axes.plot([row.threshold] * 2, [position - 0.4, position + 0.4], color="black", linewidth=2)
+    axes.set_yticks(list(positions), [f"{row.target}: {row.compared}" for row in drawn], fontsize=7)
+    axes.set_xscale("log")
+    axes.axvline(1.0, color="black", linewidth=0.5, linestyle=":")
+    axes.set_xlabel("ratio (black mark: the threshold; green met, red not met, grey reported)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
 
 
 def write_json(path: str, rows: list[Row], results: dict[str, Any]) -> None:

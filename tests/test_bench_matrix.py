@@ -4,6 +4,7 @@ verdicts, without any server (the results here are made up)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,12 +21,14 @@ from benchmarks.matrix import (
     large_rows,
     measured_cell,
     parse_targets,
+    rows_from_json,
     scaling_rows,
     selected,
     summary,
     table,
     threshold_cell,
     verdict,
+    write_json,
 )
 
 
@@ -247,3 +250,13 @@ def test_the_table_has_one_line_per_row_with_threshold_and_verdict() -> None:
     assert threshold_cell(rows[2]) == ""
     assert measured_cell(Row(4, "p99 / blocking nginx", 10.2 / 1120.6)) == "0.009"
     assert summary(rows) == "1 met, 1 not met, 1 not measured"
+
+
+def test_a_saved_run_gives_back_its_rows(tmp_path: Path) -> None:
+    rows = [
+        Row(1, "serve / nginx", 0.87, 0.75, detail="58,740/s against 67,543/s"),
+        Row(4, "p99", 13.1, 1.0, at_most=True),
+        Row(6, "not run", None, detail="worker_scaling: no cgroup"),
+    ]
+    write_json(str(tmp_path / "run.json"), rows, {"compare": {}})
+    assert rows_from_json(str(tmp_path / "run.json")) == rows
