@@ -6,10 +6,10 @@ import calendar
 import re
 import time
 
-_MONTHS = {
-    m: i
-    for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)
-}
+# English names, whatever the locale: HTTP-dates and the access log's time use them.
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = {name: number for number, name in enumerate(MONTH_NAMES, start=1)}
 
 _IMF_FIXDATE = re.compile(
     r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT", re.ASCII
@@ -28,9 +28,6 @@ _ASCTIME = re.compile(
 FIRST_DATE = -62135596800  # Mon, 01 Jan 0001 00:00:00 GMT
 LAST_DATE = 253402300799  # Fri, 31 Dec 9999 23:59:59 GMT
 
-_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
 
 def nearest_http_date(seconds: int) -> int:
     """``seconds``, or the nearest instant an HTTP-date can name (a file's time may lie
@@ -42,7 +39,7 @@ def format_http_date(seconds: int) -> str:
     """IMF-fixdate, for an instant between FIRST_DATE and LAST_DATE."""
     t = time.gmtime(seconds)
     return (
-        f"{_DAY_NAMES[t.tm_wday]}, {t.tm_mday:02d} {_MONTH_NAMES[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{_DAY_NAMES[t.tm_wday]}, {t.tm_mday:02d} {MONTH_NAMES[t.tm_mon - 1]} {t.tm_year:04d} "
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
     )
 

@@ -29,9 +29,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TextIO, Unpack
 
+from ..http.dates import MONTH_NAMES
+
 ACCESS_LOGGER = logging.getLogger("flashstatic.access")
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # Quotes, backslashes and control bytes would let a client forge fields or lines: escaped as
 # nginx does (\xHH).
 _ESCAPES = {i: f"\\x{i:02X}" for i in (*range(0x20), 0x22, 0x5C, 0x7F)}
@@ -64,7 +65,7 @@ def log_time(now: float) -> str:
     sign = "-" if offset < 0 else "+"
     hours, minutes = divmod(abs(offset) // 60, 60)
     return (
-        f"{local.tm_mday:02d}/{_MONTHS[local.tm_mon - 1]}/{local.tm_year}:"
+        f"{local.tm_mday:02d}/{MONTH_NAMES[local.tm_mon - 1]}/{local.tm_year}:"
         f"{local.tm_hour:02d}:{local.tm_min:02d}:{local.tm_sec:02d} {sign}{hours:02d}{minutes:02d}"
     )
 
@@ -290,18 +291,15 @@ def log_response(request: Mapping[str, Any] | str, status: int, sent: int) -> No
             ACCESS_LOGGER.info(line)
 
 
-def line_writer() -> Callable[[str], None]:
+def line_writers() -> tuple[Callable[[str], None], Callable[[tuple[str, str]], None]]:
     """What a connection hands its lines to, chosen when it is made (as uvicorn decides then
-    whether to log): the writer's own ``add`` when lines may skip ``logging``, else the logger."""
+    whether to log): whole lines, and lines given as ``hit_line_parts``. The writer's own
+    ``add`` and ``add_parts`` when lines may skip ``logging`` (it keeps parts and time apart
+    until it joins its batch), else the logger, which needs each whole line now."""
     writer = direct_writer()
-    return writer.add if writer is not None else ACCESS_LOGGER.info
-
-
-def parts_writer() -> Callable[[tuple[str, str]], None]:
-    """``line_writer`` for lines given as ``hit_line_parts``: the writer keeps the parts and
-    the time apart until it joins its batch, where ``logging`` needs the whole line now."""
-    writer = direct_writer()
-    return writer.add_parts if writer is not None else _log_parts
+    if writer is None:
+        return ACCESS_LOGGER.info, _log_parts
+    return writer.add, writer.add_parts
 
 
 def _log_parts(parts: tuple[str, str]) -> None:
@@ -351,6 +349,7 @@ class AccessLogWriter(logging.Handler):
             self._stamp_second(now)
         before, after = parts
         self._pieces += (before, self._stamp, after, "\n")
+        # add's last lines, written out: a call more per line would cost more than they do.
         held = self._held = self._held + 1
         if held >= FLUSH_LINES:
             self.flush()

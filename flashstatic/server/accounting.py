@@ -76,7 +76,7 @@ def response_done(
     """Once per response, however it left: counted, and its access-log line written from
     ``request``: scope-like, or the line itself (a cache answer formats its own, in fewer
     steps), or None from a caller that knows the log is off and built none. ``write``: where
-    a line goes, as the connection chose when it was made (``accesslog.line_writer``)."""
+    a line goes, as the connection chose when it was made (``accesslog.line_writers``)."""
     TRAFFIC.responses += 1
     if request is not None:
         if write is not None and type(request) is str:

@@ -37,8 +37,7 @@ from .accesslog import (
     hit_line,
     hit_line_parts,
     json_line,
-    line_writer,
-    parts_writer,
+    line_writers,
 )
 from .accounting import TRAFFIC, response_done
 from .shortcut import StaticShortcut, offered_shortcut
@@ -187,8 +186,7 @@ class CachedAnswersMixin:
         # Lines made from kept parts (fastlane.py): Combined ones, without uvicorn's line, which
         # is made from the hit.
         self._log_parts = self._log_combined and not self._log_answers and combined_lines()
-        self._write_line = line_writer()
-        self._write_parts = parts_writer()
+        self._write_line, self._write_parts = line_writers()
         # The peer's address as a line shows it: behind a trusted proxy the line's client is
         # made of this and the request's X-Forwarded-For, never of the peer's port.
         self.peer_host = self.client[0] if self.client else None
