@@ -65,6 +65,9 @@ MISSING = _Missing()
 
 Translation = FoundFile | RedirectTo | _Missing
 
+# A root's directory -> its real path, as worked out in one job (a lookup and the open after it).
+RealBases = dict[str, str]
+
 
 def candidates(roots: tuple[Root, ...], route_path: str) -> list[tuple[Root, SafePath]]:
     """The roots whose prefix covers ``route_path``, in order, with the path inside each.
@@ -78,20 +81,22 @@ def candidates(roots: tuple[Root, ...], route_path: str) -> list[tuple[Root, Saf
     return found
 
 
-def translate(rules: TranslationRules, route_path: str) -> Translation:
-    """Blocking: ask the filesystem, root by root, what ``route_path`` names."""
+def translate(rules: TranslationRules, route_path: str, known: RealBases | None = None) -> Translation:
+    """Blocking: ask the filesystem, root by root, what ``route_path`` names. ``known``: the
+    roots' real paths worked out so far in the job at hand (real_base)."""
     for root, path in candidates(rules.roots, route_path):
-        result = translate_in_root(rules, root, path)
+        result = translate_in_root(rules, root, path, known)
         if result is not None:
             return result
     return MISSING
 
 
-def translate_in_root(rules: TranslationRules, root: Root, path: SafePath) -> FoundFile | RedirectTo | None:
+def translate_in_root(
+    rules: TranslationRules, root: Root, path: SafePath, known: RealBases | None = None
+) -> FoundFile | RedirectTo | None:
     if path.is_hidden and not rules.allow_dotfiles:
         return None
-    # realpath on every translation, so a root that is a symlink switched by a deploy is followed.
-    base = os.path.realpath(root.directory)
+    base = real_base(root.directory, known)
     target = _stat_servable(rules, base, os.path.join(base, *path.segments))
     if target is None:
         return None
@@ -126,7 +131,7 @@ def translate_not_found_page(rules: TranslationRules) -> FoundFile | None:
     return None
 
 
-def open_translated(rules: TranslationRules, path: str, flags: int) -> int:
+def open_translated(rules: TranslationRules, path: str, flags: int, known: RealBases | None = None) -> int:
     """Open a FileFacts.path that translation under ``rules`` gave.
 
     Without follow_symlink the path is real, so it is opened beneath the root it lies in with
@@ -135,16 +140,28 @@ def open_translated(rules: TranslationRules, path: str, flags: int) -> int:
     """
     if rules.follow_symlink:
         return os.open(path, flags)  # links may lead anywhere: the path was never a real one
-    base, relative = _beneath_a_root(rules.roots, path)
+    base, relative = _beneath_a_root(rules.roots, path, known)
     return open_beneath(base, relative, flags)
 
 
-def _beneath_a_root(roots: tuple[Root, ...], path: str) -> tuple[str, str]:
+def real_base(directory: str, known: RealBases | None = None) -> str:
+    """The real path of a root's directory. Worked out afresh for every job, so that a root
+    that is a symlink switched by a deploy is followed; ``known`` holds what this job has
+    worked out already, so that a lookup and the open that follows it resolve the root once."""
+    if known is None:
+        return os.path.realpath(directory)
+    base = known.get(directory)
+    if base is None:
+        base = known[directory] = os.path.realpath(directory)
+    return base
+
+
+def _beneath_a_root(roots: tuple[Root, ...], path: str, known: RealBases | None) -> tuple[str, str]:
     """(root's real path, the rest) for the outermost root holding ``path``: the more of the
     path lies below the base, the more of it is checked for links."""
     best: tuple[str, str] | None = None
     for root in roots:
-        base = os.path.realpath(root.directory)
+        base = real_base(root.directory, known)
         relative = relative_inside(base, path)
         if relative is not None and (best is None or len(base) < len(best[0])):
             best = base, relative

@@ -48,9 +48,9 @@ def slow_translate_many(rules, paths):  # type: ignore[no-untyped-def]
 _translate = jobs.run_translate
 
 
-def slow_translate(rules, path):  # type: ignore[no-untyped-def]
+def slow_translate(rules, path, known=None):  # type: ignore[no-untyped-def]
     time.sleep(float(os.environ.get("SLOW_HELPER_LOOKUP_DELAY", "0")))
-    return _translate(rules, path)
+    return _translate(rules, path, known)
 
 
 jobs.page_in = slow_page_in

@@ -29,6 +29,10 @@ def _die_with_parent() -> None:
         pass
 
 
+# A plain int: the flags' enum arithmetic would cost more than the rest of a small job's checks.
+_CUT_SHORT = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
+
+
 def serve(sock: socket.socket) -> None:
     """Take jobs and answer them until the server closes its end. A SEQPACKET socket hands each
     message, with its descriptor, whole to one of the threads waiting in recvmsg, and each
@@ -46,7 +50,7 @@ def serve(sock: socket.socket) -> None:
         serial = None
         reply_fds: list[int] = []
         try:
-            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            if flags & _CUT_SHORT:
                 raise wire.WireError("truncated job")
             serial, kind, args = wire.decode(data)
             result = jobs.run(kind, args, lent)

@@ -15,6 +15,7 @@ from ..listing import ListingAnswer, list_page
 from ..translate import (
     FileFacts,
     FoundFile,
+    RealBases,
     Translation,
     TranslationRules,
     open_translated,
@@ -37,7 +38,7 @@ class FileChanged(Exception):
     """The file on disk is no longer the one whose headers were chosen."""
 
 
-def open_checked(facts: FileFacts, rules: TranslationRules) -> int:
+def open_checked(facts: FileFacts, rules: TranslationRules, known: RealBases | None = None) -> int:
     """Open the file translation under ``rules`` found, and confirm by fstat that it is still
     the file the response was planned for.
 
@@ -47,7 +48,7 @@ def open_checked(facts: FileFacts, rules: TranslationRules) -> int:
     for the regular files we go on to read.
     """
     try:
-        fd = open_translated(rules, facts.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+        fd = open_translated(rules, facts.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY, known)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EXDEV):
             raise FileChanged(facts.path) from exc
@@ -69,10 +70,10 @@ def checked_descriptor(fd: int, facts: FileFacts) -> int:
     return fd
 
 
-def open_warm(facts: FileFacts, rules: TranslationRules, warm: int = 0) -> int:
+def open_warm(facts: FileFacts, rules: TranslationRules, warm: int = 0, known: RealBases | None = None) -> int:
     """open_checked, then the file's first ``warm`` bytes brought into the page cache: a body
     about to be read whole costs one helper round trip, not an open and then a page-in."""
-    fd = open_checked(facts, rules)
+    fd = open_checked(facts, rules, known)
     if warm > 0:
         try:
             page_in(fd, 0, min(warm, facts.size))
@@ -94,8 +95,8 @@ def page_in(fd: int, offset: int, count: int) -> None:
         offset += got
 
 
-def run_translate(rules: TranslationRules, path: str) -> Translation:
-    return translate(rules, path)
+def run_translate(rules: TranslationRules, path: str, known: RealBases | None = None) -> Translation:
+    return translate(rules, path, known)
 
 
 def run_translate_open(rules: TranslationRules, path: str, warm_limit: int) -> tuple[Translation, int | None]:
@@ -103,12 +104,13 @@ def run_translate_open(rules: TranslationRules, path: str, warm_limit: int) -> t
     ``warm_limit`` bytes: a cold request costs one helper round trip, not a lookup and then an
     open. Not for a file with precompressed siblings, whose response may come from another
     file, nor when the open fails (the open that follows meets the failure and answers it)."""
-    translation = run_translate(rules, path)
+    known: RealBases = {}
+    translation = run_translate(rules, path, known)
     if not isinstance(translation, FoundFile) or translation.siblings:
         return translation, None
     facts = translation.facts
     try:
-        return translation, open_warm(facts, rules, facts.size if facts.size <= warm_limit else 0)
+        return translation, open_warm(facts, rules, facts.size if facts.size <= warm_limit else 0, known)
     except (OSError, FileChanged):
         return translation, None
 
@@ -120,9 +122,10 @@ def run_translate_not_found_page(rules: TranslationRules) -> FoundFile | None:
 def run_translate_many(rules: TranslationRules, paths: list[str]) -> list[Translation | Exception]:
     """Revalidation of many cached paths in one job: one round trip instead of one each."""
     results: list[Translation | Exception] = []
+    known: RealBases = {}
     for path in paths:
         try:
-            results.append(translate(rules, path))
+            results.append(translate(rules, path, known))
         except Exception as exc:  # a path that is now refused; the others still count
             results.append(exc)
     return results
