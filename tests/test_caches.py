@@ -45,6 +45,21 @@ def test_revalidation_interval_is_honoured(tmp_path: Path) -> None:
     assert cache.header_counters.misses == 2
 
 
+def test_revalidation_keeps_the_entry_only_while_the_siblings_are_the_same(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"app.js": "x" * 100, "app.js.gz": "gz"})
+    options = Options(roots=(Root(str(root), ""),), revalidate_interval=1.0)
+    cache = PathnameCache(options)
+    first = cache.store("/app.js", translate(options.rules, "/app.js"), now=100.0)
+    assert [rep.encoding for rep in first.encoded] == ["gzip"]
+    assert cache.store("/app.js", translate(options.rules, "/app.js"), now=101.0) is first
+    (root / "app.js.br").write_bytes(b"br")
+    second = cache.store("/app.js", translate(options.rules, "/app.js"), now=102.0)
+    assert second is not first and sorted(rep.encoding for rep in second.encoded) == ["br", "gzip"]
+    (root / "app.js.gz").unlink()
+    third = cache.store("/app.js", translate(options.rules, "/app.js"), now=103.0)
+    assert third is not second and [rep.encoding for rep in third.encoded] == ["br"]
+
+
 def test_negative_entries_expire(tmp_path: Path) -> None:
     options = Options(roots=(Root(str(tmp_path), ""),), revalidate_interval=1.0)
     cache = PathnameCache(options)
@@ -224,16 +239,16 @@ def test_revalidation_is_batched_into_few_helper_jobs(tmp_path: Path) -> None:
 
 def test_a_cached_file_costs_the_garbage_collector_few_objects(tmp_path: Path) -> None:
     # A full collection walks every tracked object, pausing the loop for all of them: a cache
-    # of many files must not add more than it needs (its entry, representation and headers;
-    # when each path was checked is a float in a dict, which the collector does not walk).
+    # of many files must not keep more than it needs: the file's facts, its entry and its
+    # representation (which is its own header set). What translation found is not kept, and
+    # when each path was checked is a float in a dict, which the collector does not walk.
     root = write_tree(tmp_path, {f"f{i}.js": "x" for i in range(500)})
     options = Options(roots=(Root(str(root), ""),))
     cache = PathnameCache(options)
-    found = [translate(options.rules, f"/f{i}.js") for i in range(500)]
     gc.collect()
     before = len(gc.get_objects())
-    for i, translation in enumerate(found):
-        cache.store(f"/f{i}.js", translation, now=0.0)
+    for i in range(500):
+        cache.store(f"/f{i}.js", translate(options.rules, f"/f{i}.js"), now=0.0)
     gc.collect()
     assert (len(gc.get_objects()) - before) / 500 < 3.5
 

@@ -33,18 +33,25 @@ def valid_header(name: str, value: str) -> bool:
     return _TOKEN.fullmatch(name) is not None and _FIELD_VALUE.fullmatch(value) is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Representation:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Representation(HeaderSet):
     """One file as sent: the original (encoding None), a precompressed sibling, or the
-    original compressed here (compress=True), whose bytes exist only in the body cache."""
+    original compressed here (compress=True), whose bytes exist only in the body cache.
+
+    It is its own header set rather than holding one: a cached file keeps its representations
+    for as long as it is cached, and each object kept is one more for every full garbage
+    collection to visit."""
 
     facts: FileFacts  # the file the bytes come from
     encoding: str | None
     etag: str
     last_modified: int  # whole seconds, as Last-Modified says
-    headers: HeaderSet
     size: int  # of the bytes sent
     body_key: BodyKey  # where the body cache keeps them
+
+    @property
+    def headers(self) -> HeaderSet:
+        return self
 
     @property
     def compressed_here(self) -> bool:
@@ -53,7 +60,9 @@ class Representation:
 
 @dataclass(frozen=True, slots=True)
 class FileEntry:
-    found: FoundFile  # what translation saw; a revalidation that sees the same keeps this entry
+    # What translation saw (FoundFile's url and facts; its siblings are those of ``encoded``),
+    # kept as fields rather than the FoundFile itself: one object fewer per cached file.
+    url: str
     identity: Representation
     encoded: tuple[Representation, ...]
     # compress=True: the codings the server may compress this file into itself (none when it
@@ -66,6 +75,15 @@ class FileEntry:
     # Plans for requests without a Range, by their RequestFields: a pure function of the
     # entry, so made once (see cache/responses.py).
     plans: dict[RequestFields, ResponsePlan] = field(default_factory=dict, compare=False, repr=False)
+
+    def built_from(self, found: FoundFile) -> bool:
+        """Whether this entry is what ``found`` would build: a revalidation that sees the same
+        file, at the same URL, with the same siblings, keeps it."""
+        return (
+            found.url == self.url
+            and found.facts == self.identity.facts
+            and found.siblings == tuple((rep.encoding, rep.facts) for rep in self.encoded)
+        )
 
 
 def file_policy(path: str, url: str, options: Options) -> FilePolicy:
@@ -147,7 +165,19 @@ def _representation(
         encoding=encoding,
         varies=varies,
     )
-    return Representation(facts, encoding, etag, last_modified, headers, size, key)
+    return Representation(
+        headers.content_type,
+        headers.ok,
+        headers.representation,
+        headers.not_modified,
+        headers.origins,
+        facts=facts,
+        encoding=encoding,
+        etag=etag,
+        last_modified=last_modified,
+        size=size,
+        body_key=key,
+    )
 
 
 def build_entry(found: FoundFile, options: Options) -> FileEntry:
@@ -155,7 +185,7 @@ def build_entry(found: FoundFile, options: Options) -> FileEntry:
     compressible = compressible_codings(found, options)
     varies = bool(found.siblings) or bool(compressible)
     return FileEntry(
-        found,
+        found.url,
         _representation(policy, found.facts, None, varies, found.facts.size, found.facts),
         tuple(_representation(policy, facts, coding, varies, facts.size, facts) for coding, facts in found.siblings),
         compressible,

@@ -131,7 +131,7 @@ class PathnameCache:
         self._by_directory.clear()
 
     def _index(self, key: str, entry: FileEntry) -> None:
-        directory = os.path.dirname(entry.found.facts.path)
+        directory = os.path.dirname(entry.identity.facts.path)
         keys = self._by_directory.get(directory)
         if keys is None:
             self._by_directory[directory] = keys = set()
@@ -149,7 +149,7 @@ class PathnameCache:
         """``key`` has left ``_slots`` (popped, or evicted): its check and index go too."""
         del self._checked_at[key]
         if isinstance(answer, FileEntry):
-            directory = os.path.dirname(answer.found.facts.path)
+            directory = os.path.dirname(answer.identity.facts.path)
             keys = self._by_directory.get(directory)
             if keys is not None:
                 keys.discard(key)
@@ -158,7 +158,7 @@ class PathnameCache:
 
     def _entry_for(self, key: str, found: FoundFile) -> FileEntry:
         previous = self._pop_slot(key)
-        if isinstance(previous, FileEntry) and previous.found == found:
+        if isinstance(previous, FileEntry) and previous.built_from(found):
             return previous
         self.header_counters.misses += 1 + len(found.siblings)
         return build_entry(found, self._options)
