@@ -78,6 +78,54 @@ def _group_members(pgid: int) -> list[int]:
     return pids
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a live process, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot (/proc/stat); idle and iowait are not busy."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
+@dataclass
+class CpuSnapshot:
+    """CPU time so far of the server's process group (the server and its helpers, or nginx's
+    master and workers), of the slowfs daemon, and of the whole machine."""
+
+    server: dict[int, float]
+    slowfs: float
+    machine: tuple[int, int]
+    at: float
+
+    @classmethod
+    def take(cls, server_group: int, slowfs_pid: int) -> CpuSnapshot:
+        server = {pid: cpu for pid in _group_members(server_group) if (cpu := _cpu_seconds(pid)) is not None}
+        return cls(server, _cpu_seconds(slowfs_pid) or 0.0, _machine_jiffies(), time.monotonic())
+
+
+def cpu_between(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
+    """Percent of one core each used between two snapshots (200: both cores of two), and the
+    percent of the machine's CPU time that was busy. A process of the server's group that
+    started in between counts whole; one that ended in between is left out."""
+    seconds = after.at - before.at
+    server = sum(cpu - before.server.get(pid, 0.0) for pid, cpu in after.server.items())
+    busy = after.machine[0] - before.machine[0]
+    total = after.machine[1] - before.machine[1]
+    return {
+        "server_percent": round(100 * server / seconds, 1),
+        "slowfs_percent": round(100 * (after.slowfs - before.slowfs) / seconds, 1),
+        "machine_busy_percent": round(100 * busy / total, 1) if total else 0.0,
+    }
+
+
 def stop_group(proc: subprocess.Popen[Any], *, term_wait: float = 10.0) -> None:
     """Stop a process we started in its own session, and whatever it started (helper processes)."""
     pgid = proc.pid
@@ -516,12 +564,14 @@ class Runner:
             started = time.time()
             probe = start_probe(server.port, rate=a.rate, duration=a.duration)
             wrk = start_wrk(server.port, seq_file, threads=a.threads, connections=a.connections, duration=a.duration)
+            cpu_before, cpu_after = self._cpu_snapshot(server), None
             try:
                 evict_every = a.evict_every if wl.name != "cached" else 0.0
                 with Evictor(
                     everything + [os.path.join(self.backing, p) for p in cold_rel], evict_every, a.duration
                 ) as evictor:
                     w = finish_wrk(wrk, a.duration)
+                    cpu_after = self._cpu_snapshot(server)
                 p = finish_probe(probe, a.duration)
             finally:
                 for proc in (wrk, probe):
@@ -546,6 +596,8 @@ class Runner:
                     "wraps",
                 )
             }
+            if cpu_before is not None and cpu_after is not None:
+                result["cpu"] = cpu_between(cpu_before, cpu_after)
             result["dynamic"] = _strip(p)
             result["dynamic_samples"] = p.get("samples", [])
             reads = after.get("reads", 0) - before.get("reads", 0)
@@ -578,6 +630,11 @@ class Runner:
         finally:
             server.stop()
         return result
+
+    def _cpu_snapshot(self, server: Server) -> CpuSnapshot | None:
+        if server.proc is None or self.fs is None or self.fs.proc is None:
+            return None
+        return CpuSnapshot.take(server.proc.pid, self.fs.proc.pid)
 
     def run_arch(self, arch: str, workloads: list[Workload]) -> dict[str, Any]:
         a = self.args
@@ -622,6 +679,7 @@ class Runner:
                             f"reads in flight {r['disk']['mean_inflight']}; /dynamic p50 "
                             f"{_fmt(d['p50_ms'])} p99 {_fmt(d['p99_ms'])} max {_fmt(d['max_ms'])} ms"
                             + _collections_note(r.get("full_collections"))
+                            + _cpu_note(r.get("cpu"))
                         )
             finally:
                 self.fs = None
@@ -661,6 +719,15 @@ def _collections_note(collections: dict[str, Any] | None) -> str:
         f"; full GCs {collections['count']}, longest {collections['max_ms']:.1f} ms "
         f"({collections['max_cpu_ms']:.1f} ms CPU), "
         f"{collections['tracked']:,} objects tracked"
+    )
+
+
+def _cpu_note(cpu: dict[str, float] | None) -> str:
+    if not cpu:
+        return ""
+    return (
+        f"; CPU: server {cpu['server_percent']:.0f}%, slowfs {cpu['slowfs_percent']:.0f}% "
+        f"(of one core), machine {cpu['machine_busy_percent']:.0f}% busy"
     )
 
 

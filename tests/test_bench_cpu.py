@@ -1,0 +1,50 @@
+"""The disk-bound benchmark's account of the CPU time the servers and the slow disk used."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from benchmarks.disk_bound import CpuSnapshot, cpu_between
+
+BURN = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass\n"
+
+
+def test_percent_of_one_core_per_process_group_and_the_machine() -> None:
+    before = CpuSnapshot({10: 1.0, 11: 2.0}, 5.0, (1_000, 4_000), 100.0)
+    # Over 2 s: pid 10 used 1 s, 11 ended (left out), 12 started and used 0.5 s; slowfs 0.4 s.
+    after = CpuSnapshot({10: 2.0, 12: 0.5}, 5.4, (1_300, 4_400), 102.0)
+    assert cpu_between(before, after) == {
+        "server_percent": 75.0,
+        "slowfs_percent": 20.0,
+        "machine_busy_percent": 75.0,
+    }
+
+
+def test_a_snapshot_counts_every_process_of_the_group() -> None:
+    # A group of two processes that each burn 0.4 s of CPU, and a slowfs stand-in that sleeps.
+    leader = subprocess.Popen(
+        [sys.executable, "-c", f"import subprocess, sys\n{BURN}subprocess.run([sys.executable, '-c', {BURN!r}])"],
+        start_new_session=True,
+    )
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        time.sleep(0.05)
+        before = CpuSnapshot.take(leader.pid, idle.pid)
+        deadline = time.monotonic() + 10
+        after = before
+        # Until the child is running and has burnt its share too, or the leader is done.
+        while time.monotonic() < deadline and leader.poll() is None:
+            after = CpuSnapshot.take(leader.pid, idle.pid)
+            if sum(after.server.values()) - sum(before.server.values()) > 0.6:
+                break
+            time.sleep(0.05)
+        used = cpu_between(before, after)
+        assert len(after.server) == 2
+        assert used["server_percent"] > 0 and used["slowfs_percent"] < 5
+        assert 0 < used["machine_busy_percent"] <= 100
+    finally:
+        for proc in (leader, idle):
+            proc.kill()
+            proc.wait()
