@@ -677,9 +677,7 @@ class Runner:
                             f"    {s['rps']:.0f} req/s, {s['mib_s']:.1f} MiB/s, errors {s['errors']}, "
                             f"disk reads/request {r['disk']['reads_per_request']}, "
                             f"reads in flight {r['disk']['mean_inflight']}; /dynamic p50 "
-                            f"{_fmt(d['p50_ms'])} p99 {_fmt(d['p99_ms'])} max {_fmt(d['max_ms'])} ms"
-                            + _collections_note(r.get("full_collections"))
-                            + _cpu_note(r.get("cpu"))
+                            f"{_fmt(d['p50_ms'])} p99 {_fmt(d['p99_ms'])} max {_fmt(d['max_ms'])} ms" + _load_notes(r)
                         )
             finally:
                 self.fs = None
@@ -712,23 +710,23 @@ def _strip(probe: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in probe.items() if k != "samples"}
 
 
-def _collections_note(collections: dict[str, Any] | None) -> str:
-    if not collections:
-        return ""
-    return (
-        f"; full GCs {collections['count']}, longest {collections['max_ms']:.1f} ms "
-        f"({collections['max_cpu_ms']:.1f} ms CPU), "
-        f"{collections['tracked']:,} objects tracked"
-    )
-
-
-def _cpu_note(cpu: dict[str, float] | None) -> str:
-    if not cpu:
-        return ""
-    return (
-        f"; CPU: server {cpu['server_percent']:.0f}%, slowfs {cpu['slowfs_percent']:.0f}% "
-        f"(of one core), machine {cpu['machine_busy_percent']:.0f}% busy"
-    )
+def _load_notes(run: dict[str, Any]) -> str:
+    """The progress line's notes on what a Python server's full garbage collections and every
+    server's processes cost during the load, where they were measured."""
+    notes = []
+    collections = run.get("full_collections")
+    if collections:
+        notes.append(
+            f"full GCs {collections['count']}, longest {collections['max_ms']:.1f} ms "
+            f"({collections['max_cpu_ms']:.1f} ms CPU), {collections['tracked']:,} objects tracked"
+        )
+    cpu = run.get("cpu")
+    if cpu:
+        notes.append(
+            f"CPU: server {cpu['server_percent']:.0f}%, slowfs {cpu['slowfs_percent']:.0f}% "
+            f"(of one core), machine {cpu['machine_busy_percent']:.0f}% busy"
+        )
+    return "".join(f"; {note}" for note in notes)
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.disk_bound import CpuSnapshot, cpu_between
+from benchmarks.disk_bound import CpuSnapshot, _load_notes, cpu_between
 
 BURN = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass\n"
 
@@ -48,3 +48,12 @@ def test_a_snapshot_counts_every_process_of_the_group() -> None:
         for proc in (leader, idle):
             proc.kill()
             proc.wait()
+
+
+def test_the_progress_line_notes_what_was_measured_and_nothing_else() -> None:
+    cpu = {"server_percent": 120.4, "slowfs_percent": 37.0, "machine_busy_percent": 86.2}
+    collections = {"count": 1, "max_ms": 46.2, "max_cpu_ms": 46.1, "tracked": 55528}
+    assert _load_notes({"cpu": cpu}) == "; CPU: server 120%, slowfs 37% (of one core), machine 86% busy"
+    both = _load_notes({"cpu": cpu, "full_collections": collections})
+    assert both.startswith("; full GCs 1, longest 46.2 ms (46.1 ms CPU), 55,528 objects tracked; CPU: server 120%")
+    assert _load_notes({}) == ""
