@@ -89,9 +89,10 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 def _machine_jiffies() -> tuple[int, int]:
-    """(busy, total) clock ticks of all CPUs since boot (/proc/stat); idle and iowait are not busy."""
+    """(busy, total) clock ticks of all CPUs since boot (/proc/stat); idle and iowait are not busy.
+    The fields after steal (guest time) are already counted in user and nice."""
     with open("/proc/stat") as f:
-        ticks = [int(v) for v in f.readline().split()[1:]]
+        ticks = [int(v) for v in f.readline().split()[1:9]]
     return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
 
 
