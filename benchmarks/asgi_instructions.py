@@ -13,11 +13,14 @@ Servers and cases (a 1 KiB file, cached after the first request):
   `X-Req: <counter>` header each, as browsers' differing cookies do, so none is a byte-for-byte
   repeat and each one is parsed),
   and a 304 (If-None-Match with the file's ETag, differing requests); and the first two with
-  its access log on (written to /dev/null);
+  its access log on (written to /dev/null); and a 1 KiB file of its own for every request, so
+  that each is a first request: looked up (by a helper), its entry and headers built, its
+  body read and cached;
 - stock uvicorn (`--http httptools`, its own protocol) running a plain ASGI app wrapped in
   `FlashStatic(app, directory=DIR, prefix="/static")`: the file with differing requests, and a
-  miss that FlashStatic hands to the app (`/dynamic`); and the same app without FlashStatic
-  for `/dynamic`, the floor (it imports no flashstatic, so its two columns should agree).
+  miss that FlashStatic hands to the app (`/dynamic`), and a file of its own for every
+  request; and the same app without FlashStatic for `/dynamic`, the floor (it imports no
+  flashstatic, so its two columns should agree).
 
 Features' cost when on (`--cases feature`; run against checkouts that have them, and compare
 with the serve rows above): `--cors ORIGIN` with requests from that origin (the Origin is then
@@ -56,6 +59,8 @@ from .serverproc import checkout_commit, free_port, serve_argv, wait_listening
 
 HERE = Path(__file__).resolve().parent.parent
 FILE_NAME = "file-1k.txt"
+# The distinct cases' files, one per request number: the server's caches have seen none of them.
+COLD_PATH = "cold/{:05d}.txt"
 APP_MODULE = "asgi_instructions_app"
 
 # The wrapped app: plain ASGI, so the floor is uvicorn plus next to nothing. It is written to a
@@ -98,6 +103,7 @@ class Case:
     access_log: bool = False  # serve's access log on (to /dev/null: the line and its write are paid)
     flags: tuple[str, ...] = ()  # more `flashstatic serve` flags
     headers: tuple[tuple[str, str], ...] = ()  # more request headers
+    distinct: bool = False  # ``path`` names a file of its own for each request number
 
 
 ORIGIN = "https://app.example"
@@ -107,9 +113,13 @@ CASES = [
     Case("serve: 1 KiB, identical requests", "serve", f"/{FILE_NAME}", differing=False),
     Case("serve: 1 KiB, differing requests", "serve", f"/{FILE_NAME}", differing=True),
     Case("serve: 304, differing requests", "serve", f"/{FILE_NAME}", differing=True, conditional=True),
+    Case("serve: a new 1 KiB file each request", "serve", f"/{COLD_PATH}", differing=True, distinct=True),
     Case("serve, access log: 1 KiB, identical requests", "serve", f"/{FILE_NAME}", differing=False, access_log=True),
     Case("serve, access log: 1 KiB, differing requests", "serve", f"/{FILE_NAME}", differing=True, access_log=True),
     Case("middleware: 1 KiB, differing requests", "middleware", f"/static/{FILE_NAME}", differing=True),
+    Case(
+        "middleware: a new 1 KiB file each request", "middleware", f"/static/{COLD_PATH}", differing=True, distinct=True
+    ),
     Case("middleware: miss to the app (/dynamic)", "middleware", "/dynamic", differing=True),
     Case("app alone: /dynamic (the floor)", "floor", "/dynamic", differing=True),
 ]
@@ -236,7 +246,8 @@ def send_requests(port: int, case: Case, headers: dict[str, str], count: int) ->
     expected = 304 if case.conditional else 200
     with Client(port) as client:
         for number in range(count):
-            status, head = client.exchange(request_bytes(case.path, headers, number if case.differing else None))
+            path = case.path.format(number) if case.distinct else case.path
+            status, head = client.exchange(request_bytes(path, headers, number if case.differing else None))
             if status != expected:
                 raise RuntimeError(f"{case.name}: expected {expected}, got {head[:300]!r}")
     return expected
@@ -395,6 +406,9 @@ def main() -> None:
         root = Path(directory, "files")
         root.mkdir()
         (root / FILE_NAME).write_bytes(bytes(range(256)) * 4)
+        (root / "cold").mkdir()
+        for number in range(counts[1]):
+            (root / COLD_PATH.format(number)).write_bytes(bytes(range(256)) * 4)
         app_dir = Path(directory, "app")
         app_dir.mkdir()
         (app_dir / f"{APP_MODULE}.py").write_text(APP_SOURCE)
