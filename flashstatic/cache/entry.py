@@ -91,9 +91,15 @@ def file_policy(path: str, url: str, options: Options) -> FilePolicy:
     # Nothing but these three differs from file to file unless a function edits the headers:
     # files of one type and caching share a policy.
     shared = _shared_policy(content_type, _cache_control(path, url, options), options.cors)
-    if options.add_headers_function is None and valid_header("Content-Type", content_type):
+    if options.add_headers_function is None and _valid_content_type(content_type):
         return shared
     return _edited_policy(path, url, options, shared)
+
+
+@functools.lru_cache(maxsize=1024)
+def _valid_content_type(content_type: str) -> bool:
+    # Files of one type share the answer: two regular expressions, run once per type.
+    return valid_header("Content-Type", content_type)
 
 
 def _cache_control(path: str, url: str, options: Options) -> str | None:
