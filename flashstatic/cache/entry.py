@@ -60,8 +60,8 @@ class Representation(HeaderSet):
 
 @dataclass(frozen=True, slots=True)
 class FileEntry:
-    # What translation saw (FoundFile's url and facts; its siblings are those of ``encoded``),
-    # kept as fields rather than the FoundFile itself: one object fewer per cached file.
+    # What translation saw: its URL here, its facts in ``identity`` and its siblings in
+    # ``encoded``; not the FoundFile itself, which would be one more object per cached file.
     url: str
     identity: Representation
     encoded: tuple[Representation, ...]
