@@ -76,17 +76,18 @@ class PathnameCache:
         return answer if isinstance(answer, FileEntry) else None
 
     def store(self, key: str, translation: Translation, now: float) -> Answer:
+        # What ``key`` held leaves first, with its check and index (a redirect or a miss that
+        # replaces a file takes the file's index with it); an entry for the same file is kept.
+        previous = self._pop_slot(key)
         answer: Answer
         if isinstance(translation, FoundFile):
-            answer = self._entry_for(key, translation)
+            answer = self._entry_for(previous, translation)
         else:
             answer = translation
         if isinstance(answer, _Missing):
-            self._pop_slot(key)
             self._misses.put(key, now)
         else:
             self._misses.pop(key)
-            self._pop_slot(key)  # a redirect that replaces a file: the file's index goes
             self._slots.put(key, answer)  # may evict the oldest: _unindex forgets its check
             self._checked_at[key] = now
             if isinstance(answer, FileEntry):
@@ -156,8 +157,7 @@ class PathnameCache:
                 if not keys:
                     del self._by_directory[directory]
 
-    def _entry_for(self, key: str, found: FoundFile) -> FileEntry:
-        previous = self._pop_slot(key)
+    def _entry_for(self, previous: FileEntry | RedirectTo | None, found: FoundFile) -> FileEntry:
         if isinstance(previous, FileEntry) and previous.built_from(found):
             return previous
         self.header_counters.misses += 1 + len(found.siblings)
