@@ -113,15 +113,18 @@ class CpuSnapshot:
 
 
 def cpu_between(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
-    """Percent of one core each used between two snapshots (200: both cores of two), and the
-    percent of the machine's CPU time that was busy. A process of the server's group that
-    started in between counts whole; one that ended in between is left out."""
+    """Percent of one core each used between two snapshots (200: both cores of two), the
+    same for the server group's busiest process (near 100, one process holds the server back,
+    whatever the others do), and the percent of the machine's CPU time that was busy. A process
+    of the server's group that started in between counts whole; one that ended in between is
+    left out."""
     seconds = after.at - before.at
-    server = sum(cpu - before.server.get(pid, 0.0) for pid, cpu in after.server.items())
+    used = [cpu - before.server.get(pid, 0.0) for pid, cpu in after.server.items()]
     busy = after.machine[0] - before.machine[0]
     total = after.machine[1] - before.machine[1]
     return {
-        "server_percent": round(100 * server / seconds, 1),
+        "server_percent": round(100 * sum(used) / seconds, 1),
+        "busiest_percent": round(100 * max(used, default=0.0) / seconds, 1),
         "slowfs_percent": round(100 * (after.slowfs - before.slowfs) / seconds, 1),
         "machine_busy_percent": round(100 * busy / total, 1) if total else 0.0,
     }
@@ -724,7 +727,8 @@ def _load_notes(run: dict[str, Any]) -> str:
     cpu = run.get("cpu")
     if cpu:
         notes.append(
-            f"CPU: server {cpu['server_percent']:.0f}%, slowfs {cpu['slowfs_percent']:.0f}% "
+            f"CPU: server {cpu['server_percent']:.0f}% (its busiest process {cpu['busiest_percent']:.0f}%), "
+            f"slowfs {cpu['slowfs_percent']:.0f}% "
             f"(of one core), machine {cpu['machine_busy_percent']:.0f}% busy"
         )
     return "".join(f"; {note}" for note in notes)

@@ -17,6 +17,7 @@ def test_percent_of_one_core_per_process_group_and_the_machine() -> None:
     after = CpuSnapshot({10: 2.0, 12: 0.5}, 5.4, (1_300, 4_400), 102.0)
     assert cpu_between(before, after) == {
         "server_percent": 75.0,
+        "busiest_percent": 50.0,
         "slowfs_percent": 20.0,
         "machine_busy_percent": 75.0,
     }
@@ -43,6 +44,7 @@ def test_a_snapshot_counts_every_process_of_the_group() -> None:
         used = cpu_between(before, after)
         assert len(after.server) == 2
         assert used["server_percent"] > 0 and used["slowfs_percent"] < 5
+        assert 0 < used["busiest_percent"] <= used["server_percent"]
         assert 0 < used["machine_busy_percent"] <= 100
     finally:
         for proc in (leader, idle):
@@ -51,9 +53,11 @@ def test_a_snapshot_counts_every_process_of_the_group() -> None:
 
 
 def test_the_progress_line_notes_what_was_measured_and_nothing_else() -> None:
-    cpu = {"server_percent": 120.4, "slowfs_percent": 37.0, "machine_busy_percent": 86.2}
+    cpu = {"server_percent": 120.4, "busiest_percent": 93.6, "slowfs_percent": 37.0, "machine_busy_percent": 86.2}
     collections = {"count": 1, "max_ms": 46.2, "max_cpu_ms": 46.1, "tracked": 55528}
-    assert _load_notes({"cpu": cpu}) == "; CPU: server 120%, slowfs 37% (of one core), machine 86% busy"
+    assert _load_notes({"cpu": cpu}) == (
+        "; CPU: server 120% (its busiest process 94%), slowfs 37% (of one core), machine 86% busy"
+    )
     both = _load_notes({"cpu": cpu, "full_collections": collections})
     assert both.startswith("; full GCs 1, longest 46.2 ms (46.1 ms CPU), 55,528 objects tracked; CPU: server 120%")
     assert _load_notes({}) == ""
