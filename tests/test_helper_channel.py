@@ -139,6 +139,11 @@ FACTS = FileFacts("/srv/site/caf\udce9.txt", 12, 1_700_000_000_123_456_789, 2049
     "value",
     [
         ("translate", (RULES, "/a b/é.txt")),
+        (7, "translate", (RULES, "/a b/é.txt")),
+        (8, "translate_open", (RULES, "/caf\udce9.txt", 65536)),
+        (9, True, FoundFile("/caf\u00e9.txt", FACTS, ())),
+        (10, True, FoundFile("/a.txt", FACTS, (("gzip", FACTS._replace(path=FACTS.path + ".gz")),))),
+        (11, True, FoundFile("/a.txt", FACTS._replace(mtime_ns=-1_000_000_000), ())),
         ("translate_many", (RULES, ["/a", "/b"])),
         ("open", (FACTS,)),
         ("page_in", (0, 524288)),
@@ -164,6 +169,19 @@ def _comparable(value: object) -> object:
     return value
 
 
+def test_a_first_requests_lookup_and_the_file_it_finds_travel_as_flat_arrays() -> None:
+    other = TranslationRules((Root("/srv/other", ""),))
+    for message in (
+        (1, "translate_open", (RULES, "/a.txt", 65536)),
+        (2, "translate", (other, "/b.txt")),
+        (3, True, FoundFile("/a.txt", FACTS, ())),
+    ):
+        data = wire.encode(message)
+        assert data.startswith(b"[") and wire.decode(data) == message
+    # Each set of rules comes back as itself, however many have crossed.
+    assert wire.decode(wire.encode((4, "translate", (RULES, "/c"))))[2][0] == RULES
+
+
 def test_an_os_error_comes_back_as_its_own_class() -> None:
     error = wire.decode(wire.encode((False, OSError(2, "No such file"))))[1]
     assert isinstance(error, FileNotFoundError)
@@ -183,6 +201,15 @@ def test_an_os_error_comes_back_as_its_own_class() -> None:
         b'{"tuple": [true], "list": []}',
         b"[" * 5000 + b"]" * 5000,  # nesting deep enough to exhaust the parser
         b'"' + b"a" * wire.MAX_MESSAGE + b'"',
+        b'[1,true,"/a","/a","12",0,0,0]',  # the compact forms, as strictly
+        b'[1,true,"/a","/a",12,0,0]',
+        b'[true,true,"/a","/a",12,0,0,0]',
+        b'[1,true,"/a",null,12,0,0,0]',
+        b'[1,"translate_open","{\\"facts\\":[\\"/a\\",1,0,0,0]}","/a",5]',  # rules that are not rules
+        b'[1,"translate","{\\"rules\\":[[],false,false,null,false,null]}","/a",5]',  # a warm-up without an open
+        b'[1,"translate_open","not json","/a",5]',
+        b'[1,"exec","x","/a"]',
+        b"[]",
     ],
 )
 def test_the_wire_refuses_what_it_never_sends(data: bytes) -> None:

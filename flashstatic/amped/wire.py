@@ -6,12 +6,18 @@ is not exactly one of these shapes is refused as a whole (``WireError``). A mess
 exceeds ``MAX_MESSAGE`` bytes, which fits a SOCK_SEQPACKET datagram on any Linux default
 socket buffer; a job or answer that would not fit is refused before it is sent
 (``MessageTooLarge``), so the caller can split it, and is never mistaken for a dead helper.
+
+A first request's lookup (a "translate" or "translate_open" job) and the file it finds are
+most of what crosses the channel, so those two go as flat arrays instead, read as strictly
+(``_compact``): the rules as the JSON text of their tagged form, which a helper reads once and
+keeps, and a file found as its fields in order. Either form decodes to the same value.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+from json.encoder import encode_basestring_ascii as _quoted
 from typing import Any
 
 from ..config import Root
@@ -39,7 +45,9 @@ class HelperError(Exception):
 
 def encode(value: Any) -> bytes:
     """One message; raises MessageTooLarge past the bound."""
-    data = json.dumps(_dump(value), separators=(",", ":")).encode("ascii")
+    data = _compact(value)
+    if data is None:
+        data = json.dumps(_dump(value), separators=(",", ":")).encode("ascii")
     if len(data) > MAX_MESSAGE:
         raise MessageTooLarge(f"a message of {len(data)} bytes (at most {MAX_MESSAGE})")
     return data
@@ -49,11 +57,81 @@ def decode(data: bytes) -> Any:
     if len(data) > MAX_MESSAGE:
         raise WireError("message over the size bound")
     try:
-        return _load(json.loads(data.decode("ascii")))
+        plain = json.loads(data.decode("ascii"))
+        # Every tagged message is an object; an array is one of the compact ones.
+        return _load_compact(plain) if type(plain) is list else _load(plain)
     except WireError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
         raise WireError(f"malformed message: {exc!r}") from None
+
+
+# -- the compact messages -----------------------------------------------------------------------
+
+_LOOKUPS = ("translate", "translate_open")
+
+
+def _compact(value: Any) -> bytes | None:
+    """A lookup job ``(serial, kind, (rules, path[, warm]))`` or the answer ``(serial, True,
+    file found without siblings)`` as a flat array; None for any other message."""
+    if type(value) is not tuple or len(value) != 3 or type(value[0]) is not int:
+        return None
+    serial, second, third = value
+    if second is True:
+        if type(third) is not FoundFile or third.siblings:
+            return None
+        facts = third.facts
+        return (
+            f"[{serial},true,{_quoted(third.url)},{_quoted(facts.path)},"
+            f"{facts.size:d},{facts.mtime_ns:d},{facts.dev:d},{facts.ino:d}]"
+        ).encode("ascii")
+    if second not in _LOOKUPS or type(third) is not tuple or len(third) != (3 if second == "translate_open" else 2):
+        return None
+    rules, path, *warm = third
+    if type(rules) is not TranslationRules or type(path) is not str or any(type(w) is not int for w in warm):
+        return None
+    tail = f",{warm[0]:d}]" if warm else "]"
+    return f'[{serial},"{second}",{_rules_text(rules)},{_quoted(path)}{tail}'.encode("ascii")
+
+
+def _load_compact(items: list[Any]) -> tuple[int, Any, Any]:
+    if len(items) == 8 and items[1] is True:
+        serial, _, url, path, size, mtime_ns, dev, ino = items
+        facts = FileFacts(_str(path), _int(size), _int(mtime_ns), _int(dev), _int(ino))
+        return _int(serial), True, FoundFile(_str(url), facts, ())
+    if len(items) in (4, 5) and items[1] == ("translate" if len(items) == 4 else "translate_open"):
+        serial, kind, rules, path, *warm = items
+        return _int(serial), kind, (_rules_of(_str(rules)), _str(path), *(_int(w) for w in warm))
+    raise WireError("not a message of this protocol")
+
+
+# Rules by the text they travel as, both ways: a server has one set of rules per app, so these
+# stay small; past the bound they start over.
+_MAX_RULES = 64
+_texts: dict[TranslationRules, str] = {}
+_rules: dict[str, TranslationRules] = {}
+
+
+def _rules_text(rules: TranslationRules) -> str:
+    """The rules' tagged form as a JSON string, quoted for a place in a message."""
+    text = _texts.get(rules)
+    if text is None:
+        if len(_texts) >= _MAX_RULES:
+            _texts.clear()
+        text = _texts[rules] = _quoted(json.dumps(_dump(rules), separators=(",", ":")))
+    return text
+
+
+def _rules_of(text: str) -> TranslationRules:
+    rules = _rules.get(text)
+    if rules is None:
+        rules = _load(json.loads(text))
+        if type(rules) is not TranslationRules:
+            raise WireError("expected rules")
+        if len(_rules) >= _MAX_RULES:
+            _rules.clear()
+        _rules[text] = rules
+    return rules
 
 
 # -- to plain data ------------------------------------------------------------------------------
