@@ -30,7 +30,9 @@ log, and a trusted proxy's X-Forwarded-For (with `--no-proxy-headers` as its bas
 
 Each server runs with PYTHONPATH set to a checkout and in that directory, so `python -m`
 imports that checkout's flashstatic (checked before anything runs); AMPED helpers are exec'd
-processes that callgrind does not follow, and a cached file never reaches them.
+processes that callgrind does not follow, and a cached file never reaches them. With
+`--helpers` it follows them too, and each case has a row more for what its helpers did: a first
+request's lookup, open and read.
 
     python -m benchmarks.asgi_instructions --compare OLD_CHECKOUT NEW_CHECKOUT \
         [--cases serve middleware] [--requests 200 1200]
@@ -300,15 +302,17 @@ def wait_serving(server: subprocess.Popen[bytes], port: int, timeout: float = 30
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
-def server_instructions(case: Case, python: str, checkout: Path, root: Path, app_dir: Path, count: int) -> int:
-    """Instructions of the server process (all its threads) that answered ``count`` requests."""
+def server_instructions(
+    case: Case, python: str, checkout: Path, root: Path, app_dir: Path, count: int, *, helpers: bool = False
+) -> tuple[int, int]:
+    """Instructions of the server process (all its threads) that answered ``count`` requests,
+    and of its AMPED helpers if ``helpers`` (else 0: they are fork+exec'd and run natively)."""
     with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as out:
         port = free_port()
-        # Helpers are fork+exec'd: not followed, they run natively (a cached file never needs one).
         command = [
             "valgrind",
             "--tool=callgrind",
-            "--trace-children=no",
+            f"--trace-children={'yes' if helpers else 'no'}",
             f"--callgrind-out-file={out}/cg.%p",
             *server_command(case, python, root, app_dir, port),
         ]
@@ -321,6 +325,8 @@ def server_instructions(case: Case, python: str, checkout: Path, root: Path, app
             wait_serving(server, port)
             headers = case_headers(port, case)
             status = send_requests(port, case, headers, count)
+            if helpers:
+                dump_children(server.pid, Path(out))
         except BaseException:
             server.kill()
             server.wait(60)
@@ -328,20 +334,55 @@ def server_instructions(case: Case, python: str, checkout: Path, root: Path, app
             raise
         server.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown; callgrind then writes its dump
         server.wait(300)
-        totals = []
-        for dump in Path(out).glob("cg.*"):
+        totals: dict[int, int] = {}
+        for dump in Path(out).glob("cg.*"):  # cg.PID at exit, cg.PID.N when asked for
             match = re.search(r"^(?:summary|totals):\s*(\d+)", dump.read_text(errors="replace"), re.MULTILINE)
             if match:
-                totals.append(int(match.group(1)))
-        if not totals:
+                pid = int(dump.name.split(".")[1])
+                totals[pid] = totals.get(pid, 0) + int(match.group(1))
+        if server.pid not in totals:
             raise RuntimeError(f"{case.name}: callgrind wrote no totals")
-        print(f"  {checkout.name or checkout} | {status} | {count} requests | {max(totals):,} instructions", flush=True)
-        return max(totals)
+        # valgrind runs the server in its own process: every other dump is a helper's.
+        own = totals.pop(server.pid)
+        others = sum(totals.values())
+        note = f"{own:,} instructions" + (f", helpers {others:,}" if helpers else "")
+        print(f"  {checkout.name or checkout} | {status} | {count} requests | {note}", flush=True)
+        return own, others
 
 
-def per_request(case: Case, python: str, checkout: Path, root: Path, app_dir: Path, counts: tuple[int, int]) -> float:
-    low, high = (server_instructions(case, python, checkout, root, app_dir, count) for count in counts)
-    return (high - low) / (counts[1] - counts[0])
+def dump_children(parent: int, out: Path, timeout: float = 120) -> None:
+    """Have callgrind write what the server's children (its helpers) did so far: the server
+    kills them when it stops, and a killed process writes nothing."""
+    children = [pid for pid in _pids() if _parent_of(pid) == parent]
+    for pid in children:
+        subprocess.run(["callgrind_control", "--dump", str(pid)], capture_output=True, timeout=timeout, check=False)
+    deadline = time.monotonic() + timeout
+    while any(not list(out.glob(f"cg.{pid}.*")) for pid in children):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"callgrind wrote no dump for the helpers {children}")
+        time.sleep(0.5)
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            # After the command name, which is in parentheses and may hold spaces: state, ppid.
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def per_request(
+    case: Case, python: str, checkout: Path, root: Path, app_dir: Path, counts: tuple[int, int], *, helpers: bool
+) -> tuple[float, float]:
+    """Instructions a request costs the server, and its helpers (0 unless ``helpers``)."""
+    low, high = (server_instructions(case, python, checkout, root, app_dir, count, helpers=helpers) for count in counts)
+    span = counts[1] - counts[0]
+    return (high[0] - low[0]) / span, (high[1] - low[1]) / span
 
 
 def describe_checkout(python: str, checkout: Path) -> str:
@@ -391,6 +432,11 @@ def main() -> None:
     )
     parser.add_argument("--requests", nargs=2, type=int, default=[200, 1200], metavar=("N1", "N2"))
     parser.add_argument("--python", default=sys.executable, help="the interpreter the servers run with")
+    parser.add_argument(
+        "--helpers",
+        action="store_true",
+        help="count AMPED helpers too (run under callgrind): a row more per case, for a first request's lookup",
+    )
     args = parser.parse_args()
     counts = (args.requests[0], args.requests[1])
     if not 0 < counts[0] < counts[1]:
@@ -414,16 +460,21 @@ def main() -> None:
         (app_dir / f"{APP_MODULE}.py").write_text(APP_SOURCE)
         for case in selected_cases(args.cases):
             print(f"{case.name}:", flush=True)
-            rows.append(
-                (case.name, [per_request(case, args.python, checkout, root, app_dir, counts) for checkout in checkouts])
-            )
+            measured = [
+                per_request(case, args.python, checkout, root, app_dir, counts, helpers=args.helpers)
+                for checkout in checkouts
+            ]
+            rows.append((case.name, [own for own, _ in measured]))
+            if args.helpers:
+                rows.append((f"{case.name}, its helpers", [others for _, others in measured]))
 
     for label, checkout, state in zip(labels, checkouts, states, strict=True):
         if checkout_state(checkout) != state:
             print(f"\nWARNING: {label} ({checkout}) changed during the run: its column mixes versions")
         elif state.count("\n") > 1:
             print(f"\nnote: {label} ({checkout}) has uncommitted changes under flashstatic/")
-    print(f"\ninstructions per request in the server process ({counts[1]} - {counts[0]} requests)\n")
+    where = "the server process and, in rows of their own, its helpers" if args.helpers else "the server process"
+    print(f"\ninstructions per request in {where} ({counts[1]} - {counts[0]} requests)\n")
     ratios = [f"{label}/A" for label in labels[1:]]
     print("| case | " + " | ".join(labels + ratios) + " |")
     print("|---|" + "---:|" * (len(labels) + len(ratios)))
