@@ -8,9 +8,9 @@ socket buffer; a job or answer that would not fit is refused before it is sent
 (``MessageTooLarge``), so the caller can split it, and is never mistaken for a dead helper.
 
 A first request's lookup (a "translate" or "translate_open" job) and the file it finds are
-most of what crosses the channel, so those two go as flat arrays instead, read as strictly
-(``_compact``): the rules as the JSON text of their tagged form, which a helper reads once and
-keeps, and a file found as its fields in order. Either form decodes to the same value.
+most of what crosses the channel, so those two go as flat arrays instead (``_compact``), read
+back as strictly: the rules as the JSON text of their tagged form, which a helper reads once
+and keeps, and a file found as its fields in order. Either form decodes to the same value.
 """
 
 from __future__ import annotations
