@@ -933,6 +933,37 @@ def test_lines_made_from_kept_parts_show_each_connections_own_client(
     assert clients == [client or "127.0.0.1" for client in asked for _ in range(2)], combined
 
 
+def test_lines_from_kept_parts_show_each_requests_own_fields_on_one_connection(
+    live_server: Any, tree: Path, log_lines: Callable[[str], list[str]]
+) -> None:
+    # Only flashstatic's log on: one keep-alive connection whose requests take turns with their
+    # User-Agent, Referer and X-Forwarded-For, some sent twice in a row (then answered by their
+    # bytes): a line is never the connection's last one when its fields differ.
+    combined = log_lines("flashstatic.access")
+    config = {"http": HttpToolsProtocol, "proxy_headers": True, "forwarded_allow_ips": "127.0.0.1"}
+    a = ("198.51.100.1", "agent/a", "http://example.test/a")
+    b = ("198.51.100.2", "agent/b", "http://example.test/b")
+    c = ("198.51.100.2", "agent/b", "http://example.test/c")  # b's client and agent, another Referer
+    asked = [a, b, a, a, a, b, b, c, b, a]
+    with (
+        live_server(_app(tree, revalidate_interval=60), access_log=False, log_level="info", **config) as url,
+        counting_repeats() as repeated,
+    ):
+        connection = _Connection(url)
+        connection.ask(_request(b"/static/small.txt"))  # a miss, through ASGI
+        combined.clear()
+        for client, agent, referer in asked:
+            fields = [f"X-Forwarded-For: {client}", f"User-Agent: {agent}", f"Referer: {referer}"]
+            connection.ask(_request(b"/static/small.txt", *(field.encode() for field in fields)))
+        connection.close()
+    assert repeated and all(repeated), repeated
+    masked = [re.sub(r"\[[^\]]*\]", "[time]", line) for line in combined]
+    assert masked == [
+        f'{client} - - [time] "GET /static/small.txt HTTP/1.1" 200 1000 "{referer}" "{agent}"'
+        for client, agent, referer in asked
+    ]
+
+
 def test_upgrade_requests_are_answered_as_stock_uvicorn_answers_them(servers: Any) -> None:
     """llhttp stops at an Upgrade; the lane leaves such a read to uvicorn's way, even when the
     same target was answered from the caches on that connection before."""

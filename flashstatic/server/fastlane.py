@@ -115,6 +115,8 @@ class FastLaneMixin:
         self._checker: httptools.HttpRequestParser | None = _checker() if lane_open else None
         self._reader: HeadReader | None = HeadReader() if lane_open else None
         self._between_messages = True  # uvicorn's parser holds no part of a request
+        # The repeat, logged field lines and line parts of the last line made from kept parts.
+        self._last_line: tuple[Repeat | None, list[bytes] | None, tuple[str, str] | None] = (None, None, None)
 
     def data_received(self, data: bytes) -> None:
         repeats = self._repeats
@@ -205,9 +207,15 @@ class FastLaneMixin:
             if self._log_parts and hit.file is None:  # a file's line waits for its end
                 # Made from the parts of an earlier line for the same response, peer and
                 # logged fields: most lines of a busy server are. A repeat found by bytes is
-                # kept for those bytes alone, so its serial names the fields already.
-                key = (repeat.serial, self.peer_host, b"".join(find_logged_lines(head)) if by_key else b"")
-                parts = _lines_again.get(key) or self._line_parts_again(key, repeat, head)
+                # kept for those bytes alone, so it names the fields already.
+                logged = find_logged_lines(head) if by_key else None
+                last = self._last_line
+                if last[0] is repeat and last[1] == logged:
+                    parts = last[2]  # as the connection's last line: the usual case, no lookup
+                else:
+                    key = (repeat.serial, self.peer_host, b"" if logged is None else b"".join(logged))
+                    parts = _lines_again.get(key) or self._line_parts_again(key, repeat, head)
+                    self._last_line = (repeat, logged, parts)
             if parts is None and by_key:
                 hit = _logged_as(hit, head)
         if hit.file is not None:
