@@ -68,7 +68,8 @@ def decode(data: bytes) -> Any:
 
 # -- the compact messages -----------------------------------------------------------------------
 
-_LOOKUPS = ("translate", "translate_open")
+# The lookup jobs' kinds, with how many arguments each takes: (rules, path[, warm]).
+_LOOKUP_ARGUMENTS = {"translate": 2, "translate_open": 3}
 
 
 def _compact(value: Any) -> bytes | None:
@@ -85,7 +86,7 @@ def _compact(value: Any) -> bytes | None:
             f"[{serial},true,{_quoted(third.url)},{_quoted(facts.path)},"
             f"{facts.size:d},{facts.mtime_ns:d},{facts.dev:d},{facts.ino:d}]"
         ).encode("ascii")
-    if second not in _LOOKUPS or type(third) is not tuple or len(third) != (3 if second == "translate_open" else 2):
+    if type(second) is not str or type(third) is not tuple or len(third) != _LOOKUP_ARGUMENTS.get(second):
         return None
     rules, path, *warm = third
     if type(rules) is not TranslationRules or type(path) is not str or any(type(w) is not int for w in warm):
@@ -99,7 +100,7 @@ def _load_compact(items: list[Any]) -> tuple[int, Any, Any]:
         serial, _, url, path, size, mtime_ns, dev, ino = items
         facts = FileFacts(_str(path), _int(size), _int(mtime_ns), _int(dev), _int(ino))
         return _int(serial), True, FoundFile(_str(url), facts, ())
-    if len(items) in (4, 5) and items[1] == ("translate" if len(items) == 4 else "translate_open"):
+    if type(items[1]) is str and len(items) == 2 + _LOOKUP_ARGUMENTS.get(items[1], -1):
         serial, kind, rules, path, *warm = items
         return _int(serial), kind, (_rules_of(_str(rules)), _str(path), *(_int(w) for w in warm))
     raise WireError("not a message of this protocol")
