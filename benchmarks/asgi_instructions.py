@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from .serverproc import checkout_commit, free_port, serve_argv, wait_listening
+from .serverproc import _descendants, checkout_commit, free_port, serve_argv, wait_listening
 
 HERE = Path(__file__).resolve().parent.parent
 FILE_NAME = "file-1k.txt"
@@ -353,7 +353,7 @@ def server_instructions(
 def dump_children(parent: int, out: Path, timeout: float = 120) -> None:
     """Have callgrind write what the server's children (its helpers) did so far: the server
     kills them when it stops, and a killed process writes nothing."""
-    children = [pid for pid in _pids() if _parent_of(pid) == parent]
+    children = _descendants(parent)[1:]  # itself first
     for pid in children:
         subprocess.run(["callgrind_control", "--dump", str(pid)], capture_output=True, timeout=timeout, check=False)
     deadline = time.monotonic() + timeout
@@ -361,19 +361,6 @@ def dump_children(parent: int, out: Path, timeout: float = 120) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"callgrind wrote no dump for the helpers {children}")
         time.sleep(0.5)
-
-
-def _pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
-def _parent_of(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            # After the command name, which is in parentheses and may hold spaces: state, ppid.
-            return int(stat.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def per_request(

@@ -66,26 +66,10 @@ def _group_members(pgid: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # Fields after the command name, which is in parentheses and may hold spaces.
-        rest = stat.rsplit(")", 1)[-1].split()
-        if len(rest) > 2 and rest[0] != "Z" and int(rest[2]) == pgid:
+        rest = serverproc.stat_fields(int(entry))
+        if rest is not None and len(rest) > 2 and rest[0] != "Z" and int(rest[2]) == pgid:
             pids.append(int(entry))
     return pids
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time of a live process, or None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[-1].split()
-    except OSError:
-        return None
-    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _machine_jiffies() -> tuple[int, int]:
@@ -108,8 +92,9 @@ class CpuSnapshot:
 
     @classmethod
     def take(cls, server_group: int, slowfs_pid: int) -> CpuSnapshot:
-        server = {pid: cpu for pid in _group_members(server_group) if (cpu := _cpu_seconds(pid)) is not None}
-        return cls(server, _cpu_seconds(slowfs_pid) or 0.0, _machine_jiffies(), time.monotonic())
+        members = _group_members(server_group)
+        server = {pid: cpu for pid in members if (cpu := serverproc.process_cpu_seconds(pid)) is not None}
+        return cls(server, serverproc.process_cpu_seconds(slowfs_pid) or 0.0, _machine_jiffies(), time.monotonic())
 
 
 def cpu_between(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:

@@ -34,15 +34,28 @@ def wait_listening(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (which is in parentheses and may
+    hold spaces): state, ppid, pgrp, ...; None once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of one live process, or None once it is gone."""
+    fields = stat_fields(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def _descendants(pid: int) -> list[int]:
     parents: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(name))
+            fields = stat_fields(int(name))
+            if fields is not None:
+                parents.setdefault(int(fields[1]), []).append(int(name))
     found, pending = [], [pid]
     while pending:
         current = pending.pop()
@@ -53,14 +66,7 @@ def _descendants(pid: int) -> list[int]:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and all its descendants (helpers, nginx workers)."""
-    total = 0
-    for member in _descendants(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
+    return sum(process_cpu_seconds(member) or 0.0 for member in _descendants(pid))
 
 
 def rss_bytes(pid: int, descendants: bool = True) -> int:
