@@ -964,6 +964,48 @@ def test_lines_from_kept_parts_show_each_requests_own_fields_on_one_connection(
     ]
 
 
+def test_lines_whose_fields_are_new_show_them_escaped_as_any_line(
+    live_server: Any, tree: Path, log_lines: Callable[[str], list[str]]
+) -> None:
+    # Requests answered again by their key, each with Referer and User-Agent values of its own
+    # (made anew, not from a line kept before): values as sent, first of each, whitespace
+    # around them dropped, names in any case, quotes, backslashes and tabs escaped;
+    # the client behind a trusted proxy, or the peer without X-Forwarded-For.
+    combined = log_lines("flashstatic.access")
+    config = {"http": HttpToolsProtocol, "proxy_headers": True, "forwarded_allow_ips": "127.0.0.1"}
+    here, proxied = "127.0.0.1", "203.0.113.5"
+    sent: list[tuple[list[bytes], str, str, str]] = [
+        ([b"User-Agent: plain/1", b"Referer: http://t/1"], here, "http://t/1", "plain/1"),
+        ([b"user-AGENT:   spaced/2  ", b"REFERER:\thttp://t/2\t"], here, "http://t/2", "spaced/2"),
+        ([b'User-Agent: say "hi" \\ bye'], here, "-", r"say \x22hi\x22 \x5C bye"),
+        (
+            [b"Referer: http://t/caf\xe9", b"User-Agent: first", b"User-Agent: second"],
+            here,
+            "http://t/caf\u00e9",
+            "first",
+        ),
+        ([b"Referer: r\tx", b"X-Forwarded-For: " + proxied.encode(), b"User-Agent: by"], proxied, r"r\x09x", "by"),
+        ([b"User-Agent: plain/1", b"Referer: http://t/6"], here, "http://t/6", "plain/1"),
+        ([], here, "-", "-"),
+    ]
+    with (
+        live_server(_app(tree, revalidate_interval=60), access_log=False, log_level="info", **config) as url,
+        counting_repeats() as repeated,
+    ):
+        connection = _Connection(url)
+        connection.ask(_request(b"/static/small.txt"))  # a miss, through ASGI: remembered
+        combined.clear()
+        for fields, *_ in sent:
+            connection.ask(_request(b"/static/small.txt", *fields, b"X-Req: " + str(len(combined)).encode()))
+        connection.close()
+    assert repeated and all(repeated), repeated
+    masked = [re.sub(r"\[[^\]]*\]", "[time]", line) for line in combined]
+    assert masked == [
+        f'{client} - - [time] "GET /static/small.txt HTTP/1.1" 200 1000 "{referer}" "{agent}"'
+        for _, client, referer, agent in sent
+    ]
+
+
 def test_upgrade_requests_are_answered_as_stock_uvicorn_answers_them(servers: Any) -> None:
     """llhttp stops at an Upgrade; the lane leaves such a read to uvicorn's way, even when the
     same target was answered from the caches on that connection before."""

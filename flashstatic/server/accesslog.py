@@ -234,14 +234,20 @@ def hit_line_parts(
     has milliseconds."""
     if _line_format[0] == "json":
         return None
+    referer, agent = referer_and_agent_values(headers)
+    key = (client[0] if client else "-", method, target, query, http_version, status, sent, referer, agent)
+    return _hit_parts.get(key) or _line_parts(key)
+
+
+def referer_and_agent_values(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bytes | None]:
+    """The first Referer and User-Agent as sent, or None for a missing one."""
     referer = agent = None
     for name, value in reversed(headers):  # the first of each is the one logged
         if name == b"user-agent":
             agent = value
         elif name == b"referer":
             referer = value
-    key = (client[0] if client else "-", method, target, query, http_version, status, sent, referer, agent)
-    return _hit_parts.get(key) or _line_parts(key)
+    return referer, agent
 
 
 def stamped(parts: tuple[str, str]) -> str:
@@ -264,16 +270,72 @@ def _line_parts(key: tuple[Any, ...]) -> tuple[str, str]:
     """The Combined line of ``hit_line``'s key, before and after its time, escaped as
     ``line_of`` escapes."""
     host, method, target, query, http_version, status, sent, referer, agent = key
-    request = f"{method} {target}?{query.decode('latin-1')}" if query else f"{method} {target}"
-    after = f'] "{escape(f"{request} HTTP/{http_version}")}" {status or "-"} {sent or "-"} '
     # The client address too: behind a proxy trusted for every address it is the first
     # X-Forwarded-For entry, which the client may have written.
-    parts = (f"{escape(host)} - - [", f'{after}"{_header_field(referer)}" "{_header_field(agent)}"')
+    parts = (
+        client_part(host),
+        request_part(method, target, query, http_version, status, sent) + header_fields_part(referer, agent),
+    )
     if len(parts[0]) + len(parts[1]) <= _MAX_KEPT_LINE:
         if len(_hit_parts) >= _MAX_HIT_PARTS:
             _hit_parts.clear()
         _hit_parts[key] = parts
     return parts
+
+
+# A Combined line in three parts, each made once for what it depends on: the client, up to the
+# time; the request, status and size, after it; the Referer and User-Agent.
+
+
+def client_part(host: str) -> str:
+    return f"{escape(host)} - - ["
+
+
+def request_part(method: str, target: str, query: bytes, http_version: str, status: int, sent: int) -> str:
+    request = f"{method} {target}?{query.decode('latin-1')}" if query else f"{method} {target}"
+    return f'] "{escape(f"{request} HTTP/{http_version}")}" {status or "-"} {sent or "-"} '
+
+
+def header_fields_part(referer: bytes | None, agent: bytes | None) -> str:
+    return f'"{_header_field(referer)}" "{_header_field(agent)}"'
+
+
+def field_lines_part(lines: list[bytes]) -> tuple[str, bool]:
+    """``header_fields_part`` of a request's Referer, User-Agent and X-Forwarded-For field
+    lines as sent (each after its CRLF: ``b"\r\nUser-Agent: x"``), and whether an
+    X-Forwarded-For is among them."""
+    referer = agent = None
+    forwarded = False
+    for line in lines:
+        name, text = _field_texts.get(line) or _field_text(line)
+        if name == b"referer":
+            if referer is None:
+                referer = text
+        elif name == b"user-agent":
+            if agent is None:
+                agent = text
+        elif name == b"x-forwarded-for":
+            forwarded = True
+    return f'"{"-" if referer is None else referer}" "{"-" if agent is None else agent}"', forwarded
+
+
+# Field lines' lowercase names and values as a line shows them, by the lines as sent: clients
+# send the same few User-Agents, and a page's assets the same Referer. Bounded in count and in
+# the size of a line kept (at most 1024 of at most 1 KiB).
+_field_texts: dict[bytes, tuple[bytes, str]] = {}
+_MAX_FIELD_TEXTS = 1024
+_MAX_FIELD_LINE = 1024
+
+
+def _field_text(line: bytes) -> tuple[bytes, str]:
+    name, _, value = line[2:].partition(b":")
+    # As uvicorn hands a value on: no whitespace around it.
+    kept = (name.lower(), escape(value.strip(b" \t").decode("latin-1")))
+    if len(line) <= _MAX_FIELD_LINE:
+        if len(_field_texts) >= _MAX_FIELD_TEXTS:
+            _field_texts.clear()
+        _field_texts[line] = kept
+    return kept
 
 
 def _header_field(value: bytes | None) -> str:

@@ -38,6 +38,7 @@ from .accesslog import (
     hit_line_parts,
     json_line,
     line_writers,
+    request_part,
 )
 from .accounting import TRAFFIC, response_done
 from .shortcut import StaticShortcut, offered_shortcut
@@ -345,6 +346,12 @@ class CachedAnswersMixin:
         """``log_line``'s line for the whole response, before and after its time (accesslog's
         ``hit_line_parts``)."""
         return hit_line_parts(*self._line_fields(hit, hit.sent))
+
+    def log_request_part(self, hit: AnsweredHit) -> str:
+        """The middle of ``hit``'s Combined line (accesslog's ``request_part``), which every
+        request it answers shares."""
+        _, method, target, query, http_version, _, status, sent = self._line_fields(hit, hit.sent)
+        return request_part(method, target, query, http_version, status, sent)
 
     def log_line(self, hit: AnsweredHit, sent: int) -> str:
         """flashstatic's Combined Log line for a cache answer, with the body bytes that went out."""

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
+from .accesslog import client_part, field_lines_part
 from .cached import AnsweredHit
 from .repeats import (
     MAX_REQUEST_BYTES,
@@ -37,6 +38,7 @@ from .repeats import (
     RepeatCache,
     answer_key,
     find_logged_lines,
+    headers_of_lines,
     logged_headers,
     repeat_cache_for,
     repeatable,
@@ -101,6 +103,9 @@ class FastLaneMixin:
     _log_any: bool  # CachedAnswersMixin's: whether either log is on
     peer_host: str | None  # CachedAnswersMixin's: the peer's address
     log_line_parts: Callable[[AnsweredHit], tuple[str, str] | None]  # CachedAnswersMixin's
+    log_request_part: Callable[[AnsweredHit], str]  # CachedAnswersMixin's
+    root_path: str  # uvicorn's
+    client: tuple[str, int] | None  # uvicorn's: the peer
     idle_from_now: Any  # LazyKeepAliveMixin's
     send_file: Callable[[AnsweredHit, FileAnswer, bytes], bool]  # DirectFilesMixin's
     _unset_keepalive_if_required: Any
@@ -117,6 +122,7 @@ class FastLaneMixin:
         self._between_messages = True  # uvicorn's parser holds no part of a request
         # The repeat, logged field lines and line parts of the last line made from kept parts.
         self._last_line: tuple[Repeat | None, list[bytes] | None, tuple[str, str] | None] = (None, None, None)
+        self._client_part: str | None = None  # the start of this peer's lines, once one is made
 
     def data_received(self, data: bytes) -> None:
         repeats = self._repeats
@@ -214,7 +220,7 @@ class FastLaneMixin:
                     parts = last[2]  # as the connection's last line: the usual case, no lookup
                 else:
                     key = (repeat.serial, self.peer_host, b"" if logged is None else b"".join(logged))
-                    parts = _lines_again.get(key) or self._line_parts_again(key, repeat, head)
+                    parts = _lines_again.get(key) or self._line_parts_again(key, repeat, head, logged)
                     self._last_line = (repeat, logged, parts)
             if parts is None and by_key:
                 hit = _logged_as(hit, head)
@@ -238,9 +244,31 @@ class FastLaneMixin:
         self.idle_from_now()
         return True
 
-    def _line_parts_again(self, key: _LineKey, repeat: Repeat, head: bytes) -> tuple[str, str] | None:
-        """The parts of ``head``'s Combined line, answered by ``repeat``, kept under ``key``."""
-        parts = self.log_line_parts(_logged_as(repeat.hit, head))
+    def _line_parts_again(
+        self, key: _LineKey, repeat: Repeat, head: bytes, logged: list[bytes] | None = None
+    ) -> tuple[str, str] | None:
+        """The parts of ``head``'s Combined line, answered by ``repeat``, kept under ``key``;
+        ``logged``: the head's logged field lines, when it was answered by its key."""
+        if logged is None:
+            # Answered by its bytes: the repeat names the fields, and the line is any cache
+            # answer's.
+            parts = self.log_line_parts(_logged_as(repeat.hit, head))
+        else:
+            # A line of its own, as most are when clients differ: the peer's start (or the
+            # client behind a trusted proxy's), the repeat's middle and the request's Referer
+            # and User-Agent, each made once.
+            fields, forwarded = field_lines_part(logged)
+            client = self._shortcut.client(self.client, headers_of_lines(logged)) if forwarded else self.client
+            if client is self.client:
+                start = self._client_part
+                if start is None:
+                    start = self._client_part = client_part("-" if self.peer_host is None else self.peer_host)
+            else:
+                start = client_part(client[0] if client else "-")
+            middle = repeat.log_middle
+            if middle is None or middle[0] != self.root_path:
+                middle = repeat.log_middle = (self.root_path, self.log_request_part(repeat.hit))
+            parts = (start, middle[1] + fields)
         if parts is not None and len(key[2]) <= _MAX_KEPT_FIELDS and len(parts[0]) + len(parts[1]) <= _MAX_KEPT_LINE:
             if len(_lines_again) >= _MAX_LINES_AGAIN:
                 _lines_again.clear()

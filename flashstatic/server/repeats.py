@@ -72,15 +72,20 @@ find_logged_lines: Callable[[bytes], list[bytes]] = _LOGGED.findall
 def logged_headers(head: bytes) -> list[Header]:
     """The fields of a parsed head that an access-log line shows, as uvicorn hands them on
     (lowercase names, no whitespace around values)."""
+    return headers_of_lines(_LOGGED.findall(head))
+
+
+def headers_of_lines(lines: list[bytes]) -> list[Header]:
+    """Field lines as ``find_logged_lines`` gives them, as uvicorn hands them on."""
     found: list[Header] = []
-    for line in _LOGGED.findall(head):  # a loop: no function made per call
+    for line in lines:  # a loop: no function made per call
         name, _, value = line[2:].partition(b":")
         found.append((name.lower(), value.strip(b" \t")))
     return found
 
 
 class Repeat:
-    __slots__ = ("defaults", "entry", "hit", "last", "serial", "wire")
+    __slots__ = ("defaults", "entry", "hit", "last", "log_middle", "serial", "wire")
 
     def __init__(self, hit: AnsweredHit, entry: FileEntry) -> None:
         self.hit = hit
@@ -88,6 +93,8 @@ class Repeat:
         self.defaults: list[tuple[bytes, bytes]] | None = None
         self.wire = b""
         self.last = b""  # the last request answered again by its key
+        # (root path, the middle of its access-log lines), made when a line is first needed.
+        self.log_middle: tuple[str, str] | None = None
         # Names it in other tables without keeping it alive, unlike the object, or its id,
         # which a later object may get.
         self.serial = next(_serials)

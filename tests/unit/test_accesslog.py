@@ -22,10 +22,13 @@ from flashstatic.server.accesslog import (
     combined_line,
     direct_writer,
     escape,
+    field_lines_part,
+    header_fields_part,
     hit_line,
     hit_line_parts,
     json_line,
     log_time,
+    referer_and_agent_values,
     request_line,
 )
 
@@ -309,6 +312,34 @@ def test_lines_kept_for_reuse_are_bounded(utc) -> None:
     for number in range(accesslog._MAX_HIT_PARTS + 10):
         hit_line(("10.0.0.1", 1), "GET", "/a", b"", "1.1", [(b"user-agent", b"%d" % number)], 200, 1)
     assert 0 < len(accesslog._hit_parts) <= accesslog._MAX_HIT_PARTS
+
+
+def test_field_lines_show_as_the_fields_uvicorn_hands_on_would() -> None:
+    """A request's logged field lines as sent make the same Referer and User-Agent part as the
+    fields uvicorn hands on (lowercase names, values stripped), the first of each counting;
+    the second time from what was kept."""
+    from flashstatic.server import accesslog
+    from flashstatic.server.repeats import headers_of_lines
+
+    cases = [
+        [],
+        [b"\r\nUser-Agent: a/1"],
+        [b"\r\nREFERER:  http://r/  ", b"\r\nuser-agent:\tb\t"],
+        [b"\r\nUser-Agent: first", b"\r\nReferer: x", b"\r\nUser-Agent: second", b"\r\nReferer: y"],
+        [b'\r\nUser-Agent: q"\\ \xe9\x7f', b"\r\nX-Forwarded-For: 10.0.0.9"],
+        [b"\r\nReferer:", b"\r\nUser-Agent: " + b"u" * 5000],
+    ]
+    accesslog._field_texts.clear()
+    for _ in range(2):
+        for lines in cases:
+            expected = header_fields_part(*referer_and_agent_values(headers_of_lines(lines)))
+            forwarded = any(line.lower().startswith(b"\r\nx-forwarded-for:") for line in lines)
+            assert field_lines_part(lines) == (expected, forwarded)
+    assert field_lines_part(cases[4])[0] == '"-" "q\\x22\\x5C \xe9\\x7F"'
+    assert all(len(line) <= accesslog._MAX_FIELD_LINE for line in accesslog._field_texts)  # the long one not kept
+    for number in range(accesslog._MAX_FIELD_TEXTS + 10):
+        field_lines_part([b"\r\nReferer: %d" % number])
+    assert 0 < len(accesslog._field_texts) <= accesslog._MAX_FIELD_TEXTS
 
 
 def test_a_batch_is_written_in_whole_lines_no_larger_than_an_atomic_pipe_write() -> None:
