@@ -13,7 +13,9 @@ Servers and cases (a 1 KiB file, cached after the first request):
   `X-Req: <counter>` header each, as browsers' differing cookies do, so none is a byte-for-byte
   repeat and each one is parsed),
   and a 304 (If-None-Match with the file's ETag, differing requests); and the first two with
-  its access log on (written to /dev/null); and a 1 KiB file of its own for every request, so
+  its access log on (written to /dev/null), and differing requests whose log lines differ too
+  (a Referer of its own each, one of three User-Agents in turn, as a server's many clients
+  send them); and a 1 KiB file of its own for every request, so
   that each is a first request: looked up (by a helper), its entry and headers built, its
   body read and cached;
 - stock uvicorn (`--http httptools`, its own protocol) running a plain ASGI app wrapped in
@@ -106,6 +108,7 @@ class Case:
     flags: tuple[str, ...] = ()  # more `flashstatic serve` flags
     headers: tuple[tuple[str, str], ...] = ()  # more request headers
     distinct: bool = False  # ``path`` names a file of its own for each request number
+    new_lines: bool = False  # a Referer of its own and one of a few User-Agents: no log line alike
 
 
 ORIGIN = "https://app.example"
@@ -118,6 +121,14 @@ CASES = [
     Case("serve: a new 1 KiB file each request", "serve", f"/{COLD_PATH}", differing=True, distinct=True),
     Case("serve, access log: 1 KiB, identical requests", "serve", f"/{FILE_NAME}", differing=False, access_log=True),
     Case("serve, access log: 1 KiB, differing requests", "serve", f"/{FILE_NAME}", differing=True, access_log=True),
+    Case(
+        "serve, access log: 1 KiB, no two lines alike",
+        "serve",
+        f"/{FILE_NAME}",
+        differing=True,
+        access_log=True,
+        new_lines=True,
+    ),
     Case("middleware: 1 KiB, differing requests", "middleware", f"/static/{FILE_NAME}", differing=True),
     Case(
         "middleware: a new 1 KiB file each request", "middleware", f"/static/{COLD_PATH}", differing=True, distinct=True
@@ -187,11 +198,21 @@ FEATURE_CASES = [
 # -- the client ----------------------------------------------------------------------------------
 
 
-def request_bytes(path: str, headers: dict[str, str], counter: int | None) -> bytes:
+# The User-Agents of a case whose log lines differ, one after another.
+AGENTS = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1",
+)
+
+
+def request_bytes(path: str, headers: dict[str, str], counter: int | None, new_lines: bool = False) -> bytes:
     head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     if counter is not None:
         head += f"X-Req: {counter:08d}\r\n"  # fixed width: every request is the same size
+        if new_lines:  # as browsers' requests: every access-log line a new one
+            head += f"User-Agent: {AGENTS[counter % len(AGENTS)]}\r\nReferer: https://example.com/a/{counter:08d}\r\n"
     return (head + "\r\n").encode("latin-1")
 
 
@@ -249,7 +270,8 @@ def send_requests(port: int, case: Case, headers: dict[str, str], count: int) ->
     with Client(port) as client:
         for number in range(count):
             path = case.path.format(number) if case.distinct else case.path
-            status, head = client.exchange(request_bytes(path, headers, number if case.differing else None))
+            counter = number if case.differing else None
+            status, head = client.exchange(request_bytes(path, headers, counter, case.new_lines))
             if status != expected:
                 raise RuntimeError(f"{case.name}: expected {expected}, got {head[:300]!r}")
     return expected

@@ -4,9 +4,11 @@ Same run, one server process each, server pinned to core 0 and wrk to core 1 (wr
 
 - `flashstatic serve` and nginx (one worker, sendfile, open_file_cache) on a 1 KiB file, each
   with its access log off and on (both write Combined lines to a file in the run's directory:
-  nginx one write per request, flashstatic serve in batches), for identical requests and for
+  nginx one write per request, flashstatic serve in batches), for identical requests, for
   requests that differ from one another (benchmarks/unique.lua: a counter header each, as
-  browsers' differing cookies do);
+  browsers' differing cookies do), and for requests whose log lines differ too
+  (benchmarks/browsers.lua: a Referer of its own and one of a few User-Agents each, as a
+  server's many clients send them);
 - the access log's own cost: `flashstatic serve` with it on over with it off;
 - FlashStatic as middleware under stock uvicorn (httptools, uvloop): the 1 KiB file against a
   raw ASGI app answering 1 KiB from memory, and a miss handed to the wrapped app against that
@@ -34,7 +36,9 @@ from .serverproc import Server, cpu_seconds, free_port, nginx, raw_asgi, serve_a
 
 IDENTICAL = "identical"
 UNIQUE_LOAD = "no two alike"
-LOADS = {IDENTICAL: None, UNIQUE_LOAD: UNIQUE}
+NEW_LINES = "no two log lines alike"
+BROWSERS = str(Path(__file__).with_name("browsers.lua"))
+LOADS = {IDENTICAL: None, UNIQUE_LOAD: UNIQUE, NEW_LINES: BROWSERS}
 MIDDLEWARE, MISS, ALONE = "middleware, stock uvicorn", "middleware, a miss to the app", "the app alone, stock uvicorn"
 SERVE, SERVE_LOG, NGINX, NGINX_LOG = "flashstatic serve", "flashstatic serve, access log", "nginx", "nginx, access log"
 RAW = "raw ASGI app"
@@ -118,7 +122,7 @@ def run(duration: int, connections: int, rounds: int, warmup: int = 2) -> Rows:
         root = Path(directory)
         (root / "static").mkdir()
         (root / "static" / "one.bin").write_bytes(os.urandom(1024))
-        both = {IDENTICAL: "/static/one.bin", UNIQUE_LOAD: "/static/one.bin"}
+        both = dict.fromkeys(LOADS, "/static/one.bin")
         rows: Rows = {}
         for round_number in range(rounds):
             logs = root / f"logs-{round_number}"

@@ -7,8 +7,10 @@ The targets, each a ratio measured within one benchmark's run (the servers compa
 to back, on the same machine):
 
 1. small files, no two requests alike (benchmarks/compare.py): `flashstatic serve` >= 0.75x
-   nginx with both access logs on, >= 0.9x with both off;
-2. the access log costs under 5 % (compare.py): serve with its log on / off >= 0.95;
+   nginx with both access logs on, >= 0.9x with both off; with logs on, also when no two log
+   lines are alike either (every request with a Referer of its own);
+2. the access log costs under 5 % (compare.py): serve with its log on / off >= 0.95, for
+   requests no two alike and for requests whose log lines differ too;
 3. middleware under stock uvicorn, no two alike (compare.py): >= 0.8x the raw 1 KiB ASGI app,
    and a miss handed to the wrapped app >= 0.95x the app alone;
 4. slow disk, every request a miss (benchmarks/disk_bound.py): AMPED >= 1.0x nginx with
@@ -125,7 +127,7 @@ def _pair(ours: float | None, theirs: float | None, form: str) -> str:
 
 
 def compare_rows(rows: compare.Rows) -> list[Row]:
-    unique, identical = compare.UNIQUE_LOAD, compare.IDENTICAL
+    unique, identical, new_lines = compare.UNIQUE_LOAD, compare.IDENTICAL, compare.NEW_LINES
     logs_on, logs_off = "flashstatic serve / nginx, access logs on", "flashstatic serve / nginx, access logs off"
     log_cost = "flashstatic serve, access log on / off"
 
@@ -137,9 +139,12 @@ def compare_rows(rows: compare.Rows) -> list[Row]:
         row(1, "serve / nginx, no two alike, access logs off", logs_off, unique, 0.9),
         row(1, "serve / nginx, identical requests, access logs on", logs_on, identical),
         row(1, "serve / nginx, identical requests, access logs off", logs_off, identical),
+        row(1, "serve / nginx, no two log lines alike, access logs on", logs_on, new_lines, 0.75),
         row(2, "serve, access log on / off, no two alike", log_cost, unique, 0.95),
         row(2, "serve, access log on / off, identical requests", log_cost, identical, 0.95),
+        row(2, "serve, access log on / off, no two log lines alike", log_cost, new_lines, 0.95),
         row(2, "nginx, access log on / off, no two alike", "nginx, access log on / off", unique),
+        row(2, "nginx, access log on / off, no two log lines alike", "nginx, access log on / off", new_lines),
         row(
             3,
             "middleware, 1 KiB file / raw ASGI app, no two alike",

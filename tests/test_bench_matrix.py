@@ -88,6 +88,25 @@ def test_compare_ratios_are_medians_of_the_rounds_over_the_other_servers() -> No
     assert cost.target == 2 and cost.measured == pytest.approx(0.7) and verdict(cost) == "not met"
 
 
+def test_requests_whose_log_lines_differ_set_the_logs_targets_too() -> None:
+    lines = {compare.NEW_LINES: [1000.0]}
+    rows = full_compare(
+        **{
+            compare.NGINX: lines,
+            compare.NGINX_LOG: {compare.NEW_LINES: [900.0]},
+            compare.SERVE: {compare.NEW_LINES: [1000.0]},
+            compare.SERVE_LOG: {compare.NEW_LINES: [600.0]},
+        }
+    )
+    found = by_compared(compare_rows(rows))
+    on = found["serve / nginx, no two log lines alike, access logs on"]
+    assert (on.target, on.measured, on.threshold, verdict(on)) == (1, pytest.approx(600 / 900), 0.75, "not met")
+    cost = found["serve, access log on / off, no two log lines alike"]
+    assert (cost.target, cost.measured, cost.threshold, verdict(cost)) == (2, pytest.approx(0.6), 0.95, "not met")
+    assert verdict(found["nginx, access log on / off, no two log lines alike"]) == "reported"
+    assert verdict(found["serve, access log on / off, no two alike"]) == "not measured"
+
+
 def test_a_server_compare_did_not_measure_leaves_its_ratios_not_measured() -> None:
     rows = full_compare()
     del rows[compare.MISS]
