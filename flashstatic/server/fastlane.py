@@ -211,16 +211,19 @@ class FastLaneMixin:
         parts = None
         if self._log_any:
             if self._log_parts and hit.file is None:  # a file's line waits for its end
-                # Made from the parts of an earlier line for the same response, peer and
-                # logged fields: most lines of a busy server are. A repeat found by bytes is
-                # kept for those bytes alone, so it names the fields already.
+                # Made from parts kept before: the connection's last line's, when the response
+                # and logged fields are the same. A repeat found by bytes is kept for those
+                # bytes alone, so it names the fields already.
                 logged = find_logged_lines(head) if by_key else None
                 last = self._last_line
                 if last[0] is repeat and last[1] == logged:
                     parts = last[2]  # as the connection's last line: the usual case, no lookup
                 else:
-                    key = (repeat.serial, self.peer_host, b"" if logged is None else b"".join(logged))
-                    parts = _lines_again.get(key) or self._line_parts_again(key, repeat, head, logged)
+                    if logged is None:
+                        key = (repeat.serial, self.peer_host)
+                        parts = _lines_again.get(key) or self._line_parts_again(key, repeat, head)
+                    else:
+                        parts = self._line_parts_of(repeat, logged)
                     self._last_line = (repeat, logged, parts)
             if parts is None and by_key:
                 hit = _logged_as(hit, head)
@@ -244,44 +247,41 @@ class FastLaneMixin:
         self.idle_from_now()
         return True
 
-    def _line_parts_again(
-        self, key: _LineKey, repeat: Repeat, head: bytes, logged: list[bytes] | None = None
-    ) -> tuple[str, str] | None:
-        """The parts of ``head``'s Combined line, answered by ``repeat``, kept under ``key``;
-        ``logged``: the head's logged field lines, when it was answered by its key."""
-        if logged is None:
-            # Answered by its bytes: the repeat names the fields, and the line is any cache
-            # answer's.
-            parts = self.log_line_parts(_logged_as(repeat.hit, head))
-        else:
-            # A line of its own, as most are when clients differ: the peer's start (or the
-            # client behind a trusted proxy's), the repeat's middle and the request's Referer
-            # and User-Agent, each made once.
-            fields, forwarded = field_lines_part(logged)
-            client = self._shortcut.client(self.client, headers_of_lines(logged)) if forwarded else self.client
-            if client is self.client:
-                start = self._client_part
-                if start is None:
-                    start = self._client_part = client_part("-" if self.peer_host is None else self.peer_host)
-            else:
-                start = client_part(client[0] if client else "-")
-            middle = repeat.log_middle
-            if middle is None or middle[0] != self.root_path:
-                middle = repeat.log_middle = (self.root_path, self.log_request_part(repeat.hit))
-            parts = (start, middle[1] + fields)
-        if parts is not None and len(key[2]) <= _MAX_KEPT_FIELDS and len(parts[0]) + len(parts[1]) <= _MAX_KEPT_LINE:
+    def _line_parts_again(self, key: _LineKey, repeat: Repeat, head: bytes) -> tuple[str, str] | None:
+        """The parts of the line of ``head``, answered by ``repeat`` found by its bytes, kept
+        under ``key``."""
+        parts = self.log_line_parts(_logged_as(repeat.hit, head))
+        if parts is not None and len(parts[0]) + len(parts[1]) <= _MAX_KEPT_LINE:
             if len(_lines_again) >= _MAX_LINES_AGAIN:
                 _lines_again.clear()
             _lines_again[key] = parts
         return parts
 
+    def _line_parts_of(self, repeat: Repeat, logged: list[bytes]) -> tuple[str, str]:
+        """The parts of the Combined line of a request answered by ``repeat`` found by its
+        key, whose logged field lines are ``logged``: the peer's start (or the client behind a
+        trusted proxy's), the repeat's middle and the request's Referer and User-Agent, each
+        made once, so that a line no earlier line was like costs little more than one that
+        was."""
+        fields, forwarded = field_lines_part(logged)
+        client = self._shortcut.client(self.client, headers_of_lines(logged)) if forwarded else self.client
+        if client is self.client:
+            start = self._client_part
+            if start is None:
+                start = self._client_part = client_part("-" if self.peer_host is None else self.peer_host)
+        else:
+            start = client_part(client[0] if client else "-")
+        middle = repeat.log_middle
+        if middle is None or middle[0] != self.root_path:
+            middle = repeat.log_middle = (self.root_path, self.log_request_part(repeat.hit))
+        return start, middle[1] + fields
 
-# Log lines' parts by (repeat, peer, logged field lines): bounded in count and in the fields'
-# size (at most 4096 lines of at most 2 KiB, accesslog.py's bound, and 1 KiB of fields).
-_LineKey = tuple[int, Any, bytes]
+
+# The lines' parts of repeats found by their bytes, by (repeat, peer): bounded in count and
+# in size (at most 4096 lines of at most 2 KiB, accesslog.py's bound).
+_LineKey = tuple[int, Any]
 _lines_again: dict[_LineKey, tuple[str, str]] = {}
 _MAX_LINES_AGAIN = 4096
-_MAX_KEPT_FIELDS = 1024
 _MAX_KEPT_LINE = 2048
 
 
