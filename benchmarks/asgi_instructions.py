@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from .serverproc import _descendants, checkout_commit, free_port, serve_argv, wait_listening
+from .serverproc import checkout_commit, free_port, process_tree, serve_argv, wait_listening
 
 HERE = Path(__file__).resolve().parent.parent
 FILE_NAME = "file-1k.txt"
@@ -375,7 +375,7 @@ def server_instructions(
 def dump_children(parent: int, out: Path, timeout: float = 120) -> None:
     """Have callgrind write what the server's children (its helpers) did so far: the server
     kills them when it stops, and a killed process writes nothing."""
-    children = _descendants(parent)[1:]  # itself first
+    children = process_tree(parent)[1:]  # itself first
     for pid in children:
         subprocess.run(["callgrind_control", "--dump", str(pid)], capture_output=True, timeout=timeout, check=False)
     deadline = time.monotonic() + timeout

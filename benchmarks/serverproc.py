@@ -49,7 +49,8 @@ def process_cpu_seconds(pid: int) -> float | None:
     return None if fields is None else (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def _descendants(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
+    """``pid`` first, then every process below it (its children, theirs, and so on)."""
     parents: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -66,13 +67,13 @@ def _descendants(pid: int) -> list[int]:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and all its descendants (helpers, nginx workers)."""
-    return sum(process_cpu_seconds(member) or 0.0 for member in _descendants(pid))
+    return sum(process_cpu_seconds(member) or 0.0 for member in process_tree(pid))
 
 
 def rss_bytes(pid: int, descendants: bool = True) -> int:
     """Resident memory of the process, and of its helpers or workers unless told not to."""
     total = 0
-    for member in _descendants(pid) if descendants else [pid]:
+    for member in process_tree(pid) if descendants else [pid]:
         try:
             total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * PAGE
         except OSError:

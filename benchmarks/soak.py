@@ -54,10 +54,10 @@ class Versions:
 
 def disk_read_bytes(pid: int) -> int:
     """Bytes the server and its helpers had the block layer read (page-cache misses)."""
-    from .serverproc import _descendants
+    from .serverproc import process_tree
 
     total = 0
-    for member in _descendants(pid):
+    for member in process_tree(pid):
         try:
             fields = dict(line.split(": ") for line in Path(f"/proc/{member}/io").read_text().splitlines())
         except OSError:

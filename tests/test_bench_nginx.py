@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.disk_bound import amped_vs_nginx, make_server
-from benchmarks.serverproc import _descendants
+from benchmarks.serverproc import process_tree
 
 
 def _threads(pid: int) -> int:
@@ -33,7 +33,7 @@ def test_nginx_serves_static_and_dynamic_like_the_app(tmp_path: Path, arch: str)
         assert status == 200
         assert set(json.loads(body)) == {"n", "t"}
         assert server.proc is not None
-        (worker,) = [pid for pid in _descendants(server.proc.pid) if pid != server.proc.pid]
+        (worker,) = [pid for pid in process_tree(server.proc.pid) if pid != server.proc.pid]
         # aio threads: the worker holds its thread pool; blocking reads: the worker alone.
         assert (_threads(worker) > 1) == (arch == "nginx-aio")
     finally:

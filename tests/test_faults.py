@@ -130,10 +130,10 @@ def test_file_changed_during_a_transfer(kind: str, protocol: str, tmp_path: Path
 
 def _resources(pid: int, root: Path) -> tuple[int, int, int]:
     """(open descriptors, bytes of files under root mapped, RSS) of the server and its helpers."""
-    from benchmarks.serverproc import _descendants
+    from benchmarks.serverproc import process_tree
 
     fds = mapped = rss = 0
-    for member in _descendants(pid):
+    for member in process_tree(pid):
         with contextlib.suppress(OSError):
             fds += len(os.listdir(f"/proc/{member}/fd"))
             for line in Path(f"/proc/{member}/maps").read_text().splitlines():

@@ -52,22 +52,9 @@ def _command(server: str, port: int, protocol: str, certificate: tuple[Path, Pat
 
 def _descendants(pid: int) -> set[int]:
     """Every process below ``pid`` (workers, and the helpers they started)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
+    from benchmarks.serverproc import process_tree
+
+    return set(process_tree(pid)[1:])
 
 
 def _alive(pid: int) -> bool:
