@@ -213,17 +213,14 @@ class FastLaneMixin:
             if self._log_parts and hit.file is None:  # a file's line waits for its end
                 # Made from parts kept before: the connection's last line's, when the response
                 # and logged fields are the same. A repeat found by bytes is kept for those
-                # bytes alone, so it names the fields already.
+                # bytes alone, so its hit names the fields already (accesslog.py keeps its
+                # line's parts).
                 logged = find_logged_lines(head) if by_key else None
                 last = self._last_line
                 if last[0] is repeat and last[1] == logged:
                     parts = last[2]  # as the connection's last line: the usual case, no lookup
                 else:
-                    if logged is None:
-                        key = (repeat.serial, self.peer_host)
-                        parts = _lines_again.get(key) or self._line_parts_again(key, repeat, head)
-                    else:
-                        parts = self._line_parts_of(repeat, logged)
+                    parts = self.log_line_parts(hit) if logged is None else self._line_parts_of(repeat, logged)
                     self._last_line = (repeat, logged, parts)
             if parts is None and by_key:
                 hit = _logged_as(hit, head)
@@ -247,16 +244,6 @@ class FastLaneMixin:
         self.idle_from_now()
         return True
 
-    def _line_parts_again(self, key: _LineKey, repeat: Repeat, head: bytes) -> tuple[str, str] | None:
-        """The parts of the line of ``head``, answered by ``repeat`` found by its bytes, kept
-        under ``key``."""
-        parts = self.log_line_parts(_logged_as(repeat.hit, head))
-        if parts is not None and len(parts[0]) + len(parts[1]) <= _MAX_KEPT_LINE:
-            if len(_lines_again) >= _MAX_LINES_AGAIN:
-                _lines_again.clear()
-            _lines_again[key] = parts
-        return parts
-
     def _line_parts_of(self, repeat: Repeat, logged: list[bytes]) -> tuple[str, str]:
         """The parts of the Combined line of a request answered by ``repeat`` found by its
         key, whose logged field lines are ``logged``: the peer's start (or the client behind a
@@ -275,14 +262,6 @@ class FastLaneMixin:
         if middle is None or middle[0] != self.root_path:
             middle = repeat.log_middle = (self.root_path, self.log_request_part(repeat.hit))
         return start, middle[1] + fields
-
-
-# The lines' parts of repeats found by their bytes, by (repeat, peer): bounded in count and
-# in size (at most 4096 lines of at most 2 KiB, accesslog.py's bound).
-_LineKey = tuple[int, Any]
-_lines_again: dict[_LineKey, tuple[str, str]] = {}
-_MAX_LINES_AGAIN = 4096
-_MAX_KEPT_LINE = 2048
 
 
 def _logged_as(hit: AnsweredHit, head: bytes) -> AnsweredHit:

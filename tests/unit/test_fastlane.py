@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from flashstatic.server import fastlane
-from flashstatic.server.cached import AnsweredHit
-from flashstatic.server.repeats import Repeat, answer_key, find_logged_lines, logged_headers
+from flashstatic.server.repeats import answer_key, find_logged_lines, logged_headers
 
 HEAD = (
     b'GET /a.css?v=2 HTTP/1.1\r\nHost: x\r\nUser-Agent: UA/1  \r\nIf-None-Match: "AbC"\r\n'
@@ -35,23 +31,3 @@ def test_framing_and_connection_fields_are_decisive() -> None:
 def test_logged_fields_as_uvicorn_hands_them_on() -> None:
     assert find_logged_lines(HEAD) == [b"\r\nUser-Agent: UA/1  ", b"\r\nReferer: http://r/"]
     assert logged_headers(HEAD) == [(b"user-agent", b"UA/1"), (b"referer", b"http://r/")]
-
-
-def test_kept_log_lines_are_bounded() -> None:
-    class Lane:
-        def log_line_parts(self, hit: AnsweredHit) -> tuple[str, str]:
-            return ("client - - [", '] "GET /a HTTP/1.1" 200 1 "-" "' + hit.headers[0][1].decode() + '"')
-
-    hit = AnsweredHit("/a", "GET", b"/a", b"", "1.1", [], 200, 1, b"", True)
-    repeat = Repeat(hit, entry=None)  # type: ignore[arg-type]  # the entry is not looked at
-    fastlane._lines_again.clear()
-    lane: Any = Lane()
-    huge = b"GET /a HTTP/1.1\r\nUser-Agent: " + b"u" * 5000 + b"\r\n\r\n"
-    parts = fastlane.FastLaneMixin._line_parts_again(lane, (repeat.serial, None), repeat, huge)
-    assert parts is not None and parts[1].endswith("u" * 5000 + '"')
-    assert not fastlane._lines_again  # made, not kept
-    for number in range(fastlane._MAX_LINES_AGAIN + 10):  # as many peers
-        head = b"GET /a HTTP/1.1\r\nUser-Agent: %d\r\n\r\n" % number
-        fastlane.FastLaneMixin._line_parts_again(lane, (repeat.serial, str(number)), repeat, head)
-    assert 0 < len(fastlane._lines_again) <= fastlane._MAX_LINES_AGAIN
-    fastlane._lines_again.clear()
