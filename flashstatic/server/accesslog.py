@@ -307,35 +307,36 @@ def field_lines_part(lines: list[bytes]) -> tuple[str, bool]:
     referer = agent = None
     forwarded = False
     for line in lines:
-        name, text = _field_texts.get(line) or _field_text(line)
-        if name == b"referer":
+        first = line[2] | 0x20  # the name's first letter, lowercase: the three differ in it
+        if first == _REFERER:
             if referer is None:
-                referer = text
-        elif name == b"user-agent":
+                referer = _field_texts.get(line) or _field_text(line)
+        elif first == _USER_AGENT:
             if agent is None:
-                agent = text
-        elif name == b"x-forwarded-for":
+                agent = _field_texts.get(line) or _field_text(line)
+        else:
             forwarded = True
     return f'"{"-" if referer is None else referer}" "{"-" if agent is None else agent}"', forwarded
 
 
-# Field lines' lowercase names and values as a line shows them, by the lines as sent: clients
-# send the same few User-Agents, and a page's assets the same Referer. Bounded in count and in
-# the size of a line kept (at most 1024 of at most 1 KiB).
-_field_texts: dict[bytes, tuple[bytes, str]] = {}
+_REFERER, _USER_AGENT = b"ru"
+
+# Field lines' values as a line shows them, by the lines as sent: clients send the same few
+# User-Agents, and a page's assets the same Referer. Bounded in count and in the size of a
+# line kept (at most 1024 of at most 1 KiB).
+_field_texts: dict[bytes, str] = {}
 _MAX_FIELD_TEXTS = 1024
 _MAX_FIELD_LINE = 1024
 
 
-def _field_text(line: bytes) -> tuple[bytes, str]:
-    name, _, value = line[2:].partition(b":")
+def _field_text(line: bytes) -> str:
     # As uvicorn hands a value on: no whitespace around it.
-    kept = (name.lower(), escape(value.strip(b" \t").decode("latin-1")))
+    text = escape(line.partition(b":")[2].strip(b" \t").decode("latin-1"))
     if len(line) <= _MAX_FIELD_LINE:
         if len(_field_texts) >= _MAX_FIELD_TEXTS:
             _field_texts.clear()
-        _field_texts[line] = kept
-    return kept
+        _field_texts[line] = text
+    return text
 
 
 def _header_field(value: bytes | None) -> str:
