@@ -37,8 +37,8 @@ from .repeats import (
     Repeat,
     RepeatCache,
     answer_key,
-    find_logged_lines,
     headers_of_lines,
+    key_and_logged_lines,
     logged_headers,
     repeat_cache_for,
     repeatable,
@@ -139,7 +139,7 @@ class FastLaneMixin:
             super().data_received(data)  # type: ignore[misc]
             return
         repeat = repeats.get_request(data)
-        if repeat is not None and self._answer_again(repeat, data, by_key=False):
+        if repeat is not None and self._answer_again(repeat, data, None, by_key=False):
             return
         # One head, ending where the read ends: no body, no second request behind it.
         if data.find(_HEAD_END) != len(data) - 4 or len(data) > self.max_head_bytes:
@@ -152,9 +152,12 @@ class FastLaneMixin:
             super().data_received(data)  # type: ignore[misc]
             return
         line_end = data.find(_LINE_END)
-        key = answer_key(data, line_end)
+        if self._log_parts:  # the fields its line shows, found in the same scan as its key
+            key, logged = key_and_logged_lines(data, line_end)
+        else:
+            key, logged = answer_key(data, line_end), None
         repeat = repeats.get(key)
-        if repeat is not None and self._answer_again(repeat, data, by_key=True):
+        if repeat is not None and self._answer_again(repeat, data, logged, by_key=True):
             if repeat.last == data:  # the same bytes twice in a row: look them up unparsed
                 repeats.keep(data, Repeat(_logged_as(repeat.hit, data), repeat.entry))
             elif len(data) <= MAX_REQUEST_BYTES:
@@ -203,9 +206,10 @@ class FastLaneMixin:
         self._between_messages = True
         super().on_message_complete()  # type: ignore[misc]
 
-    def _answer_again(self, repeat: Repeat, head: bytes, *, by_key: bool) -> bool:
+    def _answer_again(self, repeat: Repeat, head: bytes, logged: list[bytes] | None, *, by_key: bool) -> bool:
         """The remembered response again for ``head``, answered by its key or by its bytes;
-        logged with its own fields."""
+        logged with its own fields (``logged``: its logged field lines, when found by its key
+        and its line may be made from kept parts)."""
         hit = repeat.hit
         static = self._shortcut.static
         parts = None
@@ -215,7 +219,6 @@ class FastLaneMixin:
                 # and logged fields are the same. A repeat found by bytes is kept for those
                 # bytes alone, so its hit names the fields already (accesslog.py keeps its
                 # line's parts).
-                logged = find_logged_lines(head) if by_key else None
                 last = self._last_line
                 if last[0] is repeat and last[1] == logged:
                     parts = last[2]  # as the connection's last line: the usual case, no lookup

@@ -48,15 +48,21 @@ MAX_REPEAT_BYTES = 16 * 1024 * 1024
 # the head first, takes CRLF line ends only and no folded lines or space before a colon, so
 # every field line starts right after a CRLF and ends at the next CR. The lookahead on a
 # name's first letter turns most other lines away before the names are tried one by one.
-_DECISIVE = re.compile(
-    rb"\r\n(?=[iraoct])"
-    rb"(?:if-[!#$%&'*+.^_`|~0-9a-z-]*|range|accept-encoding|origin|connection|content-length|transfer-encoding)"
-    rb":[^\r]*",
-    re.IGNORECASE,
+_DECISIVE_NAMES = (
+    rb"if-[!#$%&'*+.^_`|~0-9a-z-]*|range|accept-encoding|origin|connection|content-length|transfer-encoding"
 )
+_DECISIVE = re.compile(rb"\r\n(?=[iraoct])(?:" + _DECISIVE_NAMES + rb"):[^\r]*", re.IGNORECASE)
 # The fields an access-log line shows: Referer and User-Agent, and the client address behind a
 # trusted proxy (X-Forwarded-For).
-_LOGGED = re.compile(rb"\r\n(?=[rux])(?:referer|user-agent|x-forwarded-for):[^\r]*", re.IGNORECASE)
+_LOGGED_NAMES = rb"referer|user-agent|x-forwarded-for"
+_LOGGED = re.compile(rb"\r\n(?=[rux])(?:" + _LOGGED_NAMES + rb"):[^\r]*", re.IGNORECASE)
+# Both kinds in one scan of the head, for a request whose line is made from its fields.
+_DECISIVE_OR_LOGGED = re.compile(
+    rb"\r\n(?=[iraoctux])(?:" + _DECISIVE_NAMES + rb"|" + _LOGGED_NAMES + rb"):[^\r]*", re.IGNORECASE
+)
+# The first letter of a logged name, any case (of names the pattern above found; "r" also
+# begins "range", told apart by its second letter).
+_R, _U, _X, _E = b"ruxe"
 
 
 def answer_key(head: bytes, line_end: int) -> bytes:
@@ -64,6 +70,22 @@ def answer_key(head: bytes, line_end: int) -> bytes:
     its request line ends."""
     found = _DECISIVE.findall(head, line_end)
     return head[:line_end] + b"".join(found) if found else head[:line_end]
+
+
+def key_and_logged_lines(head: bytes, line_end: int) -> tuple[bytes, list[bytes]]:
+    """``answer_key`` and ``find_logged_lines`` of a parsed head, found in one scan."""
+    found = _DECISIVE_OR_LOGGED.findall(head, line_end)
+    if not found:
+        return head[:line_end], found
+    decisive = []
+    logged = []
+    for line in found:  # a loop: no function made per call
+        first = line[2] | 0x20  # ASCII lowercase
+        if first in (_U, _X) or (first == _R and line[3] | 0x20 == _E):
+            logged.append(line)
+        else:
+            decisive.append(line)
+    return (head[:line_end] + b"".join(decisive) if decisive else head[:line_end]), logged
 
 
 # find_logged_lines(head): the field lines of a parsed head that an access-log line shows, as
