@@ -12,10 +12,10 @@ Servers and cases (a 1 KiB file, cached after the first request):
   requests (answered by its repeats cache), requests that differ from one another (an
   `X-Req: <counter>` header each, as browsers' differing cookies do, so none is a byte-for-byte
   repeat and each one is parsed),
-  and a 304 (If-None-Match with the file's ETag, differing requests); and the first two with
-  its access log on (written to /dev/null), and differing requests whose log lines differ too
-  (a Referer of its own each, one of three User-Agents in turn, as a server's many clients
-  send them); and a 1 KiB file of its own for every request, so
+  and a 304 (If-None-Match with the file's ETag, differing requests); differing requests each
+  with a Referer of its own and one of three User-Agents in turn, as a server's many clients
+  send them; the first two and that one with its access log on (written to /dev/null), where
+  no two log lines of the last are alike; and a 1 KiB file of its own for every request, so
   that each is a first request: looked up (by a helper), its entry and headers built, its
   body read and cached;
 - stock uvicorn (`--http httptools`, its own protocol) running a plain ASGI app wrapped in
@@ -119,6 +119,7 @@ CASES = [
     Case("serve: 1 KiB, differing requests", "serve", f"/{FILE_NAME}", differing=True),
     Case("serve: 304, differing requests", "serve", f"/{FILE_NAME}", differing=True, conditional=True),
     Case("serve: a new 1 KiB file each request", "serve", f"/{COLD_PATH}", differing=True, distinct=True),
+    Case("serve: 1 KiB, each with a Referer of its own", "serve", f"/{FILE_NAME}", differing=True, new_lines=True),
     Case("serve, access log: 1 KiB, identical requests", "serve", f"/{FILE_NAME}", differing=False, access_log=True),
     Case("serve, access log: 1 KiB, differing requests", "serve", f"/{FILE_NAME}", differing=True, access_log=True),
     Case(
