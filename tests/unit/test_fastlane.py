@@ -31,7 +31,7 @@ def test_framing_and_connection_fields_are_decisive() -> None:
         assert answer_key(head, head.find(b"\r\n")) == b"GET / HTTP/1.1\r\n" + field
 
 
-# Field lines whose names share first letters with the decisive and logged ones, or nearly are one.
+# Field lines whose names begin as the decisive and logged ones do, or nearly match one of them.
 FIELDS = [
     b"Range: bytes=0-1",
     b"Referer: http://r/",
