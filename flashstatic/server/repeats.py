@@ -22,7 +22,6 @@ ordinary way.
 
 from __future__ import annotations
 
-import itertools
 import re
 import weakref
 from collections.abc import Callable
@@ -109,7 +108,7 @@ def headers_of_lines(lines: list[bytes]) -> list[Header]:
 
 
 class Repeat:
-    __slots__ = ("defaults", "entry", "hit", "last", "log_middle", "serial", "wire")
+    __slots__ = ("defaults", "entry", "hit", "last", "log_middle", "wire")
 
     def __init__(self, hit: AnsweredHit, entry: FileEntry) -> None:
         self.hit = hit
@@ -119,9 +118,6 @@ class Repeat:
         self.last = b""  # the last request answered again by its key
         # (root path, the middle of its access-log lines), made when a line is first needed.
         self.log_middle: tuple[str, str] | None = None
-        # Names it in other tables without keeping it alive, unlike the object, or its id,
-        # which a later object may get.
-        self.serial = next(_serials)
 
     def wire_for(self, defaults: list[tuple[bytes, bytes]]) -> bytes:
         """The whole response under uvicorn's current default headers (a new list each second)."""
@@ -129,9 +125,6 @@ class Repeat:
             self.wire = STATUS_LINE[self.hit.status] + default_block(defaults) + self.hit.tail
             self.defaults = defaults
         return self.wire
-
-
-_serials = itertools.count()
 
 
 class RepeatCache:
